@@ -1,0 +1,44 @@
+"""`ad`: forward and reverse automatic differentiation on one op catalogue.
+
+The public surface only. Layout (imports go down this list, never up):
+
+    errors      named exceptions
+    context     levels: who owns a traced value, nesting order, per-thread stacks
+    primitive   Primitive, ZERO, registry, bind, the Tracer base (NumPy protocol)
+    kernels     fused value+partial loops (Numba) and the NumPy reference path
+    catalogue/  every primitive, declared once with define.py's public functions
+    forward     Dual numbers (vector mode) and the forward level
+    reverse     the tape (Wengert list) and its sweep
+    numpy/      NumPy's API on traced values
+    transforms  grad, jvp, vjp, jacfwd, jacrev, jacobian, hessian, hvp, stop_gradient
+    checking    check_grads
+
+>>> import ad, ad.numpy as anp
+>>> float(ad.grad(lambda x: anp.sum(x ** 2))(3.0))
+6.0
+"""
+from __future__ import annotations
+
+from ad import numpy  # noqa: F401  (registers NumPy dispatch; also ad.numpy)
+from ad.catalogue import TABLE as primitives
+from ad.catalogue.define import (defelementwise, deflinear, defnondiff, defprimitive,
+                                 per_element)
+from ad.checking import check_grads
+from ad.errors import (ADError, DTypeError, InPlaceError, LevelError, NotDifferentiableError,
+                       RegistrationError, ShapeError, TracerConversionError,
+                       UnsupportedFunctionError)
+from ad.forward import Dual
+from ad.primitive import ZERO, Counts, PerElement, Primitive, primal_value
+from ad.transforms import (CHUNK_SIZE, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp,
+                           stop_gradient, value_and_grad, vjp)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hessian", "hvp",
+    "stop_gradient", "check_grads", "Dual", "primal_value", "CHUNK_SIZE",
+    "defelementwise", "defprimitive", "deflinear", "defnondiff", "per_element", "Primitive",
+    "PerElement", "Counts", "ZERO", "primitives",
+    "ADError", "DTypeError", "InPlaceError", "LevelError", "NotDifferentiableError",
+    "RegistrationError", "ShapeError", "TracerConversionError", "UnsupportedFunctionError",
+]

@@ -1,0 +1,282 @@
+"""Elementwise primitives: one line of value and partials per function, grouped by family.
+
+Each partial is `d y / d x_i` as a function of the inputs and the output `y`, written with
+NumPy ufuncs and operators only, so it runs on arrays, on traced values (and so can be
+differentiated again) and inside the Numba kernels. Constants are Python floats, which keep
+float32 inputs in float32. Conventions at non-differentiable points (documented in the
+README): abs and sign-like kinks take the subgradient 0 at 0; maximum/minimum split the
+derivative evenly at ties; hypot and sinc return 0 at the origin, never NaN.
+Imports `ad.catalogue.define` and numpy only.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ad.catalogue.define import (REAL, align, defelementwise, defnondiff, defprimitive,
+                                 per_element, unbroadcast)
+from ad.primitive import PRIMITIVES
+
+POSITIVE = (0.0, math.inf)
+NONZERO = "nonzero"
+UNIT = (-1.0, 1.0)
+LN2 = math.log(2.0)
+LN10 = math.log(10.0)
+
+
+# ----------------------------------------------------------------------------- linear arithmetic
+def _to_out(tangent, x, out):
+    """A tangent of x made to have the output's shape (after any batch axes)."""
+    nb = np.ndim(tangent) - np.ndim(x)
+    tangent = align(tangent, np.ndim(x), np.ndim(out))
+    target = np.shape(tangent)[:nb] + np.shape(out)
+    if np.shape(tangent) != target:
+        tangent = PRIMITIVES["broadcast_to"](tangent, shape=target)
+    return tangent
+
+
+def _add_jvp_x(t, out, x, y):
+    return _to_out(t, x, out)
+
+
+def _add_jvp_y(t, out, x, y):
+    return _to_out(t, y, out)
+
+
+def _add_vjp_x(ct, out, x, y):
+    return unbroadcast(ct, np.shape(x), np.shape(out))
+
+
+def _add_vjp_y(ct, out, x, y):
+    return unbroadcast(ct, np.shape(y), np.shape(out))
+
+
+def _sub_jvp_y(t, out, x, y):
+    return -_to_out(t, y, out)
+
+
+def _sub_vjp_y(ct, out, x, y):
+    return -unbroadcast(ct, np.shape(y), np.shape(out))
+
+
+def _neg_jvp(t, out, x):
+    return -t
+
+
+def _neg_vjp(ct, out, x):
+    return -ct
+
+
+defprimitive("add", np.add, jvp=(_add_jvp_x, _add_jvp_y), vjp=(_add_vjp_x, _add_vjp_y),
+             cost=per_element(1, 1, 1, 0), linear=True, numpy=np.add)
+defprimitive("subtract", np.subtract, jvp=(_add_jvp_x, _sub_jvp_y),
+             vjp=(_add_vjp_x, _sub_vjp_y), cost=per_element(1, 1, 1, 0), linear=True,
+             numpy=np.subtract)
+defprimitive("negative", np.negative, jvp=(_neg_jvp,), vjp=(_neg_vjp,),
+             cost=per_element(1, 1, 1, 0), linear=True, numpy=np.negative)
+
+
+# ----------------------------------------------------------------------------- products and powers
+def _mul_dx(x, y, out): return y
+def _mul_dy(x, y, out): return x
+def _div_dx(x, y, out): return 1.0 / y
+def _div_dy(x, y, out): return -out / y
+def _pow_dx(x, y, out): return y * x ** (y - 1.0)
+def _pow_dy(x, y, out): return out * np.log(np.abs(x) + (x == 0))
+def _square_d(x, out): return 2.0 * x
+def _reciprocal_d(x, out): return -out * out
+def _sqrt_d(x, out): return 0.5 / out
+def _cbrt_d(x, out): return 1.0 / (3.0 * out * out)
+
+
+defelementwise("multiply", np.multiply, (_mul_dx, _mul_dy), flops=1, partial_flops=0,
+               numpy=np.multiply, kernel=False)
+defelementwise("true_divide", np.true_divide, (_div_dx, _div_dy), flops=4, partial_flops=5,
+               domain=(REAL, NONZERO), numpy=np.true_divide)
+defelementwise("power", np.power, (_pow_dx, _pow_dy), flops=20, partial_flops=45,
+               domain=(POSITIVE, REAL), numpy=np.power)
+defelementwise("square", np.square, (_square_d,), flops=1, partial_flops=1, numpy=np.square)
+defelementwise("reciprocal", np.reciprocal, (_reciprocal_d,), flops=4, partial_flops=2,
+               domain=(NONZERO,), numpy=np.reciprocal)
+defelementwise("sqrt", np.sqrt, (_sqrt_d,), flops=4, partial_flops=4, domain=(POSITIVE,),
+               numpy=np.sqrt)
+defelementwise("cbrt", np.cbrt, (_cbrt_d,), flops=20, partial_flops=6, domain=(NONZERO,),
+               numpy=np.cbrt)
+
+
+# ----------------------------------------------------------------------------- exponentials and logarithms
+def _exp_d(x, out): return out
+def _exp2_d(x, out): return out * LN2
+def _expm1_d(x, out): return out + 1.0
+def _log_d(x, out): return 1.0 / x
+def _log2_d(x, out): return 1.0 / (x * LN2)
+def _log10_d(x, out): return 1.0 / (x * LN10)
+def _log1p_d(x, out): return 1.0 / (1.0 + x)
+def _logaddexp_dx(x, y, out): return np.exp(x - out)
+def _logaddexp_dy(x, y, out): return np.exp(y - out)
+def _logaddexp2_dx(x, y, out): return np.exp2(x - out)
+def _logaddexp2_dy(x, y, out): return np.exp2(y - out)
+
+
+defelementwise("exp", np.exp, (_exp_d,), flops=20, partial_flops=0, numpy=np.exp)
+defelementwise("exp2", np.exp2, (_exp2_d,), flops=20, partial_flops=1, numpy=np.exp2)
+defelementwise("expm1", np.expm1, (_expm1_d,), flops=20, partial_flops=1, numpy=np.expm1)
+defelementwise("log", np.log, (_log_d,), flops=20, partial_flops=4, domain=(POSITIVE,),
+               numpy=np.log)
+defelementwise("log2", np.log2, (_log2_d,), flops=20, partial_flops=5, domain=(POSITIVE,),
+               numpy=np.log2)
+defelementwise("log10", np.log10, (_log10_d,), flops=20, partial_flops=5, domain=(POSITIVE,),
+               numpy=np.log10)
+defelementwise("log1p", np.log1p, (_log1p_d,), flops=20, partial_flops=5, domain=(POSITIVE,),
+               numpy=np.log1p)
+defelementwise("logaddexp", np.logaddexp, (_logaddexp_dx, _logaddexp_dy), flops=45,
+               partial_flops=42, numpy=np.logaddexp)
+defelementwise("logaddexp2", np.logaddexp2, (_logaddexp2_dx, _logaddexp2_dy), flops=45,
+               partial_flops=42, numpy=np.logaddexp2)
+
+
+# ----------------------------------------------------------------------------- trigonometric
+def _sin_d(x, out): return np.cos(x)
+def _cos_d(x, out): return -np.sin(x)
+def _tan_d(x, out): return 1.0 + out * out
+def _arcsin_d(x, out): return 1.0 / np.sqrt(1.0 - x * x)
+def _arccos_d(x, out): return -1.0 / np.sqrt(1.0 - x * x)
+def _arctan_d(x, out): return 1.0 / (1.0 + x * x)
+def _arctan2_dy(y, x, out): return x / (x * x + y * y)
+def _arctan2_dx(y, x, out): return -y / (x * x + y * y)
+def _hypot_dx(x, y, out): return x / (out + (out == 0))
+def _hypot_dy(x, y, out): return y / (out + (out == 0))
+def _sinc_d(x, out): return (np.cos(math.pi * x) - out) / (x + (x == 0))
+def _deg2rad_d(x, out): return math.pi / 180.0 + 0.0 * x
+def _rad2deg_d(x, out): return 180.0 / math.pi + 0.0 * x
+
+
+def _sinc(x):
+    return np.sinc(x)
+
+
+defelementwise("sin", np.sin, (_sin_d,), flops=15, partial_flops=15, numpy=np.sin)
+defelementwise("cos", np.cos, (_cos_d,), flops=15, partial_flops=16, numpy=np.cos)
+defelementwise("tan", np.tan, (_tan_d,), flops=20, partial_flops=2, domain=(UNIT,),
+               numpy=np.tan)
+defelementwise("arcsin", np.arcsin, (_arcsin_d,), flops=20, partial_flops=8, domain=(UNIT,),
+               numpy=np.arcsin)
+defelementwise("arccos", np.arccos, (_arccos_d,), flops=20, partial_flops=9, domain=(UNIT,),
+               numpy=np.arccos)
+defelementwise("arctan", np.arctan, (_arctan_d,), flops=20, partial_flops=6, numpy=np.arctan)
+defelementwise("arctan2", np.arctan2, (_arctan2_dy, _arctan2_dx), flops=25, partial_flops=10,
+               domain=(NONZERO, NONZERO), numpy=np.arctan2)
+defelementwise("hypot", np.hypot, (_hypot_dx, _hypot_dy), flops=6, partial_flops=10,
+               numpy=np.hypot)
+defelementwise("sinc", _sinc, (_sinc_d,), flops=20, partial_flops=22, numpy=np.sinc)
+defelementwise("deg2rad", np.deg2rad, (_deg2rad_d,), flops=1, partial_flops=0,
+               numpy=np.deg2rad)
+defelementwise("rad2deg", np.rad2deg, (_rad2deg_d,), flops=1, partial_flops=0,
+               numpy=np.rad2deg)
+
+
+# ----------------------------------------------------------------------------- hyperbolic
+def _sinh_d(x, out): return np.cosh(x)
+def _cosh_d(x, out): return np.sinh(x)
+def _tanh_d(x, out): return 1.0 - out * out
+def _arcsinh_d(x, out): return 1.0 / np.sqrt(x * x + 1.0)
+def _arccosh_d(x, out): return 1.0 / np.sqrt(x * x - 1.0)
+def _arctanh_d(x, out): return 1.0 / (1.0 - x * x)
+
+
+defelementwise("sinh", np.sinh, (_sinh_d,), flops=20, partial_flops=20, numpy=np.sinh)
+defelementwise("cosh", np.cosh, (_cosh_d,), flops=20, partial_flops=20, numpy=np.cosh)
+defelementwise("tanh", np.tanh, (_tanh_d,), flops=20, partial_flops=2, numpy=np.tanh)
+defelementwise("arcsinh", np.arcsinh, (_arcsinh_d,), flops=25, partial_flops=7,
+               numpy=np.arcsinh)
+defelementwise("arccosh", np.arccosh, (_arccosh_d,), flops=25, partial_flops=7,
+               domain=((1.0, math.inf),), numpy=np.arccosh)
+defelementwise("arctanh", np.arctanh, (_arctanh_d,), flops=25, partial_flops=6,
+               domain=(UNIT,), numpy=np.arctanh)
+
+
+# ----------------------------------------------------------------------------- kinks and selections
+def _abs_d(x, out): return np.sign(x)
+def _max_dx(x, y, out): return (x > y) + 0.5 * (x == y)
+def _max_dy(x, y, out): return (y > x) + 0.5 * (x == y)
+def _fmax_dx(x, y, out): return (x > y) + 0.5 * (x == y) + (y != y)
+def _fmax_dy(x, y, out): return (y > x) + 0.5 * (x == y) + (x != x)
+def _min_dx(x, y, out): return (x < y) + 0.5 * (x == y)
+def _min_dy(x, y, out): return (y < x) + 0.5 * (x == y)
+def _fmin_dx(x, y, out): return (x < y) + 0.5 * (x == y) + (y != y)
+def _fmin_dy(x, y, out): return (y < x) + 0.5 * (x == y) + (x != x)
+def _remainder_dx(x, y, out): return 1.0 + 0.0 * y
+def _remainder_dy(x, y, out): return -np.floor(x / y)
+def _fmod_dx(x, y, out): return 1.0 + 0.0 * y
+def _fmod_dy(x, y, out): return -np.trunc(x / y)
+
+
+defelementwise("absolute", np.absolute, (_abs_d,), flops=1, partial_flops=1,
+               numpy=np.absolute)
+defelementwise("fabs", np.fabs, (_abs_d,), flops=1, partial_flops=1, numpy=np.fabs)
+defelementwise("maximum", np.maximum, (_max_dx, _max_dy), flops=1, partial_flops=6,
+               numpy=np.maximum)
+defelementwise("minimum", np.minimum, (_min_dx, _min_dy), flops=1, partial_flops=6,
+               numpy=np.minimum)
+defelementwise("fmax", np.fmax, (_fmax_dx, _fmax_dy), flops=1, partial_flops=8,
+               numpy=np.fmax)
+defelementwise("fmin", np.fmin, (_fmin_dx, _fmin_dy), flops=1, partial_flops=8,
+               numpy=np.fmin)
+defelementwise("remainder", np.remainder, (_remainder_dx, _remainder_dy), flops=6,
+               partial_flops=6, domain=(REAL, NONZERO), numpy=np.remainder)
+defelementwise("fmod", np.fmod, (_fmod_dx, _fmod_dy), flops=6, partial_flops=6,
+               domain=(REAL, NONZERO), numpy=np.fmod)
+
+
+def _where_jvp_x(t, out, condition, x, y):
+    return PRIMITIVES["where"](condition, _to_out(t, x, out), 0.0)
+
+
+def _where_jvp_y(t, out, condition, x, y):
+    return PRIMITIVES["where"](condition, 0.0, _to_out(t, y, out))
+
+
+def _where_vjp_x(ct, out, condition, x, y):
+    return unbroadcast(PRIMITIVES["where"](condition, ct, 0.0), np.shape(x), np.shape(out))
+
+
+def _where_vjp_y(ct, out, condition, x, y):
+    return unbroadcast(PRIMITIVES["where"](condition, 0.0, ct), np.shape(y), np.shape(out))
+
+
+defprimitive("where", np.where, jvp=(None, _where_jvp_x, _where_jvp_y),
+             vjp=(None, _where_vjp_x, _where_vjp_y), cost=per_element(1, 1, 1, 0),
+             linear=True, arity=3)
+
+
+# ----------------------------------------------------------------------------- no derivative
+for _ufunc in (np.sign, np.floor, np.ceil, np.rint, np.trunc, np.floor_divide,
+               np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal,
+               np.isnan, np.isinf, np.isfinite, np.signbit, np.logical_and, np.logical_or,
+               np.logical_not, np.logical_xor):
+    defnondiff(_ufunc.__name__, _ufunc, numpy=_ufunc, arity=_ufunc.nin)
+
+
+def _stop_gradient(x):
+    return x
+
+
+defnondiff("stop_gradient", _stop_gradient, arity=1)
+
+
+# ----------------------------------------------------------------------------- dtype conversion
+def _astype(x, *, dtype):
+    return np.asarray(x).astype(dtype)
+
+
+def _astype_jvp(t, out, x, *, dtype):
+    return astype(t, dtype=dtype)
+
+
+def _astype_vjp(ct, out, x, *, dtype):
+    return astype(ct, dtype=np.result_type(x))
+
+
+astype = defprimitive("astype", _astype, jvp=(_astype_jvp,), vjp=(_astype_vjp,),
+                      cost=per_element(0, 1, 1, 0), linear=True)

@@ -1,0 +1,88 @@
+"""Reductions: sum, and max/min (which route the derivative to the extremal elements).
+
+`axis` is always a tuple of non-negative axes of the primal (ad.numpy normalises it).
+max/min split the derivative evenly among tied extremal elements. Imports
+`ad.catalogue.define`, `ad.catalogue.structure` and `ad.primitive`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ad.catalogue.define import deflinear, defprimitive
+from ad.catalogue.structure import broadcast_to, reshape
+from ad.primitive import Counts, primal_value
+
+
+def _negative(axis, ndim: int) -> tuple[int, ...]:
+    """Axes counted from the end, so they stay right when batch axes are prepended."""
+    return tuple(a % ndim - ndim for a in axis) if ndim else ()
+
+
+def _kept_shape(shape, axis) -> tuple[int, ...]:
+    axes = {a % len(shape) for a in axis} if shape else set()
+    return tuple(1 if a in axes else d for a, d in enumerate(shape))
+
+
+def _expand(ct, out, x, axis, keepdims):
+    """Cotangent of a reduction broadcast back to batch + x's shape."""
+    nb = np.ndim(ct) - np.ndim(out)
+    batch = np.shape(ct)[:nb]
+    if not keepdims:
+        ct = reshape(ct, shape=batch + _kept_shape(np.shape(x), axis))
+    return broadcast_to(ct, shape=batch + np.shape(x))
+
+
+def _reduce_cost(in_shapes, out_shape, **params) -> Counts:
+    n = int(np.prod(in_shapes[0], dtype=np.int64))
+    return Counts(n, n, n, 0)
+
+
+# ----------------------------------------------------------------------------- sum
+def _sum(x, *, axis, keepdims):
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _sum_jvp(t, out, x, *, axis, keepdims):
+    return sum_(t, axis=_negative(axis, np.ndim(x)), keepdims=keepdims)
+
+
+def _sum_vjp(ct, out, x, *, axis, keepdims):
+    return _expand(ct, out, x, axis, keepdims)
+
+
+sum_ = deflinear("sum", _sum, jvp=(_sum_jvp,), vjp=(_sum_vjp,), cost=_reduce_cost)
+
+
+# ----------------------------------------------------------------------------- max / min
+def _weights(out, x, axis, keepdims):
+    """Where the extremum was attained, each tied element weighted 1/count (plain array)."""
+    kept = out if keepdims else np.reshape(_primal(out), _kept_shape(np.shape(x), axis))
+    hits = _primal(x) == _primal(kept)
+    return hits / np.sum(hits, axis=axis, keepdims=True)
+
+
+def _primal(value):
+    """The innermost value of a traced one: the weights are piecewise constant anyway."""
+    return np.asarray(primal_value(value))
+
+
+def _extremum_jvp(t, out, x, *, axis, keepdims):
+    weights = _weights(out, x, axis, keepdims).astype(np.result_type(x), copy=False)
+    return sum_(t * weights, axis=_negative(axis, np.ndim(x)), keepdims=keepdims)
+
+
+def _extremum_vjp(ct, out, x, *, axis, keepdims):
+    weights = _weights(out, x, axis, keepdims).astype(np.result_type(x), copy=False)
+    return _expand(ct, out, x, axis, keepdims) * weights
+
+
+def _max(x, *, axis, keepdims):
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+def _min(x, *, axis, keepdims):
+    return np.min(x, axis=axis, keepdims=keepdims)
+
+
+amax = defprimitive("max", _max, jvp=(_extremum_jvp,), vjp=(_extremum_vjp,), cost=_reduce_cost)
+amin = defprimitive("min", _min, jvp=(_extremum_jvp,), vjp=(_extremum_vjp,), cost=_reduce_cost)

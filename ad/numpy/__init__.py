@@ -1,0 +1,430 @@
+"""`ad.numpy`: NumPy's API on traced values, and the NumPy-protocol dispatch tables.
+
+Every function here accepts plain arrays, Python numbers and traced values, and mirrors the
+NumPy function of the same name. Elementwise functions are the catalogue's primitives
+themselves; the rest normalise arguments (axes, shapes, indices) and bind catalogue
+primitives. Registering them in `UFUNCS`/`FUNCTIONS` is what makes plain `np.sin(x)` or
+`np.sum(x)` work on a traced `x`. Imports `ad.catalogue` and `ad.primitive`.
+
+>>> import ad, ad.numpy as anp
+>>> float(ad.grad(lambda x: anp.sum(anp.tanh(x) ** 2))(0.5))
+0.7864477329659274
+"""
+from __future__ import annotations
+
+import builtins as _builtins
+import math
+import operator
+from typing import Any, Sequence
+
+import numpy as _np
+
+from ad.catalogue import TABLE as _TABLE
+from ad.catalogue.structure import normalize_index as _normalize_index
+from ad.errors import ShapeError as _ShapeError
+from ad.primitive import FUNCTIONS as _FUNCTIONS
+from ad.primitive import UFUNCS as _UFUNCS
+from ad.primitive import Tracer as _Tracer
+from ad.primitive import primal_value as _primal_value
+
+pi = _np.pi
+e = _np.e
+inf = _np.inf
+nan = _np.nan
+newaxis = None
+float32 = _np.float32
+float64 = _np.float64
+ndarray = _np.ndarray
+
+_p = _TABLE  # primitives by name
+
+
+def _implements(*numpy_functions):
+    """Register an ad.numpy function as the traced version of NumPy functions."""
+    def register(function):
+        for numpy_function in numpy_functions:
+            _FUNCTIONS[numpy_function] = function
+        return function
+    return register
+
+
+# ----------------------------------------------------------------------------- elementwise
+# The catalogue's elementwise primitives, under NumPy's names, dispatching NumPy's ufuncs.
+for _primitive in list(_TABLE.values()):
+    _ufunc = getattr(_primitive, "numpy", None)
+    if isinstance(_ufunc, _np.ufunc):
+        globals()[_ufunc.__name__] = _primitive
+        _UFUNCS[_ufunc] = _primitive
+
+true_divide = divide  # noqa: F821 - defined by the loop above
+abs = absolute  # noqa: A001, F821
+pow = power  # noqa: A001, F821
+stop_gradient = _TABLE["stop_gradient"]
+_UFUNCS[_np.positive] = lambda x: x
+
+
+def where(condition, x=None, y=None):
+    """Elementwise select; with one argument, the indices where `condition` holds."""
+    if x is None and y is None:
+        return _np.where(_primal_value(condition))
+    return _p["where"](_np.asarray(_primal_value(condition), dtype=bool), x, y)
+
+
+_FUNCTIONS[_np.where] = where
+
+
+@_implements(_np.clip)
+def clip(a, a_min=None, a_max=None):
+    """Clip to [a_min, a_max]; the derivative is 1 inside, including the bounds, 0 outside."""
+    if a_min is not None:
+        a = where(_primal_value(a) < _primal_value(a_min), a_min, a)
+    if a_max is not None:
+        a = where(_primal_value(a) > _primal_value(a_max), a_max, a)
+    return a
+
+
+# ----------------------------------------------------------------------------- array facts
+def shape(a) -> tuple[int, ...]:
+    return a.shape if isinstance(a, _Tracer) else _np.shape(a)
+
+
+def ndim(a) -> int:
+    return len(shape(a))
+
+
+def size(a, axis=None) -> int:
+    s = shape(a)
+    return math.prod(s) if axis is None else s[axis]
+
+
+def result_type(*args):
+    return _np.result_type(*[_primal_value(a) for a in args])
+
+
+_FUNCTIONS.update({_np.shape: shape, _np.ndim: ndim, _np.size: size,
+                   _np.result_type: result_type})
+
+
+def _float_dtype(a):
+    dtype = _np.result_type(_primal_value(a))
+    return dtype if dtype.kind in "fc" else _np.dtype(_np.float64)
+
+
+@_implements(_np.zeros_like)
+def zeros_like(a, dtype=None):
+    return _np.zeros(shape(a), dtype=dtype or _np.result_type(_primal_value(a)))
+
+
+@_implements(_np.ones_like)
+def ones_like(a, dtype=None):
+    return _np.ones(shape(a), dtype=dtype or _np.result_type(_primal_value(a)))
+
+
+zeros = _np.zeros
+ones = _np.ones
+eye = _np.eye
+arange = _np.arange
+linspace = _np.linspace
+
+
+# ----------------------------------------------------------------------------- axes helpers
+def _axes(axis, nd: int, function: str) -> tuple[int, ...]:
+    """Normalise an axis argument to a tuple of non-negative ints, with a clear error."""
+    if axis is None:
+        return tuple(range(nd))
+    items = axis if isinstance(axis, (tuple, list)) else (axis,)
+    out = []
+    for a in items:
+        a = operator.index(a)
+        if not -nd <= a < _builtins.max(nd, 1):
+            raise _np.exceptions.AxisError(f"{function}: axis {a} is out of bounds for an "
+                                           f"array of dimension {nd}")
+        out.append(a % nd if nd else 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{function}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+# ----------------------------------------------------------------------------- reductions
+@_implements(_np.sum)
+def sum(a, axis=None, dtype=None, out=None, keepdims=False):  # noqa: A001
+    """Sum over `axis` (int, tuple or None), as numpy.sum."""
+    _no_out(out, "sum")
+    result = _p["sum"](a, axis=_axes(axis, ndim(a), "sum"), keepdims=bool(keepdims))
+    return result if dtype is None else astype(result, dtype)
+
+
+@_implements(_np.mean)
+def mean(a, axis=None, dtype=None, out=None, keepdims=False):
+    """Arithmetic mean over `axis`, as numpy.mean."""
+    _no_out(out, "mean")
+    axes = _axes(axis, ndim(a), "mean")
+    count = math.prod(shape(a)[i] for i in axes)
+    total = sum(a, axis=axes, keepdims=keepdims)
+    return total / count if dtype is None else astype(total / count, dtype)
+
+
+@_implements(_np.max, _np.amax)
+def max(a, axis=None, out=None, keepdims=False):  # noqa: A001
+    """Maximum over `axis`; ties share the derivative evenly."""
+    _no_out(out, "max")
+    return _p["max"](a, axis=_axes(axis, ndim(a), "max"), keepdims=bool(keepdims))
+
+
+@_implements(_np.min, _np.amin)
+def min(a, axis=None, out=None, keepdims=False):  # noqa: A001
+    """Minimum over `axis`; ties share the derivative evenly."""
+    _no_out(out, "min")
+    return _p["min"](a, axis=_axes(axis, ndim(a), "min"), keepdims=bool(keepdims))
+
+
+amax = max
+amin = min
+
+
+def _no_out(out, function: str) -> None:
+    if out is not None:
+        from ad.errors import InPlaceError
+        raise InPlaceError(f"{function}(..., out=...) writes in place and cannot be "
+                           "differentiated; drop out=")
+
+
+# ----------------------------------------------------------------------------- shapes
+@_implements(_np.reshape)
+def reshape(a, shape=None, order="C", *, newshape=None):
+    """Reshape (C order); one dimension may be -1."""
+    target = newshape if shape is None else shape
+    if order != "C":
+        raise NotImplementedError("ad.numpy.reshape supports order='C' only")
+    target = (target,) if isinstance(target, int) else tuple(operator.index(d) for d in target)
+    n = size(a)
+    if target.count(-1) > 1:
+        raise ValueError("reshape: can only specify one unknown dimension")
+    if -1 in target:
+        known = math.prod(d for d in target if d != -1)
+        target = tuple(n // known if d == -1 and known else d for d in target)
+    if math.prod(target) != n:
+        raise ValueError(f"cannot reshape an array of size {n} into shape {target}")
+    if target == shape_of(a):
+        return a
+    return _p["reshape"](a, shape=target)
+
+
+def shape_of(a) -> tuple[int, ...]:
+    return shape(a)
+
+
+@_implements(_np.ravel)
+def ravel(a, order="C"):
+    return reshape(a, (-1,), order=order)
+
+
+@_implements(_np.transpose)
+def transpose(a, axes=None):
+    """Permute axes (reverse them by default)."""
+    nd = ndim(a)
+    axes = tuple(reversed(range(nd))) if axes is None else tuple(
+        operator.index(x) % nd for x in axes)
+    if sorted(axes) != list(range(nd)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of {nd} dimensions")
+    if axes == tuple(range(nd)):
+        return a
+    return _p["transpose"](a, axes=axes)
+
+
+@_implements(_np.swapaxes)
+def swapaxes(a, axis1, axis2):
+    nd = ndim(a)
+    axes = list(range(nd))
+    i, j = axis1 % nd, axis2 % nd
+    axes[i], axes[j] = axes[j], axes[i]
+    return transpose(a, axes)
+
+
+@_implements(_np.moveaxis)
+def moveaxis(a, source, destination):
+    nd = ndim(a)
+    source = [s % nd for s in (source if isinstance(source, (tuple, list)) else [source])]
+    destination = [d % nd for d in (destination if isinstance(destination, (tuple, list))
+                                    else [destination])]
+    order = [n for n in range(nd) if n not in source]
+    for dest, src in sorted(zip(destination, source)):
+        order.insert(dest, src)
+    return transpose(a, order)
+
+
+@_implements(_np.expand_dims)
+def expand_dims(a, axis):
+    axis = axis if isinstance(axis, (tuple, list)) else (axis,)
+    out_nd = ndim(a) + len(axis)
+    positions = {operator.index(x) % out_nd for x in axis}
+    it = iter(shape(a))
+    return reshape(a, tuple(1 if i in positions else next(it) for i in range(out_nd)))
+
+
+@_implements(_np.squeeze)
+def squeeze(a, axis=None):
+    s = shape(a)
+    axes = [i for i, d in enumerate(s) if d == 1] if axis is None else list(
+        _axes(axis, len(s), "squeeze"))
+    for i in axes:
+        if s[i] != 1:
+            raise ValueError(f"squeeze: cannot select an axis to squeeze out which has size "
+                             f"not equal to one (axis {i} of shape {s})")
+    return reshape(a, tuple(d for i, d in enumerate(s) if i not in axes))
+
+
+@_implements(_np.broadcast_to)
+def broadcast_to(array, shape):
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if shape_of(array) == shape:
+        return array
+    _np.broadcast_shapes(shape_of(array), shape)  # raises NumPy's own error on mismatch
+    return _p["broadcast_to"](array, shape=shape)
+
+
+@_implements(_np.concatenate)
+def concatenate(arrays, axis=0):
+    """Join arrays along an existing axis."""
+    arrays = list(arrays)
+    if axis is None:
+        arrays, axis = [ravel(a) for a in arrays], 0
+    nd = ndim(arrays[0])
+    if any(ndim(a) != nd for a in arrays):
+        raise ValueError(f"concatenate: all inputs must have the same number of dimensions, "
+                         f"got shapes {[shape(a) for a in arrays]}")
+    if not any(isinstance(a, _Tracer) for a in arrays):
+        return _np.concatenate(arrays, axis=axis)
+    return _p["concatenate"](*arrays, axis=operator.index(axis) % nd)
+
+
+@_implements(_np.stack)
+def stack(arrays, axis=0):
+    """Join arrays along a new axis."""
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError("need at least one array to stack")
+    shapes = {shape(a) for a in arrays}
+    if len(shapes) != 1:
+        raise ValueError(f"all input arrays must have the same shape, got {sorted(shapes)}")
+    return concatenate([expand_dims(a, axis) for a in arrays], axis=axis)
+
+
+@_implements(_np.atleast_1d)
+def atleast_1d(a):
+    return reshape(a, (1,)) if ndim(a) == 0 else a
+
+
+def array(object: Any, dtype=None):  # noqa: A002
+    """An array from nested sequences that may hold traced scalars (stacked)."""
+    if isinstance(object, _Tracer):
+        return object if dtype is None else astype(object, dtype)
+    if isinstance(object, (list, tuple)) and _contains_tracer(object):
+        result = stack([array(item) for item in object])
+        return result if dtype is None else astype(result, dtype)
+    return _np.array(object, dtype=dtype)
+
+
+def asarray(a: Any, dtype=None):
+    return array(a, dtype=dtype)
+
+
+def _contains_tracer(seq) -> bool:
+    return any(isinstance(x, _Tracer) or (isinstance(x, (list, tuple)) and _contains_tracer(x))
+               for x in seq)
+
+
+def astype(x, dtype):
+    """Cast; casting to an integer or bool dtype drops the derivative."""
+    dtype = _np.dtype(dtype)
+    if dtype.kind not in "fc":
+        return _np.asarray(_primal_value(x)).astype(dtype)
+    if isinstance(x, _Tracer) and x.dtype == dtype:
+        return x
+    return _p["astype"](x, dtype=dtype)
+
+
+_FUNCTIONS["astype"] = astype
+
+
+# ----------------------------------------------------------------------------- indexing
+def getitem(a, index):
+    """`a[index]` for ints, slices, None, Ellipsis, integer arrays and boolean masks."""
+    return _p["getitem"](a, index=_normalize_index(index, ndim(a)), nbatch=0)
+
+
+_FUNCTIONS["getitem"] = getitem
+
+
+# ----------------------------------------------------------------------------- products
+@_implements(_np.dot)
+def dot(a, b, out=None):
+    """numpy.dot for scalars, vectors and matrices (and N-D by its last/second-last axes)."""
+    _no_out(out, "dot")
+    if ndim(a) == 0 or ndim(b) == 0:
+        return multiply(a, b)  # noqa: F821
+    if ndim(b) <= 2:
+        return matmul(a, b)
+    return tensordot(a, b, axes=([ndim(a) - 1], [ndim(b) - 2]))
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's rules for vectors and stacks of matrices."""
+    na, nb = ndim(a), ndim(b)
+    if na == 0 or nb == 0:
+        raise ValueError("matmul: input operand does not have enough dimensions (scalars are "
+                         "not allowed; use *)")
+    a2 = reshape(a, (1,) + shape(a)) if na == 1 else a
+    b2 = reshape(b, shape(b) + (1,)) if nb == 1 else b
+    if shape(a2)[-1] != shape(b2)[-2]:
+        raise _ShapeError(f"matmul: shapes {shape(a)} and {shape(b)} are not aligned "
+                          f"({shape(a2)[-1]} != {shape(b2)[-2]})")
+    out = _p["matmul"](a2, b2)
+    if na == 1 and nb == 1:
+        return reshape(out, ())
+    if na == 1:
+        return reshape(out, shape(out)[:-2] + shape(out)[-1:])
+    if nb == 1:
+        return reshape(out, shape(out)[:-1])
+    return out
+
+
+_UFUNCS[_np.matmul] = matmul
+
+
+@_implements(_np.tensordot)
+def tensordot(a, b, axes=2):
+    """Sum products over the given axes (numpy.tensordot), as one matmul."""
+    if isinstance(axes, int):
+        axes_a = list(range(ndim(a) - axes, ndim(a)))
+        axes_b = list(range(axes))
+    else:
+        axes_a, axes_b = ([x] if isinstance(x, int) else list(x) for x in axes)
+    axes_a = [x % ndim(a) for x in axes_a]
+    axes_b = [x % ndim(b) for x in axes_b]
+    free_a = [i for i in range(ndim(a)) if i not in axes_a]
+    free_b = [i for i in range(ndim(b)) if i not in axes_b]
+    sa, sb = shape(a), shape(b)
+    k = math.prod(sa[i] for i in axes_a)
+    if k != math.prod(sb[i] for i in axes_b):
+        raise _ShapeError(f"tensordot: shape mismatch for sum: {sa} axes {axes_a} vs {sb} "
+                          f"axes {axes_b}")
+    a2 = reshape(transpose(a, free_a + axes_a), (math.prod(sa[i] for i in free_a), k))
+    b2 = reshape(transpose(b, axes_b + free_b), (k, math.prod(sb[i] for i in free_b)))
+    return reshape(_p["matmul"](a2, b2), tuple(sa[i] for i in free_a) +
+                   tuple(sb[i] for i in free_b))
+
+
+@_implements(_np.outer)
+def outer(a, b):
+    return multiply(reshape(ravel(a), (-1, 1)), ravel(b))  # noqa: F821
+
+
+@_implements(_np.inner)
+def inner(a, b):
+    if ndim(a) == 0 or ndim(b) == 0:
+        return multiply(a, b)  # noqa: F821
+    return tensordot(a, b, axes=([ndim(a) - 1], [ndim(b) - 1]))
+
+
+from ad.numpy import linalg  # noqa: E402,F401  (the submodule registers its functions)

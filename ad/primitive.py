@@ -1,0 +1,482 @@
+"""Primitives, symbolic zeros, the registry, `bind`, and the traced-value base class.
+
+A `Primitive` is one operation `ad` knows how to differentiate. It carries its value
+implementation, one JVP rule and one VJP rule per argument, its cost entry and its domain.
+Engines call only the methods defined here (`forward`, `jvp`, `vjp`, `vjp_accumulate`), so
+they never import the catalogue. `bind` sends an application to the innermost level among
+its arguments (or evaluates it when nothing is traced).
+
+`Tracer` is the base of `Dual` and the tape value: Python operators and the NumPy protocol
+(`__array_ufunc__`, `__array_function__`) route through tables that `ad.numpy` fills, which
+keeps imports one way. Imports `ad.errors` and `ad.context` only.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ad.errors import (InPlaceError, NotDifferentiableError, RegistrationError,
+                       TracerConversionError, UnsupportedFunctionError)
+
+
+class Zero:
+    """The symbolic zero tangent/cotangent: rules are skipped for it, no arrays are made."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ZERO"
+
+
+ZERO = Zero()
+
+
+# ----------------------------------------------------------------------------- cost entries
+@dataclass(frozen=True)
+class Counts:
+    """Operation counts of one application of a primitive.
+
+    `flops` of the value; `jvp` flops of one tangent direction; `vjp` flops of one
+    cotangent; `saved` elements the VJP keeps between the forward pass and the sweep.
+    """
+
+    flops: float
+    jvp: float
+    vjp: float
+    saved: float
+
+    def __add__(self, other: "Counts") -> "Counts":
+        return Counts(self.flops + other.flops, self.jvp + other.jvp,
+                      self.vjp + other.vjp, self.saved + other.saved)
+
+
+CostFn = Callable[..., Counts]   # cost(in_shapes, out_shape, **params) -> Counts
+
+
+def _size(shape: Sequence[int]) -> int:
+    return int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
+
+
+@dataclass(frozen=True)
+class PerElement:
+    """Cost entry of a primitive whose counts scale with its output size."""
+
+    flops: float
+    jvp: float
+    vjp: float
+    saved: float
+
+    def __call__(self, in_shapes, out_shape, **params) -> Counts:
+        n = _size(out_shape)
+        return Counts(self.flops * n, self.jvp * n, self.vjp * n, self.saved * n)
+
+
+# ----------------------------------------------------------------------------- primitives
+Rule = Callable[..., Any]
+
+
+class Primitive:
+    """One differentiable operation: value, per-argument JVP and VJP rules, cost, domain.
+
+    General rules have the signatures (tangents and cotangents may carry extra *leading*
+    batch axes, so rules use negative axes)::
+
+        jvp_rule(tangent, out, *primals, **params)    -> tangent of out
+        vjp_rule(cotangent, out, *primals, **params)  -> cotangent of that primal
+
+    Build primitives with `ad.defprimitive`, `ad.defelementwise`, `ad.deflinear` or
+    `ad.defnondiff` rather than with this class directly.
+    """
+
+    elementwise = False
+
+    def __init__(self, name: str, impl: Callable, *, jvp: Sequence[Rule | None] | None,
+                 vjp: Sequence[Rule | None] | None, cost: CostFn, linear: bool = False,
+                 differentiable: bool = True, domain: Any = None, arity: int | None = None,
+                 doc: str | None = None) -> None:
+        self.name = name
+        self.impl = impl
+        self.arity = _arity(impl) if arity is None else arity
+        self.jvp_rules = tuple(jvp) if jvp is not None else (None,) * self.arity
+        self.vjp_rules = tuple(vjp) if vjp is not None else (None,) * self.arity
+        self.cost = cost
+        self.linear = linear
+        self.differentiable = differentiable
+        self.domain = domain
+        self.__doc__ = doc or getattr(impl, "__doc__", None)
+
+    def __call__(self, *args, **params):
+        return bind(self, args, params)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+    # --- what the engines call -------------------------------------------------------
+    def forward(self, primals: list, params: dict, needs: Sequence[bool]):
+        """Value and residuals (what the derivative rules need later)."""
+        out = bind(self, primals, params)
+        return out, (out, primals)
+
+    def jvp(self, residuals, tangents: Sequence[Any], params: dict):
+        """Tangent of the output: the sum of the per-argument rules over non-zero tangents."""
+        out, primals = residuals
+        total = ZERO
+        for i, tangent in enumerate(tangents):
+            if tangent is ZERO:
+                continue
+            rule = self.jvp_rules[i]
+            if rule is None:
+                raise NotDifferentiableError(
+                    f"primitive '{self.name}' is not differentiable in argument {i}")
+            term = rule(tangent, out, *primals, **params)
+            if term is not ZERO:
+                total = term if total is ZERO else total + term
+        return total
+
+    def vjp(self, i: int, cotangent, residuals, params: dict):
+        """Cotangent of argument `i` (or ZERO)."""
+        out, primals = residuals
+        rule = self.vjp_rules[i]
+        if rule is None:
+            raise NotDifferentiableError(
+                f"primitive '{self.name}' is not differentiable in argument {i}")
+        return rule(cotangent, out, *primals, **params)
+
+    def vjp_accumulate(self, i: int, acc, cotangent, residuals, params: dict):
+        """Add argument `i`'s cotangent into the owned buffer `acc` in place, or return None.
+
+        Returning None makes the sweep fall back to `vjp` and an ordinary addition.
+        """
+        return None
+
+    def counts(self, in_shapes, out_shape, params: dict) -> Counts:
+        return self.cost(in_shapes, out_shape, **params)
+
+
+def _arity(fn: Callable) -> int:
+    """Number of positional parameters of a value implementation (no *args allowed)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError) as exc:
+        raise RegistrationError(f"cannot read the signature of {fn!r}; pass arity=") from exc
+    count = 0
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            raise RegistrationError(f"{fn!r} takes *args; pass arity= explicitly")
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty:
+            count += 1
+    return count
+
+
+def check_rule(name: str, what: str, rule: Callable, n_positional: int) -> None:
+    """Eagerly check that `rule` accepts `n_positional` positional arguments."""
+    if not callable(rule):
+        raise RegistrationError(f"primitive '{name}': {what} is not callable: {rule!r}")
+    try:
+        sig = inspect.signature(rule)
+    except (TypeError, ValueError):
+        return  # builtins and ufuncs: nothing to check
+    positional = [p for p in sig.parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = sum(p.default is p.empty for p in positional)
+    variadic = any(p.kind is p.VAR_POSITIONAL for p in sig.parameters.values())
+    if not required <= n_positional <= (n_positional if variadic else len(positional)):
+        raise RegistrationError(f"primitive '{name}': {what} {rule.__name__}{sig} cannot take "
+                                f"{n_positional} positional arguments")
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def register(primitive: Primitive) -> Primitive:
+    """Add a primitive to the registry after checking it has every rule it needs."""
+    name = primitive.name
+    if name in PRIMITIVES:
+        raise RegistrationError(f"a primitive named '{name}' is already registered")
+    if primitive.cost is None or not callable(primitive.cost):
+        raise RegistrationError(f"primitive '{name}' has no cost entry")
+    if primitive.differentiable and primitive.arity >= 0:  # arity -1: variadic, own methods
+        for what, rules in (("JVP", primitive.jvp_rules), ("VJP", primitive.vjp_rules)):
+            if len(rules) != primitive.arity:
+                raise RegistrationError(
+                    f"primitive '{name}' takes {primitive.arity} arguments but has "
+                    f"{len(rules)} {what} rules (use None for a non-differentiable argument)")
+            if all(rule is None for rule in rules):
+                raise RegistrationError(f"primitive '{name}' has no {what} rule; declare it "
+                                        "with defnondiff if it is not differentiable")
+    PRIMITIVES[name] = primitive
+    return primitive
+
+
+# ----------------------------------------------------------------------------- bind
+def bind(primitive: Primitive, args: Sequence[Any], params: dict):
+    """Apply `primitive`: the innermost level among `args` processes it, else evaluate."""
+    top = None
+    for arg in args:
+        if isinstance(arg, Tracer):
+            level = arg._level
+            if not level.active:
+                level.check_usable()
+            if top is None or level.order > top.order:
+                top = level
+    if top is None:
+        return primitive.impl(*args, **params)
+    return top.process(primitive, args, params)
+
+
+# ----------------------------------------------------------------------------- traced values
+UFUNCS: dict[np.ufunc, Callable] = {}       # numpy ufunc -> ad implementation (ad.numpy fills)
+FUNCTIONS: dict[Callable, Callable] = {}    # numpy function -> ad implementation
+
+
+def _ufunc(ufunc: np.ufunc, *args):
+    return UFUNCS[ufunc](*args)
+
+
+class Tracer:
+    """A value being traced by some level: behaves like a NumPy array.
+
+    Subclasses set `primal` and `_level`. Arithmetic, comparisons, indexing, methods and
+    NumPy's own functions dispatch to `ad.numpy`, so plain NumPy code differentiates.
+    """
+
+    __slots__ = ()
+    __array_priority__ = 100.0
+    primal: Any
+    _level: Any
+
+    # --- array-like facts ------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return np.shape(self.primal)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return _size(self.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.primal.dtype
+
+    def __len__(self) -> int:
+        shape = self.shape
+        if not shape:
+            raise TypeError("len() of a 0-d traced value")
+        return shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        # Control flow on values is allowed: the branch taken is what gets differentiated.
+        return bool(self.primal)
+
+    def _conversion_error(self, to: str):
+        raise TracerConversionError(
+            f"cannot convert a traced value of shape {self.shape} to {to}: its derivative "
+            "would be lost. Keep it as an array, or wrap it in ad.stop_gradient(...) and use "
+            "ad.primal_value(...) if you really want the number")
+
+    def __float__(self):
+        self._conversion_error("float")
+
+    def __int__(self):
+        self._conversion_error("int")
+
+    def __index__(self):
+        self._conversion_error("an index")
+
+    def __complex__(self):
+        self._conversion_error("complex")
+
+    def __array__(self, dtype=None, copy=None):
+        self._conversion_error("a NumPy array (np.asarray/np.array)")
+
+    def __setitem__(self, index, value):
+        raise InPlaceError("in-place assignment to a traced value is not differentiable; "
+                           "use the functional update `x = x.at[index].set(value)` instead")
+
+    # --- the NumPy protocol ----------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if kwargs.get("out") is not None:
+            raise InPlaceError(f"numpy.{ufunc.__name__}(..., out=...) writes into an array in "
+                               "place, which cannot be differentiated; drop out=")
+        impl = UFUNCS.get(ufunc)
+        if impl is None or method != "__call__" or kwargs:
+            call = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+            extra = f" with keywords {sorted(kwargs)}" if kwargs else ""
+            raise UnsupportedFunctionError(
+                f"numpy.{call}{extra} has no differentiation rule in ad; use the ad.numpy "
+                "equivalent if there is one, or register a primitive with ad.defprimitive")
+        return impl(*inputs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        impl = FUNCTIONS.get(func)
+        if impl is None:
+            module = getattr(func, "__module__", "numpy") or "numpy"
+            raise UnsupportedFunctionError(
+                f"{module}.{func.__name__} has no differentiation rule in ad; use the ad.numpy "
+                "equivalent if there is one, or register a primitive with ad.defprimitive")
+        return impl(*args, **kwargs)
+
+    # --- operators -------------------------------------------------------------------
+    def __add__(self, other):
+        return _ufunc(np.add, self, other)
+
+    def __radd__(self, other):
+        return _ufunc(np.add, other, self)
+
+    def __sub__(self, other):
+        return _ufunc(np.subtract, self, other)
+
+    def __rsub__(self, other):
+        return _ufunc(np.subtract, other, self)
+
+    def __mul__(self, other):
+        return _ufunc(np.multiply, self, other)
+
+    def __rmul__(self, other):
+        return _ufunc(np.multiply, other, self)
+
+    def __truediv__(self, other):
+        return _ufunc(np.true_divide, self, other)
+
+    def __rtruediv__(self, other):
+        return _ufunc(np.true_divide, other, self)
+
+    def __floordiv__(self, other):
+        return _ufunc(np.floor_divide, self, other)
+
+    def __rfloordiv__(self, other):
+        return _ufunc(np.floor_divide, other, self)
+
+    def __mod__(self, other):
+        return _ufunc(np.remainder, self, other)
+
+    def __rmod__(self, other):
+        return _ufunc(np.remainder, other, self)
+
+    def __pow__(self, other):
+        return _ufunc(np.power, self, other)
+
+    def __rpow__(self, other):
+        return _ufunc(np.power, other, self)
+
+    def __matmul__(self, other):
+        return _ufunc(np.matmul, self, other)
+
+    def __rmatmul__(self, other):
+        return _ufunc(np.matmul, other, self)
+
+    def __neg__(self):
+        return _ufunc(np.negative, self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ufunc(np.absolute, self)
+
+    def __lt__(self, other):
+        return _ufunc(np.less, self, other)
+
+    def __le__(self, other):
+        return _ufunc(np.less_equal, self, other)
+
+    def __gt__(self, other):
+        return _ufunc(np.greater, self, other)
+
+    def __ge__(self, other):
+        return _ufunc(np.greater_equal, self, other)
+
+    def __eq__(self, other):
+        return _ufunc(np.equal, self, other)
+
+    def __ne__(self, other):
+        return _ufunc(np.not_equal, self, other)
+
+    __hash__ = object.__hash__
+
+    def __getitem__(self, index):
+        return FUNCTIONS["getitem"](self, index)
+
+    # --- ndarray methods (dispatch to ad.numpy) ----------------------------------------
+    @property
+    def T(self):
+        return FUNCTIONS[np.transpose](self)
+
+    @property
+    def at(self):
+        return FUNCTIONS["at"](self)
+
+    def _method(name):  # noqa: N805 - builds the ndarray methods below
+        numpy_function = getattr(np, name)
+
+        def method(self, *args, **kwargs):
+            return FUNCTIONS[numpy_function](self, *args, **kwargs)
+        method.__name__ = name
+        method.__doc__ = f"Traced equivalent of ndarray.{name}."
+        return method
+
+    sum = _method("sum")
+    mean = _method("mean")
+    prod = _method("prod")
+    max = _method("max")
+    min = _method("min")
+    var = _method("var")
+    std = _method("std")
+    cumsum = _method("cumsum")
+    cumprod = _method("cumprod")
+    dot = _method("dot")
+    ravel = _method("ravel")
+    squeeze = _method("squeeze")
+    swapaxes = _method("swapaxes")
+    clip = _method("clip")
+    trace = _method("trace")
+    diagonal = _method("diagonal")
+    repeat = _method("repeat")
+    argmax = _method("argmax")
+    argmin = _method("argmin")
+    argsort = _method("argsort")
+    round = _method("round")
+    del _method
+
+    def reshape(self, *shape, **kwargs):
+        if len(shape) == 1 and not isinstance(shape[0], int):
+            shape = shape[0]
+        return FUNCTIONS[np.reshape](self, shape, **kwargs)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and not isinstance(axes[0], int):
+            axes = axes[0]
+        return FUNCTIONS[np.transpose](self, axes or None)
+
+    def flatten(self):
+        return FUNCTIONS[np.ravel](self)
+
+    def astype(self, dtype):
+        return FUNCTIONS["astype"](self, dtype)
+
+    def copy(self):
+        return self
+
+    def item(self):
+        self._conversion_error("a Python number (.item())")
+
+    def tolist(self):
+        self._conversion_error("a list (.tolist())")
+
+
+def primal_value(value):
+    """The plain value under any number of tracing levels (derivatives are dropped)."""
+    while isinstance(value, Tracer):
+        value = value.primal
+    return value

@@ -1,0 +1,127 @@
+"""Reverse mode: a tape (Wengert list) recorded while the function runs, swept backwards.
+
+The tape is a plain list of entries, in execution order::
+
+    (primitive, params, parents, out, residuals)
+
+`parents` holds, per argument, the id of the traced value it came from (None for a
+constant); `out` is the id of the result; `residuals` is what `Primitive.forward` kept
+for the VJP rules. Ids are small integers (inputs first), so a later pass can lower the
+tape to flat opcode/index arrays. `sweep` is one loop over the reversed tape: no
+recursion, cotangents popped once consumed, accumulated in place into buffers the sweep
+owns, entries whose output got no cotangent skipped. Imports `ad.context` and
+`ad.primitive` only (never the catalogue).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from ad.context import Level
+from ad.primitive import ZERO, Tracer, bind
+
+
+class ReverseLevel(Level):
+    """A reverse-mode transform in progress: owns one tape, used by one thread."""
+
+    kind = "reverse"
+    __slots__ = ("tape", "n_values")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tape: list[tuple] = []
+        self.n_values = 0
+
+    def new_input(self, primal: Any) -> "TapeValue":
+        """A traced input: a value with an id but no tape entry."""
+        index = self.n_values
+        self.n_values += 1
+        return TapeValue(primal, self, index)
+
+    def process(self, primitive, args, params):
+        primals = []
+        parents = []
+        for arg in args:
+            if type(arg) is TapeValue and arg._level is self:
+                primals.append(arg.primal)
+                parents.append(arg.index)
+            else:
+                primals.append(arg)
+                parents.append(None)
+        if not primitive.differentiable:
+            return bind(primitive, primals, params)
+        needs = [parent is not None for parent in parents]
+        out, residuals = primitive.forward(primals, params, needs)
+        index = self.n_values
+        self.n_values += 1
+        self.tape.append((primitive, params, tuple(parents), index, residuals))
+        return TapeValue(out, self, index)
+
+
+class TapeValue(Tracer):
+    """A value recorded on a tape: its primal and its id on that tape."""
+
+    __slots__ = ("primal", "_level", "index")
+
+    def __init__(self, primal: Any, level: ReverseLevel, index: int) -> None:
+        self.primal = primal
+        self._level = level
+        self.index = index
+
+    def __repr__(self) -> str:
+        return f"TapeValue(id={self.index}, primal={self.primal!r})"
+
+
+def _add_into(acc, owned: bool, cotangent):
+    """acc + cotangent, in place when the sweep owns `acc` and nothing broadcasts."""
+    if (owned and type(acc) is np.ndarray and type(cotangent) is np.ndarray
+            and acc.shape == cotangent.shape and acc.dtype == cotangent.dtype):
+        np.add(acc, cotangent, out=acc)
+        return acc
+    return acc + cotangent
+
+
+def sweep(level: ReverseLevel, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int],
+          consume: bool = False) -> dict[int, Any]:
+    """Push output cotangents back through `level`'s tape; return those of `wanted` ids.
+
+    `seeds` are (id, cotangent) pairs; a missing cotangent is ZERO. With `consume`, tape
+    entries are popped as they are used, so residual memory is freed during the sweep and
+    the tape is empty afterwards.
+    """
+    cotangents: list[Any] = [None] * level.n_values
+    owned = bytearray(level.n_values)  # 1 where the buffer was allocated by this sweep
+    for index, cotangent in seeds:
+        if cotangent is ZERO:
+            continue
+        previous = cotangents[index]
+        cotangents[index] = cotangent if previous is None else previous + cotangent
+    tape = level.tape
+    position = len(tape)
+    while position:
+        position -= 1
+        entry = tape.pop() if consume else tape[position]
+        primitive, params, parents, out, residuals = entry
+        cotangent = cotangents[out]
+        if cotangent is None:
+            continue
+        cotangents[out] = None
+        for i, parent in enumerate(parents):
+            if parent is None:
+                continue
+            acc = cotangents[parent]
+            if acc is not None and owned[parent]:
+                fused = primitive.vjp_accumulate(i, acc, cotangent, residuals, params)
+                if fused is not None:
+                    cotangents[parent] = fused
+                    continue
+            contribution = primitive.vjp(i, cotangent, residuals, params)
+            if contribution is ZERO:
+                continue
+            if acc is None:
+                cotangents[parent] = contribution
+            else:
+                cotangents[parent] = _add_into(acc, owned[parent], contribution)
+                owned[parent] = 1
+    return {index: cotangents[index] for index in wanted}

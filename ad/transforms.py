@@ -1,0 +1,543 @@
+"""The public transforms, in JAX's conventions: grad, value_and_grad, jvp, vjp, jacfwd,
+jacrev, jacobian, hessian, hvp, stop_gradient.
+
+Each transform opens a level (forward: duals; reverse: a tape), wraps the differentiated
+leaves of its arguments, calls the function and reads the result. Arguments and results
+are pytrees. Jacobians have shape output shape + input shape. Imports the engines,
+`ad.numpy` (to assemble Jacobians with traceable operations, so transforms nest) and
+`ad.tree`; never the catalogue's rule modules.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import operator
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ad import numpy as anp
+from ad import tree
+from ad.context import entered
+from ad.errors import DTypeError, NotDifferentiableError, ShapeError
+from ad.forward import Dual, ForwardLevel
+from ad.primitive import PRIMITIVES, Tracer, primal_value
+from ad.reverse import ReverseLevel, TapeValue, sweep
+
+#: Directions pushed per forward pass (and cotangents per reverse sweep) when building a
+#: Jacobian: memory grows with it (every intermediate carries CHUNK_SIZE tangents), the
+#: number of passes falls as ceil(n / CHUNK_SIZE). Override per call with chunk_size=.
+CHUNK_SIZE = 64
+
+
+# ----------------------------------------------------------------------------- argument checks
+def _name(f: Callable) -> str:
+    return getattr(f, "__name__", type(f).__name__)
+
+
+def _check_callable(f, transform: str) -> None:
+    if not callable(f):
+        raise TypeError(f"{transform}: expected a function, got {type(f).__name__}")
+
+
+def _argnums(argnums, nargs: int, transform: str, f) -> tuple[int, ...]:
+    items = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if not items:
+        raise ValueError(f"{transform}({_name(f)}): argnums is empty")
+    normalised = []
+    for a in items:
+        a = operator.index(a)
+        if not -nargs <= a < nargs:
+            raise ValueError(f"{transform}({_name(f)}): argnums {a} is out of range for a call "
+                             f"with {nargs} positional argument(s)")
+        normalised.append(a % nargs)
+    if len(set(normalised)) != len(normalised):
+        raise ValueError(f"{transform}({_name(f)}): argnums {argnums} has duplicates")
+    return tuple(normalised)
+
+
+def _input_leaf(x, where: str):
+    """A leaf to differentiate with respect to: a float array (or a traced value)."""
+    if isinstance(x, Tracer):
+        dtype = x.dtype
+    else:
+        if isinstance(x, (bool, np.bool_)):
+            dtype = np.dtype(bool)
+        else:
+            x = np.asarray(x)
+            dtype = x.dtype
+    if dtype.kind == "f":
+        return x
+    if dtype.kind in "iub":
+        raise DTypeError(f"{where} has dtype {dtype}: only floating-point inputs can be "
+                         "differentiated; pass a float array, e.g. np.asarray(x, dtype=float)")
+    if dtype.kind == "c":
+        raise DTypeError(f"{where} has dtype {dtype}: complex inputs are not supported yet; "
+                         "split into real and imaginary parts")
+    raise DTypeError(f"{where} has dtype {dtype}, which cannot be differentiated")
+
+
+def _flatten_inputs(args: tuple, argnums: tuple[int, ...], transform: str, f):
+    """Leaves and structures of the differentiated arguments, checked."""
+    leaves, structures = [], []
+    for a in argnums:
+        arg_leaves, structure = tree.flatten(args[a])
+        for k, leaf in enumerate(arg_leaves):
+            where = f"{transform}({_name(f)}): argument {a}" + (
+                f" (leaf {k})" if len(arg_leaves) > 1 else "")
+            leaves.append(_input_leaf(leaf, where))
+        structures.append((structure, len(arg_leaves)))
+    return leaves, structures
+
+
+def _rebuild_args(args: tuple, argnums, structures, new_leaves) -> list:
+    args = list(args)
+    position = 0
+    for a, (structure, count) in zip(argnums, structures):
+        args[a] = tree.unflatten(structure, new_leaves[position:position + count])
+        position += count
+    return args
+
+
+def _per_argnum(structures, leaves, single: bool):
+    """Regroup flat leaves into one pytree per differentiated argument."""
+    grouped, position = [], 0
+    for structure, count in structures:
+        grouped.append(tree.unflatten(structure, leaves[position:position + count]))
+        position += count
+    return grouped[0] if single else tuple(grouped)
+
+
+def _split_aux(out, has_aux: bool, f, transform: str):
+    if not has_aux:
+        return out, None
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise TypeError(f"{transform}({_name(f)}, has_aux=True): the function must return a "
+                        f"pair (output, aux), got {type(out).__name__}")
+    return out[0], out[1]
+
+
+def _scalar(value):
+    """0-d arrays come back as NumPy scalars; traced values stay as they are."""
+    if type(value) is np.ndarray and value.ndim == 0:
+        return value[()]
+    return value
+
+
+def _strip(aux, levels) -> Any:
+    """Aux outputs leave the transform without derivatives of its level."""
+    def strip_leaf(leaf):
+        while isinstance(leaf, Tracer) and leaf._level in levels:
+            leaf = leaf.primal
+        return leaf
+    return tree.tree_map(strip_leaf, aux)
+
+
+def _output_leaf(leaf, f, transform: str):
+    if isinstance(leaf, Tracer):
+        return leaf
+    value = np.asarray(leaf)
+    if value.dtype.kind not in "fiub":
+        raise TypeError(f"{transform}({_name(f)}): the function returned a {type(leaf).__name__}"
+                        ", which is not an array or number")
+    return value
+
+
+# ----------------------------------------------------------------------------- reverse mode
+class _Recording:
+    """A function run once on a tape: its outputs and how to pull cotangents back."""
+
+    def __init__(self, f, args, kwargs, argnums, has_aux, transform):
+        self.f = f
+        self.transform = transform
+        leaves, self.structures = _flatten_inputs(args, argnums, transform, f)
+        self.level = level = ReverseLevel()
+        with entered(level):
+            inputs = [level.new_input(leaf) for leaf in leaves]
+            out = f(*_rebuild_args(args, argnums, self.structures, inputs), **kwargs)
+        out, aux = _split_aux(out, has_aux, f, transform)
+        self.aux = _strip(aux, (level,))
+        out_leaves, self.out_structure = tree.flatten(out)
+        self.out_ids = []
+        self.out_primals = []
+        for leaf in out_leaves:
+            leaf = _output_leaf(leaf, f, transform)
+            if type(leaf) is TapeValue and leaf._level is level:
+                self.out_ids.append(leaf.index)
+                self.out_primals.append(leaf.primal)
+            else:
+                self.out_ids.append(None)
+                self.out_primals.append(leaf)
+        self.in_primals = leaves
+        self.in_ids = [x.index for x in inputs]
+
+    def output(self):
+        return tree.unflatten(self.out_structure, [_scalar(p) for p in self.out_primals])
+
+    def pull(self, cotangents: Sequence[Any], batch: tuple[int, ...] = (), consume=False):
+        """Input cotangents (flat) for flat output cotangents (each batch + output shape)."""
+        seeds = [(i, ct) for i, ct in zip(self.out_ids, cotangents) if i is not None]
+        found = sweep(self.level, seeds, self.in_ids, consume=consume)
+        results = []
+        for index, primal in zip(self.in_ids, self.in_primals):
+            ct = found[index]
+            if ct is None:
+                ct = np.zeros(batch + np.shape(primal), dtype=np.result_type(primal))
+            results.append(ct)
+        return results
+
+
+def _check_cotangent(ct, primal, position: str, transform: str):
+    ct_shape, p_shape = np.shape(ct), np.shape(primal)
+    if ct_shape != p_shape:
+        raise ShapeError(f"{transform}: cotangent {position} has shape {ct_shape}, but the "
+                         f"output it pairs with has shape {p_shape}")
+    dtype = ct.dtype if isinstance(ct, Tracer) else np.asarray(ct).dtype
+    if dtype.kind not in "fiu":
+        raise DTypeError(f"{transform}: cotangent {position} has dtype {dtype}; use a float "
+                         "dtype")
+    return ct if isinstance(ct, Tracer) else np.asarray(ct, dtype=np.result_type(primal))
+
+
+def vjp(f: Callable, *primals, has_aux: bool = False):
+    """Run `f` on a tape; return its output and a function pulling cotangents back.
+
+    `vjp_fn(cotangent)` takes a cotangent shaped like the output and returns a tuple with
+    one cotangent per primal. It can be called many times (the tape is kept while vjp_fn
+    lives).
+
+    >>> import ad, ad.numpy as anp
+    >>> out, vjp_fn = ad.vjp(lambda x, y: x * anp.sin(y), 2.0, 0.0)
+    >>> [float(c) for c in vjp_fn(1.0)]
+    [0.0, 2.0]
+    """
+    _check_callable(f, "vjp")
+    recording = _Recording(f, primals, {}, tuple(range(len(primals))), has_aux, "vjp")
+
+    def vjp_fn(cotangent):
+        ct_leaves, ct_structure = tree.flatten(cotangent)
+        if ct_structure != recording.out_structure:
+            raise ShapeError(f"vjp({_name(f)}): the cotangent's structure {ct_structure} does "
+                             f"not match the output's {recording.out_structure}")
+        cts = [_check_cotangent(ct, p, f"leaf {k}", f"vjp({_name(f)})")
+               for k, (ct, p) in enumerate(zip(ct_leaves, recording.out_primals))]
+        leaves = [_scalar(c) for c in recording.pull(cts)]
+        return _per_argnum(recording.structures, leaves, single=False)
+
+    out = recording.output()
+    return (out, vjp_fn, recording.aux) if has_aux else (out, vjp_fn)
+
+
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+    """A function returning `f`'s value and its gradient with respect to `argnums`.
+
+    >>> import ad
+    >>> ad.value_and_grad(lambda x: x ** 3)(2.0)
+    (np.float64(8.0), np.float64(12.0))
+    """
+    _check_callable(f, "value_and_grad")
+
+    @functools.wraps(f)
+    def value_and_grad_f(*args, **kwargs):
+        nums = _argnums(argnums, len(args), "grad", f)
+        recording = _Recording(f, args, kwargs, nums, has_aux, "grad")
+        if len(recording.out_primals) != 1 or np.shape(recording.out_primals[0]) != ():
+            shapes = [np.shape(p) for p in recording.out_primals]
+            raise ShapeError(
+                f"grad({_name(f)}) needs a scalar output, but the function returned "
+                f"{'shape ' + str(shapes[0]) if len(shapes) == 1 else 'a pytree of shapes ' + str(shapes)}"
+                "; reduce it (e.g. .sum()) or use ad.jacobian / ad.vjp")
+        out = recording.out_primals[0]
+        dtype = np.result_type(out)
+        if dtype.kind != "f":
+            raise DTypeError(f"grad({_name(f)}): the output has dtype {dtype}; a gradient "
+                             "needs a floating-point output")
+        grads = recording.pull([np.ones((), dtype=dtype)], consume=True)
+        grads = _per_argnum(recording.structures, [_scalar(g) for g in grads],
+                            single=isinstance(argnums, int))
+        value = _scalar(out)
+        return ((value, recording.aux), grads) if has_aux else (value, grads)
+
+    return value_and_grad_f
+
+
+def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+    """The gradient of a scalar-valued `f` with respect to the arguments in `argnums`.
+
+    >>> import ad, ad.numpy as anp
+    >>> float(ad.grad(anp.sin)(0.0))
+    1.0
+    """
+    value_and_grad_f = value_and_grad(f, argnums, has_aux)
+
+    @functools.wraps(f)
+    def grad_f(*args, **kwargs):
+        if has_aux:
+            (_, aux), grads = value_and_grad_f(*args, **kwargs)
+            return grads, aux
+        return value_and_grad_f(*args, **kwargs)[1]
+
+    return grad_f
+
+
+# ----------------------------------------------------------------------------- forward mode
+def _push_forward(f, args, kwargs, argnums, leaves, structures, tangents, transform):
+    """Run `f` on duals (leaf i carries tangents[i]); return output primals and tangents."""
+    level = ForwardLevel()
+    with entered(level):
+        duals = [Dual._make(leaf, t, level) for leaf, t in zip(leaves, tangents)]
+        out = f(*_rebuild_args(args, argnums, structures, duals), **kwargs)
+    out_leaves, out_structure = tree.flatten(out)
+    primals, out_tangents = [], []
+    for leaf in out_leaves:
+        leaf = _output_leaf(leaf, f, transform)
+        if type(leaf) is Dual and leaf._level is level:
+            primals.append(leaf.primal)
+            out_tangents.append(leaf.tangent)
+        else:
+            primals.append(leaf)
+            out_tangents.append(None)
+    return primals, out_tangents, out_structure
+
+
+def jvp(f: Callable, primals: Sequence, tangents: Sequence):
+    """Push `tangents` forward through `f` at `primals`: returns (output, output tangent).
+
+    >>> import ad, ad.numpy as anp
+    >>> out, tangent = ad.jvp(anp.exp, (0.0,), (2.0,))
+    >>> float(out), float(tangent)
+    (1.0, 2.0)
+    """
+    _check_callable(f, "jvp")
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError(f"jvp({_name(f)}): primals and tangents must be tuples (or lists) with "
+                        "one entry per positional argument")
+    if len(primals) != len(tangents):
+        raise ShapeError(f"jvp({_name(f)}): {len(primals)} primals but {len(tangents)} tangents")
+    argnums = tuple(range(len(primals)))
+    leaves, structures = _flatten_inputs(tuple(primals), argnums, "jvp", f)
+    t_leaves = []
+    for a, (p, t) in enumerate(zip(primals, tangents)):
+        t_flat, t_structure = tree.flatten(t)
+        p_structure = structures[a][0]
+        if t_structure != p_structure:
+            raise ShapeError(f"jvp({_name(f)}): tangent {a} has structure {t_structure}, but "
+                             f"primal {a} has structure {p_structure}")
+        t_leaves.extend(t_flat)
+    checked = []
+    for k, (p, t) in enumerate(zip(leaves, t_leaves)):
+        t_value = t if isinstance(t, Tracer) else np.asarray(t)
+        if np.shape(t_value) != np.shape(p):
+            raise ShapeError(f"jvp({_name(f)}): tangent leaf {k} has shape {np.shape(t_value)}, "
+                             f"but its primal has shape {np.shape(p)}")
+        if t_value.dtype.kind not in "fiu":
+            raise DTypeError(f"jvp({_name(f)}): tangent leaf {k} has dtype {t_value.dtype}; "
+                             "use a float dtype")
+        if not isinstance(t_value, Tracer):
+            t_value = t_value.astype(np.result_type(p), copy=False)
+        checked.append(t_value)
+    out_primals, out_tangents, out_structure = _push_forward(
+        f, tuple(primals), {}, argnums, leaves, structures, checked, "jvp")
+    out_tangents = [np.zeros(np.shape(p), dtype=_float(p)) if t is None else t
+                    for t, p in zip(out_tangents, out_primals)]
+    return (tree.unflatten(out_structure, [_scalar(p) for p in out_primals]),
+            tree.unflatten(out_structure, [_scalar(t) for t in out_tangents]))
+
+
+def _float(value) -> np.dtype:
+    dtype = np.result_type(value)
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+# ----------------------------------------------------------------------------- Jacobians
+def _basis_block(start: int, count: int, offset: int, shape: tuple, dtype) -> np.ndarray:
+    """Rows start..start+count of the identity, restricted to one leaf's columns."""
+    size = math.prod(shape)
+    block = np.zeros((count, size), dtype=dtype)
+    rows = np.arange(count)
+    cols = start + rows - offset
+    hit = (cols >= 0) & (cols < size)
+    block[rows[hit], cols[hit]] = 1
+    return block.reshape((count,) + tuple(shape))
+
+
+def _jacobian_structure(out_structure, blocks, structures, single: bool):
+    """Nest blocks[i][j] (output leaf i, input leaf j) as out_tree of in_trees."""
+    per_out = [_per_argnum(structures, row, single) for row in blocks]
+    return tree.unflatten(out_structure, per_out)
+
+
+def _offsets(shapes) -> list[int]:
+    offsets, total = [], 0
+    for s in shapes:
+        offsets.append(total)
+        total += math.prod(s)
+    return offsets + [total]
+
+
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None):
+    """Jacobian by forward mode: ceil(n / chunk_size) passes of vector-mode duals.
+
+    >>> import numpy as np, ad, ad.numpy as anp
+    >>> ad.jacfwd(lambda x: x[:2] * x[1:])(np.array([1.0, 2.0, 3.0]))
+    array([[2., 1., 0.],
+           [0., 3., 2.]])
+    """
+    _check_callable(f, "jacfwd")
+    chunk = chunk_size or CHUNK_SIZE
+
+    @functools.wraps(f)
+    def jacfwd_f(*args, **kwargs):
+        nums = _argnums(argnums, len(args), "jacfwd", f)
+        leaves, structures = _flatten_inputs(args, nums, "jacfwd", f)
+        in_shapes = [np.shape(x) for x in leaves]
+        offsets = _offsets(in_shapes)
+        n = offsets[-1]
+        columns = None  # per output leaf: list of (k,) + out_shape tangent chunks
+        out_primals = out_structure = None
+        for start in range(0, max(n, 1), chunk):
+            k = min(chunk, n - start) if n else 0
+            blocks = [_basis_block(start, k, o, s, _float(x))
+                      for o, s, x in zip(offsets, in_shapes, leaves)]
+            out_primals, out_tangents, out_structure = _push_forward(
+                f, args, kwargs, nums, leaves, structures, blocks, "jacfwd")
+            if columns is None:
+                columns = [[] for _ in out_primals]
+            for i, (t, p) in enumerate(zip(out_tangents, out_primals)):
+                columns[i].append(np.zeros((k,) + np.shape(p), dtype=_float(p)) if t is None
+                                  else t)
+        blocks = []
+        for i, p in enumerate(out_primals):
+            out_shape = np.shape(p)
+            full = columns[i][0] if len(columns[i]) == 1 else anp.concatenate(columns[i], 0)
+            full = anp.moveaxis(full, 0, -1) if out_shape else full   # out_shape + (n,)
+            row = []
+            for j, s in enumerate(in_shapes):
+                part = full[(Ellipsis, slice(offsets[j], offsets[j + 1]))] \
+                    if len(in_shapes) > 1 else full
+                row.append(_scalar(anp.reshape(part, out_shape + tuple(s))))
+            blocks.append(row)
+        return _jacobian_structure(out_structure, blocks, structures, isinstance(argnums, int))
+
+    return jacfwd_f
+
+
+def _jacrev_from(recording: _Recording, chunk: int, single: bool):
+    out_shapes = [np.shape(p) for p in recording.out_primals]
+    in_shapes = [np.shape(x) for x in recording.in_primals]
+    out_offsets = _offsets(out_shapes)
+    m = out_offsets[-1]
+    rows = [[] for _ in in_shapes]   # per input leaf: chunks (k,) + in_shape
+    for start in range(0, max(m, 1), chunk):
+        k = min(chunk, m - start) if m else 0
+        seeds = [_basis_block(start, k, o, s, _float(p))
+                 for o, s, p in zip(out_offsets, out_shapes, recording.out_primals)]
+        for j, ct in enumerate(recording.pull(seeds, batch=(k,))):
+            rows[j].append(ct)
+    full = [r[0] if len(r) == 1 else anp.concatenate(r, 0) for r in rows]  # (m,) + in_shape
+    blocks = []
+    for i, out_shape in enumerate(out_shapes):
+        row = []
+        for j, in_shape in enumerate(in_shapes):
+            part = full[j] if len(out_shapes) == 1 else full[j][out_offsets[i]:out_offsets[i + 1]]
+            row.append(_scalar(anp.reshape(part, out_shape + tuple(in_shape))))
+        blocks.append(row)
+    return _jacobian_structure(recording.out_structure, blocks, recording.structures, single)
+
+
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None):
+    """Jacobian by reverse mode: one recording, ceil(m / chunk_size) batched sweeps.
+
+    >>> import numpy as np, ad
+    >>> ad.jacrev(lambda x: x[:2] * x[1:])(np.array([1.0, 2.0, 3.0]))
+    array([[2., 1., 0.],
+           [0., 3., 2.]])
+    """
+    _check_callable(f, "jacrev")
+    chunk = chunk_size or CHUNK_SIZE
+
+    @functools.wraps(f)
+    def jacrev_f(*args, **kwargs):
+        nums = _argnums(argnums, len(args), "jacrev", f)
+        recording = _Recording(f, args, kwargs, nums, False, "jacrev")
+        return _jacrev_from(recording, chunk, isinstance(argnums, int))
+
+    return jacrev_f
+
+
+def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", *,
+             chunk_size: int | None = None):
+    """Jacobian by the cheaper mode: forward when inputs are fewer than outputs, else reverse.
+
+    `mode` is "auto", "forward" or "reverse". In auto mode the function is recorded once
+    (which tells the output size); when reverse mode wins, that recording is swept.
+
+    >>> import numpy as np, ad, ad.numpy as anp
+    >>> ad.jacobian(anp.sin)(np.zeros(2))
+    array([[1., 0.],
+           [0., 1.]])
+    """
+    _check_callable(f, "jacobian")
+    if mode not in ("auto", "forward", "reverse"):
+        raise ValueError(f"jacobian: mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
+    if mode == "forward":
+        return jacfwd(f, argnums, chunk_size=chunk_size)
+    if mode == "reverse":
+        return jacrev(f, argnums, chunk_size=chunk_size)
+    chunk = chunk_size or CHUNK_SIZE
+
+    @functools.wraps(f)
+    def jacobian_f(*args, **kwargs):
+        nums = _argnums(argnums, len(args), "jacobian", f)
+        recording = _Recording(f, args, kwargs, nums, False, "jacobian")
+        n = sum(math.prod(np.shape(x)) for x in recording.in_primals)
+        m = sum(math.prod(np.shape(p)) for p in recording.out_primals)
+        if n < m:
+            del recording
+            return jacfwd(f, argnums, chunk_size=chunk)(*args, **kwargs)
+        return _jacrev_from(recording, chunk, isinstance(argnums, int))
+
+    return jacobian_f
+
+
+def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None):
+    """Hessian of a scalar `f`: forward mode (vector duals) over reverse mode.
+
+    >>> import numpy as np, ad, ad.numpy as anp
+    >>> ad.hessian(lambda x: anp.sum(x ** 3))(np.array([1.0, 2.0]))
+    array([[ 6.,  0.],
+           [ 0., 12.]])
+    """
+    _check_callable(f, "hessian")
+    return jacfwd(jacrev(f, argnums), argnums, chunk_size=chunk_size)
+
+
+def hvp(f: Callable, primals: Sequence, tangents: Sequence):
+    """Hessian-vector product H(primals) @ tangents without forming H (forward-over-reverse).
+
+    Returns one tangent per primal (a single one when there is one primal).
+
+    >>> import numpy as np, ad, ad.numpy as anp
+    >>> ad.hvp(lambda x: anp.sum(x ** 3), (np.array([1.0, 2.0]),), (np.array([1.0, 0.0]),))
+    array([6., 0.])
+    """
+    _check_callable(f, "hvp")
+    if not isinstance(primals, (tuple, list)):
+        raise TypeError("hvp: primals must be a tuple with one entry per positional argument")
+    gradient = grad(f, argnums=tuple(range(len(primals))))
+    _, tangent = jvp(gradient, primals, tangents)
+    return tangent[0] if len(primals) == 1 else tangent
+
+
+def stop_gradient(x):
+    """The value of `x` with no derivative, at every level (a pytree is mapped leafwise).
+
+    >>> import ad
+    >>> float(ad.grad(lambda x: x * ad.stop_gradient(x))(3.0))
+    3.0
+    """
+    return tree.tree_map(PRIMITIVES["stop_gradient"], x)
+
+
+__all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hessian",
+           "hvp", "stop_gradient", "CHUNK_SIZE"]
