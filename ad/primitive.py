@@ -152,6 +152,11 @@ class Primitive:
         """
         return None
 
+    def shapes(self, residuals) -> tuple[list[tuple[int, ...]], tuple[int, ...]]:
+        """Input shapes and output shape of one recorded application (from its residuals)."""
+        out, primals = residuals
+        return [np.shape(x) for x in primals], np.shape(out)
+
     def counts(self, in_shapes, out_shape, params: dict) -> Counts:
         return self.cost(in_shapes, out_shape, **params)
 

@@ -114,6 +114,10 @@ class ElementwisePrimitive(Primitive):
         partials, in_shapes, out_shape = residuals
         return unbroadcast(self._partial(partials, i) * cotangent, in_shapes[i], out_shape)
 
+    def shapes(self, residuals):
+        partials, in_shapes, out_shape = residuals
+        return list(in_shapes), out_shape
+
     def vjp_accumulate(self, i, acc, cotangent, residuals, params):
         partial = residuals[0][i]
         if (type(partial) is np.ndarray and type(cotangent) is np.ndarray
