@@ -1,0 +1,58 @@
+"""Nested derivatives to fourth order, mixing forward and reverse at every level."""
+import itertools
+
+import numpy as np
+import pytest
+
+import ad
+import ad.numpy as anp
+
+
+def _d(mode):
+    if mode == "fwd":
+        return lambda f: (lambda x: ad.jvp(f, (x,), (np.ones_like(x),))[1])
+    if mode == "jacfwd":
+        return ad.jacfwd
+    return ad.grad
+
+
+@pytest.mark.parametrize("modes", list(itertools.product(["fwd", "rev"], repeat=4)),
+                         ids="-".join)
+def test_fourth_derivative_of_sin_exp(modes):
+    def f(x):
+        return anp.sin(x) * anp.exp(0.5 * x)
+    g = f
+    for mode in modes:
+        g = _d(mode)(g)
+    x = 0.7
+    # d^4/dx^4 [sin(x) e^{x/2}]: (sin x)(e^{x/2}) with (D)^4 on e^{(i+1/2)x}: Im[(i+1/2)^4 e^{(i+1/2)x}]
+    z = (1j + 0.5)
+    expected = np.imag(z ** 4 * np.exp(z * x))
+    assert float(g(x)) == pytest.approx(expected, rel=1e-10)
+
+
+def test_third_order_tensor_forward_over_reverse_over_reverse():
+    A = np.random.default_rng(0).standard_normal((3, 3))
+
+    def f(x):
+        return anp.sum(anp.tanh(A @ x) ** 2)
+    x = np.array([0.2, -0.1, 0.4])
+    t3 = ad.jacfwd(ad.jacrev(ad.jacrev(f)))(x)
+    t3b = ad.jacrev(ad.jacfwd(ad.jacfwd(f)))(x)
+    np.testing.assert_allclose(t3, t3b, atol=1e-12)
+    # symmetric in all index permutations
+    for perm in itertools.permutations(range(3)):
+        np.testing.assert_allclose(t3, np.transpose(t3, perm), atol=1e-12)
+
+
+def test_hessian_and_hvp_agree():
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((5, 4))
+
+    def f(x):
+        return anp.sum(anp.tanh(A @ x) ** 2) + anp.sum(x ** 3)
+    x, v = rng.standard_normal(4), rng.standard_normal(4)
+    H = ad.hessian(f)(x)
+    np.testing.assert_allclose(H, H.T, atol=1e-12)
+    np.testing.assert_allclose(ad.hvp(f, (x,), (v,)), H @ v, atol=1e-12)
+    np.testing.assert_allclose(H, ad.jacrev(ad.jacfwd(f))(x), atol=1e-12)

@@ -1,0 +1,165 @@
+"""The functional API: conventions, pytrees, argnums, has_aux, and clear errors."""
+import numpy as np
+import pytest
+
+import ad
+import ad.numpy as anp
+
+
+def loss(params, x):
+    return anp.sum(anp.tanh(x @ params["w"] + params["b"]) ** 2)
+
+
+PARAMS = {"w": np.arange(6.0).reshape(3, 2) / 10, "b": np.array([0.1, -0.2])}
+X = np.array([[1.0, -1.0, 0.5]])
+
+
+def test_grad_of_pytree_returns_same_structure():
+    g = ad.grad(loss)(PARAMS, X)
+    assert set(g) == {"w", "b"} and g["w"].shape == (3, 2) and g["b"].shape == (2,)
+    h = np.tanh(X @ PARAMS["w"] + PARAMS["b"])
+    dz = 2 * h * (1 - h ** 2)
+    np.testing.assert_allclose(g["w"], X.T @ dz)
+    np.testing.assert_allclose(g["b"], dz.sum(0))
+
+
+def test_argnums_tuple_and_value_and_grad():
+    value, (gp, gx) = ad.value_and_grad(loss, argnums=(0, 1))(PARAMS, X)
+    assert value == pytest.approx(float(loss(PARAMS, X)))
+    assert gx.shape == X.shape and set(gp) == {"w", "b"}
+
+
+def test_has_aux():
+    def f(x):
+        return anp.sum(x ** 2), {"mean": anp.mean(x)}
+    g, aux = ad.grad(f, has_aux=True)(np.array([1.0, 3.0]))
+    np.testing.assert_allclose(g, [2.0, 6.0])
+    assert aux["mean"] == 2.0 and not isinstance(aux["mean"], ad.primitive.Tracer)
+
+
+def test_jvp_and_vjp_conventions():
+    def f(x, y):
+        return {"s": x * y, "d": x - y}
+    out, tangent = ad.jvp(f, (2.0, 3.0), (1.0, 0.0))
+    assert out["s"] == 6.0 and tangent["s"] == 3.0 and tangent["d"] == 1.0
+    out, vjp_fn = ad.vjp(f, 2.0, 3.0)
+    cx, cy = vjp_fn({"s": 1.0, "d": 1.0})
+    assert (cx, cy) == (4.0, 1.0)
+
+
+def test_jacobian_shapes_are_output_then_input():
+    x = np.ones((2, 3))
+
+    def f(x):
+        return anp.sum(x, axis=0) * 2.0
+    for jac in (ad.jacfwd, ad.jacrev, ad.jacobian):
+        j = jac(f)(x)
+        assert j.shape == (3, 2, 3)
+    jd = ad.jacobian(lambda p: {"a": p["u"] * 2.0, "b": anp.sum(p["u"])})({"u": np.ones(2)})
+    assert jd["a"]["u"].shape == (2, 2) and jd["b"]["u"].shape == (2,)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse", "auto"])
+def test_jacobian_modes_agree(mode):
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((4, 3))
+
+    def f(x):
+        return anp.tanh(A @ x)
+    x = rng.standard_normal(3)
+    expected = (1 - np.tanh(A @ x) ** 2)[:, None] * A
+    np.testing.assert_allclose(ad.jacobian(f, mode=mode)(x), expected, atol=1e-14)
+
+
+def test_stop_gradient():
+    assert ad.grad(lambda x: x * ad.stop_gradient(x))(3.0) == 3.0
+    assert ad.hessian(lambda x: x ** 2 * ad.stop_gradient(x))(2.0) == 2 * 2.0
+
+
+def test_python_control_flow_on_values():
+    def f(x):
+        return x * 2.0 if x > 0 else -x
+    assert ad.grad(f)(1.0) == 2.0 and ad.grad(f)(-1.0) == -1.0
+
+
+def test_check_grads_catches_a_wrong_rule():
+    def wrong_partial(x, y):
+        return 2.0 * np.cos(x)        # the true derivative of sin is cos
+    bad = ad.defelementwise("bad_sin_for_test", np.sin, (wrong_partial,))
+    with pytest.raises(AssertionError, match="central differences"):
+        ad.check_grads(bad, (np.array([0.3, 0.5]),), order=1)
+
+
+# ----------------------------------------------------------------------------- errors
+def test_grad_of_nonscalar_names_the_shape():
+    with pytest.raises(ad.ShapeError, match=r"scalar output.*shape \(3,\).*\.sum\(\)"):
+        ad.grad(anp.sin)(np.ones(3))
+
+
+@pytest.mark.parametrize("transform", [ad.grad, ad.jacobian, ad.hessian, ad.jacfwd])
+def test_integer_input_is_a_dtype_error(transform):
+    with pytest.raises(ad.DTypeError, match=r"argument 0 has dtype int64.*float"):
+        transform(lambda x: anp.sum(x * 1.0))(np.array([1, 2]))
+
+
+def test_integer_jvp_primal_is_a_dtype_error():
+    with pytest.raises(ad.DTypeError, match="int"):
+        ad.jvp(lambda x: x * 1.0, (np.array([1, 2]),), (np.ones(2),))
+
+
+def test_argnums_errors():
+    with pytest.raises(ValueError, match="argnums 2 is out of range"):
+        ad.grad(lambda x, y: x * y, argnums=2)(1.0, 2.0)
+    with pytest.raises(ValueError, match="duplicates"):
+        ad.grad(lambda x, y: x * y, argnums=(0, 0))(1.0, 2.0)
+
+
+def test_has_aux_requires_a_pair():
+    with pytest.raises(TypeError, match=r"must return a pair \(output, aux\)"):
+        ad.grad(lambda x: x * 2.0, has_aux=True)(1.0)
+
+
+def test_tangent_mismatch_errors():
+    with pytest.raises(ad.ShapeError, match=r"tangent leaf 0 has shape \(2,\).*\(3,\)"):
+        ad.jvp(anp.sin, (np.ones(3),), (np.ones(2),))
+    with pytest.raises(ad.ShapeError, match="structure"):
+        ad.jvp(lambda p: p["a"], ({"a": 1.0},), ({"b": 1.0},))
+    with pytest.raises(ad.ShapeError, match="2 primals but 1 tangents"):
+        ad.jvp(lambda x, y: x, (1.0, 2.0), (1.0,))
+
+
+def test_cotangent_mismatch_errors():
+    _, vjp_fn = ad.vjp(anp.sin, np.ones(3))
+    with pytest.raises(ad.ShapeError, match=r"cotangent leaf 0 has shape \(2,\).*\(3,\)"):
+        vjp_fn(np.ones(2))
+    with pytest.raises(ad.ShapeError, match="structure"):
+        vjp_fn((np.ones(3), np.ones(3)))
+
+
+def test_conversions_of_traced_values_are_named_errors():
+    with pytest.raises(ad.TracerConversionError, match="float"):
+        ad.grad(lambda x: float(x))(1.0)
+    with pytest.raises(ad.TracerConversionError, match="np.asarray"):
+        ad.grad(lambda x: np.asarray(x).sum())(1.0)
+
+
+def test_in_place_assignment_is_a_named_error():
+    def f(x):
+        x[0] = 1.0
+        return anp.sum(x)
+    with pytest.raises(ad.InPlaceError, match=r"x\.at\[index\]\.set"):
+        ad.grad(f)(np.ones(2))
+    with pytest.raises(ad.InPlaceError, match="out="):
+        ad.grad(lambda x: np.sin(x, out=np.empty(())))(1.0)
+
+
+def test_unsupported_numpy_function_names_itself():
+    with pytest.raises(ad.UnsupportedFunctionError, match=r"numpy.*fft.*ad\.numpy"):
+        ad.grad(lambda x: np.fft.fft(x).real.sum())(np.ones(4))
+
+
+def test_numpy_dispatch_on_traced_values():
+    def f(x):
+        return np.sum(np.sin(x) * np.exp(x))
+    x = np.array([0.1, 0.2])
+    np.testing.assert_allclose(ad.grad(f)(x), np.exp(x) * (np.sin(x) + np.cos(x)))
