@@ -480,6 +480,15 @@ class Tracer:
         self._conversion_error("a list (.tolist())")
 
 
+def shape_of(value) -> tuple[int, ...]:
+    """Shape of an array, a traced value or a Python number, without NumPy's dispatch cost."""
+    if type(value) is np.ndarray or isinstance(value, Tracer):
+        return value.shape
+    if isinstance(value, (float, int)):
+        return ()
+    return np.shape(value)
+
+
 def primal_value(value):
     """The plain value under any number of tracing levels (derivatives are dropped)."""
     while isinstance(value, Tracer):

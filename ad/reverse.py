@@ -42,16 +42,18 @@ class ReverseLevel(Level):
     def process(self, primitive, args, params):
         primals = []
         parents = []
+        needs = []
         for arg in args:
             if type(arg) is TapeValue and arg._level is self:
                 primals.append(arg.primal)
                 parents.append(arg.index)
+                needs.append(True)
             else:
                 primals.append(arg)
                 parents.append(None)
+                needs.append(False)
         if not primitive.differentiable:
             return bind(primitive, primals, params)
-        needs = [parent is not None for parent in parents]
         out, residuals = primitive.forward(primals, params, needs)
         index = self.n_values
         self.n_values += 1

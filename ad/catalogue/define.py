@@ -23,7 +23,7 @@ import numpy as np
 from ad import kernels
 from ad.errors import NotDifferentiableError, RegistrationError
 from ad.primitive import (PRIMITIVES, ZERO, CostFn, Counts, PerElement, Primitive, Tracer,
-                          bind, check_rule, register)
+                          bind, check_rule, register, shape_of)
 
 REAL = (-np.inf, np.inf)
 
@@ -82,13 +82,15 @@ class ElementwisePrimitive(Primitive):
         self.kernel = kernel
 
     def forward(self, primals, params, needs):
-        if not any(isinstance(x, Tracer) for x in primals):
+        for x in primals:
+            if isinstance(x, Tracer):  # a lower level is tracing: partials are traced too
+                out = bind(self, primals, params)
+                partials = tuple(kernels.same_dtype(partial(*primals, out), out) if need
+                                 else None for partial, need in zip(self.partials, needs))
+                break
+        else:
             out, partials = kernels.value_and_partials(self, primals, needs)
-        else:  # a lower level is tracing: partials become catalogue operations there
-            out = bind(self, primals, params)
-            partials = tuple(kernels.same_dtype(partial(*primals, out), out) if need else None
-                             for partial, need in zip(self.partials, needs))
-        return out, (partials, tuple(np.shape(x) for x in primals), np.shape(out))
+        return out, (partials, [shape_of(x) for x in primals], shape_of(out))
 
     def _partial(self, partials, i):
         partial = partials[i]
@@ -105,14 +107,18 @@ class ElementwisePrimitive(Primitive):
                 continue
             term = self._partial(partials, i) * align(tangent, len(in_shapes[i]), len(out_shape))
             total = term if total is ZERO else total + term
-        if total is not ZERO and np.shape(total)[np.ndim(total) - len(out_shape):] != out_shape:
-            batch = np.shape(total)[:np.ndim(total) - len(out_shape)]
+        shape = shape_of(total)
+        if total is not ZERO and shape[len(shape) - len(out_shape):] != out_shape:
+            batch = shape[:len(shape) - len(out_shape)]
             total = PRIMITIVES["broadcast_to"](total, shape=batch + out_shape)
         return total
 
     def vjp(self, i, cotangent, residuals, params):
         partials, in_shapes, out_shape = residuals
-        return unbroadcast(self._partial(partials, i) * cotangent, in_shapes[i], out_shape)
+        partial = partials[i]
+        if partial is None:
+            self._partial(partials, i)
+        return unbroadcast(partial * cotangent, in_shapes[i], out_shape)
 
     def shapes(self, residuals):
         partials, in_shapes, out_shape = residuals
@@ -175,16 +181,20 @@ def batch_ndim(value, primal_ndim: int) -> int:
 def align(tangent, in_ndim: int, out_ndim: int):
     """Insert axes after the batch axes so an input's tangent broadcasts like its primal."""
     extra = out_ndim - in_ndim
-    nb = np.ndim(tangent) - in_ndim
-    if nb == 0 or extra <= 0:
+    if extra <= 0:
         return tangent
-    shape = np.shape(tangent)
+    shape = shape_of(tangent)
+    nb = len(shape) - in_ndim
+    if nb == 0:
+        return tangent
     return PRIMITIVES["reshape"](tangent, shape=shape[:nb] + (1,) * extra + shape[nb:])
 
 
 def unbroadcast(cotangent, in_shape: tuple, out_shape: tuple):
     """Sum a cotangent of shape batch + out_shape down to batch + in_shape."""
-    shape = np.shape(cotangent)
+    shape = shape_of(cotangent)
+    if shape == in_shape:
+        return cotangent
     nb = len(shape) - len(out_shape)
     if shape[nb:] == in_shape:
         return cotangent
