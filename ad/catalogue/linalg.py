@@ -1,8 +1,22 @@
-"""Products: matmul (the bilinear workhorse of dot, inner, outer and tensordot).
+"""Products and linear algebra: matmul, and the matrix functions with their standard rules.
 
 `matmul` here takes arrays of two or more dimensions (ad.numpy promotes vectors), so
-batch axes on tangents broadcast like NumPy's stacked matrices. Imports
-`ad.catalogue.define`, `ad.catalogue.structure` and `ad.primitive`.
+batch axes on tangents broadcast like NumPy's stacked matrices. Every linalg primitive
+works on stacks of matrices (..., m, n); its rules are matrix expressions built from
+matmul, solve and `ad.numpy` functions, so extra leading tangent axes broadcast the same
+way and the rules differentiate again (Hessians).
+
+Primitives with several outputs (eigh: w, V; svd: U, s, Vt; qr: Q, R) return them packed
+into one array, which `ad.numpy.linalg` unpacks with indexing; the rules unpack the same way.
+
+Conventions (see docs/conventions.md): cholesky and eigh read a symmetric matrix, so their
+JVP symmetrises the tangent and their VJP returns a symmetric cotangent; eigh and svd
+derivatives assume distinct eigen/singular values (repeated ones give inf/NaN, as in JAX);
+det and slogdet derivatives use the inverse, so they need a non-singular matrix; pinv's
+derivative holds where the rank is locally constant. qr is differentiable for m >= n.
+
+Imports `ad.catalogue.define`, `ad.catalogue.structure`, `ad.primitive`; `ad.numpy` only
+inside rules (ad.numpy imports the catalogue).
 """
 from __future__ import annotations
 
@@ -19,6 +33,15 @@ def _swap_last(x):
     return transpose(x, axes=tuple(range(n - 2)) + (n - 1, n - 2))
 
 
+_mT = _swap_last
+
+
+def _anp():
+    from ad import numpy as anp  # ad.numpy imports the catalogue, so import on use
+    return anp
+
+
+# ----------------------------------------------------------------------------- matmul
 def _matmul_jvp_a(t, out, a, b):
     return matmul(align(t, np.ndim(a), np.ndim(out)), b)
 
@@ -46,8 +69,357 @@ def _matmul_cost(in_shapes, out_shape, **params) -> Counts:
 
 
 def _matmul(a, b):
+    # NumPy runs a stack of small products one by one (a matrix-vector product each when
+    # the last axis is 1, as for batched tangents of vectors); folding the stack into the
+    # matrix dimension makes one large GEMM instead.
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim > 2 and b.ndim == 2:
+        return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + b.shape[-1:])
+    if a.ndim == 2 and b.ndim > 2 and b.shape[-1] < a.shape[0]:
+        stack = b.shape[:-2]
+        folded = np.moveaxis(b, -2, 0).reshape(b.shape[-2], -1)
+        out = (a @ folded).reshape((a.shape[0],) + stack + b.shape[-1:])
+        return np.moveaxis(out, 0, -2)
     return np.matmul(a, b)
 
 
 matmul = defprimitive("matmul", _matmul, jvp=(_matmul_jvp_a, _matmul_jvp_b),
                       vjp=(_matmul_vjp_a, _matmul_vjp_b), cost=_matmul_cost)
+
+
+# ----------------------------------------------------------------------------- shared helpers
+def _cubic_cost(factor: float, jvp: float, vjp: float):
+    """Cost entry of an O(n^3) matrix function of the first argument (stacked)."""
+    def cost(in_shapes, out_shape, **params) -> Counts:
+        shape = tuple(in_shapes[0]) if len(in_shapes[0]) >= 2 else (3, 3)
+        m, n = shape[-2:]
+        stack = int(np.prod(shape[:-2], dtype=np.int64))
+        base = stack * m * n * min(m, n)
+        return Counts(factor * base, jvp * base, vjp * base,
+                      int(np.prod(out_shape, dtype=np.int64)) + stack * m * n)
+    cost.__name__ = f"cubic_cost_{factor:g}"
+    return cost
+
+
+def _sym(t):
+    """The symmetric part of each stacked matrix."""
+    return 0.5 * (t + _mT(t))
+
+
+def _eye_mask(n: int) -> np.ndarray:
+    return np.eye(n, dtype=bool)
+
+
+def _off_diagonal_inverse(d):
+    """1 / d off the diagonal of each stacked square matrix, 0 on it (no division by 0)."""
+    anp = _anp()
+    eye = _eye_mask(np.shape(d)[-1])
+    return anp.where(eye, 0.0, 1.0 / anp.where(eye, 1.0, d))
+
+
+def _diag_embed(v):
+    """Stacked vectors (..., n) -> stacked diagonal matrices (..., n, n)."""
+    anp = _anp()
+    n = np.shape(v)[-1]
+    return anp.where(_eye_mask(n), anp.expand_dims(v, -2), 0.0)
+
+
+def _dtype(x) -> np.dtype:
+    return np.result_type(_anp()._primal_value(x))
+
+
+# ----------------------------------------------------------------------------- inv
+def _inv(a):
+    return np.linalg.inv(a)
+
+
+def _inv_jvp(t, out, a):
+    return -matmul(matmul(out, t), out)
+
+
+def _inv_vjp(ct, out, a):
+    out_t = _mT(out)
+    return -matmul(matmul(out_t, ct), out_t)
+
+
+inv = defprimitive("inv", _inv, jvp=(_inv_jvp,), vjp=(_inv_vjp,), cost=_cubic_cost(2, 4, 4))
+
+
+# ----------------------------------------------------------------------------- solve
+def _solve(a, b):
+    """x with a @ x = b; `b` is a stack of matrices (..., n, k) (ad.numpy promotes vectors)."""
+    return np.linalg.solve(a, b)
+
+
+def _solve_jvp_a(t, out, a, b):
+    return -solve(a, matmul(t, out))
+
+
+def _solve_jvp_b(t, out, a, b):
+    return solve(a, align(t, np.ndim(b), np.ndim(out)))
+
+
+def _solve_vjp_a(ct, out, a, b):
+    full = np.shape(out)[:-2] + np.shape(a)[-2:]
+    return unbroadcast(-matmul(solve(_mT(a), ct), _mT(out)), np.shape(a), full)
+
+
+def _solve_vjp_b(ct, out, a, b):
+    full = np.shape(out)[:-2] + np.shape(b)[-2:]
+    return unbroadcast(solve(_mT(a), ct), np.shape(b), full)
+
+
+solve = defprimitive("solve", _solve, jvp=(_solve_jvp_a, _solve_jvp_b),
+                     vjp=(_solve_vjp_a, _solve_vjp_b), cost=_cubic_cost(1, 2, 2))
+
+
+# ----------------------------------------------------------------------------- det, slogdet
+def _trace_of_solve(a, t):
+    """tr(a^-1 t) for each stacked matrix: the differential of log|det a| along t."""
+    return _anp().trace(solve(a, t), axis1=-2, axis2=-1)
+
+
+def _det(a):
+    return np.linalg.det(a)
+
+
+def _det_jvp(t, out, a):
+    return out * _trace_of_solve(a, t)
+
+
+def _det_vjp(ct, out, a):
+    return _anp().expand_dims(ct * out, (-1, -2)) * _mT(inv(a))
+
+
+det = defprimitive("det", _det, jvp=(_det_jvp,), vjp=(_det_vjp,), cost=_cubic_cost(1, 2, 2))
+
+
+def _logabsdet(a):
+    return np.linalg.slogdet(a)[1]
+
+
+def _logabsdet_jvp(t, out, a):
+    return _trace_of_solve(a, t)
+
+
+def _logabsdet_vjp(ct, out, a):
+    return _anp().expand_dims(ct, (-1, -2)) * _mT(inv(a))
+
+
+logabsdet = defprimitive("logabsdet", _logabsdet, jvp=(_logabsdet_jvp,),
+                         vjp=(_logabsdet_vjp,), cost=_cubic_cost(1, 2, 2))
+
+
+# ----------------------------------------------------------------------------- cholesky
+def _phi(n: int, dtype) -> np.ndarray:
+    """Mask taking the lower triangle with the diagonal halved."""
+    return (np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)).astype(dtype)
+
+
+def _cholesky(a):
+    return np.linalg.cholesky(a)
+
+
+def _cholesky_jvp(t, out, a):
+    # dL = L phi(L^-1 dA L^-T), dA the symmetric part of the tangent
+    lower = out
+    m = solve(lower, _sym(t))
+    s = _mT(solve(lower, _mT(m)))
+    return matmul(lower, s * _phi(np.shape(a)[-1], _dtype(a)))
+
+
+def _cholesky_vjp(ct, out, a):
+    lower = out
+    p = matmul(_mT(lower), ct) * _phi(np.shape(a)[-1], _dtype(a))
+    x = solve(_mT(lower), p)
+    return _sym(_mT(solve(_mT(lower), _mT(x))))
+
+
+cholesky = defprimitive("cholesky", _cholesky, jvp=(_cholesky_jvp,), vjp=(_cholesky_vjp,),
+                        cost=_cubic_cost(1 / 3, 2, 3))
+
+
+# ----------------------------------------------------------------------------- eigh
+def _eigh(a):
+    """Packed (..., n + 1, n): row 0 the ascending eigenvalues, rows 1.. the eigenvectors."""
+    w, v = np.linalg.eigh(a)
+    return np.concatenate([w[..., None, :], v], axis=-2)
+
+
+def _unpack_eigh(out):
+    return out[..., 0, :], out[..., 1:, :]
+
+
+def _eigh_f(w):
+    """F[i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it."""
+    anp = _anp()
+    return _off_diagonal_inverse(anp.expand_dims(w, -2) - anp.expand_dims(w, -1))
+
+
+def _eigh_jvp(t, out, a):
+    anp = _anp()
+    w, v = _unpack_eigh(out)
+    s = matmul(matmul(_mT(v), _sym(t)), v)
+    dw = anp.diagonal(s, axis1=-2, axis2=-1)
+    dv = matmul(v, _eigh_f(w) * s)
+    return anp.concatenate([anp.expand_dims(dw, -2), dv], axis=-2)
+
+
+def _eigh_vjp(ct, out, a):
+    w, v = _unpack_eigh(out)
+    w_bar, v_bar = _unpack_eigh(ct)
+    inner = _diag_embed(w_bar) + _eigh_f(w) * matmul(_mT(v), v_bar)
+    return _sym(matmul(matmul(v, inner), _mT(v)))
+
+
+eigh = defprimitive("eigh", _eigh, jvp=(_eigh_jvp,), vjp=(_eigh_vjp,),
+                    cost=_cubic_cost(9, 4, 4))
+
+
+# ----------------------------------------------------------------------------- svd
+def _svd(a):
+    """Thin SVD packed along the last axis: U (m*k), s (k), Vt (k*n), k = min(m, n)."""
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    batch = np.shape(a)[:-2]
+    return np.concatenate([np.reshape(u, batch + (-1,)), s, np.reshape(vt, batch + (-1,))],
+                          axis=-1)
+
+
+def unpack_svd(out, m: int, n: int):
+    """U, s, Vt from a packed svd output (any leading axes)."""
+    anp = _anp()
+    k = min(m, n)
+    batch = np.shape(out)[:-1]
+    u = anp.reshape(out[..., :m * k], batch + (m, k))
+    s = out[..., m * k:m * k + k]
+    vt = anp.reshape(out[..., m * k + k:], batch + (k, n))
+    return u, s, vt
+
+
+def _svd_f(s):
+    """F[i, j] = 1 / (s[j]^2 - s[i]^2) off the diagonal, 0 on it."""
+    anp = _anp()
+    row, col = anp.expand_dims(s, -2), anp.expand_dims(s, -1)
+    return _off_diagonal_inverse((row + col) * (row - col))
+
+
+def _svd_jvp(t, out, a):
+    anp = _anp()
+    m, n = np.shape(a)[-2:]
+    u, s, vt = unpack_svd(out, m, n)
+    v = _mT(vt)
+    ds_mat = matmul(matmul(_mT(u), t), v)
+    ds = anp.diagonal(ds_mat, axis1=-2, axis2=-1)
+    f = _svd_f(s)
+    s_row = anp.expand_dims(s, -2)
+    s_col = anp.expand_dims(s, -1)
+    d_ss = ds_mat * s_row
+    s_ds = s_col * ds_mat
+    du = matmul(u, f * (d_ss + _mT(d_ss)))
+    dv = matmul(v, f * (s_ds + _mT(s_ds)))
+    if m > n:
+        dav = matmul(t, v)
+        du = du + (dav - matmul(u, matmul(_mT(u), dav))) / s_row
+    if n > m:
+        dahu = matmul(_mT(t), u)
+        dv = dv + (dahu - matmul(v, matmul(vt, dahu))) / s_row
+    batch = np.shape(ds)[:-1]
+    return anp.concatenate([anp.reshape(du, batch + (-1,)), ds,
+                            anp.reshape(_mT(dv), batch + (-1,))], axis=-1)
+
+
+def _svd_vjp(ct, out, a):
+    m, n = np.shape(a)[-2:]
+    u, s, vt = unpack_svd(out, m, n)
+    v = _mT(vt)
+    u_bar, s_bar, vt_bar = unpack_svd(ct, m, n)
+    v_bar = _mT(vt_bar)
+    f = _svd_f(s)
+    y = f * matmul(_mT(u), u_bar)
+    z = f * matmul(vt, v_bar)
+    s_row = _anp().expand_dims(s, -2)
+    s_col = _anp().expand_dims(s, -1)
+    core = _diag_embed(s_bar) + (y + _mT(y)) * s_row + s_col * (z + _mT(z))
+    grad = matmul(matmul(u, core), vt)
+    if m > n:
+        grad = grad + matmul((u_bar - matmul(u, matmul(_mT(u), u_bar))) / s_row, vt)
+    if n > m:
+        grad = grad + matmul(u, _mT((v_bar - matmul(v, matmul(vt, v_bar))) / s_row))
+    return grad
+
+
+svd = defprimitive("svd", _svd, jvp=(_svd_jvp,), vjp=(_svd_vjp,), cost=_cubic_cost(20, 6, 6))
+
+
+# ----------------------------------------------------------------------------- qr
+def _qr(a):
+    """Reduced QR (m >= n) packed along axis -2: Q (m, n) on top of R (n, n)."""
+    q, r = np.linalg.qr(a, mode="reduced")
+    return np.concatenate([q, r], axis=-2)
+
+
+def _unpack_qr(out, m: int):
+    return out[..., :m, :], out[..., m:, :]
+
+
+def _times_r_inverse(x, r):
+    """x @ r^-1 for stacked matrices, as a solve."""
+    return _mT(solve(_mT(r), _mT(x)))
+
+
+def _qr_jvp(t, out, a):
+    anp = _anp()
+    m = np.shape(a)[-2]
+    q, r = _unpack_qr(out, m)
+    da_rinv = _times_r_inverse(t, r)
+    x = matmul(_mT(q), da_rinv)
+    lower = anp.tril(x, -1)
+    omega = lower - _mT(lower)
+    dq = matmul(q, omega - x) + da_rinv
+    dr = matmul(x - omega, r)
+    return anp.concatenate([dq, dr], axis=-2)
+
+
+def _qr_vjp(ct, out, a):
+    anp = _anp()
+    m = np.shape(a)[-2]
+    q, r = _unpack_qr(out, m)
+    q_bar, r_bar = _unpack_qr(ct, m)
+    mm = matmul(r_bar, _mT(r)) - matmul(_mT(q), q_bar)
+    upper_copied = anp.triu(mm) + _mT(anp.triu(mm, 1))
+    return _times_r_inverse(q_bar + matmul(q, upper_copied), r)
+
+
+qr = defprimitive("qr", _qr, jvp=(_qr_jvp,), vjp=(_qr_vjp,), cost=_cubic_cost(4, 6, 6))
+
+
+# ----------------------------------------------------------------------------- pinv
+def _pinv(a):
+    return np.linalg.pinv(a)
+
+
+def _eye_like(n: int, x):
+    return np.eye(n, dtype=_dtype(x))
+
+
+def _pinv_jvp(t, out, a):
+    # Golub and Pereyra: d(A+) = -A+ dA A+ + A+ A+^T dA^T (I - A A+) + (I - A+ A) dA^T A+^T A+
+    m, n = np.shape(a)[-2:]
+    p, p_t, t_t = out, _mT(out), _mT(t)
+    k = _eye_like(m, a) - matmul(a, p)
+    j = _eye_like(n, a) - matmul(p, a)
+    return (-matmul(matmul(p, t), p) + matmul(matmul(matmul(p, p_t), t_t), k)
+            + matmul(matmul(j, t_t), matmul(p_t, p)))
+
+
+def _pinv_vjp(ct, out, a):
+    m, n = np.shape(a)[-2:]
+    p, p_t, c_t = out, _mT(out), _mT(ct)
+    k = _eye_like(m, a) - matmul(a, p)
+    j = _eye_like(n, a) - matmul(p, a)
+    return (-matmul(matmul(p_t, ct), p_t) + matmul(matmul(k, c_t), matmul(p, p_t))
+            + matmul(matmul(matmul(p_t, p), c_t), j))
+
+
+pinv = defprimitive("pinv", _pinv, jvp=(_pinv_jvp,), vjp=(_pinv_vjp,),
+                    cost=_cubic_cost(20, 10, 10))
