@@ -1,0 +1,92 @@
+"""The folder layout is the architecture: imports go one way, and every module says so.
+
+Each module of `ad` may import only the layers listed for it below (module names are
+relative to `ad`; a prefix such as "catalogue" covers its submodules).
+"""
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent / "ad"
+
+LOWER = ["errors", "context", "primitive", "tree"]
+ALLOWED = {
+    "errors": [],
+    "context": ["errors"],
+    "primitive": ["errors", "context"],
+    "tree": [],
+    "kernels": ["errors", "primitive"],
+    "catalogue": LOWER + ["kernels", "catalogue"],
+    "forward": ["errors", "context", "primitive"],
+    "reverse": ["errors", "context", "primitive"],
+    "numpy": LOWER + ["catalogue", "numpy"],
+    "graph": LOWER + ["forward", "reverse", "catalogue", "numpy", "kernels"],
+    "cost": LOWER + ["forward", "reverse", "catalogue", "numpy", "graph", "kernels"],
+    "transforms": LOWER + ["forward", "reverse", "numpy", "cost", "graph"],
+    "checking": ["transforms", "tree", "errors"],
+    "nn": LOWER + ["numpy", "transforms", "nn", "catalogue"],
+    "testing": None,       # test helper: may import anything; nothing in ad imports it
+    "__init__": None,
+}
+# Imports allowed only inside function bodies (at call time, never at import time): rules in
+# the catalogue may use the ad.numpy conveniences that are built on the catalogue itself.
+LAZY = {"catalogue": ["numpy"]}
+
+
+def _modules():
+    for path in sorted(ROOT.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        yield path, parts
+
+
+def _layer(parts) -> str:
+    return parts[0] if parts[0] != "__init__" or len(parts) == 1 else parts[0]
+
+
+def _top_level(tree: ast.AST):
+    """Nodes outside function bodies."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(child for child in ast.iter_child_nodes(node)
+                     if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+
+def _ad_imports(tree: ast.AST, top_level_only: bool = False):
+    for node in (_top_level(tree) if top_level_only else ast.walk(tree)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "ad":
+                yield from (alias.name for alias in node.names)
+            elif node.module.startswith("ad."):
+                yield node.module.split(".")[1]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("ad."):
+                    yield alias.name.split(".")[1]
+
+
+@pytest.mark.parametrize("path,parts", list(_modules()), ids=lambda v: str(v))
+def test_imports_go_one_way(path, parts):
+    layer = _layer(parts)
+    assert layer in ALLOWED, f"new module ad/{'/'.join(parts)}.py: add its layer to ALLOWED"
+    allowed = ALLOWED[layer]
+    tree = ast.parse(path.read_text())
+    imported = set(_ad_imports(tree))
+    lazy = set(LAZY.get(layer, ()))
+    if lazy:
+        imported = set(_ad_imports(tree, top_level_only=True)) | (imported - lazy)
+    if layer != "testing":
+        assert "testing" not in imported, "nothing in ad may import ad.testing"
+    if allowed is None:
+        return
+    forbidden = sorted(m for m in imported if m != layer and m not in allowed)
+    assert not forbidden, f"ad/{'/'.join(parts)}.py imports {forbidden}; allowed: {allowed}"
+
+
+@pytest.mark.parametrize("path,parts", list(_modules()), ids=lambda v: str(v))
+def test_every_module_opens_with_a_docstring(path, parts):
+    docstring = ast.get_docstring(ast.parse(path.read_text()))
+    assert docstring and len(docstring) > 40, f"ad/{'/'.join(parts)}.py needs a docstring " \
+        "saying what lives there and what it may import"
