@@ -19,6 +19,7 @@ import numpy as np
 from ad import numpy as anp
 from ad import tree
 from ad.context import entered
+from ad.cost import Chain, predict, tape_counts
 from ad.errors import DTypeError, NotDifferentiableError, ShapeError
 from ad.forward import Dual, ForwardLevel
 from ad.primitive import PRIMITIVES, Tracer, primal_value
@@ -32,7 +33,7 @@ CHUNK_SIZE = 64
 
 # ----------------------------------------------------------------------------- argument checks
 def _name(f: Callable) -> str:
-    return getattr(f, "__name__", type(f).__name__)
+    return getattr(f, "__name__", None) or getattr(f, "name", None) or type(f).__name__
 
 
 def _check_callable(f, transform: str) -> None:
@@ -467,36 +468,92 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
 
 def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", *,
              chunk_size: int | None = None):
-    """Jacobian by the cheaper mode: forward when inputs are fewer than outputs, else reverse.
+    """Jacobian in the mode the cost model predicts cheaper, or in the mode you name.
 
-    `mode` is "auto", "forward" or "reverse". In auto mode the function is recorded once
-    (which tells the output size); when reverse mode wins, that recording is swept.
+    `mode`:
+
+    * "auto": `f` is recorded once (which also tells the output size); `ad.cost.predict`
+      compares forward mode (n directions in ceil(n / chunk) vector passes) with reverse mode
+      (m cotangents in ceil(m / chunk) sweeps of that recording) from the catalogue's counts
+      and the per-pass overhead. When reverse wins, the recording is swept; when forward
+      wins, it is dropped. The returned function's `.report` is the last `CostReport`
+      (print it for the table and the reason of the choice).
+    * "forward" / "reverse": `jacfwd` / `jacrev`.
+    * "optimal": for an `ad.chain(f1, ..., fL)`, each stage's Jacobian in its cheaper mode,
+      multiplied in the optimal bracketing, unless the cost model predicts a pure mode over
+      the whole chain to be cheaper (forming stage Jacobians is not free); `.report` is the
+      `ChainReport`, whose `choice` says which. The plan depends on shapes only, so it is
+      made on the first call for an input shape and reused. For any other function, the same as "auto"
+      (forward and reverse are then the only orders on offer).
 
     >>> import numpy as np, ad, ad.numpy as anp
     >>> ad.jacobian(anp.sin)(np.zeros(2))
     array([[1., 0.],
            [0., 1.]])
+    >>> jac = ad.jacobian(lambda x: anp.sum(x ** 2))
+    >>> jac(np.ones(1000)).shape, jac.report.choice
+    ((1000,), 'reverse')
     """
     _check_callable(f, "jacobian")
-    if mode not in ("auto", "forward", "reverse"):
-        raise ValueError(f"jacobian: mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
+    if mode not in ("auto", "forward", "reverse", "optimal"):
+        raise ValueError(f"jacobian: mode must be 'auto', 'forward', 'reverse' or 'optimal', "
+                         f"not {mode!r}")
     if mode == "forward":
         return jacfwd(f, argnums, chunk_size=chunk_size)
     if mode == "reverse":
         return jacrev(f, argnums, chunk_size=chunk_size)
     chunk = chunk_size or CHUNK_SIZE
 
+    if mode == "optimal" and isinstance(f, Chain):
+        if argnums != 0:
+            raise ValueError("jacobian(chain, mode='optimal'): a chain has one argument; "
+                             "argnums must be 0")
+
+        plans: dict = {}   # costs depend on shapes only: plan once per input shape
+
+        def chain_jacobian_f(x):
+            key = (np.shape(x), str(np.result_type(primal_value(x))))
+            report = plans.get(key)
+            if report is None:
+                report = plans[key] = f.plan(x, chunk_size=chunk)
+                inputs = report.inputs
+            else:
+                inputs = [x]
+                for stage in f.stages[:-1]:
+                    inputs.append(stage(inputs[-1]))
+            chain_jacobian_f.report = report
+            if report.choice != "plan":    # a pure mode is predicted cheaper than the plan
+                by = jacfwd if report.choice == "forward" else jacrev
+                return by(f, chunk_size=chunk)(x)
+            factors = []
+            for stage, x_i, r in zip(f.stages, inputs, report.stage_reports):
+                by = jacfwd if r.choice == "forward" else jacrev
+                factor = by(stage, chunk_size=chunk)(x_i)
+                factors.append(anp.reshape(factor, (r.counts.m, r.counts.n)))
+            full = report.plan.multiply(factors, anp.matmul)
+            return _scalar(anp.reshape(full, np.shape(report.output) + np.shape(x)))
+
+        chain_jacobian_f.__name__ = f"jacobian_{_name(f)}"
+        chain_jacobian_f.report = None
+        return chain_jacobian_f
+
     @functools.wraps(f)
     def jacobian_f(*args, **kwargs):
         nums = _argnums(argnums, len(args), "jacobian", f)
         recording = _Recording(f, args, kwargs, nums, False, "jacobian")
-        n = sum(math.prod(np.shape(x)) for x in recording.in_primals)
+        in_sizes = [math.prod(np.shape(x)) for x in recording.in_primals]
         m = sum(math.prod(np.shape(p)) for p in recording.out_primals)
-        if n < m:
+        itemsize = max((_float(x).itemsize for x in recording.in_primals), default=8)
+        counts = tape_counts(recording.level.tape, recording.in_ids, in_sizes,
+                             recording.out_ids, m, itemsize)
+        report = predict(counts, chunk)
+        jacobian_f.report = report
+        if report.choice == "forward":
             del recording
             return jacfwd(f, argnums, chunk_size=chunk)(*args, **kwargs)
         return _jacrev_from(recording, chunk, isinstance(argnums, int))
 
+    jacobian_f.report = None
     return jacobian_f
 
 

@@ -3,9 +3,12 @@
 Each partial is `d y / d x_i` as a function of the inputs and the output `y`, written with
 NumPy ufuncs and operators only, so it runs on arrays, on traced values (and so can be
 differentiated again) and inside the Numba kernels. Constants are Python floats, which keep
-float32 inputs in float32. Conventions at non-differentiable points (documented in the
-README): abs and sign-like kinks take the subgradient 0 at 0; maximum/minimum split the
-derivative evenly at ties; hypot and sinc return 0 at the origin, never NaN.
+float32 inputs in float32. Conventions at non-differentiable points (collected in
+docs/conventions.md): abs and sign-like kinks take the subgradient 0 at 0; maximum/minimum
+split the derivative evenly at ties (fmax/fmin likewise, and give it all to the non-NaN
+argument); sqrt and cbrt have the one-sided derivative +inf at 0; hypot's partials are 0 at
+the origin and sinc's derivative is 0 at 0, never NaN; floor, ceil, round, sign and
+comparisons are constants (derivative 0); remainder and fmod have d/dx = 1 everywhere.
 Imports `ad.catalogue.define` and numpy only.
 """
 from __future__ import annotations
@@ -256,6 +259,13 @@ for _ufunc in (np.sign, np.floor, np.ceil, np.rint, np.trunc, np.floor_divide,
                np.isnan, np.isinf, np.isfinite, np.signbit, np.logical_and, np.logical_or,
                np.logical_not, np.logical_xor):
     defnondiff(_ufunc.__name__, _ufunc, numpy=_ufunc, arity=_ufunc.nin)
+
+
+def _round(x, *, decimals=0):
+    return np.round(x, decimals)
+
+
+defnondiff("round", _round, arity=1)
 
 
 def _stop_gradient(x):

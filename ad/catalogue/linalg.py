@@ -152,7 +152,7 @@ def _solve(a, b):
 
 
 def _solve_jvp_a(t, out, a, b):
-    return -solve(a, matmul(t, out))
+    return -solve(a, matmul(align(t, np.ndim(a), np.ndim(out)), out))
 
 
 def _solve_jvp_b(t, out, a, b):
@@ -387,7 +387,7 @@ def _qr_vjp(ct, out, a):
     q_bar, r_bar = _unpack_qr(ct, m)
     mm = matmul(r_bar, _mT(r)) - matmul(_mT(q), q_bar)
     upper_copied = anp.triu(mm) + _mT(anp.triu(mm, 1))
-    return _times_r_inverse(q_bar + matmul(q, upper_copied), r)
+    return _mT(solve(r, _mT(q_bar + matmul(q, upper_copied))))  # (...) @ r^-T
 
 
 qr = defprimitive("qr", _qr, jvp=(_qr_jvp,), vjp=(_qr_vjp,), cost=_cubic_cost(4, 6, 6))

@@ -1,7 +1,8 @@
-"""Reductions: sum, and max/min (which route the derivative to the extremal elements).
+"""Reductions and scans: sum, max/min (derivative routed to the extremal elements), cumsum.
 
-`axis` is always a tuple of non-negative axes of the primal (ad.numpy normalises it).
-max/min split the derivative evenly among tied extremal elements. Imports
+`axis` is always a tuple of non-negative axes of the primal (ad.numpy normalises it); for
+cumsum it is one int. max/min split the derivative evenly among tied extremal elements.
+prod, cumprod, var, sort and friends are compositions in `ad.numpy`. Imports
 `ad.catalogue.define`, `ad.catalogue.structure` and `ad.primitive`.
 """
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ad.catalogue.define import deflinear, defprimitive
-from ad.catalogue.structure import broadcast_to, reshape
+from ad.catalogue.structure import broadcast_to, getitem, reshape
 from ad.primitive import Counts, primal_value
 
 
@@ -86,3 +87,29 @@ def _min(x, *, axis, keepdims):
 
 amax = defprimitive("max", _max, jvp=(_extremum_jvp,), vjp=(_extremum_vjp,), cost=_reduce_cost)
 amin = defprimitive("min", _min, jvp=(_extremum_jvp,), vjp=(_extremum_vjp,), cost=_reduce_cost)
+
+
+# ----------------------------------------------------------------------------- cumsum
+def _cumsum(x, *, axis):
+    return np.cumsum(x, axis=axis)
+
+
+def _reverse(x, axis: int):
+    """x reversed along the (negative) `axis`, as a getitem (so it differentiates again)."""
+    index = [slice(None)] * np.ndim(x)
+    index[axis] = slice(None, None, -1)
+    return getitem(x, index=tuple(index), nbatch=0)
+
+
+def _cumsum_jvp(t, out, x, *, axis):
+    return cumsum(t, axis=axis % np.ndim(x) - np.ndim(x) + np.ndim(t))
+
+
+def _cumsum_vjp(ct, out, x, *, axis):
+    # The transpose of a running sum is the running sum taken from the other end.
+    axis = axis % np.ndim(x) - np.ndim(x)
+    return _reverse(cumsum(_reverse(ct, axis), axis=axis % np.ndim(ct)), axis)
+
+
+cumsum = deflinear("cumsum", _cumsum, jvp=(_cumsum_jvp,), vjp=(_cumsum_vjp,),
+                   cost=_reduce_cost)

@@ -3,8 +3,13 @@
 Every function here accepts plain arrays, Python numbers and traced values, and mirrors the
 NumPy function of the same name. Elementwise functions are the catalogue's primitives
 themselves; the rest normalise arguments (axes, shapes, indices) and bind catalogue
-primitives. Registering them in `UFUNCS`/`FUNCTIONS` is what makes plain `np.sin(x)` or
-`np.sum(x)` work on a traced `x`. Imports `ad.catalogue` and `ad.primitive`.
+primitives or compose other `ad.numpy` functions. Registering them in `UFUNCS`/`FUNCTIONS`
+is what makes plain `np.sin(x)` or `np.sum(x)` work on a traced `x`.
+
+This module holds elementwise functions, array facts, the basic reductions and shapes;
+the rest live in `_reductions` (scans, sort, statistics), `_shapes` (structure),
+`_indexing` (take, the functional `x.at[...]` update), `_products` (einsum, kron, cross)
+and `linalg`, all re-exported here. Imports `ad.catalogue`, `ad.errors` and `ad.primitive`.
 
 >>> import ad, ad.numpy as anp
 >>> float(ad.grad(lambda x: anp.sum(anp.tanh(x) ** 2))(0.5))
@@ -13,9 +18,10 @@ primitives. Registering them in `UFUNCS`/`FUNCTIONS` is what makes plain `np.sin
 from __future__ import annotations
 
 import builtins as _builtins
+import inspect as _inspect
 import math
 import operator
-from typing import Any, Sequence
+from typing import Any as _Any
 
 import numpy as _np
 
@@ -40,12 +46,37 @@ _p = _TABLE  # primitives by name
 
 
 def _implements(*numpy_functions):
-    """Register an ad.numpy function as the traced version of NumPy functions."""
+    """Register an ad.numpy function as the traced version of NumPy functions.
+
+    A keyword NumPy accepts but this function does not (say `np.sum(x, where=m)`) raises
+    UnsupportedFunctionError naming the function and the keyword, not a bare TypeError.
+    """
     def register(function):
         for numpy_function in numpy_functions:
-            _FUNCTIONS[numpy_function] = function
+            _FUNCTIONS[numpy_function] = _checked(numpy_function, function)
         return function
     return register
+
+
+def _checked(numpy_function, function):
+    parameters = _inspect.signature(function).parameters.values()
+    if _builtins.any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return function
+    accepted = frozenset(p.name for p in parameters)
+    name = f"{getattr(numpy_function, '__module__', 'numpy') or 'numpy'}." \
+           f"{numpy_function.__name__}"
+
+    def dispatch(*args, **kwargs):
+        for key in kwargs:
+            if key not in accepted:
+                from ad.errors import UnsupportedFunctionError
+                raise UnsupportedFunctionError(
+                    f"{name}(..., {key}=...) is not supported on traced values by "
+                    f"ad.numpy.{function.__name__}; supported keywords: {sorted(accepted)}")
+        return function(*args, **kwargs)
+    dispatch.__name__ = function.__name__
+    dispatch.__wrapped__ = function
+    return dispatch
 
 
 # ----------------------------------------------------------------------------- elementwise
@@ -60,7 +91,66 @@ true_divide = divide  # noqa: F821 - defined by the loop above
 abs = absolute  # noqa: A001, F821
 pow = power  # noqa: A001, F821
 stop_gradient = _TABLE["stop_gradient"]
-_UFUNCS[_np.positive] = lambda x: x
+mod = remainder  # noqa: F821
+sinc = _TABLE["sinc"]
+_FUNCTIONS[_np.sinc] = sinc
+
+
+def positive(x):
+    """+x (the identity)."""
+    return x
+
+
+_UFUNCS[_np.positive] = positive
+
+
+@_implements(_np.round, _np.around)
+def round(a, decimals: int = 0, out=None):  # noqa: A001
+    """Round to `decimals` places; a constant to every transform (derivative 0).
+
+    >>> float(round(2.567, 1))
+    2.6
+    """
+    _no_out(out, "round")
+    return _TABLE["round"](a, decimals=operator.index(decimals))
+
+
+around = round
+
+
+def conjugate(x):
+    """Complex conjugate: the identity on the real values `ad` differentiates."""
+    return x
+
+
+conj = conjugate
+_UFUNCS[_np.conjugate] = conjugate
+
+
+@_implements(_np.real)
+def real(val):
+    """The real part: the identity on real values."""
+    return val
+
+
+@_implements(_np.imag)
+def imag(val):
+    """The imaginary part of a real value: zeros (a constant)."""
+    return zeros_like(val)
+
+
+@_implements(_np.nan_to_num)
+def nan_to_num(x, copy=True, nan: float = 0.0, posinf=None, neginf=None):
+    """Replace NaN and infinities by finite numbers; replaced entries get derivative 0.
+
+    >>> nan_to_num(_np.array([1.0, _np.nan]))
+    array([1., 0.])
+    """
+    value = _np.asarray(_primal_value(x))
+    info = _np.finfo(value.dtype if value.dtype.kind == "f" else _np.float64)
+    x = where(_np.isnan(value), nan, x)
+    x = where(_np.isposinf(value), info.max if posinf is None else posinf, x)
+    return where(_np.isneginf(value), info.min if neginf is None else neginf, x)
 
 
 def where(condition, x=None, y=None):
@@ -290,10 +380,10 @@ def concatenate(arrays, axis=0):
     if axis is None:
         arrays, axis = [ravel(a) for a in arrays], 0
     nd = ndim(arrays[0])
-    if any(ndim(a) != nd for a in arrays):
+    if _builtins.any(ndim(a) != nd for a in arrays):
         raise ValueError(f"concatenate: all inputs must have the same number of dimensions, "
                          f"got shapes {[shape(a) for a in arrays]}")
-    if not any(isinstance(a, _Tracer) for a in arrays):
+    if not _builtins.any(isinstance(a, _Tracer) for a in arrays):
         return _np.concatenate(arrays, axis=axis)
     return _p["concatenate"](*arrays, axis=operator.index(axis) % nd)
 
@@ -311,11 +401,13 @@ def stack(arrays, axis=0):
 
 
 @_implements(_np.atleast_1d)
-def atleast_1d(a):
-    return reshape(a, (1,)) if ndim(a) == 0 else a
+def atleast_1d(*arys):
+    """Inputs with at least one dimension (0-d becomes shape (1,))."""
+    out = [reshape(a, (1,)) if ndim(a) == 0 else a for a in arys]
+    return out[0] if len(out) == 1 else out
 
 
-def array(object: Any, dtype=None):  # noqa: A002
+def array(object: _Any, dtype=None):  # noqa: A002
     """An array from nested sequences that may hold traced scalars (stacked)."""
     if isinstance(object, _Tracer):
         return object if dtype is None else astype(object, dtype)
@@ -325,13 +417,13 @@ def array(object: Any, dtype=None):  # noqa: A002
     return _np.array(object, dtype=dtype)
 
 
-def asarray(a: Any, dtype=None):
+def asarray(a: _Any, dtype=None):
     return array(a, dtype=dtype)
 
 
 def _contains_tracer(seq) -> bool:
-    return any(isinstance(x, _Tracer) or (isinstance(x, (list, tuple)) and _contains_tracer(x))
-               for x in seq)
+    return _builtins.any(isinstance(x, _Tracer) or (isinstance(x, (list, tuple))
+                                                     and _contains_tracer(x)) for x in seq)
 
 
 def astype(x, dtype):
@@ -427,4 +519,9 @@ def inner(a, b):
     return tensordot(a, b, axes=([ndim(a) - 1], [ndim(b) - 1]))
 
 
-from ad.numpy import linalg  # noqa: E402,F401  (the submodule registers its functions)
+# The submodules import the names above, register their functions and are re-exported here.
+from ad.numpy._reductions import *  # noqa: E402,F401,F403
+from ad.numpy._shapes import *  # noqa: E402,F401,F403
+from ad.numpy._indexing import *  # noqa: E402,F401,F403
+from ad.numpy._products import *  # noqa: E402,F401,F403
+from ad.numpy import linalg  # noqa: E402,F401

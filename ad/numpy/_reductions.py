@@ -1,0 +1,347 @@
+"""Reductions, scans and order statistics on traced values.
+
+`cumsum` is a catalogue primitive; `prod` and `cumprod` are exact compositions of
+multiplications (a pairwise tree and a log-step scan), so zeros need no special case and
+every order of derivative is right; `sort` gathers with the stable sort's indices (ties keep
+their input order, each output takes the derivative of the element it came from);
+`var`/`std`/`average`/`median`/`ptp` compose the rest. Index-valued functions (argmax,
+argsort, ...) and boolean ones pass the values through: they carry no derivative.
+Imports `ad.numpy` (the package) and `ad.primitive`.
+"""
+from __future__ import annotations
+
+import builtins
+import math
+import operator
+
+import numpy as np
+
+from ad import numpy as anp
+from ad.numpy import _axes, _implements, _no_out
+from ad.primitive import Tracer, primal_value
+
+__all__ = ["prod", "product", "cumsum", "cumprod", "var", "std", "average", "ptp", "sort",
+           "argsort", "argmax", "argmin", "median", "nansum", "nanmean", "nanmax", "nanmin",
+           "all", "any", "count_nonzero", "nonzero", "argwhere", "flatnonzero",
+           "searchsorted", "isclose", "allclose", "array_equal", "unique"]
+
+
+def _value(a) -> np.ndarray:
+    return np.asarray(primal_value(a))
+
+
+def _last(a, axes: tuple[int, ...]):
+    """`a` with `axes` moved to the end and merged into one; the kept shape alongside."""
+    nd = anp.ndim(a)
+    keep = [i for i in range(nd) if i not in axes]
+    moved = anp.transpose(a, keep + list(axes))
+    kept_shape = tuple(anp.shape(a)[i] for i in keep)
+    return anp.reshape(moved, kept_shape + (math.prod(anp.shape(a)[i] for i in axes),)), kept_shape
+
+
+def _restore(result, a, axes, keepdims: bool):
+    """Put back size-1 axes when `keepdims`."""
+    if not keepdims:
+        return result
+    return anp.reshape(result, tuple(1 if i in axes else d for i, d in enumerate(anp.shape(a))))
+
+
+# ----------------------------------------------------------------------------- prod
+@_implements(np.prod)
+def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None):
+    """Product over `axis`, as numpy.prod; exact derivatives with zeros present.
+
+    >>> import ad, numpy as np
+    >>> ad.grad(prod)(np.array([2.0, 0.0, 3.0]))
+    array([0., 6., 0.])
+    """
+    _no_out(out, "prod")
+    axes = _axes(axis, anp.ndim(a), "prod")
+    if not isinstance(a, Tracer):
+        result = np.prod(a, axis=axes, keepdims=keepdims)
+    else:
+        flat, _ = _last(a, axes)
+        while anp.shape(flat)[-1] > 1:  # pairwise tree: log2(n) levels, n multiplications
+            n = anp.shape(flat)[-1]
+            half = n // 2
+            pairs = flat[..., 0:2 * half:2] * flat[..., 1:2 * half:2]
+            flat = anp.concatenate([pairs, flat[..., 2 * half:]], axis=-1) if n % 2 else pairs
+        if anp.shape(flat)[-1] == 0:
+            result = anp.ones_like(flat[..., 0])
+        else:
+            result = flat[..., 0]
+        result = _restore(result, a, axes, keepdims)
+    if initial is not None:
+        result = result * initial
+    return result if dtype is None else anp.astype(result, dtype)
+
+
+product = prod
+
+
+# ----------------------------------------------------------------------------- scans
+def _scan_axis(a, axis):
+    if axis is None:
+        return anp.ravel(a), 0
+    nd = anp.ndim(a)
+    axis = operator.index(axis)
+    if not -nd <= axis < nd:
+        raise np.exceptions.AxisError(f"axis {axis} is out of bounds for an array of "
+                                      f"dimension {nd}")
+    return a, axis % nd
+
+
+@_implements(np.cumsum)
+def cumsum(a, axis=None, dtype=None, out=None):
+    """Running sum along `axis` (flattened when None), as numpy.cumsum.
+
+    >>> cumsum(np.array([1.0, 2.0, 3.0]))
+    array([1., 3., 6.])
+    """
+    _no_out(out, "cumsum")
+    a, axis = _scan_axis(a, axis)
+    result = anp._p["cumsum"](a, axis=axis)
+    return result if dtype is None else anp.astype(result, dtype)
+
+
+@_implements(np.cumprod)
+def cumprod(a, axis=None, dtype=None, out=None):
+    """Running product along `axis`; a log-step scan of multiplications (exact with zeros).
+
+    >>> cumprod(np.array([1.0, 2.0, 3.0]))
+    array([1., 2., 6.])
+    """
+    _no_out(out, "cumprod")
+    a, axis = _scan_axis(a, axis)
+    if not isinstance(a, Tracer):
+        result = np.cumprod(a, axis=axis)
+    else:
+        y = anp.moveaxis(a, axis, -1)
+        n = anp.shape(y)[-1]
+        shift = 1
+        while shift < n:  # Hillis-Steele: y[i] *= y[i - shift]
+            ones = np.ones(anp.shape(y)[:-1] + (shift,), dtype=anp._float_dtype(y))
+            y = y * anp.concatenate([ones, y[..., :n - shift]], axis=-1)
+            shift *= 2
+        result = anp.moveaxis(y, -1, axis)
+    return result if dtype is None else anp.astype(result, dtype)
+
+
+# ----------------------------------------------------------------------------- statistics
+@_implements(np.var)
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    """Variance over `axis` with `ddof`, as numpy.var.
+
+    >>> float(var(np.array([1.0, 3.0])))
+    1.0
+    """
+    _no_out(out, "var")
+    axes = _axes(axis, anp.ndim(a), "var")
+    count = math.prod(anp.shape(a)[i] for i in axes)
+    centred = a - anp.mean(a, axis=axes, keepdims=True)
+    result = anp.sum(centred * centred, axis=axes, keepdims=keepdims) / builtins.max(
+        count - ddof, 0)
+    return result if dtype is None else anp.astype(result, dtype)
+
+
+@_implements(np.std)
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    """Standard deviation; at zero variance the derivative is 0 (not inf or NaN).
+
+    >>> float(std(np.array([1.0, 3.0])))
+    1.0
+    """
+    _no_out(out, "std")
+    v = var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
+    zero = _value(v) == 0
+    return anp.sqrt(v + zero) * ~zero if isinstance(v, Tracer) else np.sqrt(v)
+
+
+@_implements(np.average)
+def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    """Weighted mean over `axis` (weights 1-D along one axis, or shaped like `a`).
+
+    >>> float(average(np.array([1.0, 3.0]), weights=np.array([3.0, 1.0])))
+    1.5
+    """
+    if weights is None:
+        result = anp.mean(a, axis=axis, keepdims=keepdims)
+        scale = math.prod(anp.shape(a)) / builtins.max(math.prod(anp.shape(result)), 1)
+        total = np.full(anp.shape(result), scale)
+    else:
+        if anp.shape(weights) != anp.shape(a):
+            if axis is None or anp.ndim(weights) != 1:
+                raise ValueError("average: weights differ in shape from a; give 1-D weights "
+                                 "and an int axis")
+            axis = operator.index(axis) % anp.ndim(a)
+            weights = anp.broadcast_to(
+                anp.reshape(weights, tuple(-1 if i == axis else 1 for i in range(anp.ndim(a)))),
+                anp.shape(a))
+        total = anp.sum(weights, axis=axis, keepdims=keepdims)
+        result = anp.sum(a * weights, axis=axis, keepdims=keepdims) / total
+    return (result, total) if returned else result
+
+
+@_implements(np.ptp)
+def ptp(a, axis=None, out=None, keepdims=False):
+    """max - min over `axis`."""
+    _no_out(out, "ptp")
+    return anp.max(a, axis=axis, keepdims=keepdims) - anp.min(a, axis=axis, keepdims=keepdims)
+
+
+@_implements(np.median)
+def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    """Median over `axis` (one int or None): the middle sorted element, or the mean of two.
+
+    >>> float(median(np.array([3.0, 1.0, 2.0, 10.0])))
+    2.5
+    """
+    _no_out(out, "median")
+    if axis is None:
+        flat, ax = anp.ravel(a), 0
+    else:
+        flat, ax = a, operator.index(axis) % anp.ndim(a)
+    s = anp.moveaxis(sort(flat, axis=ax), ax, -1)
+    n = anp.shape(s)[-1]
+    result = s[..., n // 2] if n % 2 else 0.5 * (s[..., n // 2 - 1] + s[..., n // 2])
+    axes = tuple(range(anp.ndim(a))) if axis is None else (ax,)
+    return _restore(result, a, axes, keepdims)
+
+
+def _nan_filled(a, fill):
+    return anp.where(np.isnan(_value(a)), fill, a)
+
+
+@_implements(np.nansum)
+def nansum(a, axis=None, dtype=None, out=None, keepdims=False):
+    """Sum ignoring NaNs (they get derivative 0)."""
+    return anp.sum(_nan_filled(a, 0.0), axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+
+
+@_implements(np.nanmean)
+def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
+    """Mean ignoring NaNs."""
+    count = np.sum(~np.isnan(_value(a)), axis=axis, keepdims=keepdims)
+    return nansum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims) / count
+
+
+@_implements(np.nanmax)
+def nanmax(a, axis=None, out=None, keepdims=False):
+    """Maximum ignoring NaNs."""
+    return anp.max(_nan_filled(a, -np.inf), axis=axis, out=out, keepdims=keepdims)
+
+
+@_implements(np.nanmin)
+def nanmin(a, axis=None, out=None, keepdims=False):
+    """Minimum ignoring NaNs."""
+    return anp.min(_nan_filled(a, np.inf), axis=axis, out=out, keepdims=keepdims)
+
+
+# ----------------------------------------------------------------------------- sort
+@_implements(np.sort)
+def sort(a, axis=-1, kind=None, order=None):
+    """Sorted copy along `axis` (flattened when None); stable, so ties keep input order.
+
+    >>> import ad, numpy as np
+    >>> ad.grad(lambda x: sort(x)[0])(np.array([3.0, 1.0, 2.0]))
+    array([0., 1., 0.])
+    """
+    if order is not None:
+        raise NotImplementedError("ad.numpy.sort: order= (structured arrays) is not supported")
+    if axis is None:
+        a, axis = anp.ravel(a), 0
+    if not isinstance(a, Tracer):
+        return np.sort(a, axis=axis, kind=kind)
+    indices = np.argsort(_value(a), axis=axis, kind="stable")
+    return anp.take_along_axis(a, indices, axis=axis)
+
+
+# ----------------------------------------------------------------------------- pass-through
+@_implements(np.argsort)
+def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """Indices that sort `a` (integers: no derivative)."""
+    return np.argsort(_value(a), axis=axis, kind=kind, order=order, stable=stable)
+
+
+@_implements(np.argmax)
+def argmax(a, axis=None, out=None, *, keepdims=False):
+    """Index of the maximum (no derivative)."""
+    _no_out(out, "argmax")
+    return np.argmax(_value(a), axis=axis, keepdims=keepdims)
+
+
+@_implements(np.argmin)
+def argmin(a, axis=None, out=None, *, keepdims=False):
+    """Index of the minimum (no derivative)."""
+    _no_out(out, "argmin")
+    return np.argmin(_value(a), axis=axis, keepdims=keepdims)
+
+
+@_implements(np.all)
+def all(a, axis=None, out=None, keepdims=False):  # noqa: A001
+    _no_out(out, "all")
+    return np.all(_value(a), axis=axis, keepdims=keepdims)
+
+
+@_implements(np.any)
+def any(a, axis=None, out=None, keepdims=False):  # noqa: A001
+    _no_out(out, "any")
+    return np.any(_value(a), axis=axis, keepdims=keepdims)
+
+
+@_implements(np.count_nonzero)
+def count_nonzero(a, axis=None, *, keepdims=False):
+    return np.count_nonzero(_value(a), axis=axis, keepdims=keepdims)
+
+
+@_implements(np.nonzero)
+def nonzero(a):
+    return np.nonzero(_value(a))
+
+
+@_implements(np.argwhere)
+def argwhere(a):
+    return np.argwhere(_value(a))
+
+
+@_implements(np.flatnonzero)
+def flatnonzero(a):
+    return np.flatnonzero(_value(a))
+
+
+@_implements(np.searchsorted)
+def searchsorted(a, v, side="left", sorter=None):
+    return np.searchsorted(_value(a), _value(v), side=side, sorter=sorter)
+
+
+@_implements(np.isclose)
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return np.isclose(_value(a), _value(b), rtol=rtol, atol=atol, equal_nan=equal_nan)
+
+
+@_implements(np.allclose)
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    return bool(np.allclose(_value(a), _value(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+@_implements(np.array_equal)
+def array_equal(a1, a2, equal_nan=False) -> bool:
+    return bool(np.array_equal(_value(a1), _value(a2), equal_nan=equal_nan))
+
+
+@_implements(np.unique)
+def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None):
+    """Sorted unique values, gathered from `ar` (each takes its first occurrence's
+    derivative); the indices and counts are plain integers.
+
+    >>> unique(np.array([2.0, 1.0, 2.0]))
+    array([1., 2.])
+    """
+    if axis is not None:
+        raise NotImplementedError("ad.numpy.unique: axis= is not supported; use axis=None")
+    _, first, inverse, counts = np.unique(_value(ar), return_index=True,
+                                          return_inverse=True, return_counts=True)
+    values = anp.ravel(ar)[first] if isinstance(ar, Tracer) else _value(ar).ravel()[first]
+    extra = [x for x, want in ((first, return_index), (inverse, return_inverse),
+                               (counts, return_counts)) if want]
+    return (values, *extra) if extra else values

@@ -1,0 +1,205 @@
+"""Bad input ends in a clear, named error (asserted by content), and the documented
+conventions at non-differentiable points hold (docs/conventions.md); NaN and inf propagate."""
+import re
+
+import numpy as np
+import pytest
+
+import ad
+import ad.numpy as anp
+from ad.errors import (DTypeError, InPlaceError, ShapeError, TracerConversionError,
+                       UnsupportedFunctionError)
+
+
+def _raises(exc, *fragments):
+    """pytest.raises matching every fragment of the message, in order."""
+    return pytest.raises(exc, match=".*".join(re.escape(f) for f in fragments))
+
+
+# ----------------------------------------------------------------------------- transforms
+def test_grad_of_non_scalar_output_names_shape_and_remedies():
+    with _raises(ShapeError, "scalar output", "shape (3,)", ".sum()", "jacobian"):
+        ad.grad(lambda x: x * 2)(np.ones(3))
+
+
+@pytest.mark.parametrize("transform", ["grad", "jacobian", "jacfwd", "jacrev", "hessian"])
+@pytest.mark.parametrize("value,dtype", [(np.arange(3), "int64"), (np.ones(2, bool), "bool"),
+                                         (3, "int64"), (True, "bool")])
+def test_integer_and_bool_inputs_are_refused(transform, value, dtype):
+    with _raises(TypeError, "argument 0", dtype, "float"):
+        getattr(ad, transform)(anp.sum)(value)
+
+
+def test_integer_input_to_jvp_and_vjp():
+    with _raises(DTypeError, "jvp(sin)", "argument 0", "int64", "float"):
+        ad.jvp(anp.sin, (np.arange(3),), (np.ones(3),))
+    with _raises(DTypeError, "vjp", "argument 1", "int64"):
+        ad.vjp(lambda x, y: x * y, 1.0, np.arange(2))
+
+
+def test_complex_inputs_are_refused():
+    with _raises(DTypeError, "complex128", "complex inputs are not supported"):
+        ad.grad(anp.sum)(np.ones(3) + 1j)
+
+
+def test_tangent_shape_dtype_and_structure_mismatch():
+    with _raises(ShapeError, "tangent leaf 0", "shape (2,)", "primal has shape (3,)"):
+        ad.jvp(anp.sin, (np.ones(3),), (np.ones(2),))
+    with _raises(DTypeError, "tangent leaf 0", "bool", "float"):
+        ad.jvp(anp.sin, (np.ones(3),), (np.ones(3, dtype=bool),))
+    with _raises(ShapeError, "tangent 0 has structure", "'b'", "primal 0 has structure", "'a'"):
+        ad.jvp(lambda d: d["a"], ({"a": np.ones(3)},), ({"b": np.ones(3)},))
+    with _raises(ShapeError, "2 primals but 1 tangents"):
+        ad.jvp(lambda x, y: x * y, (1.0, 2.0), (1.0,))
+
+
+def test_cotangent_shape_and_structure_mismatch():
+    _, pullback = ad.vjp(anp.sin, np.ones(3))
+    with _raises(ShapeError, "cotangent leaf 0", "shape (2,)", "shape (3,)"):
+        pullback(np.ones(2))
+    with _raises(DTypeError, "cotangent leaf 0", "bool"):
+        pullback(np.ones(3, dtype=bool))
+    _, pullback = ad.vjp(lambda x: (x, 2 * x), np.ones(3))
+    with _raises(ShapeError, "cotangent's structure", "does not match", "output"):
+        pullback(np.ones(3))
+
+
+def test_argnums_out_of_range_or_duplicated():
+    with _raises(ValueError, "argnums 2 is out of range", "2 positional"):
+        ad.grad(lambda x, y: x * y, argnums=2)(1.0, 2.0)
+    with _raises(ValueError, "argnums (0, 0) has duplicates"):
+        ad.grad(lambda x, y: x * y, argnums=(0, 0))(1.0, 2.0)
+    with _raises(ValueError, "argnums -3 is out of range"):
+        ad.jacobian(lambda x, y: x * y, argnums=-3)(1.0, 2.0)
+
+
+def test_has_aux_needs_a_pair():
+    with _raises(TypeError, "has_aux=True", "pair (output, aux)"):
+        ad.grad(lambda x: x * 2, has_aux=True)(1.0)
+    with _raises(TypeError, "has_aux=True", "pair"):
+        ad.grad(lambda x: (x, 1, 2), has_aux=True)(1.0)
+
+
+# ----------------------------------------------------------------------------- NumPy protocol
+def test_unsupported_numpy_function_is_named():
+    with _raises(UnsupportedFunctionError, "numpy.fft.fft", "ad.numpy"):
+        ad.grad(lambda x: np.fft.fft(x).real.sum())(np.ones(3))
+    with _raises(UnsupportedFunctionError, "numpy.linalg.eig", "ad.numpy"):
+        ad.grad(lambda x: np.linalg.eig(x)[0].sum())(np.eye(2))
+
+
+def test_unsupported_ufunc_and_ufunc_method_are_named():
+    with _raises(UnsupportedFunctionError, "numpy.heaviside", "ad.numpy"):
+        ad.grad(lambda x: np.heaviside(x, 0.5))(1.0)
+    with _raises(UnsupportedFunctionError, "numpy.add.reduce"):
+        ad.grad(lambda x: np.add.reduce(x))(np.ones(3))
+
+
+def test_unsupported_keyword_is_named():
+    with _raises(UnsupportedFunctionError, "numpy.sum(..., where=...)", "ad.numpy.sum"):
+        ad.grad(lambda x: np.sum(x, where=x > 0))(np.ones(3))
+
+
+def test_conversion_to_plain_array_is_refused_not_object_array():
+    with _raises(TracerConversionError, "NumPy array", "derivative would be lost"):
+        ad.grad(lambda x: np.asarray(x).sum())(np.ones(3))
+    with _raises(TracerConversionError, "float"):
+        ad.grad(lambda x: float(x))(1.0)
+    with _raises(TracerConversionError, "a list"):
+        ad.grad(lambda x: sum(x.tolist()))(np.ones(2))
+
+
+def test_in_place_mutation_says_what_to_use_instead():
+    def assign(x):
+        x[0] = 1.0
+        return x.sum()
+    with _raises(InPlaceError, "in-place", "x.at[index].set(value)"):
+        ad.grad(assign)(np.ones(3))
+    with _raises(InPlaceError, "out="):
+        ad.grad(lambda x: np.sin(x, out=np.empty(3)).sum())(np.ones(3))
+    with _raises(InPlaceError, "out="):
+        ad.grad(lambda x: np.sum(x, out=np.empty(())))(np.ones(3))
+
+
+def test_indexing_with_a_traced_value():
+    with _raises(TypeError, "cannot index with a traced value", "stop_gradient"):
+        ad.grad(lambda x: x[x[0]])(np.ones(3))
+
+
+# ----------------------------------------------------------------------------- shapes and axes
+def test_shape_errors_name_shapes():
+    with _raises(ShapeError, "matmul", "(3,)", "(2,)", "not aligned"):
+        ad.grad(lambda x: (x @ np.ones(2)).sum())(np.ones(3))
+    with _raises(ValueError, "size 3", "(2, 2)"):
+        ad.grad(lambda x: np.reshape(x, (2, 2)).sum())(np.ones(3))
+    with _raises(ValueError, "concatenate", "same number of dimensions", "(3,)", "(1, 3)"):
+        ad.grad(lambda x: np.concatenate([x, x[None]]).sum())(np.ones(3))
+    with _raises(ShapeError, "solve", "(2, 2)", "(3,)"):
+        ad.grad(lambda a: np.linalg.solve(a, np.ones(3)).sum())(np.eye(2))
+    with _raises(np.linalg.LinAlgError, "inv", "square", "(2, 3)"):
+        ad.grad(lambda a: np.linalg.inv(a).sum())(np.ones((2, 3)))
+    with _raises(ValueError, "einsum", "'j'", "sizes 2 and 3"):
+        ad.grad(lambda a: np.einsum("ij,jk", a, np.ones((3, 4))).sum())(np.ones((2, 2)))
+    with _raises(ValueError, "take_along_axis", "dimensions"):
+        anp.take_along_axis(ad.Dual(np.ones((2, 2)), np.ones((2, 2))), np.array([0]), 1)
+
+
+def test_axis_errors():
+    with _raises(np.exceptions.AxisError, "sum", "axis 2", "dimension 1"):
+        ad.grad(lambda x: np.sum(x, axis=2))(np.ones(3))
+    with _raises(ValueError, "repeated axis"):
+        ad.grad(lambda x: np.sum(x, axis=(0, 0)))(np.ones(3))
+    with _raises(np.exceptions.AxisError, "axis 3"):
+        ad.grad(lambda x: np.cumsum(x, axis=3).sum())(np.ones(3))
+
+
+def test_unsupported_options_are_refused_clearly():
+    with _raises(NotImplementedError, "qr", "m >= n"):
+        ad.grad(lambda x: np.linalg.qr(x)[1].sum())(np.ones((1, 3)))
+    with _raises(NotImplementedError, "svd", "full_matrices=False"):
+        ad.grad(lambda x: np.linalg.svd(x)[0].sum())(np.ones((3, 2)))
+    with _raises(NotImplementedError, "pad", "mode='maximum'"):
+        ad.grad(lambda x: np.pad(x, 1, mode="maximum").sum())(np.ones(3))
+
+
+# ----------------------------------------------------------------------------- conventions
+def test_conventions_at_non_differentiable_points():
+    grad = ad.grad
+    assert grad(anp.abs)(0.0) == 0.0
+    assert grad(lambda x: anp.maximum(x, 1.0))(1.0) == 0.5
+    assert grad(lambda x: anp.minimum(x, 1.0))(1.0) == 0.5
+    np.testing.assert_array_equal(grad(anp.max)(np.array([1.0, 3.0, 3.0])), [0.0, 0.5, 0.5])
+    assert grad(anp.sqrt)(0.0) == np.inf
+    assert grad(lambda x: anp.sum(anp.clip(x, 0.0, 1.0)))(1.0) == 1.0
+    assert grad(lambda x: anp.where(x > 0, x, 2 * x))(0.0) == 2.0
+    # sort with ties: each output takes the derivative of the input it came from (stable)
+    jac = ad.jacobian(anp.sort)(np.array([1.0, 0.0, 1.0]))
+    np.testing.assert_array_equal(jac, [[0, 1, 0], [1, 0, 0], [0, 0, 1]])
+    assert float(grad(anp.sinc)(0.0)) == 0.0
+    assert float(grad(anp.sign)(0.0)) == 0.0
+    assert float(grad(anp.floor)(1.5)) == 0.0
+
+
+def test_norm_hypot_std_at_zero_are_not_nan():
+    zero = np.zeros(3)
+    for f in [anp.linalg.norm, lambda x: anp.linalg.norm(x, 3), anp.std,
+              lambda x: anp.linalg.norm(anp.reshape(x, (1, 3)), "fro"),
+              lambda x: anp.sum(anp.hypot(x, 0.0))]:
+        g = ad.grad(f)(zero)
+        np.testing.assert_array_equal(g, 0.0)
+        h = ad.hessian(f)(zero)
+        assert not np.isnan(h).any()
+    np.testing.assert_array_equal(ad.grad(lambda x: anp.hypot(x[0], x[1]))(np.zeros(2)), 0.0)
+
+
+def test_nan_and_inf_propagate_without_raising():
+    x = np.array([np.nan, 1.0, np.inf])
+    np.testing.assert_array_equal(ad.grad(lambda x_: anp.sum(2 * x_))(x), [2.0, 2.0, 2.0])
+    g = ad.grad(lambda x_: anp.sum(anp.sin(x_)))(x)
+    assert np.isnan(g[0]) and np.isnan(g[2]) and g[1] == np.cos(1.0)
+    assert ad.grad(anp.log)(0.0) == np.inf
+    out, tangent = ad.jvp(anp.exp, (np.array([np.inf, -np.inf]),), (np.ones(2),))
+    np.testing.assert_array_equal(out, [np.inf, 0.0])
+    np.testing.assert_array_equal(tangent, [np.inf, 0.0])
+    h = ad.hessian(lambda x_: anp.sum(x_ ** 3))(np.array([np.nan, 1.0]))
+    assert np.isnan(h[0, 0]) and h[1, 1] == 6.0
