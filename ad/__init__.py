@@ -9,6 +9,8 @@ The public surface only. Layout (imports go down this list, never up):
     catalogue/  every primitive, declared once with define.py's public functions
     forward     Dual numbers (vector mode) and the forward level
     reverse     the tape (Wengert list) and its sweep
+    graph       trace: the program as a graph, Wengert list, Graphviz DOT (values, adjoints)
+    cost        counts, mode predictions, matrix-chain DP, chain(), vertex elimination
     numpy/      NumPy's API on traced values
     transforms  grad, jvp, vjp, jacfwd, jacrev, jacobian, hessian, hvp, stop_gradient
     checking    check_grads
@@ -24,10 +26,12 @@ from ad.catalogue import TABLE as primitives
 from ad.catalogue.define import (defelementwise, deflinear, defnondiff, defprimitive,
                                  per_element)
 from ad.checking import check_grads
+from ad.cost import Chain, CostReport, chain, cost_report, matrix_chain
 from ad.errors import (ADError, DTypeError, InPlaceError, LevelError, NotDifferentiableError,
                        RegistrationError, ShapeError, TracerConversionError,
                        UnsupportedFunctionError)
 from ad.forward import Dual
+from ad.graph import Graph, GraphvizNotFoundError, trace
 from ad.primitive import ZERO, Counts, PerElement, Primitive, primal_value
 from ad.transforms import (CHUNK_SIZE, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp,
                            stop_gradient, value_and_grad, vjp)
@@ -41,4 +45,6 @@ __all__ = [
     "PerElement", "Counts", "ZERO", "primitives",
     "ADError", "DTypeError", "InPlaceError", "LevelError", "NotDifferentiableError",
     "RegistrationError", "ShapeError", "TracerConversionError", "UnsupportedFunctionError",
+    "trace", "Graph", "GraphvizNotFoundError",
+    "cost_report", "CostReport", "chain", "Chain", "matrix_chain",
 ]

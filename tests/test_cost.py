@@ -1,0 +1,301 @@
+"""The cost model: matrix-chain DP, counts, the auto choice, chains, vertex elimination."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import ad
+import ad.numpy as anp
+from ad import cost
+
+
+# ----------------------------------------------------------------------------- matrix chain DP
+def all_orders(i: int, j: int):
+    """Every bracketing of J_j ... J_i (brute force; recursion is fine at this size)."""
+    if i == j:
+        yield i
+        return
+    for k in range(i, j):
+        for left in all_orders(k + 1, j):
+            for right in all_orders(i, k):
+                yield (left, right)
+
+
+@given(st.lists(st.integers(1, 40), min_size=2, max_size=8))
+def test_dp_matches_brute_force_over_all_bracketings(dims):
+    plan = cost.matrix_chain(dims)
+    L = len(dims) - 1
+    costs = [cost.order_cost(dims, order) for order in all_orders(1, L)]
+    assert len(costs) == math.comb(2 * (L - 1), L - 1) // L   # Catalan(L - 1) bracketings
+    assert plan.cost == min(costs)
+    assert cost.order_cost(dims, plan.order()) == plan.cost
+    if L >= 2:
+        forward = 1
+        for i in range(2, L + 1):
+            forward = (i, forward)
+        reverse = L
+        for i in range(L - 1, 0, -1):
+            reverse = (reverse, i)
+        assert plan.forward == cost.order_cost(dims, forward)
+        assert plan.reverse == cost.order_cost(dims, reverse)
+    assert plan.cost <= min(plan.forward, plan.reverse) or L < 2
+
+
+@given(st.lists(st.integers(1, 12), min_size=2, max_size=7), st.integers(0, 2**31 - 1))
+def test_plan_multiply_equals_plain_product(dims, seed):
+    rng = np.random.default_rng(seed)
+    factors = [rng.standard_normal((dims[i], dims[i - 1])) for i in range(1, len(dims))]
+    plan = cost.matrix_chain(dims)
+    expected = factors[0]
+    for J in factors[1:]:
+        expected = J @ expected
+    np.testing.assert_allclose(plan.multiply(factors), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_matrix_chain_textbook_example():
+    # CLRS 15.2: dims 30 35 15 5 10 20 25 -> 15125 scalar multiplications. Our factor i is
+    # dims[i] x dims[i-1], so feed the dimensions reversed.
+    plan = cost.matrix_chain([25, 20, 10, 5, 15, 35, 30])
+    assert plan.cost == 15125
+    diamond = cost.matrix_chain([1000, 10, 1000, 10, 1000, 10, 1000])
+    assert diamond.cost < min(diamond.forward, diamond.reverse) / 4
+    assert "multiply-adds" in str(diamond)
+
+
+# ----------------------------------------------------------------------------- counts
+def entry(name, in_shapes, out_shape, **params):
+    return ad.primitives[name].counts(in_shapes, out_shape, params)
+
+
+def test_counts_of_sum_of_squares_by_hand():
+    g = ad.trace(lambda x: anp.sum(x * x), np.ones(4))
+    c = cost.count(g)
+    hand = entry("multiply", [(4,), (4,)], (4,)) + entry("sum", [(4,)], (), axis=(0,),
+                                                           keepdims=False)
+    assert (c.flops, c.jvp, c.vjp, c.saved) == (hand.flops, hand.jvp, hand.vjp, hand.saved)
+    assert (c.n, c.m, c.nodes, c.edges) == (4, 1, 2, 3)          # x*x uses x twice
+    assert c.bytes == 8 * ((4 + 4 + 4) + (4 + 1))
+
+
+def test_counts_of_a_dense_layer_by_hand():
+    W = np.ones((3, 4))
+    g = ad.trace(lambda x: anp.tanh(W @ x), np.ones(4))
+    assert [node.name for node in g.nodes] == ["input", "reshape", "matmul", "reshape", "tanh"]
+    hand = (entry("reshape", [(4,)], (4, 1), shape=(4, 1))
+            + entry("matmul", [(3, 4), (4, 1)], (3, 1))
+            + entry("reshape", [(3, 1)], (3,), shape=(3,)) + entry("tanh", [(3,)], (3,)))
+    c = cost.count(g)
+    assert (c.flops, c.jvp, c.vjp, c.saved) == (hand.flops, hand.jvp, hand.vjp, hand.saved)
+
+
+def test_peak_live_values_by_hand():
+    # sin(sin(x)), n = 5: x (5) + v1 (5) + v2 (5) alive at once when v2 is made.
+    c = cost.count(ad.trace(lambda x: anp.sin(anp.sin(x)), np.ones(5)))
+    assert c.peak_live == 15
+    # a long chain keeps only about two values alive, never the whole history
+    c = cost.count(ad.trace(lambda x: _repeat(anp.sin, x, 50), np.ones(5)))
+    assert c.peak_live == 15
+
+
+def _repeat(fn, x, times):
+    for _ in range(times):
+        x = fn(x)
+    return x
+
+
+def test_mode_predictions_follow_the_formulas():
+    g = ad.trace(lambda x: anp.tanh(x[:, None] * x[None, :3]), np.ones(10))   # R^10 -> R^30
+    c = cost.count(g)
+    m = cost.MACHINE
+    r = cost.predict(c, chunk_size=4)
+    assert (r.forward.passes, r.reverse.passes) == (3, 8)
+    assert r.forward.flops == 3 * c.flops + 10 * c.jvp
+    assert r.reverse.flops == c.flops + 30 * c.vjp
+    assert r.forward.overhead == pytest.approx(
+        3 * (c.nodes * m.forward_node + m.pass_fixed) + m.call + m.element * 300)
+    assert r.reverse.peak_bytes > c.itemsize * c.saved      # the tape is part of it
+    text = str(r)
+    for label in ("one JVP", "one VJP", "Jacobian by forward mode", "Jacobian by reverse mode",
+                  "auto mode:"):
+        assert label in text
+
+
+@pytest.mark.parametrize("n, m, expected", [(2000, 1, "reverse"), (1, 2000, "forward"),
+                                            (500, 5, "reverse"), (5, 500, "forward")])
+def test_auto_choice_on_clear_cut_shapes(n, m, expected):
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((m, n))
+    f = lambda x: anp.tanh(A @ x)   # noqa: E731
+    x = rng.standard_normal(n)
+    assert ad.cost_report(f, x).choice == expected
+    jac = ad.jacobian(f)
+    J = jac(x)
+    assert jac.report.choice == expected and expected in jac.report.reason
+    np.testing.assert_allclose(J, ad.jacfwd(f)(x), rtol=1e-10, atol=1e-12)
+
+
+def test_auto_counts_the_overhead_not_only_n_and_m():
+    # 70 inputs, 60 outputs: n > m, but forward needs 2 passes and reverse 1 sweep either way;
+    # the prediction must be a real comparison of costs with a reason attached.
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((60, 70))
+    r = ad.cost_report(lambda x: anp.sin(A @ x), rng.standard_normal(70))
+    assert r.choice in ("forward", "reverse") and "predicted" in r.reason
+
+
+# ----------------------------------------------------------------------------- chains
+def dense_chain(widths, seed=0):
+    rng = np.random.default_rng(seed)
+    stages = []
+    for i in range(1, len(widths)):
+        W = rng.standard_normal((widths[i], widths[i - 1])) / np.sqrt(widths[i - 1])
+        stages.append(lambda x, W=W: anp.tanh(W @ x))
+    return ad.chain(*stages), rng.standard_normal(widths[0])
+
+
+@pytest.mark.parametrize("widths", [(200, 4, 200, 4, 200), (60, 4, 60, 4, 60), (3, 40, 40, 2),
+                                    (7,), (30, 30)])
+def test_optimal_chain_jacobian_equals_forward_and_reverse(widths):
+    if len(widths) == 1:
+        f, x = ad.chain(anp.sin, anp.exp), np.linspace(0, 1, widths[0])
+    else:
+        f, x = dense_chain(widths)
+    jo = ad.jacobian(f, mode="optimal")
+    J = jo(x)
+    np.testing.assert_allclose(J, ad.jacobian(f, mode="forward")(x), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(J, ad.jacobian(f, mode="reverse")(x), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(J, ad.jacobian(f)(x), rtol=0, atol=1e-10)
+    assert jo.report.plan.dims == tuple(jo.report.dims)
+    if widths[0] == 200:
+        assert jo.report.choice == "plan"
+
+
+def test_diamond_chain_plan():
+    f, x = dense_chain((200, 4, 200, 4, 200))
+    report = f.plan(x)
+    assert report.modes == ["reverse", "forward", "reverse", "forward"]
+    assert report.choice == "plan"      # so the stage-wise path is what the test above checks
+    assert ad.chain(anp.sin, anp.cos).plan(np.ones(3)).choice != "plan"   # nothing to gain
+    assert report.optimal.cost < min(report.forward.cost, report.reverse.cost)
+    assert report.plan.cost < min(report.plan.forward, report.plan.reverse)
+    assert "J1: 4 x 200 by reverse" in str(report)
+
+
+def test_chain_flattens_and_checks():
+    inner = ad.chain(anp.sin, anp.cos)
+    assert len(ad.chain(inner, anp.exp)) == 3
+    with pytest.raises(TypeError):
+        ad.chain(anp.sin, 3)
+    with pytest.raises(ValueError):
+        ad.jacobian(inner, argnums=1, mode="optimal")
+    with pytest.raises(ValueError):
+        ad.jacobian(anp.sin, mode="sideways")
+    # "optimal" on a plain function is the auto mode
+    np.testing.assert_allclose(ad.jacobian(anp.sin, mode="optimal")(np.zeros(2)), np.eye(2))
+
+
+# ----------------------------------------------------------------------------- elimination
+def funnel(a, b, c, d):
+    return anp.sin(a + b + c + d)
+
+
+def test_elimination_counts_by_hand_on_a_scalar_funnel():
+    # v4 = a+b, v5 = v4+c, v6 = v5+d, v7 = sin(v6). Forward order: 2 + 3 + 4 = 9
+    # multiplications; reverse: 2 + 2 + 2 = 6; Markowitz (ties to the earliest): v4 (2),
+    # then v6 (2) beats v5 (3), then v5 with preds a, b, c: 3, total 7.
+    lg = cost.linearize(ad.trace(funnel, 1.0, 2.0, 3.0, 4.0))
+    assert lg.intermediates == [4, 5, 6]
+    assert cost.markowitz_order(lg) == [4, 6, 5]
+    counts = [cost.elimination_cost(lg, order(lg))
+              for order in (cost.forward_order, cost.reverse_order, cost.markowitz_order)]
+    assert counts == [9, 6, 7]
+    J, mults = cost.eliminate(lg, cost.reverse_order(lg))
+    assert mults == 6
+    np.testing.assert_allclose(J, np.full((1, 4), np.cos(10.0)))
+
+
+def test_elimination_counts_follow_block_structure():
+    # sin(x) * x with n = 3: one intermediate, diagonal times diagonal: 3 multiplications.
+    lg = cost.linearize(ad.trace(lambda x: anp.sin(x) * x, np.ones(3)))
+    assert cost.elimination_cost(lg, cost.forward_order(lg)) == 3
+    # W2 tanh(W1 x) through reshapes: x(4) -r-> (4,1) -W1-> (5,1) -r-> (5,) -tanh-> (5,)
+    # -r-> (5,1) -W2-> (2,1) -r-> (2,). Reshapes and tanh are diagonal, the matmuls dense.
+    # Forward: 20 (5x4 . diag) + 20 + 20 + 20 (diag . 5x4) + 40 (2x5 . 5x4) + 8 = 128.
+    # Reverse: 10 + 10 + 10 + 10 (diag/2x5 products) + 40 + 8 (2x4 . diag) = 88.
+    W1, W2 = np.ones((5, 4)), np.ones((2, 5))
+    lg = cost.linearize(ad.trace(lambda x: W2 @ anp.tanh(W1 @ x), np.ones(4)))
+    forward = cost.elimination_cost(lg, cost.forward_order(lg))
+    reverse = cost.elimination_cost(lg, cost.reverse_order(lg))
+    assert (forward, reverse) == (128, 88)
+    assert cost.elimination_cost(lg, cost.markowitz_order(lg)) <= 128
+
+
+def scalar_dag(y):
+    a, b, c = anp.sin(y[0] * y[1]), anp.exp(y[2]) * y[3], y[4] / (1.0 + y[5] ** 2)
+    d = a * b + anp.tanh(c)
+    return anp.stack([d * a, d + b * c, anp.log(1.0 + d * d)])
+
+
+def shared_output(x):
+    y = anp.sin(x)
+    return y, y * anp.cos(x), anp.sum(y)        # an output that feeds other nodes
+
+
+@pytest.mark.parametrize("f, x", [
+    (scalar_dag, np.linspace(0.1, 0.9, 6)),
+    (shared_output, np.linspace(0.0, 1.0, 4)),
+    (lambda x: anp.tanh(np.ones((3, 5)) @ anp.exp(x)) * x[:3], np.linspace(0, 1, 5)),
+    (lambda x: x, np.ones(3)),
+    (lambda x: anp.sum(x[:, None] * x) + x[0], np.arange(1.0, 4.0)),
+])
+def test_elimination_orders_give_identical_jacobians(f, x):
+    graph = ad.trace(f, x)
+    lg = cost.linearize(graph)
+    reference = ad.jacfwd(f)(x)
+    leaves = reference if isinstance(reference, tuple) else (reference,)
+    reference = np.concatenate([np.reshape(r, (-1, graph.n)) for r in leaves])
+    jacobians = []
+    for order in (cost.forward_order, cost.reverse_order, cost.markowitz_order):
+        J, mults = cost.eliminate(lg, order(lg))
+        assert mults == cost.elimination_cost(lg, order(lg))
+        jacobians.append(J)
+    for J in jacobians:
+        np.testing.assert_allclose(J, reference, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(jacobians[0].shape, (graph.m, graph.n))
+
+
+@given(st.integers(2, 6), st.integers(0, 2**31 - 1))
+def test_elimination_on_random_scalar_programs(width, seed):
+    rng = np.random.default_rng(seed)
+    ops = [anp.sin, anp.tanh, lambda u: u * u, anp.exp]
+    plan = [(int(rng.integers(4)), int(rng.integers(width)), int(rng.integers(width)))
+            for _ in range(8)]
+
+    def f(x):
+        values = [x[i] for i in range(width)]
+        for op, i, j in plan:
+            values.append(ops[op](values[-1 - i]) * 0.5 + values[-1 - j] * 0.25)
+        return anp.stack(values[-3:])
+    x = rng.uniform(-1, 1, width)
+    graph = ad.trace(f, x)
+    lg = cost.linearize(graph)
+    reference = ad.jacfwd(f)(x)
+    for order in (cost.forward_order, cost.reverse_order, cost.markowitz_order):
+        J, _ = cost.eliminate(lg, order(lg))
+        np.testing.assert_allclose(J, reference, rtol=1e-12, atol=1e-12)
+
+
+def test_bad_elimination_order_is_refused():
+    lg = cost.linearize(ad.trace(funnel, 1.0, 2.0, 3.0, 4.0))
+    with pytest.raises(ValueError):
+        cost.eliminate(lg, [4, 5])
+    assert "Markowitz" in str(cost.elimination_report(ad.trace(funnel, 1.0, 2.0, 3.0, 4.0)))
+
+
+def test_calibrate_returns_positive_constants():
+    machine = cost.calibrate(repeats=1)
+    assert all(v > 0 for v in vars(machine).values())
