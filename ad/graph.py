@@ -202,7 +202,7 @@ class Graph:
                 if acc is None:
                     adjoints[parent] = contribution
                 else:   # never in place into a buffer we did not allocate (it may be a value)
-                    adjoints[parent] = _add_into(acc, owned[parent], contribution)
+                    adjoints[parent] = _add_into(acc, owned[parent], contribution, False)
                     owned[parent] = 1
         self.adjoints = adjoints
         return self

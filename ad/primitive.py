@@ -152,6 +152,17 @@ class Primitive:
         """
         return None
 
+    def vjp_reuse(self, i: int, cotangent, residuals, params: dict):
+        """Argument `i`'s cotangent computed into `cotangent`'s own buffer, or None.
+
+        The sweep offers this only when it owns `cotangent` and nothing else will read it.
+        """
+        return None
+
+    #: True when `vjp` always returns a new array (never the cotangent or a view of an
+    #: input), so the sweep may later accumulate into it in place.
+    fresh_vjp = False
+
     def shapes(self, residuals) -> tuple[list[tuple[int, ...]], tuple[int, ...]]:
         """Input shapes and output shape of one recorded application (from its residuals)."""
         out, primals = residuals

@@ -75,13 +75,17 @@ class TapeValue(Tracer):
         return f"TapeValue(id={self.index}, primal={self.primal!r})"
 
 
-def _add_into(acc, owned: bool, cotangent):
-    """acc + cotangent, in place when the sweep owns `acc` and nothing broadcasts."""
-    if (owned and type(acc) is np.ndarray and type(cotangent) is np.ndarray
-            and acc.shape == cotangent.shape and acc.dtype == cotangent.dtype):
-        np.add(acc, cotangent, out=acc)
-        return acc
-    return acc + cotangent
+def _add_into(acc, acc_owned: bool, contribution, contribution_owned: bool):
+    """acc + contribution, in place into whichever buffer the sweep owns (if shapes agree)."""
+    if (type(acc) is np.ndarray and type(contribution) is np.ndarray
+            and acc.shape == contribution.shape and acc.dtype == contribution.dtype):
+        if acc_owned:
+            np.add(acc, contribution, out=acc)
+            return acc
+        if contribution_owned and contribution.flags.writeable:
+            np.add(contribution, acc, out=contribution)
+            return contribution
+    return acc + contribution
 
 
 def sweep(level: ReverseLevel, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int],
@@ -90,10 +94,11 @@ def sweep(level: ReverseLevel, seeds: Iterable[tuple[int, Any]], wanted: Iterabl
 
     `seeds` are (id, cotangent) pairs; a missing cotangent is ZERO. With `consume`, tape
     entries are popped as they are used, so residual memory is freed during the sweep and
-    the tape is empty afterwards.
+    the tape is empty afterwards. Buffers the sweep allocated itself (`owned`) are updated
+    in place; seeds and anything a rule may alias are never written to.
     """
     cotangents: list[Any] = [None] * level.n_values
-    owned = bytearray(level.n_values)  # 1 where the buffer was allocated by this sweep
+    owned = bytearray(level.n_values)
     for index, cotangent in seeds:
         if cotangent is ZERO:
             continue
@@ -109,6 +114,8 @@ def sweep(level: ReverseLevel, seeds: Iterable[tuple[int, Any]], wanted: Iterabl
         if cotangent is None:
             continue
         cotangents[out] = None
+        # The cotangent's own buffer may be reused when this entry is its only reader.
+        reusable = owned[out] and sum(parent is not None for parent in parents) == 1
         for i, parent in enumerate(parents):
             if parent is None:
                 continue
@@ -118,12 +125,20 @@ def sweep(level: ReverseLevel, seeds: Iterable[tuple[int, Any]], wanted: Iterabl
                 if fused is not None:
                     cotangents[parent] = fused
                     continue
+            elif acc is None and reusable:
+                reused = primitive.vjp_reuse(i, cotangent, residuals, params)
+                if reused is not None:
+                    cotangents[parent] = reused
+                    owned[parent] = 1
+                    continue
             contribution = primitive.vjp(i, cotangent, residuals, params)
             if contribution is ZERO:
                 continue
+            fresh = primitive.fresh_vjp and type(contribution) is np.ndarray
             if acc is None:
                 cotangents[parent] = contribution
+                owned[parent] = fresh
             else:
-                cotangents[parent] = _add_into(acc, owned[parent], contribution)
-                owned[parent] = 1
+                cotangents[parent] = _add_into(acc, owned[parent], contribution, fresh)
+                owned[parent] = cotangents[parent] is not acc or owned[parent]
     return {index: cotangents[index] for index in wanted}

@@ -72,6 +72,7 @@ class ElementwisePrimitive(Primitive):
     """A primitive given by its value and its partial derivatives, with NumPy broadcasting."""
 
     elementwise = True
+    fresh_vjp = True   # partial * cotangent is always a new array
 
     def __init__(self, name: str, value: Callable, partials: Sequence[Callable | None], *,
                  cost: CostFn, domain, kernel: bool) -> None:
@@ -123,6 +124,17 @@ class ElementwisePrimitive(Primitive):
     def shapes(self, residuals):
         partials, in_shapes, out_shape = residuals
         return list(in_shapes), out_shape
+
+    def vjp_reuse(self, i, cotangent, residuals, params):
+        partial = residuals[0][i]
+        if (type(cotangent) is np.ndarray and cotangent.shape == residuals[1][i]
+                and cotangent.flags.writeable
+                and (isinstance(partial, (float, int)) or (
+                    type(partial) is np.ndarray and partial.shape == cotangent.shape
+                    and partial.dtype == cotangent.dtype))):
+            np.multiply(cotangent, partial, out=cotangent)
+            return cotangent
+        return None
 
     def vjp_accumulate(self, i, acc, cotangent, residuals, params):
         partial = residuals[0][i]
