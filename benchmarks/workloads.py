@@ -147,16 +147,19 @@ def w3_grad(params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray
     return loss, {k: g[k] for k in params}
 
 
-def w3_inputs(seed: int) -> Inputs:
+W3_SIZES = (784, 512, 512, 10)
+W3_BATCH = 256
+
+
+def w3_inputs(seed: int, sizes: tuple[int, ...] = W3_SIZES, batch: int = W3_BATCH) -> Inputs:
     """Glorot-ish scaled weights, small biases, a standard-normal batch of 256."""
     rng = np.random.default_rng(seed)
-    sizes = (784, 512, 512, 10)
     params = {}
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
         params[f"W{i}"] = rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)
         params[f"b{i}"] = 0.1 * rng.standard_normal(n_out)
-    X = rng.standard_normal((256, 784))
-    y = rng.integers(0, 10, size=256)
+    X = rng.standard_normal((batch, sizes[0]))
+    y = rng.integers(0, sizes[-1], size=batch)
     return {"params": params, "X": X, "y": y}
 
 
@@ -178,13 +181,13 @@ def w4_jacobian(x: np.ndarray, W1: np.ndarray, W2: np.ndarray) -> np.ndarray:
     return (1.0 - y * y)[:, None] * (W2 @ ((1.0 - h * h)[:, None] * W1))
 
 
-def w4_inputs(n: int, m: int) -> Callable[[int], Inputs]:
+def w4_inputs(n: int, m: int, hidden: int = W4_HIDDEN) -> Callable[[int], Inputs]:
     """Input factory for one (n inputs, m outputs) size."""
     def make(seed: int) -> Inputs:
         rng = np.random.default_rng(seed)
         return {"x": rng.standard_normal(n),
-                "W1": rng.standard_normal((W4_HIDDEN, n)) / np.sqrt(n),
-                "W2": rng.standard_normal((m, W4_HIDDEN)) / np.sqrt(W4_HIDDEN)}
+                "W1": rng.standard_normal((hidden, n)) / np.sqrt(n),
+                "W2": rng.standard_normal((m, hidden)) / np.sqrt(hidden)}
     return make
 
 
@@ -213,12 +216,16 @@ def w5_hvp(x: np.ndarray, A: np.ndarray, v: np.ndarray) -> np.ndarray:
     return A.T @ (_w5_curvature(x, A) * (A @ v))
 
 
-def w5_inputs(seed: int) -> Inputs:
+W5_SHAPE = (300, 200)
+
+
+def w5_inputs(seed: int, shape: tuple[int, int] = W5_SHAPE) -> Inputs:
     """A ~ N(0, 1/200), x and v standard normal."""
     rng = np.random.default_rng(seed)
-    return {"x": rng.standard_normal(200),
-            "A": rng.standard_normal((300, 200)) / np.sqrt(200),
-            "v": rng.standard_normal(200)}
+    rows, n = shape
+    return {"x": rng.standard_normal(n),
+            "A": rng.standard_normal((rows, n)) / np.sqrt(n),
+            "v": rng.standard_normal(n)}
 
 
 # --------------------------------------------------------------------------- W6
@@ -250,12 +257,12 @@ def w6_jacobian(x: np.ndarray, Ws: list[np.ndarray]) -> np.ndarray:
     return J
 
 
-def w6_inputs(seed: int) -> Inputs:
+def w6_inputs(seed: int, widths: tuple[int, ...] = W6_WIDTHS) -> Inputs:
     """Scaled Gaussian maps between the widths in :data:`W6_WIDTHS`."""
     rng = np.random.default_rng(seed)
     Ws = [rng.standard_normal((m, n)) / np.sqrt(n)
-          for n, m in zip(W6_WIDTHS[:-1], W6_WIDTHS[1:])]
-    return {"x": rng.standard_normal(W6_WIDTHS[0]), "Ws": Ws}
+          for n, m in zip(widths[:-1], widths[1:])]
+    return {"x": rng.standard_normal(widths[0]), "Ws": Ws}
 
 
 # --------------------------------------------------------------------------- registry
@@ -284,25 +291,42 @@ def _value(f: Callable[..., Any]) -> Callable[..., float]:
     return lambda **kw: float(f(**kw))
 
 
-def _build() -> dict[str, Workload]:
+def family(name: str) -> str:
+    """Workload family of a (possibly sized) name: ``"W4_10x1000"`` -> ``"W4"``."""
+    return name.split("_", 1)[0]
+
+
+def _build(w1_len: int = 10, w2_len: int = 10**6, w3_sizes: tuple[int, ...] = W3_SIZES,
+           w3_batch: int = W3_BATCH, w4_sizes: tuple[tuple[int, int], ...] = W4_SIZES,
+           w4_hidden: int = W4_HIDDEN, w5_shape: tuple[int, int] = W5_SHAPE,
+           w6_widths: tuple[int, ...] = W6_WIDTHS) -> dict[str, Workload]:
+    """The workload registry at the given sizes (the defaults are the issue's sizes)."""
     wl = [
-        Workload("W1", "scalar-heavy: 50 x (sin, cos, mul, add) on R^10",
-                 _vector(10), w1_f, {"value": _value(w1_f), "grad": w1_grad}),
-        Workload("W2", "big elementwise: ~20 ops on 1e6 elements, summed",
-                 _vector(10**6, 0.1, 2.0), w2_f, {"value": _value(w2_f), "grad": w2_grad}),
-        Workload("W3", "MLP 784-512-512-10 tanh, batch 256, CE + L2",
-                 w3_inputs, w3_f, {"value": _value(w3_f), "grad": w3_grad}),
+        Workload("W1", f"scalar-heavy: 50 x (sin, cos, mul, add) on R^{w1_len}",
+                 _vector(w1_len), w1_f, {"value": _value(w1_f), "grad": w1_grad}),
+        Workload("W2", f"big elementwise: ~20 ops on {w2_len:.0e} elements, summed",
+                 _vector(w2_len, 0.1, 2.0), w2_f, {"value": _value(w2_f), "grad": w2_grad}),
+        Workload("W3", f"MLP {'-'.join(map(str, w3_sizes))} tanh, batch {w3_batch}, CE + L2",
+                 lambda seed: w3_inputs(seed, w3_sizes, w3_batch), w3_f,
+                 {"value": _value(w3_f), "grad": w3_grad}),
     ]
-    for n, m in W4_SIZES:
+    for n, m in w4_sizes:
         wl.append(Workload(f"W4_{n}x{m}", f"Jacobian of tanh(W2 tanh(W1 x)), n={n}, m={m}",
-                           w4_inputs(n, m), w4_f,
+                           w4_inputs(n, m, w4_hidden), w4_f,
                            {k: w4_jacobian for k in ("jacfwd", "jacrev", "jacobian")}))
-    wl.append(Workload("W5", "Hessian and HVP of sum(tanh(A x)^2), A 300x200",
-                       w5_inputs, w5_f, {"hessian": w5_hessian, "hvp": w5_hvp}))
-    wl.append(Workload("W6", "diamond chain Jacobian, widths 1000,10,1000,10,1000,10,1000",
-                       w6_inputs, w6_f,
+    wl.append(Workload("W5", "Hessian and HVP of sum(tanh(A x)^2), A {}x{}".format(*w5_shape),
+                       lambda seed: w5_inputs(seed, w5_shape), w5_f,
+                       {"hessian": w5_hessian, "hvp": w5_hvp}))
+    wl.append(Workload("W6", "diamond chain Jacobian, widths " + ",".join(map(str, w6_widths)),
+                       lambda seed: w6_inputs(seed, w6_widths), w6_f,
                        {k: w6_jacobian for k in ("jacfwd", "jacrev", "jacobian")}))
     return {w.name: w for w in wl}
 
 
 WORKLOADS: dict[str, Workload] = _build()
+
+#: Tiny versions of every workload (same code paths, sizes that run in milliseconds), used
+#: by the ``--smoke`` preset and the test-suite so the benchmark code cannot rot.
+SMOKE_WORKLOADS: dict[str, Workload] = _build(
+    w1_len=4, w2_len=1000, w3_sizes=(12, 8, 8, 5), w3_batch=6, w4_sizes=((3, 20), (20, 3)),
+    w4_hidden=7, w5_shape=(9, 6), w6_widths=(20, 3, 20, 3, 20))

@@ -44,30 +44,54 @@ def kind_of(variant_name: str) -> str:
     return variant_name.split("[", 1)[0]
 
 
-def measure(variant: Variant, inputs: Inputs, repeats: int = 7,
-            min_time: float = 0.05) -> tuple[Any, dict[str, float]]:
-    """Time a variant: setup, first call, then the median of ``repeats`` runs.
+def first_call(variant: Variant, inputs: Inputs) -> tuple[Callable[[], Any], Any, dict[str, float]]:
+    """Set up a variant and call it once: ``(run, result, {"setup_s", "first_s"})``.
 
-    Each run is a timeit loop of ``number`` calls, with ``number`` chosen so a loop
-    lasts at least ``min_time`` seconds; per-call times are reported in seconds.
-    Returns the first call's result and the timings.
+    The first call carries JIT compilation (jax.jit, Numba), so it is reported apart.
     """
     t0 = time.perf_counter()
     run = variant.prepare(inputs)
     t1 = time.perf_counter()
     result = run()
     t2 = time.perf_counter()
+    return run, result, {"setup_s": t1 - t0, "first_s": t2 - t1}
+
+
+def time_calls(run: Callable[[], Any], repeats: int = 7, min_time: float = 0.05,
+               budget: float | None = None) -> dict[str, float]:
+    """Median per-call time of ``run`` after one warm-up call.
+
+    Each of the ``repeats`` samples is a timeit loop of ``number`` calls, ``number`` chosen
+    (doubling from the warm-up) so one loop lasts at least ``min_time`` seconds. With a
+    ``budget`` (seconds for this variant), slow calls get fewer repeats (at least one):
+    the record says how many were taken.
+    """
     timer = timeit.Timer(run)
     number = 1
-    while True:  # warm-up doubling as loop-count calibration
-        elapsed = timer.timeit(number)
-        if elapsed >= min_time or number >= 1 << 20:
-            break
+    elapsed = timer.timeit(1)  # warm-up, doubling as the first calibration step
+    spent = elapsed
+    while elapsed < min_time and number < 1 << 20 and (budget is None or spent < budget / 2):
         number *= max(2, min(10, int(min_time / max(elapsed, 1e-9)) + 1))
+        elapsed = timer.timeit(number)
+        spent += elapsed
+    if budget is not None:
+        fit = int((budget - spent) / max(elapsed, 1e-12))
+        repeats = max(1, min(repeats, fit))
     runs = [t / number for t in timer.repeat(repeat=repeats, number=number)]
-    return result, {"setup_s": t1 - t0, "first_s": t2 - t1,
-                    "median_s": statistics.median(runs), "min_s": min(runs),
-                    "number": number, "repeats": repeats}
+    return {"median_s": statistics.median(runs), "min_s": min(runs),
+            "number": number, "repeats": repeats}
+
+
+def measure(variant: Variant, inputs: Inputs, repeats: int = 7,
+            min_time: float = 0.05, budget: float | None = None
+            ) -> tuple[Any, dict[str, float]]:
+    """Time a variant: setup, first call, then the median of ``repeats`` runs.
+
+    Returns the first call's result and the timings (seconds per call).
+    """
+    run, result, times = first_call(variant, inputs)
+    times.update(time_calls(run, repeats, min_time, budget))
+    return result, times
 
 
 # ------------------------------------------------------------------ checking harness
@@ -102,37 +126,64 @@ def relative_error(got: Any, ref: Any) -> float:
     return worst
 
 
-def evaluate(peer: str, variants: dict[str, dict[str, Variant]], *, timing: bool = True,
-             repeats: int = 5, only: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Check each variant against the hand-written reference and optionally time it.
+def tag_of(variant_name: str) -> str | None:
+    """Tag of a variant name: ``"jacrev[jit]"`` -> ``"jit"``, ``"grad"`` -> ``None``."""
+    return variant_name[:-1].split("[", 1)[1] if "[" in variant_name else None
 
-    Returns one JSON-serialisable record per (workload, variant); a variant that
-    raises is recorded with its error instead of failing the whole run.
+
+#: Largest relative error accepted when a derivative is checked (float64 everywhere).
+RTOL = 1e-8
+
+
+def evaluate(peer: str, variants: dict[str, dict[str, Variant]], *, timing: bool = True,
+             repeats: int = 5, only: tuple[str, ...] = (), min_time: float = 0.05,
+             budget: float | None = None, workloads: dict[str, Any] | None = None,
+             ad_results: dict[tuple[str, str], Any] | None = None, rtol: float = RTOL,
+             progress: Callable[[dict[str, Any]], None] | None = None,
+             ) -> list[dict[str, Any]]:
+    """Check each variant, then (if it is right and ``timing``) time it.
+
+    Every result is compared with the hand-written reference (``relerr``) and, when
+    ``ad_results`` holds ``ad``'s result for the same workload and kind, with ``ad``'s
+    (``relerr_ad``). A variant that disagrees beyond ``rtol`` is not timed (status
+    ``mismatch``); one that raises is recorded with its error (status ``error``) instead
+    of failing the whole run. ``progress`` is called with each finished record.
     """
     from benchmarks.workloads import SEED, WORKLOADS
 
+    table = WORKLOADS if workloads is None else workloads
     records = []
     for wname, vs in variants.items():
-        if only and not any(wname.startswith(o) for o in only):
+        if wname not in table or (only and not any(wname.startswith(o) for o in only)):
             continue
-        w = WORKLOADS[wname]
+        w = table[wname]
         inputs = w.inputs(SEED)
         refs: dict[str, Any] = {}
         for vname, variant in vs.items():
-            rec: dict[str, Any] = {"peer": peer, "workload": wname, "variant": vname}
+            kind = kind_of(vname)
+            rec: dict[str, Any] = {"tool": peer, "peer": peer, "workload": wname,
+                                   "variant": vname, "kind": kind, "tag": tag_of(vname)}
             try:
-                kind = kind_of(vname)
                 if kind not in refs:
                     refs[kind] = w.reference[kind](**inputs)
-                if timing:
-                    got, times = measure(variant, inputs, repeats=repeats)
-                    rec.update(times)
-                else:
-                    got = variant(inputs)
+                run, got, times = first_call(variant, inputs)
+                rec.update(times)
                 rec["relerr"] = relative_error(got, refs[kind])
+                ok = rec["relerr"] <= rtol
+                if ad_results is not None and (wname, kind) in ad_results:
+                    rec["relerr_ad"] = relative_error(got, ad_results[(wname, kind)])
+                    ok = ok and rec["relerr_ad"] <= rtol
+                del got
+                rec["status"] = "ok" if ok else "mismatch"
+                if ok and timing:
+                    rec.update(time_calls(run, repeats, min_time, budget))
+                del run
             except Exception as exc:  # noqa: BLE001 - report, do not abort the suite
+                rec["status"] = "error"
                 rec["error"] = f"{type(exc).__name__}: {exc}"[:300]
             records.append(rec)
+            if progress is not None:
+                progress(rec)
     return records
 
 

@@ -84,10 +84,10 @@ def w6_optimal(x: np.ndarray, Ws: list[np.ndarray]) -> np.ndarray:
     return product(0, len(mats) - 1)
 
 
-def workloads() -> dict[str, dict[str, Variant]]:
-    """Hand-written variants for every workload."""
+def workloads(table: dict[str, wl.Workload] | None = None) -> dict[str, dict[str, Variant]]:
+    """Hand-written variants for every workload (of ``table``, default the full sizes)."""
     out: dict[str, dict[str, Variant]] = {}
-    for name, w in wl.WORKLOADS.items():
+    for name, w in (wl.WORKLOADS if table is None else table).items():
         if name.startswith("W4"):
             out[name] = {"jacfwd": _plain(w4_jacfwd), "jacrev": _plain(w4_jacrev)}
         elif name == "W6":
