@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ad.context import entered
-from ad.forward import Dual, ForwardLevel
+from ad.forward import Dual, ForwardLevel, chunk_for
 from ad.graph import Graph, trace
 from ad.primitive import ZERO, primal_value
 from ad.reverse import ReverseLevel, sweep
@@ -336,8 +336,8 @@ def predict(counts: ProgramCounts, chunk_size: int | None = None,
     >>> r.choice
     'reverse'
     """
-    chunk = int(chunk_size or DEFAULT_CHUNK)
     c = counts
+    chunk = chunk_for(max(c.n, c.m), chunk_size)
     evaluation = ModeCost("f", 0, 1, c.flops, c.nodes * machine.eval_node, c.bytes,
                           c.itemsize * c.peak_live)
     jvp = ModeCost("one JVP", 1, 1, c.flops + c.jvp, c.nodes * machine.forward_node,
@@ -349,11 +349,6 @@ def predict(counts: ProgramCounts, chunk_size: int | None = None,
     rev = reverse_cost(c, c.m, chunk, machine)
     choice, reason = _choose(fwd, rev, c.n, c.m)
     return CostReport(c, chunk, evaluation, jvp, vjp, fwd, rev, choice, reason)
-
-
-#: Directions per pass assumed when no chunk size is given (ad.transforms.CHUNK_SIZE's value;
-#: this module sits below the transforms, so the transforms pass their own in).
-DEFAULT_CHUNK = 64
 
 
 def _choose(fwd: ModeCost, rev: ModeCost, n: int, m: int) -> tuple[str, str]:
@@ -573,7 +568,7 @@ class Chain:
     def plan(self, x, *, chunk_size: int | None = None,
              machine: Machine = MACHINE) -> "ChainReport":
         """Trace every stage at its input; predict per-stage modes and the product order."""
-        chunk = int(chunk_size or DEFAULT_CHUNK)
+        chunk = chunk_for(int(np.size(primal_value(x))), chunk_size)
         inputs, reports, graphs = [], [], []
         for stage in self.stages:
             graph = trace(stage, x)
@@ -962,4 +957,4 @@ __all__ = ["Machine", "MACHINE", "calibrate", "ProgramCounts", "tape_counts", "c
            "ChainPlan", "matrix_chain", "order_cost", "evaluate_order", "Chain", "chain",
            "ChainReport", "Block", "LinearizedGraph", "linearize", "forward_order",
            "reverse_order", "markowitz_order", "elimination_cost", "eliminate",
-           "EliminationReport", "elimination_report", "DEFAULT_CHUNK"]
+           "EliminationReport", "elimination_report"]

@@ -95,8 +95,18 @@ _common = None           # the generated module holding `accumulate`; False when
 def value_and_partials_numpy(primitive, xs: Sequence[np.ndarray], needs: Sequence[bool]):
     """Reference path: y = value(*xs), then each needed partial(*xs, y)."""
     y = primitive.value(*xs)
-    partials = tuple(same_dtype(partial(*xs, y), y) if need else None
-                     for partial, need in zip(primitive.partials, needs))
+    dtype = y.dtype
+    partials = []
+    for partial, need in zip(primitive.partials, needs):
+        if need:
+            p = partial(*xs, y)
+            # comparisons give bools, float64 scalars would upcast float32 derivatives
+            if (type(p) is np.ndarray or isinstance(p, np.generic)) and p.dtype != dtype \
+                    and dtype.kind == "f":
+                p = p.astype(dtype)
+            partials.append(p)
+        else:
+            partials.append(None)
     return y, partials
 
 

@@ -248,10 +248,6 @@ UFUNCS: dict[np.ufunc, Callable] = {}       # numpy ufunc -> ad implementation (
 FUNCTIONS: dict[Callable, Callable] = {}    # numpy function -> ad implementation
 
 
-def _ufunc(ufunc: np.ufunc, *args):
-    return UFUNCS[ufunc](*args)
-
-
 class Tracer:
     """A value being traced by some level: behaves like a NumPy array.
 
@@ -345,79 +341,79 @@ class Tracer:
 
     # --- operators -------------------------------------------------------------------
     def __add__(self, other):
-        return _ufunc(np.add, self, other)
+        return UFUNCS[np.add](self, other)
 
     def __radd__(self, other):
-        return _ufunc(np.add, other, self)
+        return UFUNCS[np.add](other, self)
 
     def __sub__(self, other):
-        return _ufunc(np.subtract, self, other)
+        return UFUNCS[np.subtract](self, other)
 
     def __rsub__(self, other):
-        return _ufunc(np.subtract, other, self)
+        return UFUNCS[np.subtract](other, self)
 
     def __mul__(self, other):
-        return _ufunc(np.multiply, self, other)
+        return UFUNCS[np.multiply](self, other)
 
     def __rmul__(self, other):
-        return _ufunc(np.multiply, other, self)
+        return UFUNCS[np.multiply](other, self)
 
     def __truediv__(self, other):
-        return _ufunc(np.true_divide, self, other)
+        return UFUNCS[np.true_divide](self, other)
 
     def __rtruediv__(self, other):
-        return _ufunc(np.true_divide, other, self)
+        return UFUNCS[np.true_divide](other, self)
 
     def __floordiv__(self, other):
-        return _ufunc(np.floor_divide, self, other)
+        return UFUNCS[np.floor_divide](self, other)
 
     def __rfloordiv__(self, other):
-        return _ufunc(np.floor_divide, other, self)
+        return UFUNCS[np.floor_divide](other, self)
 
     def __mod__(self, other):
-        return _ufunc(np.remainder, self, other)
+        return UFUNCS[np.remainder](self, other)
 
     def __rmod__(self, other):
-        return _ufunc(np.remainder, other, self)
+        return UFUNCS[np.remainder](other, self)
 
     def __pow__(self, other):
-        return _ufunc(np.power, self, other)
+        return UFUNCS[np.power](self, other)
 
     def __rpow__(self, other):
-        return _ufunc(np.power, other, self)
+        return UFUNCS[np.power](other, self)
 
     def __matmul__(self, other):
-        return _ufunc(np.matmul, self, other)
+        return UFUNCS[np.matmul](self, other)
 
     def __rmatmul__(self, other):
-        return _ufunc(np.matmul, other, self)
+        return UFUNCS[np.matmul](other, self)
 
     def __neg__(self):
-        return _ufunc(np.negative, self)
+        return UFUNCS[np.negative](self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return _ufunc(np.absolute, self)
+        return UFUNCS[np.absolute](self)
 
     def __lt__(self, other):
-        return _ufunc(np.less, self, other)
+        return UFUNCS[np.less](self, other)
 
     def __le__(self, other):
-        return _ufunc(np.less_equal, self, other)
+        return UFUNCS[np.less_equal](self, other)
 
     def __gt__(self, other):
-        return _ufunc(np.greater, self, other)
+        return UFUNCS[np.greater](self, other)
 
     def __ge__(self, other):
-        return _ufunc(np.greater_equal, self, other)
+        return UFUNCS[np.greater_equal](self, other)
 
     def __eq__(self, other):
-        return _ufunc(np.equal, self, other)
+        return UFUNCS[np.equal](self, other)
 
     def __ne__(self, other):
-        return _ufunc(np.not_equal, self, other)
+        return UFUNCS[np.not_equal](self, other)
 
     __hash__ = object.__hash__
 

@@ -115,7 +115,7 @@ def sweep(level: ReverseLevel, seeds: Iterable[tuple[int, Any]], wanted: Iterabl
             continue
         cotangents[out] = None
         # The cotangent's own buffer may be reused when this entry is its only reader.
-        reusable = owned[out] and sum(parent is not None for parent in parents) == 1
+        reusable = owned[out] and len(parents) - parents.count(None) == 1
         for i, parent in enumerate(parents):
             if parent is None:
                 continue
@@ -142,3 +142,36 @@ def sweep(level: ReverseLevel, seeds: Iterable[tuple[int, Any]], wanted: Iterabl
                 cotangents[parent] = _add_into(acc, owned[parent], contribution, fresh)
                 owned[parent] = cotangents[parent] is not acc or owned[parent]
     return {index: cotangents[index] for index in wanted}
+
+
+def push(level: ReverseLevel, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int]
+         ) -> dict[int, Any]:
+    """Forward mode over a recorded tape: push input tangents through each entry's JVP rule,
+    using the residuals the recording kept (nothing is re-evaluated). Returns the tangents
+    of `wanted` ids (None where no tangent reaches). One loop, in tape order; a tangent is
+    dropped after its last reader.
+    """
+    wanted = list(wanted)
+    tangents: list[Any] = [None] * level.n_values
+    for index, tangent in seeds:
+        tangents[index] = tangent
+    tape = level.tape
+    last_read = [-1] * level.n_values
+    for position, entry in enumerate(tape):
+        for parent in entry[2]:
+            if parent is not None:
+                last_read[parent] = position
+    for index in wanted:
+        last_read[index] = len(tape)
+    for position, (primitive, params, parents, out, residuals) in enumerate(tape):
+        inputs = [ZERO if parent is None or tangents[parent] is None else tangents[parent]
+                  for parent in parents]
+        if all(t is ZERO for t in inputs):
+            continue
+        tangent = primitive.jvp(residuals, inputs, params)
+        if tangent is not ZERO:
+            tangents[out] = tangent
+        for parent in parents:
+            if parent is not None and last_read[parent] == position:
+                tangents[parent] = None
+    return {index: tangents[index] for index in wanted}

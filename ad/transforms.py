@@ -21,14 +21,9 @@ from ad import tree
 from ad.context import entered
 from ad.cost import Chain, predict, tape_counts
 from ad.errors import DTypeError, NotDifferentiableError, ShapeError
-from ad.forward import Dual, ForwardLevel
+from ad.forward import CHUNK_BUDGET, CHUNK_SIZE, Dual, ForwardLevel, chunk_for
 from ad.primitive import PRIMITIVES, Tracer, primal_value
-from ad.reverse import ReverseLevel, TapeValue, sweep
-
-#: Directions pushed per forward pass (and cotangents per reverse sweep) when building a
-#: Jacobian: memory grows with it (every intermediate carries CHUNK_SIZE tangents), the
-#: number of passes falls as ceil(n / CHUNK_SIZE). Override per call with chunk_size=.
-CHUNK_SIZE = 64
+from ad.reverse import ReverseLevel, TapeValue, push, sweep
 
 
 # ----------------------------------------------------------------------------- argument checks
@@ -174,6 +169,13 @@ class _Recording:
 
     def output(self):
         return tree.unflatten(self.out_structure, [_scalar(p) for p in self.out_primals])
+
+    def push(self, tangents: Sequence[Any]) -> list:
+        """Output tangents (flat; None where constant) for input tangents, by forward mode
+        over the recording: each entry's JVP rule on the residuals it already holds."""
+        found = push(self.level, zip(self.in_ids, tangents),
+                     [i for i in self.out_ids if i is not None])
+        return [None if i is None else found[i] for i in self.out_ids]
 
     def pull(self, cotangents: Sequence[Any], batch: tuple[int, ...] = (), consume=False):
         """Input cotangents (flat) for flat output cotangents (each batch + output shape)."""
@@ -376,8 +378,47 @@ def _offsets(shapes) -> list[int]:
     return offsets + [total]
 
 
+def _largest(shapes) -> int:
+    return max((math.prod(s) for s in shapes), default=1)
+
+
+def _forward_jacobian(pass_, leaves, structures, single: bool, chunk_size):
+    """Jacobian from forward passes: `pass_(blocks)` pushes one chunk of basis directions
+    (one block per input leaf) and returns (output primals, output tangents, structure)."""
+    in_shapes = [np.shape(x) for x in leaves]
+    offsets = _offsets(in_shapes)
+    n = offsets[-1]
+    chunk = chunk_for(_largest(in_shapes), chunk_size)
+    columns = None  # per output leaf: list of (k,) + out_shape tangent chunks
+    out_primals = out_structure = None
+    for start in range(0, max(n, 1), chunk):
+        k = min(chunk, n - start) if n else 0
+        blocks = [_basis_block(start, k, o, s, _float(x))
+                  for o, s, x in zip(offsets, in_shapes, leaves)]
+        out_primals, out_tangents, out_structure = pass_(blocks)
+        if columns is None:
+            columns = [[] for _ in out_primals]
+        for i, (t, p) in enumerate(zip(out_tangents, out_primals)):
+            columns[i].append(np.zeros((k,) + np.shape(p), dtype=_float(p)) if t is None else t)
+    blocks = []
+    for i, p in enumerate(out_primals):
+        out_shape = np.shape(p)
+        full = columns[i][0] if len(columns[i]) == 1 else anp.concatenate(columns[i], 0)
+        full = anp.moveaxis(full, 0, -1) if out_shape else full   # out_shape + (n,)
+        row = []
+        for j, s in enumerate(in_shapes):
+            part = full[(Ellipsis, slice(offsets[j], offsets[j + 1]))] \
+                if len(in_shapes) > 1 else full
+            row.append(_scalar(anp.reshape(part, out_shape + tuple(s))))
+        blocks.append(row)
+    return _jacobian_structure(out_structure, blocks, structures, single)
+
+
 def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None):
-    """Jacobian by forward mode: ceil(n / chunk_size) passes of vector-mode duals.
+    """Jacobian by forward mode: ceil(n / chunk) passes of vector-mode duals.
+
+    The chunk is `chunk_size`, else `ad.forward.chunk_for` (CHUNK_SIZE directions, fewer
+    for large inputs so memory stays bounded).
 
     >>> import numpy as np, ad, ad.numpy as anp
     >>> ad.jacfwd(lambda x: x[:2] * x[1:])(np.array([1.0, 2.0, 3.0]))
@@ -385,49 +426,34 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
            [0., 3., 2.]])
     """
     _check_callable(f, "jacfwd")
-    chunk = chunk_size or CHUNK_SIZE
 
     @functools.wraps(f)
     def jacfwd_f(*args, **kwargs):
         nums = _argnums(argnums, len(args), "jacfwd", f)
         leaves, structures = _flatten_inputs(args, nums, "jacfwd", f)
-        in_shapes = [np.shape(x) for x in leaves]
-        offsets = _offsets(in_shapes)
-        n = offsets[-1]
-        columns = None  # per output leaf: list of (k,) + out_shape tangent chunks
-        out_primals = out_structure = None
-        for start in range(0, max(n, 1), chunk):
-            k = min(chunk, n - start) if n else 0
-            blocks = [_basis_block(start, k, o, s, _float(x))
-                      for o, s, x in zip(offsets, in_shapes, leaves)]
-            out_primals, out_tangents, out_structure = _push_forward(
-                f, args, kwargs, nums, leaves, structures, blocks, "jacfwd")
-            if columns is None:
-                columns = [[] for _ in out_primals]
-            for i, (t, p) in enumerate(zip(out_tangents, out_primals)):
-                columns[i].append(np.zeros((k,) + np.shape(p), dtype=_float(p)) if t is None
-                                  else t)
-        blocks = []
-        for i, p in enumerate(out_primals):
-            out_shape = np.shape(p)
-            full = columns[i][0] if len(columns[i]) == 1 else anp.concatenate(columns[i], 0)
-            full = anp.moveaxis(full, 0, -1) if out_shape else full   # out_shape + (n,)
-            row = []
-            for j, s in enumerate(in_shapes):
-                part = full[(Ellipsis, slice(offsets[j], offsets[j + 1]))] \
-                    if len(in_shapes) > 1 else full
-                row.append(_scalar(anp.reshape(part, out_shape + tuple(s))))
-            blocks.append(row)
-        return _jacobian_structure(out_structure, blocks, structures, isinstance(argnums, int))
+
+        def dual_pass(blocks):
+            return _push_forward(f, args, kwargs, nums, leaves, structures, blocks, "jacfwd")
+        return _forward_jacobian(dual_pass, leaves, structures, isinstance(argnums, int),
+                                 chunk_size)
 
     return jacfwd_f
 
 
-def _jacrev_from(recording: _Recording, chunk: int, single: bool):
+def _jacfwd_from(recording: "_Recording", single: bool, chunk_size):
+    """Forward-mode Jacobian pushed through an existing recording (no re-evaluation)."""
+    def tape_pass(blocks):
+        return recording.out_primals, recording.push(blocks), recording.out_structure
+    return _forward_jacobian(tape_pass, recording.in_primals, recording.structures, single,
+                             chunk_size)
+
+
+def _jacrev_from(recording: _Recording, chunk_size, single: bool):
     out_shapes = [np.shape(p) for p in recording.out_primals]
     in_shapes = [np.shape(x) for x in recording.in_primals]
     out_offsets = _offsets(out_shapes)
     m = out_offsets[-1]
+    chunk = chunk_for(max(_largest(out_shapes), _largest(in_shapes)), chunk_size)
     rows = [[] for _ in in_shapes]   # per input leaf: chunks (k,) + in_shape
     for start in range(0, max(m, 1), chunk):
         k = min(chunk, m - start) if m else 0
@@ -447,7 +473,7 @@ def _jacrev_from(recording: _Recording, chunk: int, single: bool):
 
 
 def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None):
-    """Jacobian by reverse mode: one recording, ceil(m / chunk_size) batched sweeps.
+    """Jacobian by reverse mode: one recording, ceil(m / chunk) batched sweeps.
 
     >>> import numpy as np, ad
     >>> ad.jacrev(lambda x: x[:2] * x[1:])(np.array([1.0, 2.0, 3.0]))
@@ -455,13 +481,12 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
            [0., 3., 2.]])
     """
     _check_callable(f, "jacrev")
-    chunk = chunk_size or CHUNK_SIZE
 
     @functools.wraps(f)
     def jacrev_f(*args, **kwargs):
         nums = _argnums(argnums, len(args), "jacrev", f)
         recording = _Recording(f, args, kwargs, nums, False, "jacrev")
-        return _jacrev_from(recording, chunk, isinstance(argnums, int))
+        return _jacrev_from(recording, chunk_size, isinstance(argnums, int))
 
     return jacrev_f
 
@@ -476,7 +501,8 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
       compares forward mode (n directions in ceil(n / chunk) vector passes) with reverse mode
       (m cotangents in ceil(m / chunk) sweeps of that recording) from the catalogue's counts
       and the per-pass overhead. When reverse wins, the recording is swept; when forward
-      wins, it is dropped. The returned function's `.report` is the last `CostReport`
+      wins, tangents are pushed forward through it (each entry's JVP rule on the residuals
+      it recorded), so `f` runs once either way. The returned function's `.report` is the last `CostReport`
       (print it for the table and the reason of the choice).
     * "forward" / "reverse": `jacfwd` / `jacrev`.
     * "optimal": for an `ad.chain(f1, ..., fL)`, each stage's Jacobian in its cheaper mode,
@@ -502,7 +528,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         return jacfwd(f, argnums, chunk_size=chunk_size)
     if mode == "reverse":
         return jacrev(f, argnums, chunk_size=chunk_size)
-    chunk = chunk_size or CHUNK_SIZE
+    chunk = chunk_size
 
     if mode == "optimal" and isinstance(f, Chain):
         if argnums != 0:
@@ -546,12 +572,13 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         itemsize = max((_float(x).itemsize for x in recording.in_primals), default=8)
         counts = tape_counts(recording.level.tape, recording.in_ids, in_sizes,
                              recording.out_ids, m, itemsize)
-        report = predict(counts, chunk)
+        shapes = [np.shape(x) for x in recording.in_primals + recording.out_primals]
+        report = predict(counts, chunk_for(_largest(shapes), chunk_size))
         jacobian_f.report = report
-        if report.choice == "forward":
-            del recording
-            return jacfwd(f, argnums, chunk_size=chunk)(*args, **kwargs)
-        return _jacrev_from(recording, chunk, isinstance(argnums, int))
+        single = isinstance(argnums, int)
+        if report.choice == "forward":   # push tangents through the recording just made
+            return _jacfwd_from(recording, single, chunk_size)
+        return _jacrev_from(recording, chunk_size, single)
 
     jacobian_f.report = None
     return jacobian_f
@@ -597,4 +624,4 @@ def stop_gradient(x):
 
 
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hessian",
-           "hvp", "stop_gradient", "CHUNK_SIZE"]
+           "hvp", "stop_gradient", "CHUNK_SIZE", "CHUNK_BUDGET"]

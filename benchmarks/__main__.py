@@ -2,7 +2,9 @@
 
 import sys
 
+from benchmarks.machine import reexec_with_allocator_env
 from benchmarks.runner import main
 
 if __name__ == "__main__":
+    reexec_with_allocator_env()
     sys.exit(main())

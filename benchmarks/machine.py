@@ -16,7 +16,24 @@ from typing import Any
 #: Environment variables that set how many threads numeric libraries use.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS",
-               "XLA_FLAGS", "NUMBA_DISABLE_JIT", "NUMBA_CACHE_DIR")
+               "XLA_FLAGS", "NUMBA_DISABLE_JIT", "NUMBA_CACHE_DIR", "MALLOC_TOP_PAD_")
+
+#: glibc hands freed heap back to the OS after every large temporary, so the next one
+#: page-faults its memory in again; NumPy-based code (ad, the hand-written floor, autograd)
+#: loses up to 3x to that (measured: W5 Hessian 4.0 -> 1.2 ms, hand NumPy 1.0 -> 0.35 ms),
+#: while JAX and PyTorch keep their own caching allocators. Every participant (this process
+#: and the peers' workers, which inherit the environment) runs with the same 256 MiB pad.
+ALLOCATOR_ENV = {"MALLOC_TOP_PAD_": str(256 * 2 ** 20)}
+
+
+def reexec_with_allocator_env() -> None:
+    """Restart this interpreter with ALLOCATOR_ENV set (glibc reads it only at start)."""
+    missing = {k: v for k, v in ALLOCATOR_ENV.items() if k not in os.environ}
+    if not missing or os.environ.get("AD_BENCH_NO_REEXEC"):
+        return
+    os.environ.update(missing)
+    os.environ["AD_BENCH_NO_REEXEC"] = "1"
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks", *sys.argv[1:]])
 
 #: Distributions whose versions are reported when installed (distribution name first).
 PACKAGES = ("numpy", "numba", "optree", "admodes", "jax", "jaxlib", "torch", "autograd",

@@ -163,3 +163,34 @@ def test_numpy_dispatch_on_traced_values():
         return np.sum(np.sin(x) * np.exp(x))
     x = np.array([0.1, 0.2])
     np.testing.assert_allclose(ad.grad(f)(x), np.exp(x) * (np.sin(x) + np.cos(x)))
+
+
+@pytest.mark.parametrize("shape,choice", [((3,), "forward"), ((60,), "reverse")])
+def test_auto_mode_runs_the_function_once(shape, choice):
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((50 if choice == "forward" else 2, shape[0]))
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return anp.tanh(A @ anp.sin(x)) * 2.0
+    x = rng.standard_normal(shape)
+    jac = ad.jacobian(f)
+    J = jac(x)
+    assert jac.report.choice == choice and len(calls) == 1
+    np.testing.assert_allclose(J, ad.jacfwd(f)(x), atol=1e-13)
+    np.testing.assert_allclose(J, ad.jacrev(f)(x), atol=1e-13)
+
+
+def test_forward_push_through_a_recording_nests():
+    """jacobian(auto) pushing tangents through a tape whose values are outer duals."""
+    def f(x):
+        return anp.sin(x) * x[0]
+    x = np.array([0.3, -0.7, 1.1])
+    inner = ad.jacobian(f)                      # 3 -> 3: a tie; either mode must nest
+    H = ad.jacfwd(inner)(x)
+    np.testing.assert_allclose(H, ad.jacfwd(ad.jacfwd(f))(x), atol=1e-13)
+    small = ad.jacobian(lambda x: anp.outer(anp.sin(x), x).ravel())
+    np.testing.assert_allclose(ad.jacrev(small)(x[:2]),
+                               ad.jacfwd(ad.jacfwd(lambda x: anp.outer(anp.sin(x), x).ravel()))(x[:2]),
+                               atol=1e-13)

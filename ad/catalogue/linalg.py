@@ -71,15 +71,20 @@ def _matmul_cost(in_shapes, out_shape, **params) -> Counts:
 def _matmul(a, b):
     # NumPy runs a stack of small products one by one (a matrix-vector product each when
     # the last axis is 1, as for batched tangents of vectors); folding the stack into the
-    # matrix dimension makes one large GEMM instead.
+    # matrix dimension makes one large GEMM instead, with a C-contiguous result (strided
+    # results make every later elementwise operation on them several times slower).
     a, b = np.asarray(a), np.asarray(b)
     if a.ndim > 2 and b.ndim == 2:
         return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + b.shape[-1:])
-    if a.ndim == 2 and b.ndim > 2 and b.shape[-1] < a.shape[0]:
-        stack = b.shape[:-2]
-        folded = np.moveaxis(b, -2, 0).reshape(b.shape[-2], -1)
-        out = (a @ folded).reshape((a.shape[0],) + stack + b.shape[-1:])
-        return np.moveaxis(out, 0, -2)
+    if a.ndim == 2 and b.ndim > 2:
+        if b.shape[-1] == 1:   # a stack of vectors
+            out = b.reshape(-1, b.shape[-2]) @ a.T
+            return out.reshape(b.shape[:-2] + (a.shape[0], 1))
+        if b.shape[-1] < a.shape[0]:
+            stack = b.shape[:-2]
+            folded = np.moveaxis(b, -2, 0).reshape(b.shape[-2], -1)
+            out = (a @ folded).reshape((a.shape[0],) + stack + b.shape[-1:])
+            return np.ascontiguousarray(np.moveaxis(out, 0, -2))
     return np.matmul(a, b)
 
 
