@@ -13,6 +13,7 @@ keeps imports one way. Imports `ad.errors` and `ad.context` only.
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -57,7 +58,7 @@ CostFn = Callable[..., Counts]   # cost(in_shapes, out_shape, **params) -> Count
 
 
 def _size(shape: Sequence[int]) -> int:
-    return int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
+    return math.prod(shape)
 
 
 @dataclass(frozen=True)

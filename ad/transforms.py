@@ -22,7 +22,7 @@ from ad.context import entered
 from ad.cost import Chain, predict, tape_counts
 from ad.errors import DTypeError, NotDifferentiableError, ShapeError
 from ad.forward import CHUNK_BUDGET, CHUNK_SIZE, Dual, ForwardLevel, chunk_for
-from ad.primitive import PRIMITIVES, Tracer, primal_value
+from ad.primitive import PRIMITIVES, Tracer, primal_value, shape_of
 from ad.reverse import ReverseLevel, TapeValue, push, sweep
 
 
@@ -502,7 +502,8 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
       (m cotangents in ceil(m / chunk) sweeps of that recording) from the catalogue's counts
       and the per-pass overhead. When reverse wins, the recording is swept; when forward
       wins, tangents are pushed forward through it (each entry's JVP rule on the residuals
-      it recorded), so `f` runs once either way. The returned function's `.report` is the last `CostReport`
+      it recorded), so `f` runs once either way. The choice is remembered per signature
+      (argument shapes and dtypes): later calls run the chosen mode directly. The returned function's `.report` is the last `CostReport`
       (print it for the table and the reason of the choice).
     * "forward" / "reverse": `jacfwd` / `jacrev`.
     * "optimal": for an `ad.chain(f1, ..., fL)`, each stage's Jacobian in its cheaper mode,
@@ -563,9 +564,18 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         chain_jacobian_f.report = None
         return chain_jacobian_f
 
+    decisions: dict = {}   # the choice depends on shapes: decide once per signature
+
     @functools.wraps(f)
     def jacobian_f(*args, **kwargs):
         nums = _argnums(argnums, len(args), "jacobian", f)
+        signature = (nums, tuple((shape_of(leaf), getattr(leaf, "dtype", type(leaf)))
+                                 for leaf in tree.flatten((args, kwargs))[0]))
+        decided = decisions.get(signature)
+        if decided is not None:
+            jacobian_f.report = decided
+            by = jacfwd if decided.choice == "forward" else jacrev
+            return by(f, argnums, chunk_size=chunk_size)(*args, **kwargs)
         recording = _Recording(f, args, kwargs, nums, False, "jacobian")
         in_sizes = [math.prod(np.shape(x)) for x in recording.in_primals]
         m = sum(math.prod(np.shape(p)) for p in recording.out_primals)
@@ -574,7 +584,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
                              recording.out_ids, m, itemsize)
         shapes = [np.shape(x) for x in recording.in_primals + recording.out_primals]
         report = predict(counts, chunk_for(_largest(shapes), chunk_size))
-        jacobian_f.report = report
+        jacobian_f.report = decisions[signature] = report
         single = isinstance(argnums, int)
         if report.choice == "forward":   # push tangents through the recording just made
             return _jacfwd_from(recording, single, chunk_size)

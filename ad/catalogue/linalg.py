@@ -20,6 +20,8 @@ inside rules (ad.numpy imports the catalogue).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ad.catalogue.define import align, defprimitive, unbroadcast
@@ -62,9 +64,9 @@ def _matmul_vjp_b(ct, out, a, b):
 
 def _matmul_cost(in_shapes, out_shape, **params) -> Counts:
     inner = in_shapes[0][-1]
-    n_out = int(np.prod(out_shape, dtype=np.int64))
+    n_out = math.prod(out_shape)
     flops = 2 * inner * n_out
-    saved = sum(int(np.prod(s, dtype=np.int64)) for s in in_shapes)
+    saved = sum(math.prod(s) for s in in_shapes)
     return Counts(flops, 2 * flops, 2 * flops, saved)
 
 
@@ -98,10 +100,10 @@ def _cubic_cost(factor: float, jvp: float, vjp: float):
     def cost(in_shapes, out_shape, **params) -> Counts:
         shape = tuple(in_shapes[0]) if len(in_shapes[0]) >= 2 else (3, 3)
         m, n = shape[-2:]
-        stack = int(np.prod(shape[:-2], dtype=np.int64))
+        stack = math.prod(shape[:-2])
         base = stack * m * n * min(m, n)
         return Counts(factor * base, jvp * base, vjp * base,
-                      int(np.prod(out_shape, dtype=np.int64)) + stack * m * n)
+                      math.prod(out_shape) + stack * m * n)
     cost.__name__ = f"cubic_cost_{factor:g}"
     return cost
 

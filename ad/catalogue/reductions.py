@@ -7,6 +7,8 @@ prod, cumprod, var, sort and friends are compositions in `ad.numpy`. Imports
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ad.catalogue.define import deflinear, defprimitive
@@ -34,7 +36,7 @@ def _expand(ct, out, x, axis, keepdims):
 
 
 def _reduce_cost(in_shapes, out_shape, **params) -> Counts:
-    n = int(np.prod(in_shapes[0], dtype=np.int64))
+    n = math.prod(in_shapes[0])
     return Counts(n, n, n, 0)
 
 

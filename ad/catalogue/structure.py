@@ -8,6 +8,8 @@ leading axes the index skips. Imports `ad.catalogue.define` and `ad.primitive`.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ad.catalogue.define import align, deflinear, unbroadcast
@@ -21,7 +23,7 @@ def _moved(size: int, nbatch: int) -> Counts:
 
 def _copy_cost(in_shapes, out_shape, **params) -> Counts:
     """Data movement only: no flops for the value, one pass over the data per derivative."""
-    return _moved(int(np.prod(out_shape, dtype=np.int64)), 0)
+    return _moved(math.prod(out_shape), 0)
 
 
 # ----------------------------------------------------------------------------- reshape
@@ -174,7 +176,7 @@ def _index_add_vjp(ct, out, values, *, index, shape, nbatch):
 
 
 def _index_cost(in_shapes, out_shape, **params) -> Counts:
-    moved = int(np.prod(out_shape, dtype=np.int64))
+    moved = math.prod(out_shape)
     return Counts(0, moved, moved, 0)
 
 
