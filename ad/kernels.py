@@ -101,9 +101,10 @@ def value_and_partials_numpy(primitive, xs: Sequence[np.ndarray], needs: Sequenc
         if need:
             p = partial(*xs, y)
             # comparisons give bools, float64 scalars would upcast float32 derivatives
-            if (type(p) is np.ndarray or isinstance(p, np.generic)) and p.dtype != dtype \
-                    and dtype.kind == "f":
-                p = p.astype(dtype)
+            if type(p) is np.ndarray or isinstance(p, np.generic):
+                p_dtype = p.dtype
+                if p_dtype is not dtype and p_dtype != dtype and dtype.kind == "f":
+                    p = p.astype(dtype)
             partials.append(p)
         else:
             partials.append(None)
