@@ -49,8 +49,8 @@ class Machine:
     `sweep_node`: one tape entry visited by a reverse sweep; `eval_node`: one plain NumPy
     call (f itself); `call`: fixed cost of one Jacobian call (flattening, checks);
     `pass_fixed`: fixed cost of each forward pass, recording or sweep (level, basis block);
-    `element`: per element of the Jacobian (basis blocks, concatenation, reshapes), paid by
-    both modes. Fitted on a shared x86 machine at ~5 GFLOP/s (1 microsecond is about 5,000
+    `element`: per element of the seed blocks (directions x inputs in forward mode,
+    directions x outputs in reverse mode) and of the Jacobian (concatenation, reshapes). Fitted on a shared x86 machine at ~5 GFLOP/s (1 microsecond is about 5,000
     flop-equivalents); `ad.cost.calibrate()` remeasures the per-node costs elsewhere.
     """
 
@@ -246,7 +246,8 @@ def forward_cost(c: ProgramCounts, directions: int, chunk: int,
     return ModeCost("Jacobian by forward mode", directions, passes,
                     passes * c.flops + directions * c.jvp,
                     passes * (c.nodes * machine.forward_node + machine.pass_fixed)
-                    + machine.call + machine.element * directions * c.m,
+                    # basis blocks seeded (directions x n) and Jacobian columns (directions x m)
+                    + machine.call + machine.element * directions * (c.n + c.m),
                     c.bytes * (passes + directions),
                     c.itemsize * c.peak_live * (1 + width))
 
@@ -260,7 +261,8 @@ def reverse_cost(c: ProgramCounts, directions: int, chunk: int,
                     c.flops + directions * c.vjp,
                     c.nodes * (machine.record_node + sweeps * machine.sweep_node)
                     + (1 + sweeps) * machine.pass_fixed + machine.call
-                    + machine.element * directions * c.n,
+                    # seed blocks (directions x m) and Jacobian rows (directions x n)
+                    + machine.element * directions * (c.m + c.n),
                     c.bytes * (1 + directions),
                     c.itemsize * (c.saved + c.peak_live * (1 + width)))
 

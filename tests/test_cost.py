@@ -116,12 +116,19 @@ def test_mode_predictions_follow_the_formulas():
     assert r.forward.flops == 3 * c.flops + 10 * c.jvp
     assert r.reverse.flops == c.flops + 30 * c.vjp
     assert r.forward.overhead == pytest.approx(
-        3 * (c.nodes * m.forward_node + m.pass_fixed) + m.call + m.element * 300)
+        3 * (c.nodes * m.forward_node + m.pass_fixed) + m.call + m.element * 10 * (10 + 30))
     assert r.reverse.peak_bytes > c.itemsize * c.saved      # the tape is part of it
     text = str(r)
     for label in ("one JVP", "one VJP", "Jacobian by forward mode", "Jacobian by reverse mode",
                   "auto mode:"):
         assert label in text
+
+
+def test_seeding_a_wide_input_counts_against_forward_mode():
+    """R^1000 -> R^3 through a slice: few flops either way, but forward mode must seed a
+    1000 x 1000 basis; reverse mode measured ~3x faster here."""
+    report = ad.cost_report(lambda x: anp.tanh(x[:3]) * 2.0, np.ones(1000))
+    assert report.choice == "reverse"
 
 
 @pytest.mark.parametrize("n, m, expected", [(2000, 1, "reverse"), (1, 2000, "forward"),
