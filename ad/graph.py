@@ -27,7 +27,7 @@ from ad import tree
 from ad.context import entered
 from ad.errors import ADError, DTypeError
 from ad.primitive import ZERO, Primitive, Tracer, primal_value
-from ad.reverse import ReverseLevel, TapeValue, _add_into
+from ad.reverse import ReverseLevel, TapeValue, add_into
 
 #: Colours of the picture: forward values and data edges, backward adjoints.
 FORWARD_COLOUR = "#1f5fbf"
@@ -202,7 +202,7 @@ class Graph:
                 if acc is None:
                     adjoints[parent] = contribution
                 else:   # never in place into a buffer we did not allocate (it may be a value)
-                    adjoints[parent] = _add_into(acc, owned[parent], contribution, False)
+                    adjoints[parent] = add_into(acc, owned[parent], contribution, False)
                     owned[parent] = 1
         self.adjoints = adjoints
         return self

@@ -75,7 +75,7 @@ class TapeValue(Tracer):
         return f"TapeValue(id={self.index}, primal={self.primal!r})"
 
 
-def _add_into(acc, acc_owned: bool, contribution, contribution_owned: bool):
+def add_into(acc, acc_owned: bool, contribution, contribution_owned: bool):
     """acc + contribution, in place into whichever buffer the sweep owns (if shapes agree)."""
     if (type(acc) is np.ndarray and type(contribution) is np.ndarray
             and acc.shape == contribution.shape and acc.dtype == contribution.dtype):
@@ -139,7 +139,7 @@ def sweep(level: ReverseLevel, seeds: Iterable[tuple[int, Any]], wanted: Iterabl
                 cotangents[parent] = contribution
                 owned[parent] = fresh
             else:
-                cotangents[parent] = _add_into(acc, owned[parent], contribution, fresh)
+                cotangents[parent] = add_into(acc, owned[parent], contribution, fresh)
                 owned[parent] = cotangents[parent] is not acc or owned[parent]
     return {index: cotangents[index] for index in wanted}
 
