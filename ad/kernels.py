@@ -100,9 +100,9 @@ def value_and_partials_numpy(primitive, xs: Sequence[np.ndarray], needs: Sequenc
     for partial, need in zip(primitive.partials, needs):
         if need:
             p = partial(*xs, y)
-            # comparisons give bools, float64 scalars would upcast float32 derivatives
             if type(p) is np.ndarray or isinstance(p, np.generic):
                 p_dtype = p.dtype
+                # comparisons give bools; float64 scalars would upcast float32 derivatives
                 if p_dtype is not dtype and p_dtype != dtype and dtype.kind == "f":
                     p = p.astype(dtype)
             partials.append(p)
@@ -123,7 +123,7 @@ def same_dtype(partial, y):
 
 def value_and_partials(primitive, xs: Sequence, needs: Sequence[bool]):
     """Value and needed partials of an elementwise primitive on plain arrays."""
-    if getattr(primitive, "kernel", False) and True in needs:
+    if primitive.kernel and True in needs:
         layout = _layout(xs)
         if layout is not None:
             result = value_and_partials_numba(primitive, xs, needs, layout)

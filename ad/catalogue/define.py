@@ -91,7 +91,8 @@ class ElementwisePrimitive(Primitive):
                 break
         else:
             out, partials = kernels.value_and_partials(self, primals, needs)
-        return out, (partials, [shape_of(x) for x in primals], shape_of(out))
+        shapes = [x.shape if type(x) is np.ndarray else shape_of(x) for x in primals]
+        return out, (partials, shapes, out.shape if type(out) is np.ndarray else shape_of(out))
 
     def _partial(self, partials, i):
         partial = partials[i]
