@@ -163,7 +163,8 @@ def tape_counts(tape: Sequence[tuple], input_ids: Sequence[int], input_sizes: Se
     edges = 0
     for position, (primitive, params, parents, out, residuals) in enumerate(tape):
         in_shapes, out_shape = primitive.shapes(residuals)
-        counts = primitive.counts(in_shapes, out_shape, params)
+        counts = primitive.counts(in_shapes, out_shape, params,
+                                  [parent is not None for parent in parents])
         flops += counts.flops
         jvp += counts.jvp
         vjp += counts.vjp

@@ -169,8 +169,13 @@ class Primitive:
         out, primals = residuals
         return [np.shape(x) for x in primals], np.shape(out)
 
-    def counts(self, in_shapes, out_shape, params: dict) -> Counts:
-        return self.cost(in_shapes, out_shape, **params)
+    def counts(self, in_shapes, out_shape, params: dict,
+               traced: Sequence[bool] | None = None) -> Counts:
+        """Counts of one application; `traced` says which arguments carry derivatives (a
+        product with a constant factor has one derivative term, not two)."""
+        if traced is None:
+            return self.cost(in_shapes, out_shape, **params)
+        return self.cost(in_shapes, out_shape, traced=tuple(traced), **params)
 
 
 def _arity(fn: Callable) -> int:
@@ -215,6 +220,14 @@ def register(primitive: Primitive) -> Primitive:
         raise RegistrationError(f"a primitive named '{name}' is already registered")
     if primitive.cost is None or not callable(primitive.cost):
         raise RegistrationError(f"primitive '{name}' has no cost entry")
+    try:
+        cost_parameters = inspect.signature(primitive.cost).parameters.values()
+    except (TypeError, ValueError):
+        cost_parameters = None
+    if cost_parameters is not None and not any(p.kind is p.VAR_KEYWORD
+                                               for p in cost_parameters):
+        raise RegistrationError(f"primitive '{name}': its cost function must accept **params "
+                                "(it receives the primitive's parameters and traced=)")
     if primitive.differentiable and primitive.arity >= 0:  # arity -1: variadic, own methods
         for what, rules in (("JVP", primitive.jvp_rules), ("VJP", primitive.vjp_rules)):
             if len(rules) != primitive.arity:

@@ -541,17 +541,19 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         def chain_jacobian_f(x):
             key = (np.shape(x), str(np.result_type(primal_value(x))))
             report = plans.get(key)
-            if report is None:
+            fresh = report is None
+            if fresh:
                 report = plans[key] = f.plan(x, chunk_size=chunk)
+            chain_jacobian_f.report = report
+            if report.choice != "plan":    # a pure mode is predicted cheaper than the plan
+                by = jacfwd if report.choice == "forward" else jacrev
+                return by(f, chunk_size=chunk)(x)
+            if fresh:
                 inputs = report.inputs
             else:
                 inputs = [x]
                 for stage in f.stages[:-1]:
                     inputs.append(stage(inputs[-1]))
-            chain_jacobian_f.report = report
-            if report.choice != "plan":    # a pure mode is predicted cheaper than the plan
-                by = jacfwd if report.choice == "forward" else jacrev
-                return by(f, chunk_size=chunk)(x)
             factors = []
             for stage, x_i, r in zip(f.stages, inputs, report.stage_reports):
                 by = jacfwd if r.choice == "forward" else jacrev

@@ -67,8 +67,8 @@ def test_matrix_chain_textbook_example():
 
 
 # ----------------------------------------------------------------------------- counts
-def entry(name, in_shapes, out_shape, **params):
-    return ad.primitives[name].counts(in_shapes, out_shape, params)
+def entry(name, in_shapes, out_shape, traced=None, **params):
+    return ad.primitives[name].counts(in_shapes, out_shape, params, traced)
 
 
 def test_counts_of_sum_of_squares_by_hand():
@@ -86,10 +86,13 @@ def test_counts_of_a_dense_layer_by_hand():
     g = ad.trace(lambda x: anp.tanh(W @ x), np.ones(4))
     assert [node.name for node in g.nodes] == ["input", "reshape", "matmul", "reshape", "tanh"]
     hand = (entry("reshape", [(4,)], (4, 1), shape=(4, 1))
-            + entry("matmul", [(3, 4), (4, 1)], (3, 1))
+            + entry("matmul", [(3, 4), (4, 1)], (3, 1), traced=(False, True))   # W constant
             + entry("reshape", [(3, 1)], (3,), shape=(3,)) + entry("tanh", [(3,)], (3,)))
     c = cost.count(g)
     assert (c.flops, c.jvp, c.vjp, c.saved) == (hand.flops, hand.jvp, hand.vjp, hand.saved)
+    both = ad.primitives["matmul"].counts([(3, 4), (4, 1)], (3, 1), {}, (True, True))
+    one = ad.primitives["matmul"].counts([(3, 4), (4, 1)], (3, 1), {}, (False, True))
+    assert both.jvp == 2 * one.jvp == 2 * 2 * 3 * 4   # a derivative term per traced factor
 
 
 def test_peak_live_values_by_hand():

@@ -62,12 +62,13 @@ def _matmul_vjp_b(ct, out, a, b):
     return unbroadcast(matmul(_swap_last(a), ct), np.shape(b), full)
 
 
-def _matmul_cost(in_shapes, out_shape, **params) -> Counts:
+def _matmul_cost(in_shapes, out_shape, traced=(True, True), **params) -> Counts:
     inner = in_shapes[0][-1]
     n_out = math.prod(out_shape)
     flops = 2 * inner * n_out
     saved = sum(math.prod(s) for s in in_shapes)
-    return Counts(flops, 2 * flops, 2 * flops, saved)
+    terms = max(1, sum(traced))   # one product per argument that carries a derivative
+    return Counts(flops, terms * flops, terms * flops, saved)
 
 
 def _matmul(a, b):
