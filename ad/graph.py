@@ -9,8 +9,8 @@ renders SVG/PNG through the Graphviz `dot` program when it is installed.
 
 Everything here is a loop over the node list (ids are topologically ordered), never a
 recursion, so graphs with millions of nodes are fine. Imports `ad.errors`, `ad.context`,
-`ad.primitive`, `ad.reverse` and `ad.tree`; never the catalogue, `ad.cost` or the
-transforms.
+`ad.primitive`, `ad.reverse`, `ad.recording` and `ad.tree`; never the catalogue, `ad.cost`
+or the transforms.
 """
 from __future__ import annotations
 
@@ -23,10 +23,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ad import tree
-from ad.context import entered
-from ad.errors import ADError, DTypeError
+from ad.errors import ADError
 from ad.primitive import ZERO, Primitive, Tracer, primal_value
+from ad.recording import Recording, check_callable, normalize_argnums
 from ad.reverse import ReverseLevel, TapeValue, add_into
 
 #: Colours of the picture: forward values and data edges, backward adjoints.
@@ -344,47 +343,14 @@ def trace(f: Callable, *args, argnums: int | Sequence[int] | None = None, **kwar
     >>> [node.name for node in g.nodes], g.n, g.m
     (['input', 'tanh', 'sum'], 3, 1)
     """
-    if not callable(f):
-        raise TypeError(f"trace: expected a function, got {type(f).__name__}")
-    if argnums is None:
-        nums = tuple(range(len(args)))
-    else:
-        nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-        nums = tuple(a % len(args) for a in nums)
-    level = GraphLevel()
-    args = list(args)
-    input_ids = []
-    with entered(level):
-        for a in nums:
-            leaves, structure = tree.flatten(args[a])
-            wrapped = []
-            for leaf in leaves:
-                value = _float_input(leaf, a)
-                tv = level.new_input(value)
-                input_ids.append(tv.index)
-                wrapped.append(tv)
-            args[a] = tree.unflatten(structure, wrapped)
-        out = f(*args, **kwargs)
-    out_leaves, out_structure = tree.flatten(out)
-    out_ids, out_values = [], []
-    for leaf in out_leaves:
-        if type(leaf) is TapeValue and leaf._level is level:
-            out_ids.append(leaf.index)
-            out_values.append(leaf.primal)
-        else:
-            out_ids.append(None)
-            out_values.append(primal_value(leaf) if isinstance(leaf, Tracer) else np.asarray(leaf))
-    return Graph(level, input_ids, out_ids, out_values, out_structure)
-
-
-def _float_input(leaf, position: int):
-    value = leaf if isinstance(leaf, Tracer) else np.asarray(leaf)
-    kind = value.dtype.kind
-    if kind == "f":
-        return value
-    raise DTypeError(f"trace: argument {position} has dtype {value.dtype}; only floating-point "
-                     "inputs can be traced (pass np.asarray(x, dtype=float), or leave the "
-                     "argument out of argnums to treat it as a constant)")
+    check_callable(f, "trace")
+    nums = normalize_argnums(tuple(range(len(args))) if argnums is None else argnums,
+                             len(args), "trace", f)
+    recording = Recording(f, args, kwargs, nums, False, "trace", level=GraphLevel())
+    out_values = [primal_value(p) if isinstance(p, Tracer) else np.asarray(p)
+                  for p in recording.out_primals]
+    return Graph(recording.level, recording.in_ids, recording.out_ids, out_values,
+                 recording.out_structure)
 
 
 # ----------------------------------------------------------------------------- formatting

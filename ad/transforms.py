@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -20,174 +19,11 @@ from ad import numpy as anp
 from ad import tree
 from ad.context import entered
 from ad.cost import Chain, predict, tape_counts
-from ad.errors import DTypeError, NotDifferentiableError, ShapeError
+from ad.errors import DTypeError, ShapeError
 from ad.forward import CHUNK_BUDGET, CHUNK_SIZE, Dual, ForwardLevel, chunk_for
 from ad.primitive import PRIMITIVES, Tracer, primal_value, shape_of
-from ad.reverse import ReverseLevel, TapeValue, push, sweep
-
-
-# ----------------------------------------------------------------------------- argument checks
-def _name(f: Callable) -> str:
-    return getattr(f, "__name__", None) or getattr(f, "name", None) or type(f).__name__
-
-
-def _check_callable(f, transform: str) -> None:
-    if not callable(f):
-        raise TypeError(f"{transform}: expected a function, got {type(f).__name__}")
-
-
-def _argnums(argnums, nargs: int, transform: str, f) -> tuple[int, ...]:
-    items = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    if not items:
-        raise ValueError(f"{transform}({_name(f)}): argnums is empty")
-    normalised = []
-    for a in items:
-        a = operator.index(a)
-        if not -nargs <= a < nargs:
-            raise ValueError(f"{transform}({_name(f)}): argnums {a} is out of range for a call "
-                             f"with {nargs} positional argument(s)")
-        normalised.append(a % nargs)
-    if len(set(normalised)) != len(normalised):
-        raise ValueError(f"{transform}({_name(f)}): argnums {argnums} has duplicates")
-    return tuple(normalised)
-
-
-def _input_leaf(x, where: str):
-    """A leaf to differentiate with respect to: a float array (or a traced value)."""
-    if isinstance(x, Tracer):
-        dtype = x.dtype
-    else:
-        if isinstance(x, (bool, np.bool_)):
-            dtype = np.dtype(bool)
-        else:
-            x = np.asarray(x)
-            dtype = x.dtype
-    if dtype.kind == "f":
-        return x
-    if dtype.kind in "iub":
-        raise DTypeError(f"{where} has dtype {dtype}: only floating-point inputs can be "
-                         "differentiated; pass a float array, e.g. np.asarray(x, dtype=float)")
-    if dtype.kind == "c":
-        raise DTypeError(f"{where} has dtype {dtype}: complex inputs are not supported yet; "
-                         "split into real and imaginary parts")
-    raise DTypeError(f"{where} has dtype {dtype}, which cannot be differentiated")
-
-
-def _flatten_inputs(args: tuple, argnums: tuple[int, ...], transform: str, f):
-    """Leaves and structures of the differentiated arguments, checked."""
-    leaves, structures = [], []
-    for a in argnums:
-        arg_leaves, structure = tree.flatten(args[a])
-        for k, leaf in enumerate(arg_leaves):
-            where = f"{transform}({_name(f)}): argument {a}" + (
-                f" (leaf {k})" if len(arg_leaves) > 1 else "")
-            leaves.append(_input_leaf(leaf, where))
-        structures.append((structure, len(arg_leaves)))
-    return leaves, structures
-
-
-def _rebuild_args(args: tuple, argnums, structures, new_leaves) -> list:
-    args = list(args)
-    position = 0
-    for a, (structure, count) in zip(argnums, structures):
-        args[a] = tree.unflatten(structure, new_leaves[position:position + count])
-        position += count
-    return args
-
-
-def _per_argnum(structures, leaves, single: bool):
-    """Regroup flat leaves into one pytree per differentiated argument."""
-    grouped, position = [], 0
-    for structure, count in structures:
-        grouped.append(tree.unflatten(structure, leaves[position:position + count]))
-        position += count
-    return grouped[0] if single else tuple(grouped)
-
-
-def _split_aux(out, has_aux: bool, f, transform: str):
-    if not has_aux:
-        return out, None
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise TypeError(f"{transform}({_name(f)}, has_aux=True): the function must return a "
-                        f"pair (output, aux), got {type(out).__name__}")
-    return out[0], out[1]
-
-
-def _scalar(value):
-    """0-d arrays come back as NumPy scalars; traced values stay as they are."""
-    if type(value) is np.ndarray and value.ndim == 0:
-        return value[()]
-    return value
-
-
-def _strip(aux, levels) -> Any:
-    """Aux outputs leave the transform without derivatives of its level."""
-    def strip_leaf(leaf):
-        while isinstance(leaf, Tracer) and leaf._level in levels:
-            leaf = leaf.primal
-        return leaf
-    return tree.tree_map(strip_leaf, aux)
-
-
-def _output_leaf(leaf, f, transform: str):
-    if isinstance(leaf, Tracer):
-        return leaf
-    value = np.asarray(leaf)
-    if value.dtype.kind not in "fiub":
-        raise TypeError(f"{transform}({_name(f)}): the function returned a {type(leaf).__name__}"
-                        ", which is not an array or number")
-    return value
-
-
-# ----------------------------------------------------------------------------- reverse mode
-class _Recording:
-    """A function run once on a tape: its outputs and how to pull cotangents back."""
-
-    def __init__(self, f, args, kwargs, argnums, has_aux, transform):
-        self.f = f
-        self.transform = transform
-        leaves, self.structures = _flatten_inputs(args, argnums, transform, f)
-        self.level = level = ReverseLevel()
-        with entered(level):
-            inputs = [level.new_input(leaf) for leaf in leaves]
-            out = f(*_rebuild_args(args, argnums, self.structures, inputs), **kwargs)
-        out, aux = _split_aux(out, has_aux, f, transform)
-        self.aux = _strip(aux, (level,))
-        out_leaves, self.out_structure = tree.flatten(out)
-        self.out_ids = []
-        self.out_primals = []
-        for leaf in out_leaves:
-            leaf = _output_leaf(leaf, f, transform)
-            if type(leaf) is TapeValue and leaf._level is level:
-                self.out_ids.append(leaf.index)
-                self.out_primals.append(leaf.primal)
-            else:
-                self.out_ids.append(None)
-                self.out_primals.append(leaf)
-        self.in_primals = leaves
-        self.in_ids = [x.index for x in inputs]
-
-    def output(self):
-        return tree.unflatten(self.out_structure, [_scalar(p) for p in self.out_primals])
-
-    def push(self, tangents: Sequence[Any]) -> list:
-        """Output tangents (flat; None where constant) for input tangents, by forward mode
-        over the recording: each entry's JVP rule on the residuals it already holds."""
-        found = push(self.level, zip(self.in_ids, tangents),
-                     [i for i in self.out_ids if i is not None])
-        return [None if i is None else found[i] for i in self.out_ids]
-
-    def pull(self, cotangents: Sequence[Any], batch: tuple[int, ...] = (), consume=False):
-        """Input cotangents (flat) for flat output cotangents (each batch + output shape)."""
-        seeds = [(i, ct) for i, ct in zip(self.out_ids, cotangents) if i is not None]
-        found = sweep(self.level, seeds, self.in_ids, consume=consume)
-        results = []
-        for index, primal in zip(self.in_ids, self.in_primals):
-            ct = found[index]
-            if ct is None:
-                ct = np.zeros(batch + np.shape(primal), dtype=np.result_type(primal))
-            results.append(ct)
-        return results
+from ad.recording import (Recording, as_scalar, check_callable, flatten_inputs, name_of,
+                          normalize_argnums, output_leaf, per_argnum, rebuild_args)
 
 
 def _check_cotangent(ct, primal, position: str, transform: str):
@@ -214,18 +50,18 @@ def vjp(f: Callable, *primals, has_aux: bool = False):
     >>> [float(c) for c in vjp_fn(1.0)]
     [0.0, 2.0]
     """
-    _check_callable(f, "vjp")
-    recording = _Recording(f, primals, {}, tuple(range(len(primals))), has_aux, "vjp")
+    check_callable(f, "vjp")
+    recording = Recording(f, primals, {}, tuple(range(len(primals))), has_aux, "vjp")
 
     def vjp_fn(cotangent):
         ct_leaves, ct_structure = tree.flatten(cotangent)
         if ct_structure != recording.out_structure:
-            raise ShapeError(f"vjp({_name(f)}): the cotangent's structure {ct_structure} does "
+            raise ShapeError(f"vjp({name_of(f)}): the cotangent's structure {ct_structure} does "
                              f"not match the output's {recording.out_structure}")
-        cts = [_check_cotangent(ct, p, f"leaf {k}", f"vjp({_name(f)})")
+        cts = [_check_cotangent(ct, p, f"leaf {k}", f"vjp({name_of(f)})")
                for k, (ct, p) in enumerate(zip(ct_leaves, recording.out_primals))]
-        leaves = [_scalar(c) for c in recording.pull(cts)]
-        return _per_argnum(recording.structures, leaves, single=False)
+        leaves = [as_scalar(c) for c in recording.pull(cts)]
+        return per_argnum(recording.structures, leaves, single=False)
 
     out = recording.output()
     return (out, vjp_fn, recording.aux) if has_aux else (out, vjp_fn)
@@ -238,27 +74,27 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     >>> ad.value_and_grad(lambda x: x ** 3)(2.0)
     (np.float64(8.0), np.float64(12.0))
     """
-    _check_callable(f, "value_and_grad")
+    check_callable(f, "value_and_grad")
 
     @functools.wraps(f)
     def value_and_grad_f(*args, **kwargs):
-        nums = _argnums(argnums, len(args), "grad", f)
-        recording = _Recording(f, args, kwargs, nums, has_aux, "grad")
+        nums = normalize_argnums(argnums, len(args), "grad", f)
+        recording = Recording(f, args, kwargs, nums, has_aux, "grad")
         if len(recording.out_primals) != 1 or np.shape(recording.out_primals[0]) != ():
             shapes = [np.shape(p) for p in recording.out_primals]
             raise ShapeError(
-                f"grad({_name(f)}) needs a scalar output, but the function returned "
+                f"grad({name_of(f)}) needs a scalar output, but the function returned "
                 f"{'shape ' + str(shapes[0]) if len(shapes) == 1 else 'a pytree of shapes ' + str(shapes)}"
                 "; reduce it (e.g. .sum()) or use ad.jacobian / ad.vjp")
         out = recording.out_primals[0]
         dtype = np.result_type(out)
         if dtype.kind != "f":
-            raise DTypeError(f"grad({_name(f)}): the output has dtype {dtype}; a gradient "
+            raise DTypeError(f"grad({name_of(f)}): the output has dtype {dtype}; a gradient "
                              "needs a floating-point output")
         grads = recording.pull([np.ones((), dtype=dtype)], consume=True)
-        grads = _per_argnum(recording.structures, [_scalar(g) for g in grads],
+        grads = per_argnum(recording.structures, [as_scalar(g) for g in grads],
                             single=isinstance(argnums, int))
-        value = _scalar(out)
+        value = as_scalar(out)
         return ((value, recording.aux), grads) if has_aux else (value, grads)
 
     return value_and_grad_f
@@ -289,11 +125,11 @@ def _push_forward(f, args, kwargs, argnums, leaves, structures, tangents, transf
     level = ForwardLevel()
     with entered(level):
         duals = [Dual._make(leaf, t, level) for leaf, t in zip(leaves, tangents)]
-        out = f(*_rebuild_args(args, argnums, structures, duals), **kwargs)
+        out = f(*rebuild_args(args, argnums, structures, duals), **kwargs)
     out_leaves, out_structure = tree.flatten(out)
     primals, out_tangents = [], []
     for leaf in out_leaves:
-        leaf = _output_leaf(leaf, f, transform)
+        leaf = output_leaf(leaf, f, transform)
         if type(leaf) is Dual and leaf._level is level:
             primals.append(leaf.primal)
             out_tangents.append(leaf.tangent)
@@ -311,30 +147,30 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence):
     >>> float(out), float(tangent)
     (1.0, 2.0)
     """
-    _check_callable(f, "jvp")
+    check_callable(f, "jvp")
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
-        raise TypeError(f"jvp({_name(f)}): primals and tangents must be tuples (or lists) with "
+        raise TypeError(f"jvp({name_of(f)}): primals and tangents must be tuples (or lists) with "
                         "one entry per positional argument")
     if len(primals) != len(tangents):
-        raise ShapeError(f"jvp({_name(f)}): {len(primals)} primals but {len(tangents)} tangents")
+        raise ShapeError(f"jvp({name_of(f)}): {len(primals)} primals but {len(tangents)} tangents")
     argnums = tuple(range(len(primals)))
-    leaves, structures = _flatten_inputs(tuple(primals), argnums, "jvp", f)
+    leaves, structures = flatten_inputs(tuple(primals), argnums, "jvp", f)
     t_leaves = []
     for a, (p, t) in enumerate(zip(primals, tangents)):
         t_flat, t_structure = tree.flatten(t)
         p_structure = structures[a][0]
         if t_structure != p_structure:
-            raise ShapeError(f"jvp({_name(f)}): tangent {a} has structure {t_structure}, but "
+            raise ShapeError(f"jvp({name_of(f)}): tangent {a} has structure {t_structure}, but "
                              f"primal {a} has structure {p_structure}")
         t_leaves.extend(t_flat)
     checked = []
     for k, (p, t) in enumerate(zip(leaves, t_leaves)):
         t_value = t if isinstance(t, Tracer) else np.asarray(t)
         if np.shape(t_value) != np.shape(p):
-            raise ShapeError(f"jvp({_name(f)}): tangent leaf {k} has shape {np.shape(t_value)}, "
+            raise ShapeError(f"jvp({name_of(f)}): tangent leaf {k} has shape {np.shape(t_value)}, "
                              f"but its primal has shape {np.shape(p)}")
         if t_value.dtype.kind not in "fiu":
-            raise DTypeError(f"jvp({_name(f)}): tangent leaf {k} has dtype {t_value.dtype}; "
+            raise DTypeError(f"jvp({name_of(f)}): tangent leaf {k} has dtype {t_value.dtype}; "
                              "use a float dtype")
         if not isinstance(t_value, Tracer):
             t_value = t_value.astype(np.result_type(p), copy=False)
@@ -343,8 +179,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence):
         f, tuple(primals), {}, argnums, leaves, structures, checked, "jvp")
     out_tangents = [np.zeros(np.shape(p), dtype=_float(p)) if t is None else t
                     for t, p in zip(out_tangents, out_primals)]
-    return (tree.unflatten(out_structure, [_scalar(p) for p in out_primals]),
-            tree.unflatten(out_structure, [_scalar(t) for t in out_tangents]))
+    return (tree.unflatten(out_structure, [as_scalar(p) for p in out_primals]),
+            tree.unflatten(out_structure, [as_scalar(t) for t in out_tangents]))
 
 
 def _float(value) -> np.dtype:
@@ -366,7 +202,7 @@ def _basis_block(start: int, count: int, offset: int, shape: tuple, dtype) -> np
 
 def _jacobian_structure(out_structure, blocks, structures, single: bool):
     """Nest blocks[i][j] (output leaf i, input leaf j) as out_tree of in_trees."""
-    per_out = [_per_argnum(structures, row, single) for row in blocks]
+    per_out = [per_argnum(structures, row, single) for row in blocks]
     return tree.unflatten(out_structure, per_out)
 
 
@@ -409,7 +245,7 @@ def _forward_jacobian(pass_, leaves, structures, single: bool, chunk_size):
         for j, s in enumerate(in_shapes):
             part = full[(Ellipsis, slice(offsets[j], offsets[j + 1]))] \
                 if len(in_shapes) > 1 else full
-            row.append(_scalar(anp.reshape(part, out_shape + tuple(s))))
+            row.append(as_scalar(anp.reshape(part, out_shape + tuple(s))))
         blocks.append(row)
     return _jacobian_structure(out_structure, blocks, structures, single)
 
@@ -425,12 +261,12 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
     array([[2., 1., 0.],
            [0., 3., 2.]])
     """
-    _check_callable(f, "jacfwd")
+    check_callable(f, "jacfwd")
 
     @functools.wraps(f)
     def jacfwd_f(*args, **kwargs):
-        nums = _argnums(argnums, len(args), "jacfwd", f)
-        leaves, structures = _flatten_inputs(args, nums, "jacfwd", f)
+        nums = normalize_argnums(argnums, len(args), "jacfwd", f)
+        leaves, structures = flatten_inputs(args, nums, "jacfwd", f)
 
         def dual_pass(blocks):
             return _push_forward(f, args, kwargs, nums, leaves, structures, blocks, "jacfwd")
@@ -440,7 +276,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
     return jacfwd_f
 
 
-def _jacfwd_from(recording: "_Recording", single: bool, chunk_size):
+def _jacfwd_from(recording: "Recording", single: bool, chunk_size):
     """Forward-mode Jacobian pushed through an existing recording (no re-evaluation)."""
     def tape_pass(blocks):
         return recording.out_primals, recording.push(blocks), recording.out_structure
@@ -448,7 +284,7 @@ def _jacfwd_from(recording: "_Recording", single: bool, chunk_size):
                              chunk_size)
 
 
-def _jacrev_from(recording: _Recording, chunk_size, single: bool):
+def _jacrev_from(recording: Recording, chunk_size, single: bool):
     out_shapes = [np.shape(p) for p in recording.out_primals]
     in_shapes = [np.shape(x) for x in recording.in_primals]
     out_offsets = _offsets(out_shapes)
@@ -467,7 +303,7 @@ def _jacrev_from(recording: _Recording, chunk_size, single: bool):
         row = []
         for j, in_shape in enumerate(in_shapes):
             part = full[j] if len(out_shapes) == 1 else full[j][out_offsets[i]:out_offsets[i + 1]]
-            row.append(_scalar(anp.reshape(part, out_shape + tuple(in_shape))))
+            row.append(as_scalar(anp.reshape(part, out_shape + tuple(in_shape))))
         blocks.append(row)
     return _jacobian_structure(recording.out_structure, blocks, recording.structures, single)
 
@@ -480,12 +316,12 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
     array([[2., 1., 0.],
            [0., 3., 2.]])
     """
-    _check_callable(f, "jacrev")
+    check_callable(f, "jacrev")
 
     @functools.wraps(f)
     def jacrev_f(*args, **kwargs):
-        nums = _argnums(argnums, len(args), "jacrev", f)
-        recording = _Recording(f, args, kwargs, nums, False, "jacrev")
+        nums = normalize_argnums(argnums, len(args), "jacrev", f)
+        recording = Recording(f, args, kwargs, nums, False, "jacrev")
         return _jacrev_from(recording, chunk_size, isinstance(argnums, int))
 
     return jacrev_f
@@ -521,7 +357,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
     >>> jac(np.ones(1000)).shape, jac.report.choice
     ((1000,), 'reverse')
     """
-    _check_callable(f, "jacobian")
+    check_callable(f, "jacobian")
     if mode not in ("auto", "forward", "reverse", "optimal"):
         raise ValueError(f"jacobian: mode must be 'auto', 'forward', 'reverse' or 'optimal', "
                          f"not {mode!r}")
@@ -560,9 +396,9 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
                 factor = by(stage, chunk_size=chunk)(x_i)
                 factors.append(anp.reshape(factor, (r.counts.m, r.counts.n)))
             full = report.plan.multiply(factors, anp.matmul)
-            return _scalar(anp.reshape(full, np.shape(report.output) + np.shape(x)))
+            return as_scalar(anp.reshape(full, np.shape(report.output) + np.shape(x)))
 
-        chain_jacobian_f.__name__ = f"jacobian_{_name(f)}"
+        chain_jacobian_f.__name__ = f"jacobian_{name_of(f)}"
         chain_jacobian_f.report = None
         return chain_jacobian_f
 
@@ -570,7 +406,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
 
     @functools.wraps(f)
     def jacobian_f(*args, **kwargs):
-        nums = _argnums(argnums, len(args), "jacobian", f)
+        nums = normalize_argnums(argnums, len(args), "jacobian", f)
         signature = (nums, tuple((shape_of(leaf), getattr(leaf, "dtype", type(leaf)))
                                  for leaf in tree.flatten((args, kwargs))[0]))
         decided = decisions.get(signature)
@@ -578,7 +414,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
             jacobian_f.report = decided
             by = jacfwd if decided.choice == "forward" else jacrev
             return by(f, argnums, chunk_size=chunk_size)(*args, **kwargs)
-        recording = _Recording(f, args, kwargs, nums, False, "jacobian")
+        recording = Recording(f, args, kwargs, nums, False, "jacobian")
         in_sizes = [math.prod(np.shape(x)) for x in recording.in_primals]
         m = sum(math.prod(np.shape(p)) for p in recording.out_primals)
         itemsize = max((_float(x).itemsize for x in recording.in_primals), default=8)
@@ -604,7 +440,7 @@ def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | 
     array([[ 6.,  0.],
            [ 0., 12.]])
     """
-    _check_callable(f, "hessian")
+    check_callable(f, "hessian")
     return jacfwd(jacrev(f, argnums), argnums, chunk_size=chunk_size)
 
 
@@ -617,7 +453,7 @@ def hvp(f: Callable, primals: Sequence, tangents: Sequence):
     >>> ad.hvp(lambda x: anp.sum(x ** 3), (np.array([1.0, 2.0]),), (np.array([1.0, 0.0]),))
     array([6., 0.])
     """
-    _check_callable(f, "hvp")
+    check_callable(f, "hvp")
     if not isinstance(primals, (tuple, list)):
         raise TypeError("hvp: primals must be a tuple with one entry per positional argument")
     gradient = grad(f, argnums=tuple(range(len(primals))))

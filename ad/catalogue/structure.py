@@ -14,7 +14,7 @@ import numpy as np
 
 from ad.catalogue.define import align, deflinear, unbroadcast
 from ad.errors import ShapeError
-from ad.primitive import PRIMITIVES, ZERO, Counts, Primitive, Tracer, register
+from ad.primitive import ZERO, Counts, Primitive, Tracer, register
 
 
 def _moved(size: int, nbatch: int) -> Counts:
