@@ -51,7 +51,8 @@ def check_grads(f: Callable, args: Sequence, order: int = 2, modes=("fwd", "rev"
         plus = tree.flatten(call(_axpy(eps, tangent, leaves)))[0]
         minus = tree.flatten(call(_axpy(-eps, tangent, leaves)))[0]
         for k, (p, m, t) in enumerate(zip(plus, minus, t_leaves)):
-            numeric = (np.asarray(p, dtype=np.float64) - np.asarray(m, dtype=np.float64)) / (2 * eps)
+            difference = np.asarray(p, dtype=np.float64) - np.asarray(m, dtype=np.float64)
+            numeric = difference / (2 * eps)
             if not np.allclose(t, numeric, rtol=rtol, atol=atol):
                 raise AssertionError(
                     f"check_grads: forward-mode derivative of output leaf {k} differs from "

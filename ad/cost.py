@@ -50,8 +50,9 @@ class Machine:
     call (f itself); `call`: fixed cost of one Jacobian call (flattening, checks);
     `pass_fixed`: fixed cost of each forward pass, recording or sweep (level, basis block);
     `element`: per element of the seed blocks (directions x inputs in forward mode,
-    directions x outputs in reverse mode) and of the Jacobian (concatenation, reshapes). Fitted on a shared x86 machine at ~5 GFLOP/s (1 microsecond is about 5,000
-    flop-equivalents); `ad.cost.calibrate()` remeasures the per-node costs elsewhere.
+    directions x outputs in reverse mode) and of the Jacobian (concatenation, reshapes).
+    Fitted on a shared x86 machine at ~5 GFLOP/s (1 microsecond is about 5,000 flop-
+    equivalents); `ad.cost.calibrate()` remeasures the per-node costs elsewhere.
     """
 
     forward_node: float = 30_000.0

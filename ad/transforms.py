@@ -82,9 +82,11 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
         recording = Recording(f, args, kwargs, nums, has_aux, "grad")
         if len(recording.out_primals) != 1 or np.shape(recording.out_primals[0]) != ():
             shapes = [np.shape(p) for p in recording.out_primals]
+            what = (f"shape {shapes[0]}" if len(shapes) == 1
+                    else f"a pytree of shapes {shapes}")
             raise ShapeError(
                 f"grad({name_of(f)}) needs a scalar output, but the function returned "
-                f"{'shape ' + str(shapes[0]) if len(shapes) == 1 else 'a pytree of shapes ' + str(shapes)}"
+                f"{what}"
                 "; reduce it (e.g. .sum()) or use ad.jacobian / ad.vjp")
         out = recording.out_primals[0]
         dtype = np.result_type(out)
@@ -339,15 +341,16 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
       and the per-pass overhead. When reverse wins, the recording is swept; when forward
       wins, tangents are pushed forward through it (each entry's JVP rule on the residuals
       it recorded), so `f` runs once either way. The choice is remembered per signature
-      (argument shapes and dtypes): later calls run the chosen mode directly. The returned function's `.report` is the last `CostReport`
-      (print it for the table and the reason of the choice).
+      (argument shapes and dtypes): later calls run the chosen mode directly. The returned
+      function's `.report` is the last `CostReport` (print it for the table and the reason
+      of the choice).
     * "forward" / "reverse": `jacfwd` / `jacrev`.
     * "optimal": for an `ad.chain(f1, ..., fL)`, each stage's Jacobian in its cheaper mode,
       multiplied in the optimal bracketing, unless the cost model predicts a pure mode over
       the whole chain to be cheaper (forming stage Jacobians is not free); `.report` is the
       `ChainReport`, whose `choice` says which. The plan depends on shapes only, so it is
-      made on the first call for an input shape and reused. For any other function, the same as "auto"
-      (forward and reverse are then the only orders on offer).
+      made on the first call for an input shape and reused. For any other function, the
+      same as "auto" (forward and reverse are then the only orders on offer).
 
     >>> import numpy as np, ad, ad.numpy as anp
     >>> ad.jacobian(anp.sin)(np.zeros(2))

@@ -31,7 +31,6 @@ import numpy as np
 
 import ad
 import ad.numpy as anp
-from ad import cost
 
 
 def timed(fn, *args, repeat=3):

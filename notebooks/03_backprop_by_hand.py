@@ -20,8 +20,6 @@
 # optimisers) trains an MLP on a synthetic dataset.
 
 # %%
-import math
-
 import matplotlib.pyplot as plt
 import numpy as np
 

@@ -1,8 +1,8 @@
 """The op catalogue: every primitive `ad` differentiates, declared once.
 
 Modules register their primitives on import, through the same public functions users call
-(`ad.catalogue.define`). `TABLE` lists every registered primitive; `BUILTINS` names the catalogue's own, the
-table the tests walk.
+(`ad.catalogue.define`). `TABLE` lists every registered primitive; `BUILTINS` names the
+catalogue's own, the table the tests walk.
 Imports the engines never; imports `ad.primitive`, `ad.kernels` and its own modules.
 """
 from __future__ import annotations

@@ -108,7 +108,7 @@ defelementwise("cbrt", np.cbrt, (_cbrt_d,), flops=20, partial_flops=6, domain=(N
                numpy=np.cbrt)
 
 
-# ----------------------------------------------------------------------------- exponentials and logarithms
+# ------------------------------------------------------------- exponentials and logarithms
 def _exp_d(x, out): return out
 def _exp2_d(x, out): return out * LN2
 def _expm1_d(x, out): return out + 1.0
