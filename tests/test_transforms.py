@@ -194,3 +194,20 @@ def test_forward_push_through_a_recording_nests():
     np.testing.assert_allclose(ad.jacrev(small)(x[:2]),
                                ad.jacfwd(ad.jacfwd(lambda x: anp.outer(anp.sin(x), x).ravel()))(x[:2]),
                                atol=1e-13)
+
+
+def test_identity_seed_shortcut_matches_the_product():
+    """jacfwd seeds the identity; matmul recognises it (A @ I = A) and skips the product."""
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((5, 4))
+    x = rng.standard_normal(4)
+    np.testing.assert_array_equal(ad.jacfwd(lambda x: A @ x)(x), A)
+    np.testing.assert_array_equal(ad.jacfwd(lambda x: A @ x, chunk_size=3)(x), A)
+    # an almost-identity seed (one extra entry) must take the real product
+    seed = np.eye(4)
+    seed[0, 1] = 2.0
+    out = (A @ ad.Dual(x, seed)).tangent
+    np.testing.assert_allclose(out, seed @ A.T)
+    np.testing.assert_allclose(ad.hessian(lambda x: anp.sum(anp.tanh(A @ x) ** 2))(x),
+                               ad.jacrev(ad.jacrev(lambda x: anp.sum(anp.tanh(A @ x) ** 2)))(x),
+                               atol=1e-13)

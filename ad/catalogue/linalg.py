@@ -71,6 +71,13 @@ def _matmul_cost(in_shapes, out_shape, traced=(True, True), **params) -> Counts:
     return Counts(flops, terms * flops, terms * flops, saved)
 
 
+def _is_identity(matrix: np.ndarray) -> bool:
+    """Whether a square matrix is the identity (cheap next to the product it saves)."""
+    n = matrix.shape[0]
+    return (matrix.shape[1] == n and n > 1 and np.count_nonzero(matrix) == n
+            and bool((matrix.diagonal() == 1).all()))
+
+
 def _matmul(a, b):
     # NumPy runs a stack of small products one by one (a matrix-vector product each when
     # the last axis is 1, as for batched tangents of vectors); folding the stack into the
@@ -81,7 +88,11 @@ def _matmul(a, b):
         return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + b.shape[-1:])
     if a.ndim == 2 and b.ndim > 2:
         if b.shape[-1] == 1:   # a stack of vectors
-            out = b.reshape(-1, b.shape[-2]) @ a.T
+            vectors = b.reshape(-1, b.shape[-2])
+            if _is_identity(vectors):   # the seed of a forward-mode Jacobian: A @ I = A
+                out = np.ascontiguousarray(a.T)
+            else:
+                out = vectors @ a.T
             return out.reshape(b.shape[:-2] + (a.shape[0], 1))
         if b.shape[-1] < a.shape[0]:
             stack = b.shape[:-2]
