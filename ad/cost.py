@@ -134,13 +134,16 @@ class ProgramCounts:
     bytes: float
     peak_live: float
     itemsize: int = 8
+    #: JVP flops (per direction) spent on the identity seed of a single-input program: zero
+    #: in a forward pass that seeds the whole identity at once (matmul skips A @ I).
+    seed_jvp: float = 0.0
 
     def __add__(self, other: "ProgramCounts") -> "ProgramCounts":
         return ProgramCounts(self.n, other.m, self.nodes + other.nodes, self.edges + other.edges,
                              self.flops + other.flops, self.jvp + other.jvp,
                              self.vjp + other.vjp, self.saved + other.saved,
                              self.bytes + other.bytes, max(self.peak_live, other.peak_live),
-                             self.itemsize)
+                             self.itemsize, self.seed_jvp)
 
 
 def tape_counts(tape: Sequence[tuple], input_ids: Sequence[int], input_sizes: Sequence[int],
@@ -160,12 +163,20 @@ def tape_counts(tape: Sequence[tuple], input_ids: Sequence[int], input_sizes: Se
     for i, s in zip(input_ids, input_sizes):
         sizes[i] = int(s)
     last_use = [-1] * n_values      # tape position after which a result is dead
-    flops = jvp = vjp = saved = traffic = 0.0
+    flops = jvp = vjp = saved = traffic = seed_jvp = 0.0
+    seeded = set(input_ids) if len(input_ids) == 1 else set()   # tangents still identities
     edges = 0
     for position, (primitive, params, parents, out, residuals) in enumerate(tape):
         in_shapes, out_shape = primitive.shapes(residuals)
         counts = primitive.counts(in_shapes, out_shape, params,
                                   [parent is not None for parent in parents])
+        if seeded and primitive.identity_seed is not None:
+            traced = [parent for parent in parents if parent is not None]
+            if len(traced) == 1 and traced[0] in seeded:
+                if primitive.identity_seed == "keeps":
+                    seeded.add(out)
+                else:
+                    seed_jvp += counts.jvp
         flops += counts.flops
         jvp += counts.jvp
         vjp += counts.vjp
@@ -197,7 +208,7 @@ def tape_counts(tape: Sequence[tuple], input_ids: Sequence[int], input_sizes: Se
     if m is None:
         m = sum(sizes[o] for o in output_ids if o is not None)
     return ProgramCounts(int(sum(input_sizes)), int(m), len(tape), edges, flops, jvp, vjp,
-                         saved, traffic, peak, itemsize)
+                         saved, traffic, peak, itemsize, seed_jvp)
 
 
 def count(graph: Graph) -> ProgramCounts:
@@ -245,8 +256,9 @@ def forward_cost(c: ProgramCounts, directions: int, chunk: int,
     """`directions` tangents pushed in ceil(directions / chunk) vector-mode passes."""
     passes = max(1, math.ceil(directions / chunk))
     width = min(chunk, max(directions, 1))
+    seed = c.seed_jvp if passes == 1 and directions == c.n else 0.0   # the seed is one block
     return ModeCost("Jacobian by forward mode", directions, passes,
-                    passes * c.flops + directions * c.jvp,
+                    passes * c.flops + directions * (c.jvp - seed),
                     passes * (c.nodes * machine.forward_node + machine.pass_fixed)
                     # basis blocks seeded (directions x n) and Jacobian columns (directions x m)
                     + machine.call + machine.element * directions * (c.n + c.m),

@@ -164,6 +164,11 @@ class Primitive:
     #: input), so the sweep may later accumulate into it in place.
     fresh_vjp = False
 
+    #: How the primitive treats a forward-mode Jacobian's identity seed (a fact for the cost
+    #: model): "keeps" (the tangent is still an identity, e.g. reshape), "free" (its JVP on
+    #: an identity costs nothing, e.g. matmul: A @ I = A), or None.
+    identity_seed = None
+
     def shapes(self, residuals) -> tuple[list[tuple[int, ...]], tuple[int, ...]]:
         """Input shapes and output shape of one recorded application (from its residuals)."""
         out, primals = residuals

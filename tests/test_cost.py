@@ -309,3 +309,17 @@ def test_bad_elimination_order_is_refused():
 def test_calibrate_returns_positive_constants():
     machine = cost.calibrate(repeats=1)
     assert all(v > 0 for v in vars(machine).values())
+
+
+def test_identity_seed_is_free_in_one_forward_pass():
+    """jacfwd seeds the identity and matmul skips A @ I (a catalogue fact: identity_seed),
+    so one full-width forward pass does not pay the first product's JVP."""
+    W = np.ones((3, 4))
+    c = cost.count(ad.trace(lambda x: anp.tanh(W @ x), np.ones(4)))
+    matmul = ad.primitives["matmul"].counts([(3, 4), (4, 1)], (3, 1), {}, (False, True))
+    assert c.seed_jvp == matmul.jvp
+    one_pass, two_passes = cost.predict(c, chunk_size=4), cost.predict(c, chunk_size=2)
+    assert one_pass.forward.flops == c.flops + 4 * (c.jvp - c.seed_jvp)
+    assert two_passes.forward.flops == 2 * c.flops + 4 * c.jvp
+    two_inputs = cost.count(ad.trace(lambda x, y: anp.tanh(W @ x) * y, np.ones(4), 2.0))
+    assert two_inputs.seed_jvp == 0

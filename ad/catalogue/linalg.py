@@ -104,6 +104,7 @@ def _matmul(a, b):
 
 matmul = defprimitive("matmul", _matmul, jvp=(_matmul_jvp_a, _matmul_jvp_b),
                       vjp=(_matmul_vjp_a, _matmul_vjp_b), cost=_matmul_cost)
+matmul.identity_seed = "free"   # see _matmul: A @ I is A
 
 
 # ----------------------------------------------------------------------------- shared helpers

@@ -43,6 +43,7 @@ def _reshape(x, *, shape):
 
 reshape = deflinear("reshape", _reshape, jvp=(_reshape_jvp,), vjp=(_reshape_vjp,),
                     cost=_copy_cost)
+reshape.identity_seed = "keeps"
 
 
 # ----------------------------------------------------------------------------- broadcast_to
