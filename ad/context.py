@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import Iterator
-
 from ad.errors import LevelError
 
 _order = itertools.count(1)  # next() on itertools.count is atomic under the GIL
@@ -80,10 +78,3 @@ class entered:
         else:  # pragma: no cover - only on misuse of the context protocol
             stack.remove(self.level)
         self.level.active = False
-
-
-def iter_open(kind: str | None = None) -> Iterator[Level]:
-    """Open levels of this thread, innermost first, optionally of one kind."""
-    for level in reversed(_stack()):
-        if kind is None or level.kind == kind:
-            yield level

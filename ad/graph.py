@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ad.errors import ADError
-from ad.primitive import ZERO, Primitive, Tracer, primal_value
+from ad.primitive import ZERO, Primitive, Tracer, float_dtype, primal_value
 from ad.recording import Recording, check_callable, normalize_argnums
 from ad.reverse import ReverseLevel, TapeValue, add_into
 
@@ -175,7 +175,7 @@ class Graph:
         6.0
         """
         if cotangents is None:
-            seeds = [np.ones(np.shape(v), dtype=_float_dtype(v)) for v in self.output_values]
+            seeds = [np.ones(np.shape(v), dtype=float_dtype(v)) for v in self.output_values]
         else:
             seeds = list(cotangents) if isinstance(cotangents, (list, tuple)) else [cotangents]
             if len(seeds) != len(self.outputs):
@@ -185,7 +185,7 @@ class Graph:
         owned = bytearray(len(self.nodes))
         for index, seed in zip(self.outputs, seeds):
             if index is not None:
-                seed = np.asarray(seed, dtype=_float_dtype(self.values[index]))
+                seed = np.asarray(seed, dtype=float_dtype(self.values[index]))
                 adjoints[index] = seed if adjoints[index] is None else adjoints[index] + seed
         for primitive, params, parents, out, residuals in reversed(self.tape):
             cotangent = adjoints[out]
@@ -354,12 +354,6 @@ def trace(f: Callable, *args, argnums: int | Sequence[int] | None = None, **kwar
 
 
 # ----------------------------------------------------------------------------- formatting
-def _float_dtype(value) -> np.dtype:
-    dtype = getattr(primal_value(value), "dtype", None)
-    dtype = np.result_type(value) if dtype is None else dtype
-    return dtype if dtype.kind == "f" else np.dtype(np.float64)
-
-
 def _short(value) -> str:
     """A parameter or constant in a few characters."""
     if isinstance(value, Tracer):

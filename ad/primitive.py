@@ -515,6 +515,12 @@ def shape_of(value) -> tuple[int, ...]:
     return np.shape(value)
 
 
+def float_dtype(value) -> np.dtype:
+    """The dtype a derivative of `value` takes: its own when floating, else float64."""
+    dtype = np.result_type(primal_value(value))
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
+
+
 def primal_value(value):
     """The plain value under any number of tracing levels (derivatives are dropped)."""
     while isinstance(value, Tracer):

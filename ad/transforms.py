@@ -21,7 +21,7 @@ from ad.context import entered
 from ad.cost import Chain, predict, tape_counts
 from ad.errors import DTypeError, ShapeError
 from ad.forward import CHUNK_BUDGET, CHUNK_SIZE, Dual, ForwardLevel, chunk_for
-from ad.primitive import PRIMITIVES, Tracer, primal_value, shape_of
+from ad.primitive import PRIMITIVES, Tracer, float_dtype, primal_value, shape_of
 from ad.recording import (Recording, as_scalar, check_callable, flatten_inputs, name_of,
                           normalize_argnums, output_leaf, per_argnum, rebuild_args)
 
@@ -179,15 +179,10 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence):
         checked.append(t_value)
     out_primals, out_tangents, out_structure = _push_forward(
         f, tuple(primals), {}, argnums, leaves, structures, checked, "jvp")
-    out_tangents = [np.zeros(np.shape(p), dtype=_float(p)) if t is None else t
+    out_tangents = [np.zeros(np.shape(p), dtype=float_dtype(p)) if t is None else t
                     for t, p in zip(out_tangents, out_primals)]
     return (tree.unflatten(out_structure, [as_scalar(p) for p in out_primals]),
             tree.unflatten(out_structure, [as_scalar(t) for t in out_tangents]))
-
-
-def _float(value) -> np.dtype:
-    dtype = np.result_type(value)
-    return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
 # ----------------------------------------------------------------------------- Jacobians
@@ -231,13 +226,13 @@ def _forward_jacobian(pass_, leaves, structures, single: bool, chunk_size):
     out_primals = out_structure = None
     for start in range(0, max(n, 1), chunk):
         k = min(chunk, n - start) if n else 0
-        blocks = [_basis_block(start, k, o, s, _float(x))
+        blocks = [_basis_block(start, k, o, s, float_dtype(x))
                   for o, s, x in zip(offsets, in_shapes, leaves)]
         out_primals, out_tangents, out_structure = pass_(blocks)
         if columns is None:
             columns = [[] for _ in out_primals]
         for i, (t, p) in enumerate(zip(out_tangents, out_primals)):
-            columns[i].append(np.zeros((k,) + np.shape(p), dtype=_float(p)) if t is None else t)
+            columns[i].append(np.zeros((k,) + np.shape(p), dtype=float_dtype(p)) if t is None else t)
     blocks = []
     for i, p in enumerate(out_primals):
         out_shape = np.shape(p)
@@ -295,7 +290,7 @@ def _jacrev_from(recording: Recording, chunk_size, single: bool):
     rows = [[] for _ in in_shapes]   # per input leaf: chunks (k,) + in_shape
     for start in range(0, max(m, 1), chunk):
         k = min(chunk, m - start) if m else 0
-        seeds = [_basis_block(start, k, o, s, _float(p))
+        seeds = [_basis_block(start, k, o, s, float_dtype(p))
                  for o, s, p in zip(out_offsets, out_shapes, recording.out_primals)]
         for j, ct in enumerate(recording.pull(seeds, batch=(k,))):
             rows[j].append(ct)
@@ -420,7 +415,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         recording = Recording(f, args, kwargs, nums, False, "jacobian")
         in_sizes = [math.prod(np.shape(x)) for x in recording.in_primals]
         m = sum(math.prod(np.shape(p)) for p in recording.out_primals)
-        itemsize = max((_float(x).itemsize for x in recording.in_primals), default=8)
+        itemsize = max((float_dtype(x).itemsize for x in recording.in_primals), default=8)
         counts = tape_counts(recording.level.tape, recording.in_ids, in_sizes,
                              recording.out_ids, m, itemsize)
         shapes = [np.shape(x) for x in recording.in_primals + recording.out_primals]

@@ -29,10 +29,6 @@ from benchmarks.peers import Inputs, Variant
 TOOL = "ad"
 
 
-def _bound(make: Callable[[Inputs], Callable[[], Any]]) -> Variant:
-    return Variant(make)
-
-
 def _scalar(f: Callable[..., Any], names: tuple[str, ...]) -> dict[str, Variant]:
     """value and grad of a scalar function of ``inputs[names]`` (grad w.r.t. the first)."""
     value_and_grad = ad.value_and_grad(f)

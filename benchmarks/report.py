@@ -245,24 +245,6 @@ def first_call_table(index: Index) -> Table:
     return table
 
 
-def detail_table(records: list[Record]) -> Table:
-    """Every record: check, median, first call, repeats."""
-    table = Table("All variants", ["workload", "tool", "variant", "check", "relerr vs ad",
-                                   "median", "first call", "x ad", "loops"])
-    for r in sorted(records, key=lambda r: (workload_order(r["workload"]), r["tool"] != "ad",
-                                            r["tool"], r["variant"])):
-        check = r.get("status", "?")
-        if "relerr" in r:
-            check += f" ({r['relerr']:.0e})"
-        rel = r.get("relerr_ad")
-        first = (r.get("setup_s", 0.0) + r["first_s"]) if r.get("first_s") is not None else None
-        loops = f"{r['repeats']}x{r['number']}" if "repeats" in r else ""
-        table.rows.append([r["workload"], r["tool"], r["variant"], check,
-                           "-" if rel is None else f"{rel:.0e}", fmt_time(r.get("median_s")),
-                           fmt_time(first), fmt_ratio(r.get("ratio_to_ad")), loops])
-    return table
-
-
 def mode_table(index: Index) -> Table:
     """W4 rows and W6: ad's forward, reverse and auto, and the best peers."""
     table = Table("Mode comparison (W4: n inputs -> m outputs; W6: diamond chain)",

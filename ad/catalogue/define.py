@@ -186,11 +186,6 @@ def defelementwise(name: str, value: Callable, partials: Sequence[Callable | Non
 
 
 # ----------------------------------------------------------------------------- shared helpers
-def batch_ndim(value, primal_ndim: int) -> int:
-    """How many leading batch axes a tangent/cotangent carries beyond its primal's."""
-    return np.ndim(value) - primal_ndim
-
-
 def align(tangent, in_ndim: int, out_ndim: int):
     """Insert axes after the batch axes so an input's tangent broadcasts like its primal."""
     extra = out_ndim - in_ndim
@@ -225,4 +220,4 @@ def per_element(flops: float, jvp: float, vjp: float, saved: float) -> PerElemen
 
 
 __all__ = ["defprimitive", "deflinear", "defnondiff", "defelementwise", "ElementwisePrimitive",
-           "align", "unbroadcast", "batch_ndim", "per_element", "Counts", "PerElement", "REAL"]
+           "align", "unbroadcast", "per_element", "Counts", "PerElement", "REAL"]

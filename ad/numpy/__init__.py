@@ -32,6 +32,7 @@ from ad.primitive import FUNCTIONS as _FUNCTIONS
 from ad.primitive import UFUNCS as _UFUNCS
 from ad.primitive import Tracer as _Tracer
 from ad.primitive import primal_value as _primal_value
+from ad.primitive import shape_of as _shape_of
 
 pi = _np.pi
 e = _np.e
@@ -195,11 +196,6 @@ _FUNCTIONS.update({_np.shape: shape, _np.ndim: ndim, _np.size: size,
                    _np.result_type: result_type})
 
 
-def _float_dtype(a):
-    dtype = _np.result_type(_primal_value(a))
-    return dtype if dtype.kind in "fc" else _np.dtype(_np.float64)
-
-
 @_implements(_np.zeros_like)
 def zeros_like(a, dtype=None):
     return _np.zeros(shape(a), dtype=dtype or _np.result_type(_primal_value(a)))
@@ -295,13 +291,9 @@ def reshape(a, shape=None, order="C", *, newshape=None):
         target = tuple(n // known if d == -1 and known else d for d in target)
     if math.prod(target) != n:
         raise ValueError(f"cannot reshape an array of size {n} into shape {target}")
-    if target == shape_of(a):
+    if target == _shape_of(a):
         return a
     return _p["reshape"](a, shape=target)
-
-
-def shape_of(a) -> tuple[int, ...]:
-    return shape(a)
 
 
 @_implements(_np.ravel)
@@ -367,9 +359,9 @@ def squeeze(a, axis=None):
 @_implements(_np.broadcast_to)
 def broadcast_to(array, shape):
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    if shape_of(array) == shape:
+    if _shape_of(array) == shape:
         return array
-    _np.broadcast_shapes(shape_of(array), shape)  # raises NumPy's own error on mismatch
+    _np.broadcast_shapes(_shape_of(array), shape)  # raises NumPy's own error on mismatch
     return _p["broadcast_to"](array, shape=shape)
 
 

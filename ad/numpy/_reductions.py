@@ -18,7 +18,7 @@ import numpy as np
 
 from ad import numpy as anp
 from ad.numpy import _axes, _implements, _no_out
-from ad.primitive import Tracer, primal_value
+from ad.primitive import Tracer, float_dtype, primal_value
 
 __all__ = ["prod", "product", "cumsum", "cumprod", "var", "std", "average", "ptp", "sort",
            "argsort", "argmax", "argmin", "median", "nansum", "nanmean", "nanmax", "nanmin",
@@ -120,7 +120,7 @@ def cumprod(a, axis=None, dtype=None, out=None):
         n = anp.shape(y)[-1]
         shift = 1
         while shift < n:  # Hillis-Steele: y[i] *= y[i - shift]
-            ones = np.ones(anp.shape(y)[:-1] + (shift,), dtype=anp._float_dtype(y))
+            ones = np.ones(anp.shape(y)[:-1] + (shift,), dtype=float_dtype(y))
             y = y * anp.concatenate([ones, y[..., :n - shift]], axis=-1)
             shift *= 2
         result = anp.moveaxis(y, -1, axis)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ad import numpy as anp
 from ad.numpy import _implements
-from ad.primitive import Tracer, primal_value
+from ad.primitive import Tracer, float_dtype, primal_value
 
 __all__ = ["atleast_2d", "atleast_3d", "hstack", "vstack", "dstack", "column_stack",
            "row_stack", "split", "array_split", "hsplit", "vsplit", "dsplit",
@@ -335,7 +335,7 @@ def pad(array, pad_width, mode="constant", constant_values=0.0):
             if before == after == 0:
                 continue
             s = anp.shape(array)
-            dtype = anp._float_dtype(array)
+            dtype = float_dtype(array)
             block = s[:ax] + (before,) + s[ax + 1:], s[:ax] + (after,) + s[ax + 1:]
             array = anp.concatenate([np.full(block[0], v_before, dtype=dtype), array,
                                      np.full(block[1], v_after, dtype=dtype)], axis=ax)

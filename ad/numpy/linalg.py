@@ -19,6 +19,7 @@ from ad.catalogue.linalg import unpack_svd as _unpack_svd
 from ad.errors import ShapeError as _ShapeError
 from ad.numpy import _implements
 from ad.primitive import Tracer as _Tracer
+from ad.primitive import float_dtype
 from ad.primitive import primal_value as _primal_value
 
 LinAlgError = _np.linalg.LinAlgError
@@ -258,7 +259,7 @@ def matrix_power(a, n: int):
     _square(a, "matrix_power")
     n = operator.index(n)
     if n == 0:
-        eye = _np.eye(_anp.shape(a)[-1], dtype=_anp._float_dtype(a))
+        eye = _np.eye(_anp.shape(a)[-1], dtype=float_dtype(a))
         return _np.broadcast_to(eye, _anp.shape(a)).copy()
     if n < 0:
         a, n = inv(a), -n
@@ -323,7 +324,7 @@ def _vector_norm(x, ord, axis: tuple[int, ...], keepdims: bool):
         return _anp.min(magnitude, axis=axis, keepdims=keepdims)
     if ord == 0:
         value = _np.asarray(_primal_value(x)) != 0
-        return _np.sum(value, axis=axis, keepdims=keepdims).astype(_anp._float_dtype(x))
+        return _np.sum(value, axis=axis, keepdims=keepdims).astype(float_dtype(x))
     if ord == 1:
         return _anp.sum(magnitude, axis=axis, keepdims=keepdims)
     if isinstance(ord, str):
