@@ -14,7 +14,9 @@ import numpy as np
 
 from ad.context import Level
 from ad.errors import DTypeError, ShapeError
-from ad.primitive import ZERO, Tracer, bind
+from ad.primitive import ZERO, Tracer, bind, refuse_complex
+
+_FLOAT = np.dtype(np.float64)
 
 
 #: Most tangent directions one vector-mode pass carries (and most cotangents one batched
@@ -58,6 +60,8 @@ class ForwardLevel(Level):
             return bind(primitive, primals, params)
         needs = [tangent is not ZERO for tangent in tangents]
         out, residuals = primitive.forward(primals, params, needs)
+        if getattr(out, "dtype", _FLOAT).kind == "c":
+            refuse_complex(primitive, out)
         tangent = primitive.jvp(residuals, tangents, params)
         if tangent is ZERO:
             return out

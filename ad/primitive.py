@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ad.errors import (InPlaceError, NotDifferentiableError, RegistrationError,
+from ad.errors import (DTypeError, InPlaceError, NotDifferentiableError, RegistrationError,
                        TracerConversionError, UnsupportedFunctionError)
 
 
@@ -504,6 +504,18 @@ class Tracer:
 
     def tolist(self):
         self._conversion_error("a list (.tolist())")
+
+
+def refuse_complex(primitive: Primitive, out) -> None:
+    """Raise when a traced application produced a complex value: the real-valued rules
+    would give it a silently wrong derivative."""
+    dtype = getattr(out, "dtype", None)
+    if dtype is not None and dtype.kind == "c":
+        raise DTypeError(
+            f"primitive '{primitive.name}' produced a complex value (dtype {dtype}) inside a "
+            "differentiated function; complex intermediates are not supported yet and would "
+            "get a wrong derivative: keep the computation real (carry real and imaginary "
+            "parts as separate arrays)")
 
 
 def shape_of(value) -> tuple[int, ...]:

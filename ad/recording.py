@@ -5,7 +5,7 @@ wraps their leaves as tape inputs, calls the function once and reads its outputs
 pulls cotangents back (`ad.reverse.sweep`) or pushes tangents forward (`ad.reverse.push`)
 through that one recording. The argument checks here are what every transform reports:
 which argument, which leaf, which dtype. Imports `ad.errors`, `ad.context`,
-`ad.primitive`, `ad.reverse` and `ad.tree`.
+`ad.primitive`, `ad.reverse`, `ad.numpy` (casts) and `ad.tree`.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ad import numpy as anp
 from ad import tree
 from ad.context import entered
 from ad.errors import DTypeError
@@ -181,7 +182,10 @@ class Recording:
         results = []
         for index, primal in zip(self.in_ids, self.in_primals):
             ct = found[index]
+            dtype = np.result_type(primal)
             if ct is None:
-                ct = np.zeros(batch + np.shape(primal), dtype=np.result_type(primal))
+                ct = np.zeros(batch + np.shape(primal), dtype=dtype)
+            elif getattr(ct, "dtype", dtype) != dtype:   # an input's cotangent takes the input's dtype
+                ct = anp.astype(ct, dtype)
             results.append(ct)
         return results

@@ -19,7 +19,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from ad.context import Level
-from ad.primitive import ZERO, Tracer, bind
+from ad.primitive import ZERO, Tracer, bind, refuse_complex
+
+_FLOAT = np.dtype(np.float64)
 
 
 class ReverseLevel(Level):
@@ -55,6 +57,8 @@ class ReverseLevel(Level):
         if not primitive.differentiable:
             return bind(primitive, primals, params)
         out, residuals = primitive.forward(primals, params, needs)
+        if getattr(out, "dtype", _FLOAT).kind == "c":
+            refuse_complex(primitive, out)
         index = self.n_values
         self.n_values += 1
         self.tape.append((primitive, params, tuple(parents), index, residuals))

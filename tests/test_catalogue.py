@@ -58,6 +58,10 @@ STRUCTURAL = {
                (lambda a, b: a @ b, (_mat(3), _mat(3))),
                (lambda a, b: anp.matmul(a, b), (_mat(2, 2, 3), _mat(3, 2)))],
     "astype": [(lambda x: anp.astype(x, np.longdouble), (_mat(3),))],
+    "integer_pow": [(lambda x: x ** 3, (_mat(3),)),
+                    (lambda x: x ** 0 + x ** 1 + x ** 2.0, (_mat(2, 2),)),
+                    (lambda x: x ** -2, (_mat(3) + 3.0,)),
+                    (lambda x: x ** np.int64(5), (_mat(2),))],
     "cumsum": [(lambda x: anp.cumsum(x, axis=1), (_mat(2, 4),)),
                (lambda x: anp.cumsum(x), (_mat(2, 3),))],
     "inv": [(lambda a: anp.linalg.inv(a), (_mat(3, 3) + 3 * np.eye(3),)),
@@ -165,3 +169,52 @@ def test_elementwise_float32_stays_float32(primitive):
     g = ad.grad(lambda x: anp.sum(primitive(*[x if i == positions[0] else a
                                               for i, a in enumerate(args)])))(args[positions[0]])
     assert g.dtype == np.float32
+
+
+# ----------------------------------------------------------------------------- integer powers
+@given(n=st.integers(-3, 6), x=st.floats(-2.0, 2.0).filter(lambda v: abs(v) > 0.2))
+def test_integer_pow_against_finite_differences_and_closed_form(n, x):
+    """x ** n for a constant integer n: value as NumPy, derivatives n x^(n-1), n(n-1) x^(n-2)
+    in both modes, to third order."""
+    f = lambda x_: x_ ** n  # noqa: E731
+    assert float(f(np.float64(x))) == pytest.approx(np.float64(x) ** n)
+    ad.check_grads(f, (np.float64(x),), order=3, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(ad.grad(f)(x), n * x ** (n - 1) if n else 0.0, rtol=1e-12)
+    np.testing.assert_allclose(ad.grad(ad.grad(f))(x), n * (n - 1) * x ** (n - 2) if n > 1 or
+                               n < 0 else 0.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+def test_integer_powers_at_zero_are_exact(order):
+    """Regression: power's y * x**(y-1) met 0 * inf at x == 0 (NaN and a RuntimeWarning);
+    x**n with a constant integer n takes integer_pow, exact to every order, in every mode."""
+    import math
+    import warnings
+
+    def poly(x):
+        return 1 + 2 * x + 3 * x ** 2 + x ** 0 + 5 * x ** 3 + x ** 1
+    coefficients = {1: 2 + 1, 2: 2 * 3, 3: 6 * 5, 4: 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rev, fwd = poly, poly
+        for _ in range(order):
+            rev = ad.grad(rev)
+            fwd = (lambda g: lambda x: ad.jvp(g, (x,), (1.0,))[1])(fwd)
+        assert float(rev(0.0)) == coefficients[order]
+        assert float(fwd(0.0)) == coefficients[order]
+        assert math.isfinite(float(ad.hessian(lambda x: x ** 2)(0.0)))
+        assert float(ad.grad(ad.grad(lambda x: x ** 1))(0.0)) == 0.0
+
+
+def test_power_with_array_exponent_holding_zero():
+    """The general power rule at y == 0 (array exponents do not take integer_pow): 0, not NaN."""
+    y = np.array([0.0, 1.0, 2.0])
+    g = ad.grad(lambda x: anp.sum(anp.power(x, y)))(np.zeros(3))
+    np.testing.assert_array_equal(g, [0.0, 1.0, 0.0])
+
+
+def test_integer_pow_keeps_numpy_promotion():
+    x32 = np.ones(2, np.float32)
+    assert ad.jvp(lambda x: x ** 2, (x32,), (x32,))[1].dtype == np.float32
+    assert ad.jvp(lambda x: x ** np.float64(2.0), (x32,), (x32,))[0].dtype == \
+        (x32 ** np.float64(2.0)).dtype

@@ -42,6 +42,24 @@ def test_complex_inputs_are_refused():
         ad.grad(anp.sum)(np.ones(3) + 1j)
 
 
+@pytest.mark.parametrize("f", [lambda x: anp.abs(x * (1 + 1j)) ** 2,
+                               lambda x: np.real(np.exp(1j * x)),
+                               lambda x: anp.sum(anp.real(x + np.array([1j, 0.0])))])
+@pytest.mark.parametrize("transform", ["grad", "forward"])
+def test_complex_intermediates_are_refused_not_silently_wrong(f, transform):
+    """Regression: a complex intermediate got the real rules ((0.6+0.6j) for a true 1.2)."""
+    run = ad.grad(f) if transform == "grad" else (lambda x: ad.jvp(f, (x,), (1.0,)))
+    with _raises(DTypeError, "produced a complex value", "complex128", "not supported"):
+        run(0.3)
+
+
+def test_real_imag_conj_of_plain_complex_values_are_numpy_s():
+    z = np.array([1 + 2j, 3 - 1j])
+    np.testing.assert_array_equal(anp.real(z), np.real(z))
+    np.testing.assert_array_equal(anp.imag(z), np.imag(z))
+    np.testing.assert_array_equal(anp.conj(z), np.conj(z))
+
+
 def test_tangent_shape_dtype_and_structure_mismatch():
     with _raises(ShapeError, "tangent leaf 0", "shape (2,)", "primal has shape (3,)"):
         ad.jvp(anp.sin, (np.ones(3),), (np.ones(2),))

@@ -21,7 +21,7 @@ ALLOWED = {
     "forward": ["errors", "context", "primitive"],
     "reverse": ["errors", "context", "primitive"],
     "numpy": LOWER + ["catalogue", "numpy"],
-    "recording": LOWER + ["reverse"],
+    "recording": LOWER + ["reverse", "numpy"],
     "graph": LOWER + ["forward", "reverse", "recording", "catalogue", "numpy", "kernels"],
     "cost": LOWER + ["forward", "reverse", "recording", "catalogue", "numpy", "graph",
                      "kernels"],

@@ -596,3 +596,41 @@ def test_int_and_bool_mix_like_numpy():
     g = ad.grad(lambda x_: anp.sum(x_ * np.array([1, 2]) + np.array([True, False]) * x_))(x)
     np.testing.assert_allclose(g, [2.0, 2.0])
     assert (ad.jvp(lambda x_: x_ + 1, (x,), (x,))[0]).dtype == np.float64
+
+
+# ----------------------------------------------------------------------------- fill values
+def test_traced_pad_value_keeps_its_derivative():
+    """Regression: np.pad(..., constant_values=T) dropped T's derivative (3.0 for 5.0)."""
+    f = lambda T: np.sum(np.pad(T * np.ones(3), 1, constant_values=T))  # noqa: E731
+    assert float(ad.grad(f)(2.0)) == 5.0
+    assert float(ad.jvp(f, (2.0,), (1.0,))[1]) == 5.0
+    per_axis = lambda T: anp.sum(anp.pad(np.ones((2, 2)), ((1, 0), (0, 2)),  # noqa: E731
+                                         constant_values=((T, 2 * T), (3 * T, 4 * T))))
+    assert float(ad.grad(per_axis)(2.0)) == 2 * 1 + 4 * 6
+    ad.check_grads(lambda x: anp.pad(x[:2], ((1, 2),), constant_values=x[2]),
+                   (np.array([1.0, 2.0, 3.0]),), order=2)
+
+
+def test_traced_fill_value_keeps_its_derivative():
+    """Regression: np.full_like(x, x[0]) dropped the fill value's derivative ([0, 0])."""
+    g = ad.grad(lambda x: np.sum(np.full_like(x, x[0])))(np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(g, [2.0, 0.0])
+    assert float(ad.grad(lambda v: anp.sum(anp.full_like(np.ones(3), v)))(1.0)) == 3.0
+    assert float(ad.grad(lambda v: anp.sum(anp.full((2, 2), v)))(1.0)) == 4.0
+    assert anp.full_like(np.ones(2, np.float32), 2.5).dtype == np.float32
+    np.testing.assert_array_equal(anp.full(3, 2.0), np.full(3, 2.0))
+
+
+def test_numpy_full_with_traced_value_names_the_fix():
+    with pytest.raises(ad.errors.InPlaceError, match="ad.numpy.full_like"):
+        ad.grad(lambda v: np.sum(np.full_like(np.ones(2), v)))(1.0)
+
+
+def test_input_cotangent_takes_the_input_dtype():
+    """Regression: float32 input times a float64 constant gave a float64 gradient."""
+    x = np.ones(3, np.float32)
+    assert ad.grad(lambda x_: anp.sum(x_ * np.float64(2.0)))(x).dtype == np.float32
+    assert ad.grad(lambda x_: anp.sum(x_ * np.ones(3)))(x).dtype == np.float32
+    assert ad.vjp(lambda x_: x_ * np.ones(3), x)[1](np.ones(3))[0].dtype == np.float32
+    assert ad.jacrev(lambda x_: x_ * np.ones(3))(x).dtype == np.float32
+    np.testing.assert_allclose(ad.grad(lambda x_: anp.sum(x_ * np.float64(2.0)))(x), 2.0)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ad.catalogue.define import (REAL, align, defelementwise, defnondiff, defprimitive,
                                  per_element, unbroadcast)
-from ad.primitive import PRIMITIVES
+from ad.primitive import PRIMITIVES, ZERO, Counts
 
 POSITIVE = (0.0, math.inf)
 NONZERO = "nonzero"
@@ -85,7 +85,7 @@ def _mul_dx(x, y, out): return y
 def _mul_dy(x, y, out): return x
 def _div_dx(x, y, out): return 1.0 / y
 def _div_dy(x, y, out): return -out / y
-def _pow_dx(x, y, out): return y * x ** (y - 1.0)
+def _pow_dx(x, y, out): return y * x ** (y - 1.0 + (y == 0))   # 0 * x**0 at y == 0, not 0 * inf
 def _pow_dy(x, y, out): return out * np.log(np.abs(x) + (x == 0))
 def _square_d(x, out): return 2.0 * x
 def _reciprocal_d(x, out): return -out * out
@@ -99,6 +99,31 @@ defelementwise("true_divide", np.true_divide, (_div_dx, _div_dy), flops=4, parti
                domain=(REAL, NONZERO), numpy=np.true_divide)
 defelementwise("power", np.power, (_pow_dx, _pow_dy), flops=20, partial_flops=45,
                domain=(POSITIVE, REAL), numpy=np.power)
+
+
+# x ** n for a constant integer n (JAX's integer_pow): exact at x == 0 to every order, where
+# power's y * x ** (y - 1) would meet 0 * inf. Its derivative is written with itself.
+def _integer_pow(x, *, n):
+    return np.power(x, n)
+
+
+def _integer_pow_rule(t, out, x, *, n):
+    if n == 0:
+        return ZERO
+    if n == 1:
+        return t
+    return t * (n * (x if n == 2 else integer_pow(x, n=n - 1)))
+
+
+def _integer_pow_cost(in_shapes, out_shape, *, n=2, **params):
+    multiplies = max(1, abs(n).bit_length() + bin(abs(n)).count("1") - 1) + (n < 0) * 4
+    size = math.prod(out_shape)
+    return Counts(multiplies * size, (multiplies + 2) * size, (multiplies + 2) * size, size)
+
+
+integer_pow = defprimitive("integer_pow", _integer_pow, jvp=(_integer_pow_rule,),
+                           vjp=(_integer_pow_rule,), cost=_integer_pow_cost)
+
 defelementwise("square", np.square, (_square_d,), flops=1, partial_flops=1, numpy=np.square)
 defelementwise("reciprocal", np.reciprocal, (_reciprocal_d,), flops=4, partial_flops=2,
                domain=(NONZERO,), numpy=np.reciprocal)

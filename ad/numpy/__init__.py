@@ -90,7 +90,38 @@ for _primitive in list(_TABLE.values()):
 
 true_divide = divide  # noqa: F821 - defined by the loop above
 abs = absolute  # noqa: A001, F821
-pow = power  # noqa: A001, F821
+_power = _TABLE["power"]
+_integer_pow = _TABLE["integer_pow"]
+
+
+def power(x1, x2):
+    """x1 ** x2, as numpy.power. A constant integer-valued scalar exponent takes the
+    `integer_pow` primitive, whose derivatives are exact at x1 == 0 to every order.
+
+    >>> import ad
+    >>> float(ad.grad(lambda x: x ** 0 + x ** 2)(0.0)), float(ad.grad(power, 1)(2.0, 3.0))
+    (0.0, 5.545177444479562)
+    """
+    if isinstance(x1, _Tracer) and not isinstance(x2, _Tracer) and _shape_of(x2) == ():
+        n = _integer_exponent(x2)
+        if n is not None:
+            dtype = _np.result_type(x1.dtype, x2)
+            return _integer_pow(x1 if dtype == x1.dtype else astype(x1, dtype), n=n)
+    return _power(x1, x2)
+
+
+def _integer_exponent(x2):
+    """`x2` as an int when it is a real number with an integer value, else None."""
+    if isinstance(x2, (int, _np.integer)):
+        return int(x2)
+    value = _np.asarray(x2)
+    if value.dtype.kind == "f" and _np.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
+_UFUNCS[_np.power] = power
+pow = power  # noqa: A001
 stop_gradient = _TABLE["stop_gradient"]
 mod = remainder  # noqa: F821
 sinc = _TABLE["sinc"]
@@ -121,7 +152,7 @@ around = round
 
 def conjugate(x):
     """Complex conjugate: the identity on the real values `ad` differentiates."""
-    return x
+    return x if isinstance(x, _Tracer) else _np.conjugate(x)
 
 
 conj = conjugate
@@ -130,14 +161,14 @@ _UFUNCS[_np.conjugate] = conjugate
 
 @_implements(_np.real)
 def real(val):
-    """The real part: the identity on real values."""
-    return val
+    """The real part: the identity on traced (real) values."""
+    return val if isinstance(val, _Tracer) else _np.real(val)
 
 
 @_implements(_np.imag)
 def imag(val):
-    """The imaginary part of a real value: zeros (a constant)."""
-    return zeros_like(val)
+    """The imaginary part: zeros (a constant) for traced (real) values."""
+    return zeros_like(val) if isinstance(val, _Tracer) else _np.imag(val)
 
 
 @_implements(_np.nan_to_num)

@@ -13,13 +13,13 @@ import numpy as np
 
 from ad import numpy as anp
 from ad.numpy import _implements
-from ad.primitive import Tracer, float_dtype, primal_value
+from ad.primitive import FUNCTIONS, Tracer, float_dtype, primal_value
 
 __all__ = ["atleast_2d", "atleast_3d", "hstack", "vstack", "dstack", "column_stack",
            "row_stack", "split", "array_split", "hsplit", "vsplit", "dsplit",
            "broadcast_arrays", "tile", "repeat", "flip", "fliplr", "flipud", "roll", "rot90",
            "diag", "diagflat", "diagonal", "trace", "triu", "tril", "pad", "append", "delete",
-           "copy", "meshgrid", "full_like", "empty_like", "broadcast_shapes"]
+           "copy", "meshgrid", "full", "full_like", "empty_like", "broadcast_shapes"]
 
 broadcast_shapes = np.broadcast_shapes
 
@@ -330,15 +330,16 @@ def pad(array, pad_width, mode="constant", constant_values=0.0):
     nd = anp.ndim(array)
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.intp), (nd, 2)).tolist()
     if mode == "constant":
-        values = np.broadcast_to(np.asarray(primal_value(constant_values)), (nd, 2)).tolist()
-        for ax, ((before, after), (v_before, v_after)) in enumerate(zip(widths, values)):
+        # A traced fill value keeps its derivative: each pad block broadcasts it.
+        values = anp.broadcast_to(anp.asarray(constant_values), (nd, 2))
+        dtype = float_dtype(array)
+        for ax, (before, after) in enumerate(widths):
             if before == after == 0:
                 continue
             s = anp.shape(array)
-            dtype = float_dtype(array)
-            block = s[:ax] + (before,) + s[ax + 1:], s[:ax] + (after,) + s[ax + 1:]
-            array = anp.concatenate([np.full(block[0], v_before, dtype=dtype), array,
-                                     np.full(block[1], v_after, dtype=dtype)], axis=ax)
+            array = anp.concatenate([
+                full(s[:ax] + (before,) + s[ax + 1:], values[ax, 0], dtype), array,
+                full(s[:ax] + (after,) + s[ax + 1:], values[ax, 1], dtype)], axis=ax)
         return array
     if mode not in ("edge", "reflect", "symmetric", "wrap"):
         raise NotImplementedError(f"ad.numpy.pad: mode={mode!r} is not supported")
@@ -391,11 +392,39 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     return list(broadcast_arrays(*grids))
 
 
+def full(shape, fill_value, dtype=None):
+    """An array of `shape` filled with `fill_value`; a traced fill value keeps its derivative
+    (numpy.full cannot take one: it copies the value into a plain array).
+
+    >>> import ad
+    >>> float(ad.grad(lambda v: anp.sum(full((2, 3), v)))(1.0))
+    6.0
+    """
+    shape = (operator.index(shape),) if np.ndim(shape) == 0 else tuple(shape)
+    if not isinstance(fill_value, Tracer):
+        return np.full(shape, fill_value, dtype=dtype)
+    if dtype is not None:
+        fill_value = anp.astype(fill_value, dtype)
+    return anp.broadcast_to(fill_value, shape)
+
+
+def _copyto(dst, src, casting="same_kind", where=True):
+    from ad.errors import InPlaceError
+    raise InPlaceError(
+        "numpy.copyto would write a traced value into a plain array, dropping its derivative "
+        "(numpy.full and numpy.full_like do this with a traced fill value): use "
+        "ad.numpy.full(shape, value) or ad.numpy.full_like(a, value), which keep it, or "
+        "x.at[index].set(value) to set entries")
+
+
+FUNCTIONS[np.copyto] = _copyto
+
+
 @_implements(np.full_like)
 def full_like(a, fill_value, dtype=None):
-    """A constant array shaped like `a`."""
-    return np.full(anp.shape(a), primal_value(fill_value),
-                   dtype=dtype or np.result_type(primal_value(a)))
+    """An array shaped like `a` filled with `fill_value` (traced or not), of `a`'s dtype
+    unless `dtype` is given. Only the fill value carries a derivative."""
+    return full(anp.shape(a), fill_value, dtype or np.result_type(primal_value(a)))
 
 
 @_implements(np.empty_like)
