@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import ad
+import ad.numpy as anp
 from ad.errors import RegistrationError
 
 
@@ -69,3 +70,42 @@ def test_symbolic_zero_skips_rules():
                           vjp=(vjp_rule, vjp_rule), cost=ad.PerElement(1, 1, 1, 2))
     ad.jvp(lambda x: mul(x, 3.0), (2.0,), (1.0,))
     assert calls == ["x"]   # no rule ran for the constant argument
+
+
+# ----------------------------------------------------------------------------- user rules, one direction
+_W = np.array([[0.2, -0.1], [0.05, 0.3]])
+
+
+def _fixed_point(x):
+    """z = tanh(W z + x), solved by iteration (an implicit function)."""
+    z = np.zeros(2)
+    for _ in range(200):
+        z = np.tanh(_W @ z + x)
+    return z
+
+
+def _fixed_point_jvp(t, out, x):
+    """dz = (I - D W)^-1 D t with D = diag(1 - z^2): written for ONE tangent direction."""
+    d = np.diag(1 - out ** 2)
+    return np.linalg.solve(np.eye(2) - d @ _W, d @ t)
+
+
+def _fixed_point_vjp(ct, out, x):
+    d = np.diag(1 - out ** 2)
+    return d @ np.linalg.solve((np.eye(2) - d @ _W).T, ct)
+
+
+def test_user_rules_for_one_direction_are_applied_per_direction():
+    """Regression: a defprimitive rule written for one direction got a block of tangents in
+    jacfwd (and cotangents in jacrev) and silently gave a wrong Jacobian (error 0.125)."""
+    fixed_point = ad.defprimitive("fixed_point_test", _fixed_point, jvp=(_fixed_point_jvp,),
+                                  vjp=(_fixed_point_vjp,), cost=ad.PerElement(1, 1, 1, 1))
+    x = np.array([0.3, -0.5])
+    eps = 1e-6
+    expected = np.stack([(_fixed_point(x + eps * e) - _fixed_point(x - eps * e)) / (2 * eps)
+                         for e in np.eye(2)], axis=1)
+    for jacobian in (ad.jacfwd, ad.jacrev, ad.jacobian):
+        np.testing.assert_allclose(jacobian(fixed_point)(x), expected, atol=1e-8)
+    ad.check_grads(fixed_point, (x,), order=1, rtol=1e-5, atol=1e-7)
+    hessian = ad.hessian(lambda v: anp.sum(fixed_point(v) ** 2))(x)
+    np.testing.assert_allclose(hessian, hessian.T, atol=1e-10)

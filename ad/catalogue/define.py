@@ -16,14 +16,15 @@ Imports `ad.primitive` and `ad.kernels`; refers to other primitives through the 
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import numpy as np
 
 from ad import kernels
 from ad.errors import NotDifferentiableError, RegistrationError
-from ad.primitive import (PRIMITIVES, ZERO, CostFn, Counts, PerElement, Primitive, Tracer,
-                          bind, check_rule, register, shape_of)
+from ad.primitive import (FUNCTIONS, PRIMITIVES, ZERO, CostFn, Counts, PerElement, Primitive,
+                          Tracer, bind, check_rule, primal_value, register, shape_of)
 
 REAL = (-np.inf, np.inf)
 
@@ -31,8 +32,14 @@ REAL = (-np.inf, np.inf)
 def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None],
                  vjp: Sequence[Callable | None], cost: CostFn, linear: bool = False,
                  domain: Sequence[tuple[float, float]] | None = None, numpy: Callable | None = None,
-                 arity: int | None = None) -> Primitive:
+                 arity: int | None = None, batched: bool = False) -> Primitive:
     """Declare a primitive with hand-written per-argument JVP and VJP rules.
+
+    `batched=True` declares that the rules accept tangents and cotangents with extra
+    *leading* batch axes (vector mode: a Jacobian pushes many directions at once) and use
+    negative axes accordingly; the built-in catalogue's rules all do. With the default
+    `batched=False`, a rule sees one direction at a time: the engine calls it once per
+    direction of a batch and stacks the results (slower, never wrong).
 
     >>> import numpy as np, ad
     >>> def cube_jvp(t, out, x): return 3 * x * x * t
@@ -48,8 +55,41 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None],
         for rule in rules:
             if rule is not None:
                 check_rule(name, what, rule, 2 + primitive.arity)
+    if not batched:
+        primitive.jvp_rules = tuple(None if rule is None else _per_direction(rule, i, False)
+                                    for i, rule in enumerate(primitive.jvp_rules))
+        primitive.vjp_rules = tuple(None if rule is None else _per_direction(rule, i, True)
+                                    for i, rule in enumerate(primitive.vjp_rules))
     primitive.numpy = numpy
     return register(primitive)
+
+
+def _per_direction(rule: Callable, argument: int, reverse: bool) -> Callable:
+    """`rule`, written for one tangent (or cotangent), applied to each direction of a batch.
+
+    A JVP rule's tangent has the shape of its argument, a VJP rule's cotangent that of the
+    output; any extra leading axes are batch axes. They are flattened, the rule runs once per
+    direction, and the results are stacked back (with catalogue operations, so this nests).
+    """
+    def one_at_a_time(t, out, *primals, **params):
+        base = shape_of(out) if reverse else shape_of(primals[argument])
+        shape = shape_of(t)
+        nb = len(shape) - len(base)
+        if nb <= 0:
+            return rule(t, out, *primals, **params)
+        target = shape_of(primals[argument]) if reverse else shape_of(out)
+        batch = shape[:nb]
+        flat = PRIMITIVES["reshape"](t, shape=(math.prod(batch),) + tuple(base))
+        results = [rule(flat[b], out, *primals, **params) for b in range(math.prod(batch))]
+        if all(r is ZERO for r in results):
+            return ZERO
+        dtype = np.result_type(*[primal_value(r) for r in results if r is not ZERO])
+        results = [np.zeros(target, dtype) if r is ZERO else r for r in results]
+        stacked = FUNCTIONS[np.stack](results)
+        return PRIMITIVES["reshape"](stacked, shape=tuple(batch) + tuple(target))
+    one_at_a_time.__name__ = getattr(rule, "__name__", "rule")
+    one_at_a_time.__wrapped__ = rule
+    return one_at_a_time
 
 
 def deflinear(name: str, impl: Callable, *, jvp: Sequence[Callable | None],

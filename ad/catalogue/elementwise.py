@@ -72,12 +72,12 @@ def _neg_vjp(ct, out, x):
 
 
 defprimitive("add", np.add, jvp=(_add_jvp_x, _add_jvp_y), vjp=(_add_vjp_x, _add_vjp_y),
-             cost=per_element(1, 1, 1, 0), linear=True, numpy=np.add)
+             cost=per_element(1, 1, 1, 0), linear=True, numpy=np.add, batched=True)
 defprimitive("subtract", np.subtract, jvp=(_add_jvp_x, _sub_jvp_y),
              vjp=(_add_vjp_x, _sub_vjp_y), cost=per_element(1, 1, 1, 0), linear=True,
-             numpy=np.subtract)
+             numpy=np.subtract, batched=True)
 defprimitive("negative", np.negative, jvp=(_neg_jvp,), vjp=(_neg_vjp,),
-             cost=per_element(1, 1, 1, 0), linear=True, numpy=np.negative)
+             cost=per_element(1, 1, 1, 0), linear=True, numpy=np.negative, batched=True)
 
 
 # ----------------------------------------------------------------------------- products and powers
@@ -122,7 +122,7 @@ def _integer_pow_cost(in_shapes, out_shape, *, n=2, **params):
 
 
 integer_pow = defprimitive("integer_pow", _integer_pow, jvp=(_integer_pow_rule,),
-                           vjp=(_integer_pow_rule,), cost=_integer_pow_cost)
+                           vjp=(_integer_pow_rule,), cost=_integer_pow_cost, batched=True)
 
 defelementwise("square", np.square, (_square_d,), flops=1, partial_flops=1, numpy=np.square)
 defelementwise("reciprocal", np.reciprocal, (_reciprocal_d,), flops=4, partial_flops=2,
@@ -275,7 +275,7 @@ def _where_vjp_y(ct, out, condition, x, y):
 
 defprimitive("where", np.where, jvp=(None, _where_jvp_x, _where_jvp_y),
              vjp=(None, _where_vjp_x, _where_vjp_y), cost=per_element(1, 1, 1, 0),
-             linear=True, arity=3)
+             linear=True, arity=3, batched=True)
 
 
 # ----------------------------------------------------------------------------- no derivative
@@ -314,4 +314,4 @@ def _astype_vjp(ct, out, x, *, dtype):
 
 
 astype = defprimitive("astype", _astype, jvp=(_astype_jvp,), vjp=(_astype_vjp,),
-                      cost=per_element(0, 1, 1, 0), linear=True)
+                      cost=per_element(0, 1, 1, 0), linear=True, batched=True)

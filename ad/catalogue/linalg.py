@@ -103,7 +103,7 @@ def _matmul(a, b):
 
 
 matmul = defprimitive("matmul", _matmul, jvp=(_matmul_jvp_a, _matmul_jvp_b),
-                      vjp=(_matmul_vjp_a, _matmul_vjp_b), cost=_matmul_cost)
+                      vjp=(_matmul_vjp_a, _matmul_vjp_b), cost=_matmul_cost, batched=True)
 matmul.identity_seed = "free"   # see _matmul: A @ I is A
 
 
@@ -162,7 +162,8 @@ def _inv_vjp(ct, out, a):
     return -matmul(matmul(out_t, ct), out_t)
 
 
-inv = defprimitive("inv", _inv, jvp=(_inv_jvp,), vjp=(_inv_vjp,), cost=_cubic_cost(2, 4, 4))
+inv = defprimitive("inv", _inv, jvp=(_inv_jvp,), vjp=(_inv_vjp,), cost=_cubic_cost(2, 4, 4),
+                   batched=True)
 
 
 # ----------------------------------------------------------------------------- solve
@@ -190,7 +191,7 @@ def _solve_vjp_b(ct, out, a, b):
 
 
 solve = defprimitive("solve", _solve, jvp=(_solve_jvp_a, _solve_jvp_b),
-                     vjp=(_solve_vjp_a, _solve_vjp_b), cost=_cubic_cost(1, 2, 2))
+                     vjp=(_solve_vjp_a, _solve_vjp_b), cost=_cubic_cost(1, 2, 2), batched=True)
 
 
 # ----------------------------------------------------------------------------- det, slogdet
@@ -211,7 +212,8 @@ def _det_vjp(ct, out, a):
     return _anp().expand_dims(ct * out, (-1, -2)) * _mT(inv(a))
 
 
-det = defprimitive("det", _det, jvp=(_det_jvp,), vjp=(_det_vjp,), cost=_cubic_cost(1, 2, 2))
+det = defprimitive("det", _det, jvp=(_det_jvp,), vjp=(_det_vjp,), cost=_cubic_cost(1, 2, 2),
+                   batched=True)
 
 
 def _logabsdet(a):
@@ -227,7 +229,7 @@ def _logabsdet_vjp(ct, out, a):
 
 
 logabsdet = defprimitive("logabsdet", _logabsdet, jvp=(_logabsdet_jvp,),
-                         vjp=(_logabsdet_vjp,), cost=_cubic_cost(1, 2, 2))
+                         vjp=(_logabsdet_vjp,), cost=_cubic_cost(1, 2, 2), batched=True)
 
 
 # ----------------------------------------------------------------------------- cholesky
@@ -256,7 +258,7 @@ def _cholesky_vjp(ct, out, a):
 
 
 cholesky = defprimitive("cholesky", _cholesky, jvp=(_cholesky_jvp,), vjp=(_cholesky_vjp,),
-                        cost=_cubic_cost(1 / 3, 2, 3))
+                        cost=_cubic_cost(1 / 3, 2, 3), batched=True)
 
 
 # ----------------------------------------------------------------------------- eigh
@@ -293,7 +295,7 @@ def _eigh_vjp(ct, out, a):
 
 
 eigh = defprimitive("eigh", _eigh, jvp=(_eigh_jvp,), vjp=(_eigh_vjp,),
-                    cost=_cubic_cost(9, 4, 4))
+                    cost=_cubic_cost(9, 4, 4), batched=True)
 
 
 # ----------------------------------------------------------------------------- svd
@@ -368,7 +370,8 @@ def _svd_vjp(ct, out, a):
     return grad
 
 
-svd = defprimitive("svd", _svd, jvp=(_svd_jvp,), vjp=(_svd_vjp,), cost=_cubic_cost(20, 6, 6))
+svd = defprimitive("svd", _svd, jvp=(_svd_jvp,), vjp=(_svd_vjp,), cost=_cubic_cost(20, 6, 6),
+                   batched=True)
 
 
 # ----------------------------------------------------------------------------- qr
@@ -410,7 +413,8 @@ def _qr_vjp(ct, out, a):
     return _mT(solve(r, _mT(q_bar + matmul(q, upper_copied))))  # (...) @ r^-T
 
 
-qr = defprimitive("qr", _qr, jvp=(_qr_jvp,), vjp=(_qr_vjp,), cost=_cubic_cost(4, 6, 6))
+qr = defprimitive("qr", _qr, jvp=(_qr_jvp,), vjp=(_qr_vjp,), cost=_cubic_cost(4, 6, 6),
+                  batched=True)
 
 
 # ----------------------------------------------------------------------------- pinv
@@ -442,4 +446,4 @@ def _pinv_vjp(ct, out, a):
 
 
 pinv = defprimitive("pinv", _pinv, jvp=(_pinv_jvp,), vjp=(_pinv_vjp,),
-                    cost=_cubic_cost(20, 10, 10))
+                    cost=_cubic_cost(20, 10, 10), batched=True)

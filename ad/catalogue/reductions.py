@@ -53,7 +53,7 @@ def _sum_vjp(ct, out, x, *, axis, keepdims):
     return _expand(ct, out, x, axis, keepdims)
 
 
-sum_ = deflinear("sum", _sum, jvp=(_sum_jvp,), vjp=(_sum_vjp,), cost=_reduce_cost)
+sum_ = deflinear("sum", _sum, jvp=(_sum_jvp,), vjp=(_sum_vjp,), cost=_reduce_cost, batched=True)
 
 
 # ----------------------------------------------------------------------------- max / min
@@ -87,8 +87,10 @@ def _min(x, *, axis, keepdims):
     return np.min(x, axis=axis, keepdims=keepdims)
 
 
-amax = defprimitive("max", _max, jvp=(_extremum_jvp,), vjp=(_extremum_vjp,), cost=_reduce_cost)
-amin = defprimitive("min", _min, jvp=(_extremum_jvp,), vjp=(_extremum_vjp,), cost=_reduce_cost)
+amax = defprimitive("max", _max, jvp=(_extremum_jvp,), vjp=(_extremum_vjp,), cost=_reduce_cost,
+                    batched=True)
+amin = defprimitive("min", _min, jvp=(_extremum_jvp,), vjp=(_extremum_vjp,), cost=_reduce_cost,
+                    batched=True)
 
 
 # ----------------------------------------------------------------------------- cumsum
@@ -114,4 +116,4 @@ def _cumsum_vjp(ct, out, x, *, axis):
 
 
 cumsum = deflinear("cumsum", _cumsum, jvp=(_cumsum_jvp,), vjp=(_cumsum_vjp,),
-                   cost=_reduce_cost)
+                   cost=_reduce_cost, batched=True)

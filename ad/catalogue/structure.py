@@ -38,7 +38,7 @@ def _reshape(x, *, shape):
 
 
 reshape = deflinear("reshape", _reshape, jvp=(_reshape_jvp,), vjp=(_reshape_vjp,),
-                    cost=_copy_cost)
+                    cost=_copy_cost, batched=True)
 reshape.identity_seed = "keeps"
 
 
@@ -58,7 +58,7 @@ def _broadcast_to(x, *, shape):
 
 
 broadcast_to = deflinear("broadcast_to", _broadcast_to, jvp=(_broadcast_jvp,),
-                         vjp=(_broadcast_vjp,), cost=_copy_cost)
+                         vjp=(_broadcast_vjp,), cost=_copy_cost, batched=True)
 
 
 # ----------------------------------------------------------------------------- transpose
@@ -79,7 +79,7 @@ def _transpose(x, *, axes):
 
 
 transpose = deflinear("transpose", _transpose, jvp=(_transpose_jvp,), vjp=(_transpose_vjp,),
-                      cost=_copy_cost)
+                      cost=_copy_cost, batched=True)
 
 
 # ----------------------------------------------------------------------------- indexing
@@ -178,9 +178,9 @@ def _index_cost(in_shapes, out_shape, **params) -> Counts:
 
 
 getitem = deflinear("getitem", _getitem, jvp=(_getitem_jvp,), vjp=(_getitem_vjp,),
-                    cost=_index_cost)
+                    cost=_index_cost, batched=True)
 index_add = deflinear("index_add", _index_add, jvp=(_index_add_jvp,), vjp=(_index_add_vjp,),
-                      cost=_index_cost)
+                      cost=_index_cost, batched=True)
 
 
 # ----------------------------------------------------------------------------- concatenate
