@@ -14,30 +14,9 @@ import numpy as np
 
 from ad.context import Level
 from ad.errors import DTypeError, ShapeError
-from ad.primitive import ZERO, Tracer, bind, refuse_complex
+from ad.primitive import ZERO, Tracer, bind, refuse_complex, shape_of
 
 _FLOAT = np.dtype(np.float64)
-
-
-#: Most tangent directions one vector-mode pass carries (and most cotangents one batched
-#: reverse sweep carries): a Jacobian takes ceil(n / chunk) passes. Wider is faster (one
-#: large matrix product instead of several) until memory runs out, hence also:
-CHUNK_SIZE = 1024
-#: A chunk is also cut so that one leaf's block of directions (k x the leaf's size) stays
-#: under this many elements (2**24 float64 = 128 MiB). Every intermediate of the program then
-#: carries k tangents, so peak memory is about k x the program's live values.
-CHUNK_BUDGET = 2 ** 24
-
-
-def chunk_for(largest_leaf: int, requested: int | None = None) -> int:
-    """Directions per pass: `requested` if given, else CHUNK_SIZE cut to CHUNK_BUDGET.
-
-    >>> chunk_for(10), chunk_for(100_000), chunk_for(10, requested=4)
-    (1024, 167, 4)
-    """
-    if requested:
-        return int(requested)
-    return max(1, min(CHUNK_SIZE, CHUNK_BUDGET // max(int(largest_leaf), 1)))
 
 
 class ForwardLevel(Level):
@@ -62,7 +41,11 @@ class ForwardLevel(Level):
         out, residuals = primitive.forward(primals, params, needs)
         if getattr(out, "dtype", _FLOAT).kind == "c":
             refuse_complex(primitive, out)
-        tangent = primitive.jvp(residuals, tangents, params)
+        if primitive.elementwise:   # its residuals are partials: it needs the shapes
+            tangent = primitive.jvp(residuals, tangents, params,
+                                    [shape_of(x) for x in primals], shape_of(out))
+        else:
+            tangent = primitive.jvp(residuals, tangents, params)
         if tangent is ZERO:
             return out
         return Dual._make(out, tangent, self)

@@ -26,7 +26,8 @@ import numpy as np
 from ad.errors import ADError
 from ad.primitive import ZERO, Primitive, Tracer, float_dtype, primal_value
 from ad.recording import Recording, check_callable, normalize_argnums
-from ad.reverse import ReverseLevel, TapeValue, add_into
+from ad.reverse import ReverseLevel, TapeValue, sweep
+from ad.tape import CONSTANT
 
 #: Colours of the picture: forward values and data edges, backward adjoints.
 FORWARD_COLOUR = "#1f5fbf"
@@ -39,19 +40,18 @@ class GraphvizNotFoundError(ADError, RuntimeError):
 
 # ----------------------------------------------------------------------------- recording
 class GraphLevel(ReverseLevel):
-    """A reverse level that also remembers each value's forward value and constant args.
+    """A reverse level that also remembers every value's forward value (for the picture).
 
-    The tape entries are exactly those of `ReverseLevel`; the extras live in side lists
-    indexed by value id, so the tape can still be swept by `ad.reverse.sweep`.
+    The tape is exactly a `ReverseLevel`'s (constants included); the forward values live in
+    a side list indexed by value id.
     """
 
     kind = "reverse"
-    __slots__ = ("values", "constants")
+    __slots__ = ("values",)
 
     def __init__(self) -> None:
         super().__init__()
         self.values: list[Any] = []            # id -> forward value
-        self.constants: dict[int, tuple] = {}  # tape position -> constant args (None if traced)
 
     def new_input(self, primal: Any) -> TapeValue:
         self.values.append(primal)
@@ -62,9 +62,6 @@ class GraphLevel(ReverseLevel):
         out = super().process(primitive, args, params)
         if len(self.tape) > before:   # recorded (non-differentiable results are constants)
             self.values.append(out.primal)
-            if any(not (type(a) is TapeValue and a._level is self) for a in args):
-                self.constants[before] = tuple(
-                    None if type(a) is TapeValue and a._level is self else a for a in args)
         return out
 
 
@@ -78,6 +75,7 @@ class Node:
     parents: tuple[int | None, ...]      # per argument: the id it came from, or None (constant)
     shape: tuple[int, ...]
     in_shapes: tuple[tuple[int, ...], ...]
+    constants: tuple | None              # per argument: the constant (None where traced)
     entry: int | None                    # position on the tape (None for an input)
 
     @property
@@ -123,11 +121,15 @@ class Graph:
         self.adjoints: list[Any] | None = None
         self.nodes: list[Node] = []
         for i in self.inputs:
-            self.nodes.append(Node(i, None, {}, (), tuple(np.shape(self.values[i])), (), None))
-        for position, (primitive, params, parents, out, residuals) in enumerate(self.tape):
-            in_shapes, out_shape = primitive.shapes(residuals)
-            self.nodes.append(Node(out, primitive, params, parents, tuple(out_shape),
-                                   tuple(tuple(s) for s in in_shapes), position))
+            self.nodes.append(Node(i, None, {}, (), self.tape.shapes[i], (), None, None))
+        tape = self.tape
+        for position, (primitive, params, parents, constants, out, _) in enumerate(
+                tape.entries()):
+            self.nodes.append(Node(out, primitive, params,
+                                   tuple(None if p == CONSTANT else p for p in parents),
+                                   tape.shapes[out],
+                                   tuple(tape.in_shapes(parents, constants)), constants,
+                                   position))
 
     # --- sizes ----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -181,29 +183,9 @@ class Graph:
             if len(seeds) != len(self.outputs):
                 raise ValueError(f"backward: {len(seeds)} cotangents for "
                                  f"{len(self.outputs)} outputs")
-        adjoints: list[Any] = [None] * len(self.nodes)
-        owned = bytearray(len(self.nodes))
-        for index, seed in zip(self.outputs, seeds):
-            if index is not None:
-                seed = np.asarray(seed, dtype=float_dtype(self.values[index]))
-                adjoints[index] = seed if adjoints[index] is None else adjoints[index] + seed
-        for primitive, params, parents, out, residuals in reversed(self.tape):
-            cotangent = adjoints[out]
-            if cotangent is None:
-                continue
-            for i, parent in enumerate(parents):
-                if parent is None:
-                    continue
-                contribution = primitive.vjp(i, cotangent, residuals, params)
-                if contribution is ZERO:
-                    continue
-                acc = adjoints[parent]
-                if acc is None:
-                    adjoints[parent] = contribution
-                else:   # never in place into a buffer we did not allocate (it may be a value)
-                    adjoints[parent] = add_into(acc, owned[parent], contribution, False)
-                    owned[parent] = 1
-        self.adjoints = adjoints
+        seeds = [(index, np.asarray(seed, dtype=float_dtype(self.values[index])))
+                 for index, seed in zip(self.outputs, seeds) if index is not None]
+        self.adjoints = sweep(self.tape, seeds, keep=True)
         return self
 
     @property
@@ -219,8 +201,7 @@ class Graph:
         parent = node.parents[k]
         if parent is not None:
             return f"v{parent}"
-        constants = self.level.constants.get(node.entry)
-        value = constants[k] if constants is not None else None
+        value = node.constants[k]
         return _short(value) if value is not None else "const"
 
     def _call(self, node: Node) -> str:

@@ -108,7 +108,7 @@ def value_and_partials_numpy(primitive, xs: Sequence[np.ndarray], needs: Sequenc
             partials.append(p)
         else:
             partials.append(None)
-    return y, partials
+    return y, tuple(partials)
 
 
 def same_dtype(partial, y):

@@ -116,13 +116,21 @@ class Primitive:
         return f"<primitive {self.name}>"
 
     # --- what the engines call -------------------------------------------------------
+    #: What `forward` keeps for the rules (the tape's residual column holds it): the output
+    #: and the primal arguments, `(out, primals)`.
+    residual_form = "output and inputs"
+
     def forward(self, primals: list, params: dict, needs: Sequence[bool]):
         """Value and residuals (what the derivative rules need later)."""
         out = bind(self, primals, params)
         return out, (out, primals)
 
-    def jvp(self, residuals, tangents: Sequence[Any], params: dict):
-        """Tangent of the output: the sum of the per-argument rules over non-zero tangents."""
+    def jvp(self, residuals, tangents: Sequence[Any], params: dict,
+            in_shapes: Sequence[tuple] | None = None, out_shape: tuple | None = None):
+        """Tangent of the output: the sum of the per-argument rules over non-zero tangents.
+
+        `in_shapes`/`out_shape` are the entry's shapes; engines pass them to primitives
+        whose residuals do not hold the values (`elementwise`), others ignore them."""
         out, primals = residuals
         total = ZERO
         for i, tangent in enumerate(tangents):
@@ -137,8 +145,9 @@ class Primitive:
                 total = term if total is ZERO else total + term
         return total
 
-    def vjp(self, i: int, cotangent, residuals, params: dict):
-        """Cotangent of argument `i` (or ZERO)."""
+    def vjp(self, i: int, cotangent, residuals, params: dict, in_shape: tuple | None = None,
+            out_shape: tuple | None = None):
+        """Cotangent of argument `i` (or ZERO); the shapes as for `jvp`."""
         out, primals = residuals
         rule = self.vjp_rules[i]
         if rule is None:
@@ -153,7 +162,7 @@ class Primitive:
         """
         return None
 
-    def vjp_reuse(self, i: int, cotangent, residuals, params: dict):
+    def vjp_reuse(self, i: int, cotangent, residuals, params: dict, in_shape: tuple):
         """Argument `i`'s cotangent computed into `cotangent`'s own buffer, or None.
 
         The sweep offers this only when it owns `cotangent` and nothing else will read it.
@@ -169,10 +178,8 @@ class Primitive:
     #: an identity costs nothing, e.g. matmul: A @ I = A), or None.
     identity_seed = None
 
-    def shapes(self, residuals) -> tuple[list[tuple[int, ...]], tuple[int, ...]]:
-        """Input shapes and output shape of one recorded application (from its residuals)."""
-        out, primals = residuals
-        return [np.shape(x) for x in primals], np.shape(out)
+    #: The primitive's index in the registry (set by `register`): the tape's opcode.
+    opcode = -1
 
     def counts(self, in_shapes, out_shape, params: dict,
                traced: Sequence[bool] | None = None) -> Counts:
@@ -216,6 +223,8 @@ def check_rule(name: str, what: str, rule: Callable, n_positional: int) -> None:
 
 
 PRIMITIVES: dict[str, Primitive] = {}
+#: The registry by opcode: OPCODES[primitive.opcode] is primitive (the tape stores opcodes).
+OPCODES: list[Primitive] = []
 
 
 def register(primitive: Primitive) -> Primitive:
@@ -242,6 +251,8 @@ def register(primitive: Primitive) -> Primitive:
             if all(rule is None for rule in rules):
                 raise RegistrationError(f"primitive '{name}' has no {what} rule; declare it "
                                         "with defnondiff if it is not differentiable")
+    primitive.opcode = len(OPCODES)
+    OPCODES.append(primitive)
     PRIMITIVES[name] = primitive
     return primitive
 

@@ -171,14 +171,14 @@ class Recording:
     def push(self, tangents: Sequence[Any]) -> list:
         """Output tangents (flat; None where constant) for input tangents, by forward mode
         over the recording: each entry's JVP rule on the residuals it already holds."""
-        found = push(self.level, zip(self.in_ids, tangents),
+        found = push(self.level.tape, zip(self.in_ids, tangents),
                      [i for i in self.out_ids if i is not None])
         return [None if i is None else found[i] for i in self.out_ids]
 
     def pull(self, cotangents: Sequence[Any], batch: tuple[int, ...] = (), consume=False):
         """Input cotangents (flat) for flat output cotangents (each batch + output shape)."""
         seeds = [(i, ct) for i, ct in zip(self.out_ids, cotangents) if i is not None]
-        found = sweep(self.level, seeds, self.in_ids, consume=consume)
+        found = sweep(self.level.tape, seeds, self.in_ids, consume=consume)
         results = []
         for index, primal in zip(self.in_ids, self.in_primals):
             ct = found[index]

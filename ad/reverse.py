@@ -1,16 +1,13 @@
-"""Reverse mode: a tape (Wengert list) recorded while the function runs, swept backwards.
+"""Reverse mode: record a `Tape` while the function runs, then sweep it backwards.
 
-The tape is a plain list of entries, in execution order::
-
-    (primitive, params, parents, out, residuals)
-
-`parents` holds, per argument, the id of the traced value it came from (None for a
-constant); `out` is the id of the result; `residuals` is what `Primitive.forward` kept
-for the VJP rules. Ids are small integers (inputs first), so a later pass can lower the
-tape to flat opcode/index arrays. `sweep` is one loop over the reversed tape: no
-recursion, cotangents popped once consumed, accumulated in place into buffers the sweep
-owns, entries whose output got no cotangent skipped. Imports `ad.context` and
-`ad.primitive` only (never the catalogue).
+`ReverseLevel.process` records each primitive application on its level's `ad.tape.Tape`
+(parents by id, -1 for a constant kept in the constants column, the residuals its
+`forward` kept). `sweep` is the one backward walk: a loop over `Tape.entries(reverse=True)`
+with no recursion, cotangents popped once consumed and accumulated in place into buffers
+the sweep owns, entries whose output got no cotangent skipped; `keep=True` keeps every
+adjoint instead (for pictures). `push` is forward mode over a recorded tape (each entry's
+JVP rule on the residuals it already holds). Imports `ad.context`, `ad.primitive` and
+`ad.tape` only (never the catalogue).
 """
 from __future__ import annotations
 
@@ -20,6 +17,7 @@ import numpy as np
 
 from ad.context import Level
 from ad.primitive import ZERO, Tracer, bind, refuse_complex
+from ad.tape import CONSTANT, Tape
 
 _FLOAT = np.dtype(np.float64)
 
@@ -28,23 +26,21 @@ class ReverseLevel(Level):
     """A reverse-mode transform in progress: owns one tape, used by one thread."""
 
     kind = "reverse"
-    __slots__ = ("tape", "n_values")
+    __slots__ = ("tape",)
 
     def __init__(self) -> None:
         super().__init__()
-        self.tape: list[tuple] = []
-        self.n_values = 0
+        self.tape = Tape()
 
     def new_input(self, primal: Any) -> "TapeValue":
         """A traced input: a value with an id but no tape entry."""
-        index = self.n_values
-        self.n_values += 1
-        return TapeValue(primal, self, index)
+        return TapeValue(primal, self, self.tape.new_input(primal))
 
     def process(self, primitive, args, params):
         primals = []
         parents = []
         needs = []
+        constant = False
         for arg in args:
             if type(arg) is TapeValue and arg._level is self:
                 primals.append(arg.primal)
@@ -52,16 +48,17 @@ class ReverseLevel(Level):
                 needs.append(True)
             else:
                 primals.append(arg)
-                parents.append(None)
+                parents.append(CONSTANT)
                 needs.append(False)
+                constant = True
         if not primitive.differentiable:
             return bind(primitive, primals, params)
         out, residuals = primitive.forward(primals, params, needs)
         if getattr(out, "dtype", _FLOAT).kind == "c":
             refuse_complex(primitive, out)
-        index = self.n_values
-        self.n_values += 1
-        self.tape.append((primitive, params, tuple(parents), index, residuals))
+        constants = tuple(None if need else x for x, need in zip(primals, needs)) \
+            if constant else None
+        index = self.tape.append(primitive, params, tuple(parents), constants, residuals, out)
         return TapeValue(out, self, index)
 
 
@@ -92,36 +89,43 @@ def add_into(acc, acc_owned: bool, contribution, contribution_owned: bool):
     return acc + contribution
 
 
-def sweep(level: ReverseLevel, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int],
-          consume: bool = False) -> dict[int, Any]:
-    """Push output cotangents back through `level`'s tape; return those of `wanted` ids.
+def sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int] = (),
+          consume: bool = False, keep: bool = False):
+    """Push output cotangents back through `tape`; return those of the `wanted` ids as a
+    dict, or with `keep`, the list of every id's cotangent (None where none arrived).
 
-    `seeds` are (id, cotangent) pairs; a missing cotangent is ZERO. With `consume`, tape
-    entries are popped as they are used, so residual memory is freed during the sweep and
-    the tape is empty afterwards. Buffers the sweep allocated itself (`owned`) are updated
-    in place; seeds and anything a rule may alias are never written to.
+    `seeds` are (id, cotangent) pairs; a missing cotangent is ZERO. With `consume`, entries
+    leave the tape as they are used, so residual memory is freed during the sweep and the
+    tape is empty afterwards. Buffers the sweep allocated itself (`owned`) are updated in
+    place; seeds and anything a rule may alias are never written to. With `keep` no
+    cotangent is dropped or overwritten once it is complete.
+
+    >>> import ad, ad.numpy as anp
+    >>> g = ad.trace(lambda x: anp.sin(x) * x, 0.0)
+    >>> float(sweep(g.tape, [(2, 1.0)], [0])[0])      # d/dx x sin x at 0
+    0.0
     """
-    cotangents: list[Any] = [None] * level.n_values
-    owned = bytearray(level.n_values)
+    shapes = tape.shapes
+    cotangents: list[Any] = [None] * len(shapes)
+    owned = bytearray(len(shapes))
     for index, cotangent in seeds:
         if cotangent is ZERO:
             continue
         previous = cotangents[index]
         cotangents[index] = cotangent if previous is None else previous + cotangent
-    tape = level.tape
-    position = len(tape)
-    while position:
-        position -= 1
-        entry = tape.pop() if consume else tape[position]
-        primitive, params, parents, out, residuals = entry
+    for primitive, params, parents, constants, out, residuals in tape.entries(True, consume):
         cotangent = cotangents[out]
         if cotangent is None:
             continue
-        cotangents[out] = None
         # The cotangent's own buffer may be reused when this entry is its only reader.
-        reusable = owned[out] and len(parents) - parents.count(None) == 1
+        if keep:
+            reusable = False
+        else:
+            cotangents[out] = None
+            reusable = owned[out] and len(parents) - parents.count(CONSTANT) == 1
+        out_shape = shapes[out]
         for i, parent in enumerate(parents):
-            if parent is None:
+            if parent == CONSTANT:
                 continue
             acc = cotangents[parent]
             if acc is not None and owned[parent]:
@@ -130,12 +134,13 @@ def sweep(level: ReverseLevel, seeds: Iterable[tuple[int, Any]], wanted: Iterabl
                     cotangents[parent] = fused
                     continue
             elif acc is None and reusable:
-                reused = primitive.vjp_reuse(i, cotangent, residuals, params)
+                reused = primitive.vjp_reuse(i, cotangent, residuals, params, shapes[parent])
                 if reused is not None:
                     cotangents[parent] = reused
                     owned[parent] = 1
                     continue
-            contribution = primitive.vjp(i, cotangent, residuals, params)
+            contribution = primitive.vjp(i, cotangent, residuals, params, shapes[parent],
+                                         out_shape)
             if contribution is ZERO:
                 continue
             fresh = primitive.fresh_vjp and type(contribution) is np.ndarray
@@ -145,37 +150,34 @@ def sweep(level: ReverseLevel, seeds: Iterable[tuple[int, Any]], wanted: Iterabl
             else:
                 cotangents[parent] = add_into(acc, owned[parent], contribution, fresh)
                 owned[parent] = cotangents[parent] is not acc or owned[parent]
+    if keep:
+        return cotangents
     return {index: cotangents[index] for index in wanted}
 
 
-def push(level: ReverseLevel, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int]
-         ) -> dict[int, Any]:
+def push(tape: Tape, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int]) -> dict[int, Any]:
     """Forward mode over a recorded tape: push input tangents through each entry's JVP rule,
     using the residuals the recording kept (nothing is re-evaluated). Returns the tangents
     of `wanted` ids (None where no tangent reaches). One loop, in tape order; a tangent is
     dropped after its last reader.
     """
     wanted = list(wanted)
-    tangents: list[Any] = [None] * level.n_values
+    shapes = tape.shapes
+    tangents: list[Any] = [None] * len(shapes)
     for index, tangent in seeds:
         tangents[index] = tangent
-    tape = level.tape
-    last_read = [-1] * level.n_values
-    for position, entry in enumerate(tape):
-        for parent in entry[2]:
-            if parent is not None:
-                last_read[parent] = position
-    for index in wanted:
-        last_read[index] = len(tape)
-    for position, (primitive, params, parents, out, residuals) in enumerate(tape):
-        inputs = [ZERO if parent is None or tangents[parent] is None else tangents[parent]
+    last_read = tape.last_reads(wanted)
+    for position, (primitive, params, parents, constants, out, residuals) in enumerate(
+            tape.entries()):
+        inputs = [ZERO if parent == CONSTANT or tangents[parent] is None else tangents[parent]
                   for parent in parents]
         if all(t is ZERO for t in inputs):
             continue
-        tangent = primitive.jvp(residuals, inputs, params)
+        in_shapes = tape.in_shapes(parents, constants) if primitive.elementwise else None
+        tangent = primitive.jvp(residuals, inputs, params, in_shapes, shapes[out])
         if tangent is not ZERO:
             tangents[out] = tangent
         for parent in parents:
-            if parent is not None and last_read[parent] == position:
+            if parent != CONSTANT and last_read[parent] == position:
                 tangents[parent] = None
     return {index: tangents[index] for index in wanted}

@@ -20,8 +20,9 @@ from ad import tree
 from ad.context import entered
 from ad.cost import Chain, predict, tape_counts
 from ad.errors import DTypeError, ShapeError
-from ad.forward import CHUNK_BUDGET, CHUNK_SIZE, Dual, ForwardLevel, chunk_for
+from ad.forward import Dual, ForwardLevel
 from ad.primitive import PRIMITIVES, Tracer, float_dtype, primal_value, shape_of
+from ad.tape import CHUNK_BUDGET, CHUNK_SIZE, BlockPlan, plan_blocks
 from ad.recording import (Recording, as_scalar, check_callable, flatten_inputs, name_of,
                           normalize_argnums, output_leaf, per_argnum, rebuild_args)
 
@@ -197,12 +198,6 @@ def _basis_block(start: int, count: int, offset: int, shape: tuple, dtype) -> np
     return block.reshape((count,) + tuple(shape))
 
 
-def _jacobian_structure(out_structure, blocks, structures, single: bool):
-    """Nest blocks[i][j] (output leaf i, input leaf j) as out_tree of in_trees."""
-    per_out = [per_argnum(structures, row, single) for row in blocks]
-    return tree.unflatten(out_structure, per_out)
-
-
 def _offsets(shapes) -> list[int]:
     offsets, total = [], 0
     for s in shapes:
@@ -211,47 +206,63 @@ def _offsets(shapes) -> list[int]:
     return offsets + [total]
 
 
-def _largest(shapes) -> int:
-    return max((math.prod(s) for s in shapes), default=1)
+def _seeds(start: int, stop: int, shapes, dtypes) -> list[np.ndarray]:
+    """One block of basis directions start..stop, split into a block per leaf."""
+    return [_basis_block(start, stop - start, offset, shape, dtype)
+            for offset, shape, dtype in zip(_offsets(shapes), shapes, dtypes)]
 
 
-def _forward_jacobian(pass_, leaves, structures, single: bool, chunk_size):
-    """Jacobian from forward passes: `pass_(blocks)` pushes one chunk of basis directions
-    (one block per input leaf) and returns (output primals, output tangents, structure)."""
+def _assemble(pieces, in_shapes, out_shapes, by_columns: bool) -> list[list]:
+    """The Jacobian's blocks [i][j] (output leaf i, input leaf j, shape out_i + in_j) from
+    the results of its passes: in forward mode (`by_columns`) pieces[i] are the chunks
+    (k,) + out_i of output leaf i, k input directions each; in reverse mode pieces[j] are the
+    chunks (k,) + in_j of input leaf j, k output directions each. Traceable (ad.numpy), so
+    Jacobians nest."""
+    leaves, split = (out_shapes, in_shapes) if by_columns else (in_shapes, out_shapes)
+    offsets = _offsets(split)
+    blocks = [[None] * len(in_shapes) for _ in out_shapes]
+    for a, (chunks, shape) in enumerate(zip(pieces, leaves)):
+        full = chunks[0] if len(chunks) == 1 else anp.concatenate(chunks, 0)
+        matrix = anp.reshape(full, (offsets[-1], math.prod(shape)))  # directions x leaf
+        for b in range(len(split)):
+            part = matrix if len(split) == 1 else matrix[offsets[b]:offsets[b + 1]]
+            i, j = (a, b) if by_columns else (b, a)
+            if by_columns:
+                part = anp.transpose(part)
+            blocks[i][j] = as_scalar(anp.reshape(part, tuple(out_shapes[i]) +
+                                                 tuple(in_shapes[j])))
+    return blocks
+
+
+def _jacobian_structure(out_structure, blocks, structures, single: bool):
+    """Nest blocks[i][j] (output leaf i, input leaf j) as out_tree of in_trees."""
+    per_out = [per_argnum(structures, row, single) for row in blocks]
+    return tree.unflatten(out_structure, per_out)
+
+
+def _forward_jacobian(pass_, leaves, structures, single: bool, plan: BlockPlan):
+    """Jacobian from forward passes: `pass_(blocks)` pushes one block of basis directions
+    (one array per input leaf) and returns (output primals, output tangents, structure)."""
     in_shapes = [np.shape(x) for x in leaves]
-    offsets = _offsets(in_shapes)
-    n = offsets[-1]
-    chunk = chunk_for(_largest(in_shapes), chunk_size)
-    columns = None  # per output leaf: list of (k,) + out_shape tangent chunks
-    out_primals = out_structure = None
-    for start in range(0, max(n, 1), chunk):
-        k = min(chunk, n - start) if n else 0
-        blocks = [_basis_block(start, k, o, s, float_dtype(x))
-                  for o, s, x in zip(offsets, in_shapes, leaves)]
-        out_primals, out_tangents, out_structure = pass_(blocks)
-        if columns is None:
-            columns = [[] for _ in out_primals]
+    dtypes = [float_dtype(x) for x in leaves]
+    pieces = out_primals = out_structure = None
+    for start, stop in plan.forward_blocks:
+        out_primals, out_tangents, out_structure = pass_(_seeds(start, stop, in_shapes, dtypes))
+        if pieces is None:
+            pieces = [[] for _ in out_primals]
         for i, (t, p) in enumerate(zip(out_tangents, out_primals)):
-            columns[i].append(np.zeros((k,) + np.shape(p), dtype=float_dtype(p)) if t is None else t)
-    blocks = []
-    for i, p in enumerate(out_primals):
-        out_shape = np.shape(p)
-        full = columns[i][0] if len(columns[i]) == 1 else anp.concatenate(columns[i], 0)
-        full = anp.moveaxis(full, 0, -1) if out_shape else full   # out_shape + (n,)
-        row = []
-        for j, s in enumerate(in_shapes):
-            part = full[(Ellipsis, slice(offsets[j], offsets[j + 1]))] \
-                if len(in_shapes) > 1 else full
-            row.append(as_scalar(anp.reshape(part, out_shape + tuple(s))))
-        blocks.append(row)
+            pieces[i].append(np.zeros((stop - start,) + np.shape(p), dtype=float_dtype(p))
+                             if t is None else t)
+    blocks = _assemble(pieces, in_shapes, [np.shape(p) for p in out_primals], by_columns=True)
     return _jacobian_structure(out_structure, blocks, structures, single)
 
 
 def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None):
     """Jacobian by forward mode: ceil(n / chunk) passes of vector-mode duals.
 
-    The chunk is `chunk_size`, else `ad.forward.chunk_for` (CHUNK_SIZE directions, fewer
-    for large inputs so memory stays bounded).
+    The chunk is `chunk_size`, else `ad.tape.plan_blocks` of the input shapes (CHUNK_SIZE
+    directions, fewer for large inputs so memory stays bounded; the outputs are not known
+    before the first pass).
 
     >>> import numpy as np, ad, ad.numpy as anp
     >>> ad.jacfwd(lambda x: x[:2] * x[1:])(np.array([1.0, 2.0, 3.0]))
@@ -267,41 +278,37 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
 
         def dual_pass(blocks):
             return _push_forward(f, args, kwargs, nums, leaves, structures, blocks, "jacfwd")
-        return _forward_jacobian(dual_pass, leaves, structures, isinstance(argnums, int),
-                                 chunk_size)
+        plan = plan_blocks([np.shape(x) for x in leaves], (), chunk_size)
+        return _forward_jacobian(dual_pass, leaves, structures, isinstance(argnums, int), plan)
 
     return jacfwd_f
 
 
-def _jacfwd_from(recording: "Recording", single: bool, chunk_size):
+def _recording_plan(recording: Recording, chunk_size) -> BlockPlan:
+    return plan_blocks([np.shape(x) for x in recording.in_primals],
+                       [np.shape(p) for p in recording.out_primals], chunk_size)
+
+
+def _jacfwd_from(recording: Recording, single: bool, plan: BlockPlan):
     """Forward-mode Jacobian pushed through an existing recording (no re-evaluation)."""
     def tape_pass(blocks):
         return recording.out_primals, recording.push(blocks), recording.out_structure
     return _forward_jacobian(tape_pass, recording.in_primals, recording.structures, single,
-                             chunk_size)
+                             plan)
 
 
-def _jacrev_from(recording: Recording, chunk_size, single: bool):
+def _jacrev_from(recording: Recording, single: bool, plan: BlockPlan):
+    """Reverse-mode Jacobian: one batched sweep of the recording per block of outputs."""
     out_shapes = [np.shape(p) for p in recording.out_primals]
     in_shapes = [np.shape(x) for x in recording.in_primals]
-    out_offsets = _offsets(out_shapes)
-    m = out_offsets[-1]
-    chunk = chunk_for(max(_largest(out_shapes), _largest(in_shapes)), chunk_size)
-    rows = [[] for _ in in_shapes]   # per input leaf: chunks (k,) + in_shape
-    for start in range(0, max(m, 1), chunk):
-        k = min(chunk, m - start) if m else 0
-        seeds = [_basis_block(start, k, o, s, float_dtype(p))
-                 for o, s, p in zip(out_offsets, out_shapes, recording.out_primals)]
-        for j, ct in enumerate(recording.pull(seeds, batch=(k,))):
-            rows[j].append(ct)
-    full = [r[0] if len(r) == 1 else anp.concatenate(r, 0) for r in rows]  # (m,) + in_shape
-    blocks = []
-    for i, out_shape in enumerate(out_shapes):
-        row = []
-        for j, in_shape in enumerate(in_shapes):
-            part = full[j] if len(out_shapes) == 1 else full[j][out_offsets[i]:out_offsets[i + 1]]
-            row.append(as_scalar(anp.reshape(part, out_shape + tuple(in_shape))))
-        blocks.append(row)
+    dtypes = [float_dtype(p) for p in recording.out_primals]
+    pieces = [[] for _ in in_shapes]
+    for start, stop in plan.reverse_blocks:
+        cotangents = recording.pull(_seeds(start, stop, out_shapes, dtypes),
+                                    batch=(stop - start,))
+        for j, ct in enumerate(cotangents):
+            pieces[j].append(ct)
+    blocks = _assemble(pieces, in_shapes, out_shapes, by_columns=False)
     return _jacobian_structure(recording.out_structure, blocks, recording.structures, single)
 
 
@@ -319,7 +326,8 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
     def jacrev_f(*args, **kwargs):
         nums = normalize_argnums(argnums, len(args), "jacrev", f)
         recording = Recording(f, args, kwargs, nums, False, "jacrev")
-        return _jacrev_from(recording, chunk_size, isinstance(argnums, int))
+        return _jacrev_from(recording, isinstance(argnums, int),
+                            _recording_plan(recording, chunk_size))
 
     return jacrev_f
 
@@ -381,7 +389,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
             chain_jacobian_f.report = report
             if report.choice != "plan":    # a pure mode is predicted cheaper than the plan
                 by = jacfwd if report.choice == "forward" else jacrev
-                return by(f, chunk_size=chunk)(x)
+                return by(f, chunk_size=report.chunk)(x)
             if fresh:
                 inputs = report.inputs
             else:
@@ -391,7 +399,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
             factors = []
             for stage, x_i, r in zip(f.stages, inputs, report.stage_reports):
                 by = jacfwd if r.choice == "forward" else jacrev
-                factor = by(stage, chunk_size=chunk)(x_i)
+                factor = by(stage, chunk_size=report.chunk)(x_i)   # the planned passes
                 factors.append(anp.reshape(factor, (r.counts.m, r.counts.n)))
             full = report.plan.multiply(factors, anp.matmul)
             return as_scalar(anp.reshape(full, np.shape(report.output) + np.shape(x)))
@@ -408,23 +416,24 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         signature = (nums, tuple((shape_of(leaf), getattr(leaf, "dtype", type(leaf)))
                                  for leaf in tree.flatten((args, kwargs))[0]))
         decided = decisions.get(signature)
-        if decided is not None:
+        if decided is not None:   # the same plan as predicted: run the chosen mode directly
             jacobian_f.report = decided
             by = jacfwd if decided.choice == "forward" else jacrev
-            return by(f, argnums, chunk_size=chunk_size)(*args, **kwargs)
+            return by(f, argnums, chunk_size=decided.plan.chunk)(*args, **kwargs)
         recording = Recording(f, args, kwargs, nums, False, "jacobian")
         in_sizes = [math.prod(np.shape(x)) for x in recording.in_primals]
         m = sum(math.prod(np.shape(p)) for p in recording.out_primals)
         itemsize = max((float_dtype(x).itemsize for x in recording.in_primals), default=8)
         counts = tape_counts(recording.level.tape, recording.in_ids, in_sizes,
-                             recording.out_ids, m, itemsize)
-        shapes = [np.shape(x) for x in recording.in_primals + recording.out_primals]
-        report = predict(counts, chunk_for(_largest(shapes), chunk_size))
+                             recording.out_ids, m, itemsize,
+                             [np.shape(p) for p in recording.out_primals])
+        plan = _recording_plan(recording, chunk_size)
+        report = predict(counts, plan)
         jacobian_f.report = decisions[signature] = report
         single = isinstance(argnums, int)
         if report.choice == "forward":   # push tangents through the recording just made
-            return _jacfwd_from(recording, single, chunk_size)
-        return _jacrev_from(recording, chunk_size, single)
+            return _jacfwd_from(recording, single, plan)
+        return _jacrev_from(recording, single, plan)
 
     jacobian_f.report = None
     return jacobian_f

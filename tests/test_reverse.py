@@ -13,16 +13,16 @@ from ad.context import entered
 from ad.reverse import ReverseLevel, sweep
 
 
-def test_tape_is_a_plain_list_in_execution_order():
+def test_tape_lists_entries_in_execution_order():
     level = ReverseLevel()
     with entered(level):
         x = level.new_input(np.array([1.0, 2.0]))
         y = anp.sum(anp.sin(x) * 2.0)
-    names = [entry[0].name for entry in level.tape]
-    assert names == ["sin", "multiply", "sum"]
-    assert [entry[2] for entry in level.tape] == [(0,), (1, None), (2,)]
-    assert [entry[3] for entry in level.tape] == [1, 2, 3]
-    found = sweep(level, [(y.index, 1.0)], [x.index])
+    entries = list(level.tape.entries())
+    assert [entry[0].name for entry in entries] == ["sin", "multiply", "sum"]
+    assert [entry[2] for entry in entries] == [(0,), (1, -1), (2,)]   # -1: a constant
+    assert [entry[4] for entry in entries] == [1, 2, 3]
+    found = sweep(level.tape, [(y.index, 1.0)], [x.index])
     np.testing.assert_allclose(found[x.index], 2 * np.cos([1.0, 2.0]))
 
 

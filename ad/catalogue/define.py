@@ -122,17 +122,17 @@ class ElementwisePrimitive(Primitive):
         self.partials = tuple(partials)
         self.kernel = kernel
 
+    #: The partial derivatives, one per argument (None where not needed): with the shapes
+    #: the tape keeps per value, all the rules need.
+    residual_form = "partials"
+
     def forward(self, primals, params, needs):
         for x in primals:
             if isinstance(x, Tracer):  # a lower level is tracing: partials are traced too
                 out = bind(self, primals, params)
-                partials = tuple(kernels.same_dtype(partial(*primals, out), out) if need
-                                 else None for partial, need in zip(self.partials, needs))
-                break
-        else:
-            out, partials = kernels.value_and_partials(self, primals, needs)
-        shapes = [x.shape if type(x) is np.ndarray else shape_of(x) for x in primals]
-        return out, (partials, shapes, out.shape if type(out) is np.ndarray else shape_of(out))
+                return out, tuple(kernels.same_dtype(partial(*primals, out), out) if need
+                                  else None for partial, need in zip(self.partials, needs))
+        return kernels.value_and_partials(self, primals, needs)
 
     def _partial(self, partials, i):
         partial = partials[i]
@@ -141,34 +141,29 @@ class ElementwisePrimitive(Primitive):
                 f"primitive '{self.name}' is not differentiable in argument {i}")
         return partial
 
-    def jvp(self, residuals, tangents, params):
-        partials, in_shapes, out_shape = residuals
+    def jvp(self, partials, tangents, params, in_shapes=None, out_shape=None):
         total = ZERO
+        out_ndim = len(out_shape)
         for i, tangent in enumerate(tangents):
             if tangent is ZERO:
                 continue
-            term = self._partial(partials, i) * align(tangent, len(in_shapes[i]), len(out_shape))
+            term = self._partial(partials, i) * align(tangent, len(in_shapes[i]), out_ndim)
             total = term if total is ZERO else total + term
         shape = shape_of(total)
-        if total is not ZERO and shape[len(shape) - len(out_shape):] != out_shape:
-            batch = shape[:len(shape) - len(out_shape)]
+        if total is not ZERO and shape[len(shape) - out_ndim:] != out_shape:
+            batch = shape[:len(shape) - out_ndim]
             total = PRIMITIVES["broadcast_to"](total, shape=batch + out_shape)
         return total
 
-    def vjp(self, i, cotangent, residuals, params):
-        partials, in_shapes, out_shape = residuals
+    def vjp(self, i, cotangent, partials, params, in_shape=None, out_shape=None):
         partial = partials[i]
         if partial is None:
             self._partial(partials, i)
-        return unbroadcast(partial * cotangent, in_shapes[i], out_shape)
+        return unbroadcast(partial * cotangent, in_shape, out_shape)
 
-    def shapes(self, residuals):
-        partials, in_shapes, out_shape = residuals
-        return list(in_shapes), out_shape
-
-    def vjp_reuse(self, i, cotangent, residuals, params):
-        partial = residuals[0][i]
-        if (type(cotangent) is np.ndarray and cotangent.shape == residuals[1][i]
+    def vjp_reuse(self, i, cotangent, partials, params, in_shape):
+        partial = partials[i]
+        if (type(cotangent) is np.ndarray and cotangent.shape == in_shape
                 and cotangent.flags.writeable
                 and (isinstance(partial, (float, int)) or (
                     type(partial) is np.ndarray and partial.shape == cotangent.shape
@@ -177,8 +172,8 @@ class ElementwisePrimitive(Primitive):
             return cotangent
         return None
 
-    def vjp_accumulate(self, i, acc, cotangent, residuals, params):
-        partial = residuals[0][i]
+    def vjp_accumulate(self, i, acc, cotangent, partials, params):
+        partial = partials[i]
         if (type(partial) is np.ndarray and type(cotangent) is np.ndarray
                 and partial.shape == cotangent.shape == acc.shape
                 and partial.dtype == cotangent.dtype == acc.dtype):

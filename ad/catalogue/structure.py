@@ -195,7 +195,7 @@ class Concatenate(Primitive):
         super().__init__("concatenate", _concatenate, jvp=None, vjp=None, cost=_copy_cost,
                          linear=True, arity=-1)
 
-    def jvp(self, residuals, tangents, params):
+    def jvp(self, residuals, tangents, params, in_shapes=None, out_shape=None):
         out, primals = residuals
         batch = next(np.shape(t)[:np.ndim(t) - np.ndim(x)]
                      for t, x in zip(tangents, primals) if t is not ZERO)
@@ -203,7 +203,7 @@ class Concatenate(Primitive):
                  for t, x in zip(tangents, primals)]
         return concatenate(*parts, axis=params["axis"] + len(batch))
 
-    def vjp(self, i, cotangent, residuals, params):
+    def vjp(self, i, cotangent, residuals, params, in_shape=None, out_shape=None):
         out, primals = residuals
         axis = params["axis"]
         start = sum(np.shape(x)[axis] for x in primals[:i])

@@ -1,0 +1,272 @@
+"""The tape: a recorded program in columns, its one iterator, replay, and the block planner.
+
+A `Tape` is a Wengert list kept as parallel columns, one row per primitive application, in
+execution order:
+
+    opcodes     the primitive's index in the registry (`ad.primitive.OPCODES[code]`)
+    params      its parameters (one shared empty dict when it has none)
+    parents     per argument, the id of the traced value it came from, or -1 for a constant
+    constants   per argument, the constant's value (None where the argument is traced), or
+                None when every argument is traced: with `parents` it replays the entry
+    outs        the id of the result
+    residuals   what the primitive's `forward` kept for its rules, in the one form its kind
+                declares (`Primitive.residual_form`)
+
+and two columns per value id (inputs first, then every entry's result): `shapes` and
+`dtypes`. Ids are small integers, so the columns lower to flat arrays (`Tape.lowered`).
+
+Every walker reads the tape through `entries` (forward or backward, optionally consuming
+the rows it has passed so their residuals are freed during a sweep) and `replay` re-runs one
+entry on new primal inputs. `plan_blocks` is the one place that decides how many tangent
+directions (or cotangents) one pass carries: the transforms execute its plan and the cost
+model predicts from the same plan.
+
+Imports `ad.primitive` only.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from ad.primitive import OPCODES, Primitive, shape_of
+
+#: A constant argument's parent id.
+CONSTANT = -1
+#: The params of an entry that has none (shared, never mutated).
+NO_PARAMS: dict = {}
+
+
+class Tape:
+    """A recorded program: columns per entry and per value id (see the module docstring).
+
+    >>> import numpy as np, ad, ad.numpy as anp
+    >>> tape = ad.trace(lambda x: anp.sin(x) * 2.0, np.ones(2)).tape
+    >>> [(p.name, parents, out) for p, params, parents, constants, out, res in tape.entries()]
+    [('sin', (0,), 1), ('multiply', (1, -1), 2)]
+    """
+
+    __slots__ = ("opcodes", "params", "parents", "constants", "outs", "residuals",
+                 "shapes", "dtypes", "inputs")
+
+    def __init__(self) -> None:
+        self.opcodes: list[int] = []
+        self.params: list[dict] = []
+        self.parents: list[tuple[int, ...]] = []
+        self.constants: list[tuple | None] = []
+        self.outs: list[int] = []
+        self.residuals: list[Any] = []
+        self.shapes: list[tuple[int, ...]] = []     # per value id
+        self.dtypes: list[np.dtype | None] = []     # per value id
+        self.inputs: list[int] = []
+
+    # --- building --------------------------------------------------------------------
+    @property
+    def n_values(self) -> int:
+        """How many ids have been handed out (inputs and entry results)."""
+        return len(self.shapes)
+
+    def new_input(self, primal: Any) -> int:
+        """A new input id: a value with a shape and dtype but no entry."""
+        index = len(self.shapes)
+        self.shapes.append(shape_of(primal))
+        self.dtypes.append(getattr(primal, "dtype", None))
+        self.inputs.append(index)
+        return index
+
+    def append(self, primitive: Primitive, params: dict, parents: tuple[int, ...],
+               constants: tuple | None, residuals: Any, out: Any) -> int:
+        """Record one application whose result is `out`; returns the result's id."""
+        index = len(self.shapes)
+        self.opcodes.append(primitive.opcode)
+        self.params.append(params or NO_PARAMS)
+        self.parents.append(parents)
+        self.constants.append(constants)
+        self.outs.append(index)
+        self.residuals.append(residuals)
+        self.shapes.append(shape_of(out))
+        self.dtypes.append(getattr(out, "dtype", None))
+        return index
+
+    def __len__(self) -> int:
+        return len(self.opcodes)
+
+    def clear(self) -> None:
+        """Drop every entry (and with them every residual)."""
+        for column in (self.opcodes, self.params, self.parents, self.constants, self.outs,
+                       self.residuals):
+            column.clear()
+
+    # --- the one iterator ------------------------------------------------------------
+    def entries(self, reverse: bool = False, consume: bool = False
+                ) -> Iterator[tuple[Primitive, dict, tuple[int, ...], tuple | None, int, Any]]:
+        """The entries as (primitive, params, parents, constants, out, residuals), in
+        execution order or, with `reverse`, backwards. With `consume` (backwards only), each
+        entry is removed as it is handed out, so its residuals can be freed while the walk
+        goes on and the tape is empty at the end.
+        """
+        if consume:
+            if not reverse:
+                raise ValueError("Tape.entries: consume=True walks backwards only")
+            return self._consumed()
+        columns = (map(OPCODES.__getitem__, self.opcodes), self.params, self.parents,
+                   self.constants, self.outs, self.residuals)
+        if reverse:
+            columns = (map(OPCODES.__getitem__, reversed(self.opcodes)),) + tuple(
+                reversed(c) for c in columns[1:])
+        return zip(*columns)
+
+    def _consumed(self):
+        opcodes, params, parents = self.opcodes, self.params, self.parents
+        constants, outs, residuals = self.constants, self.outs, self.residuals
+        while opcodes:
+            yield (OPCODES[opcodes.pop()], params.pop(), parents.pop(), constants.pop(),
+                   outs.pop(), residuals.pop())
+
+    # --- facts about entries ---------------------------------------------------------
+    def primitive(self, position: int) -> Primitive:
+        return OPCODES[self.opcodes[position]]
+
+    def arguments(self, parents: Sequence[int], constants: tuple | None,
+                  values: Sequence[Any] | dict) -> list:
+        """An entry's primal arguments: `values[id]` for traced ones, constants otherwise."""
+        return [constants[k] if parent == CONSTANT else values[parent]
+                for k, parent in enumerate(parents)]
+
+    def in_shapes(self, parents: Sequence[int], constants: tuple | None) -> list[tuple]:
+        """Shapes of an entry's arguments (from the id columns and the constants)."""
+        shapes = self.shapes
+        return [shape_of(constants[k]) if parent == CONSTANT else shapes[parent]
+                for k, parent in enumerate(parents)]
+
+    def replay(self, position: int, values: Sequence[Any] | dict, store: bool = False):
+        """Re-run entry `position` on new primal inputs (`values[id]` for each traced
+        parent; constants from the tape). Returns (out, residuals); with `store`, the new
+        residuals replace the recorded ones (recompute instead of store).
+
+        >>> import numpy as np, ad, ad.numpy as anp
+        >>> tape = ad.trace(lambda x: anp.sin(x) * 2.0, 0.0).tape
+        >>> out, _ = tape.replay(0, {0: np.float64(np.pi / 2)})
+        >>> float(out)
+        1.0
+        """
+        primitive = OPCODES[self.opcodes[position]]
+        parents, constants = self.parents[position], self.constants[position]
+        primals = self.arguments(parents, constants, values)
+        needs = [parent != CONSTANT for parent in parents]
+        out, residuals = primitive.forward(primals, self.params[position], needs)
+        if store:
+            self.residuals[position] = residuals
+        return out, residuals
+
+    def lowered(self) -> dict[str, np.ndarray]:
+        """The integer columns as flat arrays: opcodes, outs, and parents in CSR form
+        (`parent_start[k]:parent_start[k + 1]` indexes entry k's slice of `parent_ids`).
+
+        >>> import ad, ad.numpy as anp
+        >>> low = ad.trace(lambda x, y: x * anp.sin(y), 1.0, 2.0).tape.lowered()
+        >>> low["parent_ids"].tolist(), low["parent_start"].tolist()
+        ([1, 0, 2], [0, 1, 3])
+        """
+        starts = np.zeros(len(self.parents) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in self.parents], out=starts[1:])
+        flat = [parent for parents in self.parents for parent in parents]
+        return {"opcodes": np.asarray(self.opcodes, dtype=np.int32),
+                "outs": np.asarray(self.outs, dtype=np.int64),
+                "parent_ids": np.asarray(flat, dtype=np.int64),
+                "parent_start": starts}
+
+    def last_reads(self, wanted: Sequence[int] = ()) -> list[int]:
+        """For each id, the position of the last entry reading it (-1: never read);
+        `wanted` ids count as read after the end."""
+        last = [-1] * len(self.shapes)
+        for position, parents in enumerate(self.parents):
+            for parent in parents:
+                if parent != CONSTANT:
+                    last[parent] = position
+        for index in wanted:
+            last[index] = len(self.opcodes)
+        return last
+
+
+# ----------------------------------------------------------------------------- block planner
+#: Most tangent directions one vector-mode pass carries (and most cotangents one batched
+#: reverse sweep carries): a Jacobian takes ceil(n / chunk) passes. Wider is faster (one
+#: large matrix product instead of several) until memory runs out, hence also:
+CHUNK_SIZE = 1024
+#: A chunk is also cut so that one leaf's block of directions (k x the leaf's size) stays
+#: under this many elements (2**24 float64 = 128 MiB). Every intermediate of the program then
+#: carries k tangents, so peak memory is about k x the program's live values.
+CHUNK_BUDGET = 2 ** 24
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """How a Jacobian of n inputs and m outputs is built in blocks of directions.
+
+    `chunk` directions per pass (the same bound for tangents and cotangents); forward mode
+    runs `forward_blocks` (start, stop) ranges over the n inputs, reverse mode
+    `reverse_blocks` over the m outputs.
+    """
+
+    n: int
+    m: int
+    chunk: int
+
+    @property
+    def forward_blocks(self) -> list[tuple[int, int]]:
+        return _ranges(self.n, self.chunk)
+
+    @property
+    def reverse_blocks(self) -> list[tuple[int, int]]:
+        return _ranges(self.m, self.chunk)
+
+    @property
+    def forward_passes(self) -> int:
+        return max(1, math.ceil(self.n / self.chunk))
+
+    @property
+    def reverse_passes(self) -> int:
+        return max(1, math.ceil(self.m / self.chunk))
+
+    def passes(self, directions: int) -> int:
+        """Passes for any number of directions at this plan's chunk."""
+        return max(1, math.ceil(directions / self.chunk))
+
+
+def _ranges(total: int, chunk: int) -> list[tuple[int, int]]:
+    if total == 0:
+        return [(0, 0)]
+    return [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
+
+
+def plan_blocks(in_shapes: Sequence[tuple[int, ...]], out_shapes: Sequence[tuple[int, ...]],
+                chunk_size: int | None = None) -> BlockPlan:
+    """The block plan of a Jacobian from leaf shapes: `chunk_size` directions per pass when
+    given, else CHUNK_SIZE cut so that a block of the largest leaf (inputs or outputs) stays
+    within CHUNK_BUDGET elements.
+
+    >>> plan_blocks([(10,)], [(3,)]).chunk, plan_blocks([(100_000,)], [()]).chunk
+    (1024, 167)
+    >>> plan = plan_blocks([(5000,)], [(100_000,)])
+    >>> plan.chunk, plan.forward_passes, plan.reverse_passes
+    (167, 30, 599)
+    >>> plan_blocks([(3,)], [(2,)], chunk_size=2).forward_blocks
+    [(0, 2), (2, 3)]
+    """
+    n = sum(math.prod(s) for s in in_shapes)
+    m = sum(math.prod(s) for s in out_shapes)
+    if chunk_size:
+        chunk = int(chunk_size)
+        if chunk < 1:
+            raise ValueError(f"chunk_size must be a positive integer, not {chunk_size!r}")
+    else:
+        largest = max([math.prod(s) for s in (*in_shapes, *out_shapes)], default=1)
+        chunk = max(1, min(CHUNK_SIZE, CHUNK_BUDGET // max(largest, 1)))
+    return BlockPlan(int(n), int(m), chunk)
+
+
+__all__ = ["Tape", "CONSTANT", "NO_PARAMS", "BlockPlan", "plan_blocks", "CHUNK_SIZE",
+           "CHUNK_BUDGET"]
