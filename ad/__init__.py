@@ -22,9 +22,7 @@ The public surface only. Layout (imports go down this list, never up):
 from __future__ import annotations
 
 from ad import numpy  # noqa: F401  (registers NumPy dispatch; also ad.numpy)
-from ad.catalogue import TABLE as primitives
-from ad.catalogue.define import (defelementwise, deflinear, defnondiff, defprimitive,
-                                 per_element)
+from ad.catalogue.define import defelementwise, deflinear, defnondiff, defprimitive
 from ad.checking import check_grads
 from ad.cost import Chain, CostReport, chain, cost_report, matrix_chain
 from ad.errors import (ADError, DTypeError, InPlaceError, LevelError, NotDifferentiableError,
@@ -32,7 +30,8 @@ from ad.errors import (ADError, DTypeError, InPlaceError, LevelError, NotDiffere
                        UnsupportedFunctionError)
 from ad.forward import Dual
 from ad.graph import Graph, GraphvizNotFoundError, trace
-from ad.primitive import ZERO, Counts, PerElement, Primitive, primal_value
+from ad.primitive import PRIMITIVES as primitives
+from ad.primitive import ZERO, Aval, Counts, PerElement, Primitive, primal_value
 from ad.transforms import (CHUNK_SIZE, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp,
                            stop_gradient, value_and_grad, vjp)
 
@@ -41,7 +40,7 @@ __version__ = "0.1.0"
 __all__ = [
     "grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hessian", "hvp",
     "stop_gradient", "check_grads", "Dual", "primal_value", "CHUNK_SIZE",
-    "defelementwise", "defprimitive", "deflinear", "defnondiff", "per_element", "Primitive",
+    "defelementwise", "defprimitive", "deflinear", "defnondiff", "Primitive", "Aval",
     "PerElement", "Counts", "ZERO", "primitives",
     "ADError", "DTypeError", "InPlaceError", "LevelError", "NotDifferentiableError",
     "RegistrationError", "ShapeError", "TracerConversionError", "UnsupportedFunctionError",

@@ -78,6 +78,54 @@ class PerElement:
 # ----------------------------------------------------------------------------- primitives
 Rule = Callable[..., Any]
 
+#: How a primitive treats a forward-mode Jacobian's identity seed (a fact for the cost
+#: model, declared with the primitive): "keeps" (the tangent is still an identity, e.g.
+#: reshape), "free" (its JVP on an identity costs nothing, e.g. matmul: A @ I = A), or None.
+IDENTITY_SEED = {None: "no shortcut", "keeps": "the seed stays an identity",
+                 "free": "its JVP on the identity seed costs nothing"}
+
+
+class Aval:
+    """The shape and dtype of a value, without the value: what a linear primitive's rules
+    read of its arguments (they never need the numbers), so the tape keeps no array alive.
+
+    >>> a = Aval((2, 3), np.dtype(np.float32))
+    >>> a.ndim, a.size, np.shape(a), np.ndim(a)
+    (2, 6, (2, 3), 2)
+    """
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.shape = shape
+        self.dtype = dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def __repr__(self) -> str:
+        return f"Aval(shape={self.shape}, dtype={self.dtype})"
+
+
+_AVALS: dict = {}
+
+
+def aval_of(value) -> Aval:
+    """The (shared) Aval of a value: one object per shape and dtype seen."""
+    dtype = getattr(value, "dtype", None)
+    key = (shape_of(value), np.result_type(value) if dtype is None else dtype)
+    aval = _AVALS.get(key)
+    if aval is None:
+        aval = Aval(*key)
+        if len(_AVALS) < 65536:
+            _AVALS[key] = aval
+    return aval
+
 
 class Primitive:
     """One differentiable operation: value, per-argument JVP and VJP rules, cost, domain.
@@ -95,18 +143,26 @@ class Primitive:
     elementwise = False
 
     def __init__(self, name: str, impl: Callable, *, jvp: Sequence[Rule | None] | None,
-                 vjp: Sequence[Rule | None] | None, cost: CostFn, linear: bool = False,
-                 differentiable: bool = True, domain: Any = None, arity: int | None = None,
-                 doc: str | None = None) -> None:
+                 vjp: Sequence[Rule | None] | None, cost: CostFn, differentiable: bool = True,
+                 domain: Any = None, arity: int | None = None, numpy: Callable | None = None,
+                 identity_seed: str | None = None, doc: str | None = None) -> None:
         self.name = name
         self.impl = impl
         self.arity = _arity(impl) if arity is None else arity
         self.jvp_rules = tuple(jvp) if jvp is not None else (None,) * self.arity
         self.vjp_rules = tuple(vjp) if vjp is not None else (None,) * self.arity
         self.cost = cost
-        self.linear = linear
         self.differentiable = differentiable
         self.domain = domain
+        if numpy is not None and not callable(numpy):
+            raise RegistrationError(f"primitive '{name}': numpy= must be the NumPy function "
+                                    f"it mirrors, not {numpy!r}")
+        self.numpy = numpy
+        if identity_seed not in IDENTITY_SEED:
+            raise RegistrationError(f"primitive '{name}': identity_seed must be one of "
+                                    f"{sorted(k for k in IDENTITY_SEED if k)} or None, not "
+                                    f"{identity_seed!r}")
+        self.identity_seed = identity_seed
         self.__doc__ = doc or getattr(impl, "__doc__", None)
 
     def __call__(self, *args, **params):
@@ -172,11 +228,6 @@ class Primitive:
     #: True when `vjp` always returns a new array (never the cotangent or a view of an
     #: input), so the sweep may later accumulate into it in place.
     fresh_vjp = False
-
-    #: How the primitive treats a forward-mode Jacobian's identity seed (a fact for the cost
-    #: model): "keeps" (the tangent is still an identity, e.g. reshape), "free" (its JVP on
-    #: an identity costs nothing, e.g. matmul: A @ I = A), or None.
-    identity_seed = None
 
     #: The primitive's index in the registry (set by `register`): the tape's opcode.
     opcode = -1

@@ -13,7 +13,8 @@ import pytest
 
 import ad
 from ad import kernels
-from ad.catalogue.define import ElementwisePrimitive, per_element
+from ad.catalogue.define import ElementwisePrimitive
+from ad.primitive import PerElement
 from ad.testing import sample
 
 pytestmark = pytest.mark.skipif(not kernels.numba_available(),
@@ -140,7 +141,7 @@ def _not_compilable_d(x, out):  # Numba cannot type a global dict
 
 
 def _make(name, value, partial):
-    return ElementwisePrimitive(name, value, (partial,), cost=per_element(1, 1, 1, 1),
+    return ElementwisePrimitive(name, value, (partial,), cost=PerElement(1, 1, 1, 1),
                                 domain=((-1.0, 1.0),), kernel=True)
 
 

@@ -31,11 +31,6 @@ ALLOWED = {
     "testing": None,       # test helper: may import anything; nothing in ad imports it
     "__init__": None,
 }
-# Imports allowed only inside function bodies (at call time, never at import time): rules in
-# the catalogue may use the ad.numpy conveniences that are built on the catalogue itself.
-LAZY = {"catalogue": ["numpy"]}
-
-
 def _modules():
     for path in sorted(ROOT.rglob("*.py")):
         parts = path.relative_to(ROOT).with_suffix("").parts
@@ -46,18 +41,8 @@ def _layer(parts) -> str:
     return parts[0] if parts[0] != "__init__" or len(parts) == 1 else parts[0]
 
 
-def _top_level(tree: ast.AST):
-    """Nodes outside function bodies."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(child for child in ast.iter_child_nodes(node)
-                     if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
-
-
-def _ad_imports(tree: ast.AST, top_level_only: bool = False):
-    for node in (_top_level(tree) if top_level_only else ast.walk(tree)):
+def _ad_imports(tree: ast.AST):
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module == "ad":
                 yield from (alias.name for alias in node.names)
@@ -75,10 +60,7 @@ def test_imports_go_one_way(path, parts):
     assert layer in ALLOWED, f"new module ad/{'/'.join(parts)}.py: add its layer to ALLOWED"
     allowed = ALLOWED[layer]
     tree = ast.parse(path.read_text())
-    imported = set(_ad_imports(tree))
-    lazy = set(LAZY.get(layer, ()))
-    if lazy:
-        imported = set(_ad_imports(tree, top_level_only=True)) | (imported - lazy)
+    imported = set(_ad_imports(tree))     # function bodies included: no lazy exemptions
     if layer != "testing":
         assert "testing" not in imported, "nothing in ad may import ad.testing"
     if allowed is None:

@@ -1,18 +1,28 @@
 """The public way to declare a primitive; the built-in catalogue uses exactly this.
 
+Four kinds, one declaration function each:
+
 * `defelementwise(name, value, partials, ...)`: give the value and one partial derivative per
   argument, `partial(*xs, y) -> dy/dx_i`; the JVP, the VJP, un-broadcasting, batching and the
   fused Numba kernel are derived here once. Partials are written with NumPy ufuncs and
   operators, so the same function runs on arrays, on traced values (where it becomes
-  catalogue operations: derivatives of any order) and inside Numba.
-* `defprimitive(name, impl, jvp=(...), vjp=(...), cost=...)`: structural operations with
-  hand-written per-argument rules (tangents/cotangents may carry extra leading batch axes).
-* `deflinear(...)`: the same, for operations linear in their differentiable arguments.
+  catalogue operations: derivatives of any order) and inside Numba. `linear=True` declares
+  constant partials (add: 1, 1): nothing is kept for the sweep.
+* `deflinear(name, impl, transpose=(...), ...)`: an operation linear in its differentiable
+  arguments (reshape, sum, indexing...). It gives its transpose (the VJP) only: its JVP is
+  the operation itself applied to the tangents, derived here once (`batch=` says how its
+  parameters change when the tangents carry leading batch axes). Its rules see the shapes
+  and dtypes of the linear arguments (`Aval`s), never their values, so the tape keeps none.
+* `defprimitive(name, impl, jvp=(...), vjp=(...), cost=...)`: any other operation, with
+  hand-written per-argument rules.
 * `defnondiff(name, impl, ...)`: a value with no derivative (floor, comparisons); its
   result is a constant to every transform.
 
-Registration checks arity, rule signatures, the cost entry and duplicate names eagerly.
-Imports `ad.primitive` and `ad.kernels`; refers to other primitives through the registry.
+Every fact about a primitive (its NumPy twin, how it treats an identity seed, its cost, its
+domain) is an argument of these functions, checked at registration with arity, rule
+signatures and duplicate names. Imports `ad.primitive`, `ad.kernels` and, at the end (they
+are declared with this module's functions), the structural primitives of
+`ad.catalogue.structure` that the derived rules are made of.
 """
 from __future__ import annotations
 
@@ -23,16 +33,18 @@ import numpy as np
 
 from ad import kernels
 from ad.errors import NotDifferentiableError, RegistrationError
-from ad.primitive import (FUNCTIONS, PRIMITIVES, ZERO, CostFn, Counts, PerElement, Primitive,
-                          Tracer, bind, check_rule, primal_value, register, shape_of)
+from ad.primitive import (ZERO, CostFn, PerElement, Primitive, Tracer, aval_of, bind,
+                          check_rule, primal_value, register, shape_of)
 
 REAL = (-np.inf, np.inf)
 
 
+# ----------------------------------------------------------------------------- general
 def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None],
-                 vjp: Sequence[Callable | None], cost: CostFn, linear: bool = False,
+                 vjp: Sequence[Callable | None], cost: CostFn,
                  domain: Sequence[tuple[float, float]] | None = None, numpy: Callable | None = None,
-                 arity: int | None = None, batched: bool = False) -> Primitive:
+                 arity: int | None = None, batched: bool = False,
+                 identity_seed: str | None = None) -> Primitive:
     """Declare a primitive with hand-written per-argument JVP and VJP rules.
 
     `batched=True` declares that the rules accept tangents and cotangents with extra
@@ -49,8 +61,8 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None],
     >>> float(ad.grad(cube)(2.0))
     12.0
     """
-    primitive = Primitive(name, impl, jvp=jvp, vjp=vjp, cost=cost, linear=linear,
-                          domain=domain, arity=arity)
+    primitive = Primitive(name, impl, jvp=jvp, vjp=vjp, cost=cost, domain=domain, arity=arity,
+                          numpy=numpy, identity_seed=identity_seed)
     for what, rules in (("JVP rule", jvp), ("VJP rule", vjp)):
         for rule in rules:
             if rule is not None:
@@ -60,7 +72,6 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None],
                                     for i, rule in enumerate(primitive.jvp_rules))
         primitive.vjp_rules = tuple(None if rule is None else _per_direction(rule, i, True)
                                     for i, rule in enumerate(primitive.vjp_rules))
-    primitive.numpy = numpy
     return register(primitive)
 
 
@@ -77,34 +88,144 @@ def _per_direction(rule: Callable, argument: int, reverse: bool) -> Callable:
         nb = len(shape) - len(base)
         if nb <= 0:
             return rule(t, out, *primals, **params)
-        target = shape_of(primals[argument]) if reverse else shape_of(out)
+        target = tuple(shape_of(primals[argument]) if reverse else shape_of(out))
         batch = shape[:nb]
-        flat = PRIMITIVES["reshape"](t, shape=(math.prod(batch),) + tuple(base))
+        flat = reshape(t, shape=(math.prod(batch),) + tuple(base))
         results = [rule(flat[b], out, *primals, **params) for b in range(math.prod(batch))]
         if all(r is ZERO for r in results):
             return ZERO
         dtype = np.result_type(*[primal_value(r) for r in results if r is not ZERO])
-        results = [np.zeros(target, dtype) if r is ZERO else r for r in results]
-        stacked = FUNCTIONS[np.stack](results)
-        return PRIMITIVES["reshape"](stacked, shape=tuple(batch) + tuple(target))
+        rows = [reshape(np.zeros(target, dtype) if r is ZERO else r, shape=(1,) + target)
+                for r in results]
+        stacked = rows[0] if len(rows) == 1 else concatenate(*rows, axis=0)
+        return reshape(stacked, shape=tuple(batch) + target)
     one_at_a_time.__name__ = getattr(rule, "__name__", "rule")
     one_at_a_time.__wrapped__ = rule
     return one_at_a_time
 
 
-def deflinear(name: str, impl: Callable, *, jvp: Sequence[Callable | None],
-              vjp: Sequence[Callable | None], cost: CostFn, **kwargs) -> Primitive:
-    """Declare a primitive linear in its differentiable arguments (sum, reshape, index...)."""
-    return defprimitive(name, impl, jvp=jvp, vjp=vjp, cost=cost, linear=True, **kwargs)
+# ----------------------------------------------------------------------------- linear
+def _applied_to_the_tangent(*args, **params):
+    """Marks a linear primitive's JVP: the primitive itself, applied to the tangents."""
+    raise NotImplementedError  # pragma: no cover - never called, LinearPrimitive.jvp is
 
 
+class LinearPrimitive(Primitive):
+    """An operation linear in its differentiable arguments: one transpose rule each, and the
+    JVP derived (the operation applied to the tangents)."""
+
+    #: The output's and the arguments' Avals (shape, dtype), and the values of the arguments
+    #: the operation is not linear in (where's condition): no linear argument is kept.
+    residual_form = "avals"
+
+    def __init__(self, name, impl, *, transpose, cost, batch, broadcasting, variadic,
+                 **kwargs) -> None:
+        arity = kwargs.pop("arity", None)
+        arity = -1 if variadic else arity
+        linear = None if variadic else [rule is not None for rule in transpose]
+        super().__init__(name, impl, arity=arity, cost=cost,
+                         jvp=None if variadic else [_applied_to_the_tangent if lin else None
+                                                    for lin in linear],
+                         vjp=None if variadic else transpose, **kwargs)
+        self.linear_in = linear               # per argument (None: variadic, all linear)
+        self.transpose_rule = transpose if variadic else None
+        self.batch = batch
+        self.broadcasting = broadcasting
+
+    def forward(self, primals, params, needs):
+        out = bind(self, primals, params)
+        linear = self.linear_in
+        return out, (aval_of(out), tuple(
+            aval_of(x) if linear is None or linear[i] else x for i, x in enumerate(primals)))
+
+    def jvp(self, residuals, tangents, params, in_shapes=None, out_shape=None):
+        out, args = residuals
+        linear = self.linear_in
+        batch = None
+        for i, t in enumerate(tangents):
+            if t is ZERO:
+                continue
+            if linear is not None and not linear[i]:
+                raise NotDifferentiableError(
+                    f"primitive '{self.name}' is not differentiable in argument {i}")
+            shape = shape_of(t)
+            batch = shape[:len(shape) - args[i].ndim]
+        if batch is None:
+            return ZERO
+        operands = []
+        for i, (t, x) in enumerate(zip(tangents, args)):
+            if linear is not None and not linear[i]:
+                operands.append(x)           # the constant argument, as recorded
+            elif t is ZERO:
+                operands.append(0.0 if self.broadcasting else np.zeros(batch + x.shape, x.dtype))
+            else:
+                operands.append(align(t, x.ndim, out.ndim) if self.broadcasting else t)
+        if batch and self.batch is not None:
+            params = self.batch(params, batch, [x.shape for x in args])
+        tangent = bind(self, operands, params)
+        if self.broadcasting and shape_of(tangent) != batch + out.shape:
+            tangent = broadcast_to(tangent, shape=batch + out.shape)
+        return tangent
+
+    def vjp(self, i, cotangent, residuals, params, in_shape=None, out_shape=None):
+        out, args = residuals
+        if self.transpose_rule is not None:
+            return self.transpose_rule(i, cotangent, out, *args, **params)
+        rule = self.vjp_rules[i]
+        if rule is None:
+            raise NotDifferentiableError(
+                f"primitive '{self.name}' is not differentiable in argument {i}")
+        return rule(cotangent, out, *args, **params)
+
+
+def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None] | Callable,
+              cost: CostFn, batch: Callable | None = None, broadcasting: bool = False,
+              variadic: bool = False, numpy: Callable | None = None, arity: int | None = None,
+              identity_seed: str | None = None) -> Primitive:
+    """Declare a primitive linear in its differentiable arguments (sum, reshape, index...).
+
+    `transpose[i](ct, out, *args, **params)` is the cotangent of argument i (None: not
+    differentiable there; such arguments are passed to the JVP as recorded); `out` and the
+    linear arguments arrive as `Aval`s (shape and dtype). Cotangents may carry leading batch
+    axes. The JVP is derived: the primitive applied to the tangents (zeros for a missing
+    one), with `batch(params, batch_shape, in_shapes)` giving the parameters for tangents
+    with leading axes `batch_shape` (default: the same parameters). `broadcasting=True`
+    marks NumPy-broadcasting operations (tangents are aligned to the output's rank first).
+    A `variadic` primitive takes any number of arguments, all linear, and one
+    `transpose(i, ct, out, *args, **params)`.
+
+    >>> import numpy as np, ad
+    >>> def double_transpose(ct, out, x): return 2.0 * ct
+    >>> double = ad.deflinear("double_example", lambda x: 2.0 * x,
+    ...                       transpose=(double_transpose,), cost=ad.PerElement(1, 1, 1, 0))
+    >>> float(ad.grad(double)(3.0)), float(ad.jvp(double, (3.0,), (1.0,))[1])
+    (2.0, 2.0)
+    """
+    if variadic:
+        if not callable(transpose):
+            raise RegistrationError(f"primitive '{name}': a variadic linear primitive gives "
+                                    "one transpose(i, ct, out, *args, **params)")
+    else:
+        transpose = tuple(transpose)
+        for rule in transpose:
+            if rule is not None:
+                check_rule(name, "transpose rule", rule,
+                           2 + (len(transpose) if arity is None else arity))
+    if batch is not None:
+        check_rule(name, "batch rule", batch, 3)
+    primitive = LinearPrimitive(name, impl, transpose=transpose, cost=cost, batch=batch,
+                                broadcasting=broadcasting, variadic=variadic, numpy=numpy,
+                                arity=arity, identity_seed=identity_seed)
+    return register(primitive)
+
+
+# ----------------------------------------------------------------------------- no derivative
 def defnondiff(name: str, impl: Callable, *, cost: CostFn | None = None,
                numpy: Callable | None = None, arity: int | None = None) -> Primitive:
     """Declare an operation whose result carries no derivative (floor, sign, comparisons)."""
-    primitive = Primitive(name, impl, jvp=None, vjp=None, cost=cost or PerElement(1, 0, 0, 0),
-                          differentiable=False, arity=arity)
-    primitive.numpy = numpy
-    return register(primitive)
+    return register(Primitive(name, impl, jvp=None, vjp=None,
+                              cost=cost or PerElement(1, 0, 0, 0), differentiable=False,
+                              arity=arity, numpy=numpy))
 
 
 # ----------------------------------------------------------------------------- elementwise
@@ -113,18 +234,17 @@ class ElementwisePrimitive(Primitive):
 
     elementwise = True
     fresh_vjp = True   # partial * cotangent is always a new array
-
-    def __init__(self, name: str, value: Callable, partials: Sequence[Callable | None], *,
-                 cost: CostFn, domain, kernel: bool) -> None:
-        super().__init__(name, value, jvp=partials, vjp=partials, cost=cost, domain=domain,
-                         arity=len(partials))
-        self.value = value
-        self.partials = tuple(partials)
-        self.kernel = kernel
-
     #: The partial derivatives, one per argument (None where not needed): with the shapes
     #: the tape keeps per value, all the rules need.
     residual_form = "partials"
+
+    def __init__(self, name: str, value: Callable, partials: Sequence[Callable | None], *,
+                 cost: CostFn, domain, kernel: bool, numpy: Callable | None = None) -> None:
+        super().__init__(name, value, jvp=partials, vjp=partials, cost=cost, domain=domain,
+                         arity=len(partials), numpy=numpy)
+        self.value = value
+        self.partials = tuple(partials)
+        self.kernel = kernel
 
     def forward(self, primals, params, needs):
         for x in primals:
@@ -147,12 +267,12 @@ class ElementwisePrimitive(Primitive):
         for i, tangent in enumerate(tangents):
             if tangent is ZERO:
                 continue
-            term = self._partial(partials, i) * align(tangent, len(in_shapes[i]), out_ndim)
+            term = _times(self._partial(partials, i), align(tangent, len(in_shapes[i]), out_ndim))
             total = term if total is ZERO else total + term
         shape = shape_of(total)
         if total is not ZERO and shape[len(shape) - out_ndim:] != out_shape:
             batch = shape[:len(shape) - out_ndim]
-            total = PRIMITIVES["broadcast_to"](total, shape=batch + out_shape)
+            total = broadcast_to(total, shape=batch + out_shape)
         return total
 
     def vjp(self, i, cotangent, partials, params, in_shape=None, out_shape=None):
@@ -181,17 +301,68 @@ class ElementwisePrimitive(Primitive):
         return None
 
 
+def _times(partial, tangent):
+    """partial * tangent, with the unit partials of linear primitives free."""
+    if type(partial) is float:
+        if partial == 1.0:
+            return tangent
+        if partial == -1.0:
+            return -tangent
+    return partial * tangent
+
+
+class LinearElementwisePrimitive(ElementwisePrimitive):
+    """An elementwise primitive with constant partials (add: 1, 1; subtract: 1, -1): the
+    partials are read once at registration and nothing is kept for the sweep."""
+
+    fresh_vjp = False   # a unit partial passes the cotangent itself on
+    residual_form = "nothing"
+
+    def __init__(self, name, value, partials, **kwargs) -> None:
+        super().__init__(name, value, partials, kernel=False, **kwargs)
+        self.constants = tuple(None if p is None else
+                               _constant_partial(name, value, p, len(self.partials))
+                               for p in self.partials)
+
+    def forward(self, primals, params, needs):
+        return bind(self, primals, params), self.constants
+
+    def vjp(self, i, cotangent, partials, params, in_shape=None, out_shape=None):
+        return _times(self._partial(partials, i), unbroadcast(cotangent, in_shape, out_shape))
+
+    def vjp_reuse(self, i, cotangent, partials, params, in_shape):
+        return None
+
+    def vjp_accumulate(self, i, acc, cotangent, partials, params):
+        return None
+
+
+def _constant_partial(name: str, value: Callable, partial: Callable, arity: int) -> float:
+    """The value of a partial that must not depend on its arguments (checked at two points)."""
+    found = []
+    for x in (0.25, -1.75):
+        xs = [np.float64(x)] * arity
+        found.append(float(partial(*xs, value(*xs))))
+    if found[0] != found[1]:
+        raise RegistrationError(f"primitive '{name}': linear=True needs constant partials, but "
+                                f"{partial.__name__} gives {found[0]} and {found[1]}")
+    return found[0]
+
+
 def defelementwise(name: str, value: Callable, partials: Sequence[Callable | None], *,
                    flops: float = 1, partial_flops: float = 1,
                    domain: Sequence[tuple[float, float]] | None = None,
-                   numpy: Callable | None = None, kernel: bool = True) -> Primitive:
+                   numpy: Callable | None = None, kernel: bool = True,
+                   linear: bool = False) -> Primitive:
     """Declare an elementwise primitive by its value and one partial per argument.
 
     `value(*xs)` must broadcast like a ufunc; `partial(*xs, y)` returns d y / d x_i (any
     shape that broadcasts to y's), written with NumPy ufuncs and operators; None marks an
     argument with no derivative. `flops` and `partial_flops` are per output element.
     `kernel=False` keeps the primitive off the Numba path (for partials that are just
-    references to the inputs, as in multiplication, fusing saves nothing).
+    references to the inputs, as in multiplication, fusing saves nothing). `linear=True`
+    declares constant partials (add's are 1 and 1): they are read once, unit ones cost
+    nothing, and the tape keeps nothing for the sweep.
 
     >>> import numpy as np, ad
     >>> def softsign(x): return x / (1 + np.abs(x))
@@ -211,48 +382,22 @@ def defelementwise(name: str, value: Callable, partials: Sequence[Callable | Non
         raise RegistrationError(f"primitive '{name}': domain has {len(domain)} entries for "
                                 f"{arity} arguments")
     derivative = sum(2 for p in partials if p is not None)
-    cost = PerElement(flops, partial_flops + derivative, partial_flops + derivative,
-                      sum(1 for p in partials if p is not None))
-    primitive = ElementwisePrimitive(name, value, partials, cost=cost,
-                                     domain=tuple(domain) if domain else (REAL,) * arity,
-                                     kernel=kernel)
-    primitive.numpy = numpy
+    kept = 0 if linear else sum(1 for p in partials if p is not None)
+    cost = PerElement(flops, partial_flops + derivative, partial_flops + derivative, kept)
+    domain = tuple(domain) if domain else (REAL,) * arity
+    if linear:
+        primitive = LinearElementwisePrimitive(name, value, partials, cost=cost, domain=domain,
+                                               numpy=numpy)
+    else:
+        primitive = ElementwisePrimitive(name, value, partials, cost=cost, domain=domain,
+                                         kernel=kernel, numpy=numpy)
     return register(primitive)
 
 
-# ----------------------------------------------------------------------------- shared helpers
-def align(tangent, in_ndim: int, out_ndim: int):
-    """Insert axes after the batch axes so an input's tangent broadcasts like its primal."""
-    extra = out_ndim - in_ndim
-    if extra <= 0:
-        return tangent
-    shape = shape_of(tangent)
-    nb = len(shape) - in_ndim
-    if nb == 0:
-        return tangent
-    return PRIMITIVES["reshape"](tangent, shape=shape[:nb] + (1,) * extra + shape[nb:])
-
-
-def unbroadcast(cotangent, in_shape: tuple, out_shape: tuple):
-    """Sum a cotangent of shape batch + out_shape down to batch + in_shape."""
-    shape = shape_of(cotangent)
-    if shape == in_shape:
-        return cotangent
-    nb = len(shape) - len(out_shape)
-    if shape[nb:] == in_shape:
-        return cotangent
-    lead = len(out_shape) - len(in_shape)
-    axes = tuple(range(nb, nb + lead)) + tuple(
-        nb + lead + j for j, d in enumerate(in_shape) if d == 1 and out_shape[lead + j] != 1)
-    if axes:
-        cotangent = PRIMITIVES["sum"](cotangent, axis=axes, keepdims=False)
-    return PRIMITIVES["reshape"](cotangent, shape=shape[:nb] + tuple(in_shape))
-
-
-def per_element(flops: float, jvp: float, vjp: float, saved: float) -> PerElement:
-    """Cost entry whose counts are per output element."""
-    return PerElement(flops, jvp, vjp, saved)
-
-
 __all__ = ["defprimitive", "deflinear", "defnondiff", "defelementwise", "ElementwisePrimitive",
-           "align", "unbroadcast", "per_element", "Counts", "PerElement", "REAL"]
+           "LinearElementwisePrimitive", "LinearPrimitive", "REAL"]
+
+# The derived rules are made of these structural primitives, which are themselves declared
+# with the functions above (so this import comes last).
+from ad.catalogue.structure import (align, broadcast_to, concatenate, reshape,  # noqa: E402
+                                    unbroadcast)

@@ -17,9 +17,9 @@ import math
 
 import numpy as np
 
-from ad.catalogue.define import (REAL, align, defelementwise, defnondiff, defprimitive,
-                                 per_element, unbroadcast)
-from ad.primitive import PRIMITIVES, ZERO, Counts
+from ad.catalogue.define import REAL, defelementwise, deflinear, defnondiff, defprimitive
+from ad.catalogue.structure import unbroadcast
+from ad.primitive import ZERO, Counts
 
 POSITIVE = (0.0, math.inf)
 NONZERO = "nonzero"
@@ -29,55 +29,17 @@ LN10 = math.log(10.0)
 
 
 # ----------------------------------------------------------------------------- linear arithmetic
-def _to_out(tangent, x, out):
-    """A tangent of x made to have the output's shape (after any batch axes)."""
-    nb = np.ndim(tangent) - np.ndim(x)
-    tangent = align(tangent, np.ndim(x), np.ndim(out))
-    target = np.shape(tangent)[:nb] + np.shape(out)
-    if np.shape(tangent) != target:
-        tangent = PRIMITIVES["broadcast_to"](tangent, shape=target)
-    return tangent
+def _one(x, y, out): return 1.0
+def _minus_one(x, y, out): return -1.0
+def _negative_d(x, out): return -1.0
 
 
-def _add_jvp_x(t, out, x, y):
-    return _to_out(t, x, out)
-
-
-def _add_jvp_y(t, out, x, y):
-    return _to_out(t, y, out)
-
-
-def _add_vjp_x(ct, out, x, y):
-    return unbroadcast(ct, np.shape(x), np.shape(out))
-
-
-def _add_vjp_y(ct, out, x, y):
-    return unbroadcast(ct, np.shape(y), np.shape(out))
-
-
-def _sub_jvp_y(t, out, x, y):
-    return -_to_out(t, y, out)
-
-
-def _sub_vjp_y(ct, out, x, y):
-    return -unbroadcast(ct, np.shape(y), np.shape(out))
-
-
-def _neg_jvp(t, out, x):
-    return -t
-
-
-def _neg_vjp(ct, out, x):
-    return -ct
-
-
-defprimitive("add", np.add, jvp=(_add_jvp_x, _add_jvp_y), vjp=(_add_vjp_x, _add_vjp_y),
-             cost=per_element(1, 1, 1, 0), linear=True, numpy=np.add, batched=True)
-defprimitive("subtract", np.subtract, jvp=(_add_jvp_x, _sub_jvp_y),
-             vjp=(_add_vjp_x, _sub_vjp_y), cost=per_element(1, 1, 1, 0), linear=True,
-             numpy=np.subtract, batched=True)
-defprimitive("negative", np.negative, jvp=(_neg_jvp,), vjp=(_neg_vjp,),
-             cost=per_element(1, 1, 1, 0), linear=True, numpy=np.negative, batched=True)
+defelementwise("add", np.add, (_one, _one), flops=1, partial_flops=0, linear=True,
+               numpy=np.add)
+defelementwise("subtract", np.subtract, (_one, _minus_one), flops=1, partial_flops=0,
+               linear=True, numpy=np.subtract)
+defelementwise("negative", np.negative, (_negative_d,), flops=1, partial_flops=0,
+               linear=True, numpy=np.negative)
 
 
 # ----------------------------------------------------------------------------- products and powers
@@ -97,7 +59,7 @@ defelementwise("multiply", np.multiply, (_mul_dx, _mul_dy), flops=1, partial_flo
                numpy=np.multiply, kernel=False)
 defelementwise("true_divide", np.true_divide, (_div_dx, _div_dy), flops=4, partial_flops=5,
                domain=(REAL, NONZERO), numpy=np.true_divide)
-defelementwise("power", np.power, (_pow_dx, _pow_dy), flops=20, partial_flops=45,
+power = defelementwise("power", np.power, (_pow_dx, _pow_dy), flops=20, partial_flops=45,
                domain=(POSITIVE, REAL), numpy=np.power)
 
 
@@ -176,8 +138,8 @@ def _arctan2_dx(y, x, out): return -y / (x * x + y * y)
 def _hypot_dx(x, y, out): return x / (out + (out == 0))
 def _hypot_dy(x, y, out): return y / (out + (out == 0))
 def _sinc_d(x, out): return (np.cos(math.pi * x) - out) / (x + (x == 0))
-def _deg2rad_d(x, out): return math.pi / 180.0 + 0.0 * x
-def _rad2deg_d(x, out): return 180.0 / math.pi + 0.0 * x
+def _deg2rad_d(x, out): return math.pi / 180.0
+def _rad2deg_d(x, out): return 180.0 / math.pi
 
 
 def _sinc(x):
@@ -197,10 +159,10 @@ defelementwise("arctan2", np.arctan2, (_arctan2_dy, _arctan2_dx), flops=25, part
                domain=(NONZERO, NONZERO), numpy=np.arctan2)
 defelementwise("hypot", np.hypot, (_hypot_dx, _hypot_dy), flops=6, partial_flops=10,
                numpy=np.hypot)
-defelementwise("sinc", _sinc, (_sinc_d,), flops=20, partial_flops=22, numpy=np.sinc)
-defelementwise("deg2rad", np.deg2rad, (_deg2rad_d,), flops=1, partial_flops=0,
+sinc = defelementwise("sinc", _sinc, (_sinc_d,), flops=20, partial_flops=22, numpy=np.sinc)
+defelementwise("deg2rad", np.deg2rad, (_deg2rad_d,), flops=1, partial_flops=0, linear=True,
                numpy=np.deg2rad)
-defelementwise("rad2deg", np.rad2deg, (_rad2deg_d,), flops=1, partial_flops=0,
+defelementwise("rad2deg", np.rad2deg, (_rad2deg_d,), flops=1, partial_flops=0, linear=True,
                numpy=np.rad2deg)
 
 
@@ -257,25 +219,23 @@ defelementwise("fmod", np.fmod, (_fmod_dx, _fmod_dy), flops=6, partial_flops=6,
                domain=(REAL, NONZERO), numpy=np.fmod)
 
 
-def _where_jvp_x(t, out, condition, x, y):
-    return PRIMITIVES["where"](condition, _to_out(t, x, out), 0.0)
+def _where_transpose_x(ct, out, condition, x, y):
+    return unbroadcast(where(condition, ct, 0.0), x.shape, out.shape)
 
 
-def _where_jvp_y(t, out, condition, x, y):
-    return PRIMITIVES["where"](condition, 0.0, _to_out(t, y, out))
+def _where_transpose_y(ct, out, condition, x, y):
+    return unbroadcast(where(condition, 0.0, ct), y.shape, out.shape)
 
 
-def _where_vjp_x(ct, out, condition, x, y):
-    return unbroadcast(PRIMITIVES["where"](condition, ct, 0.0), np.shape(x), np.shape(out))
+def _where_cost(in_shapes, out_shape, **params):
+    size = math.prod(out_shape)
+    return Counts(size, size, size, 0)
 
 
-def _where_vjp_y(ct, out, condition, x, y):
-    return unbroadcast(PRIMITIVES["where"](condition, 0.0, ct), np.shape(y), np.shape(out))
-
-
-defprimitive("where", np.where, jvp=(None, _where_jvp_x, _where_jvp_y),
-             vjp=(None, _where_vjp_x, _where_vjp_y), cost=per_element(1, 1, 1, 0),
-             linear=True, arity=3, batched=True)
+# Linear in x and y (the condition is a constant): the JVP selects between the tangents,
+# so the unselected branch contributes exactly 0 even where it is inf or NaN.
+where = deflinear("where", np.where, transpose=(None, _where_transpose_x, _where_transpose_y),
+                  broadcasting=True, arity=3, cost=_where_cost)
 
 
 # ----------------------------------------------------------------------------- no derivative
@@ -290,14 +250,14 @@ def _round(x, *, decimals=0):
     return np.round(x, decimals)
 
 
-defnondiff("round", _round, arity=1)
+round_ = defnondiff("round", _round, arity=1)
 
 
 def _stop_gradient(x):
     return x
 
 
-defnondiff("stop_gradient", _stop_gradient, arity=1)
+stop_gradient = defnondiff("stop_gradient", _stop_gradient, arity=1)
 
 
 # ----------------------------------------------------------------------------- dtype conversion
@@ -305,13 +265,13 @@ def _astype(x, *, dtype):
     return np.asarray(x).astype(dtype)
 
 
-def _astype_jvp(t, out, x, *, dtype):
-    return astype(t, dtype=dtype)
+def _astype_transpose(ct, out, x, *, dtype):
+    return astype(ct, dtype=x.dtype)
 
 
-def _astype_vjp(ct, out, x, *, dtype):
-    return astype(ct, dtype=np.result_type(x))
+def _astype_cost(in_shapes, out_shape, **params):
+    size = math.prod(out_shape)
+    return Counts(0, size, size, 0)
 
 
-astype = defprimitive("astype", _astype, jvp=(_astype_jvp,), vjp=(_astype_vjp,),
-                      cost=per_element(0, 1, 1, 0), linear=True, batched=True)
+astype = deflinear("astype", _astype, transpose=(_astype_transpose,), cost=_astype_cost)

@@ -15,8 +15,8 @@ derivatives assume distinct eigen/singular values (repeated ones give inf/NaN, a
 det and slogdet derivatives use the inverse, so they need a non-singular matrix; pinv's
 derivative holds where the rank is locally constant. qr is differentiable for m >= n.
 
-Imports `ad.catalogue.define`, `ad.catalogue.structure`, `ad.primitive`; `ad.numpy` only
-inside rules (ad.numpy imports the catalogue).
+Imports `ad.catalogue.define`, `ad.catalogue.structure`, `ad.catalogue.ops` and
+`ad.primitive`.
 """
 from __future__ import annotations
 
@@ -24,23 +24,13 @@ import math
 
 import numpy as np
 
-from ad.catalogue.define import align, defprimitive, unbroadcast
-from ad.catalogue.structure import transpose
+from ad.catalogue.define import defprimitive
+from ad.catalogue.ops import (diag_embed, diagonal, dtype_of, expand_dims, join, reshape,
+                              swap_last, trace, tril, triu, where)
+from ad.catalogue.structure import align, unbroadcast
 from ad.primitive import Counts
 
-
-def _swap_last(x):
-    """The matrix transpose of each stacked matrix (last two axes swapped)."""
-    n = np.ndim(x)
-    return transpose(x, axes=tuple(range(n - 2)) + (n - 1, n - 2))
-
-
-_mT = _swap_last
-
-
-def _anp():
-    from ad import numpy as anp  # ad.numpy imports the catalogue, so import on use
-    return anp
+_mT = swap_last   # the matrix transpose of each stacked matrix
 
 
 # ----------------------------------------------------------------------------- matmul
@@ -54,12 +44,12 @@ def _matmul_jvp_b(t, out, a, b):
 
 def _matmul_vjp_a(ct, out, a, b):
     full = np.shape(out)[:-2] + np.shape(a)[-2:]
-    return unbroadcast(matmul(ct, _swap_last(b)), np.shape(a), full)
+    return unbroadcast(matmul(ct, _mT(b)), np.shape(a), full)
 
 
 def _matmul_vjp_b(ct, out, a, b):
     full = np.shape(out)[:-2] + np.shape(b)[-2:]
-    return unbroadcast(matmul(_swap_last(a), ct), np.shape(b), full)
+    return unbroadcast(matmul(_mT(a), ct), np.shape(b), full)
 
 
 def _matmul_cost(in_shapes, out_shape, traced=(True, True), **params) -> Counts:
@@ -103,8 +93,8 @@ def _matmul(a, b):
 
 
 matmul = defprimitive("matmul", _matmul, jvp=(_matmul_jvp_a, _matmul_jvp_b),
-                      vjp=(_matmul_vjp_a, _matmul_vjp_b), cost=_matmul_cost, batched=True)
-matmul.identity_seed = "free"   # see _matmul: A @ I is A
+                      vjp=(_matmul_vjp_a, _matmul_vjp_b), cost=_matmul_cost, batched=True,
+                      identity_seed="free")   # see _matmul: A @ I is A
 
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -132,20 +122,10 @@ def _eye_mask(n: int) -> np.ndarray:
 
 def _off_diagonal_inverse(d):
     """1 / d off the diagonal of each stacked square matrix, 0 on it (no division by 0)."""
-    anp = _anp()
     eye = _eye_mask(np.shape(d)[-1])
-    return anp.where(eye, 0.0, 1.0 / anp.where(eye, 1.0, d))
+    return where(eye, 0.0, 1.0 / where(eye, 1.0, d))
 
 
-def _diag_embed(v):
-    """Stacked vectors (..., n) -> stacked diagonal matrices (..., n, n)."""
-    anp = _anp()
-    n = np.shape(v)[-1]
-    return anp.where(_eye_mask(n), anp.expand_dims(v, -2), 0.0)
-
-
-def _dtype(x) -> np.dtype:
-    return np.result_type(_anp()._primal_value(x))
 
 
 # ----------------------------------------------------------------------------- inv
@@ -197,7 +177,7 @@ solve = defprimitive("solve", _solve, jvp=(_solve_jvp_a, _solve_jvp_b),
 # ----------------------------------------------------------------------------- det, slogdet
 def _trace_of_solve(a, t):
     """tr(a^-1 t) for each stacked matrix: the differential of log|det a| along t."""
-    return _anp().trace(solve(a, t), axis1=-2, axis2=-1)
+    return trace(solve(a, t))
 
 
 def _det(a):
@@ -209,7 +189,7 @@ def _det_jvp(t, out, a):
 
 
 def _det_vjp(ct, out, a):
-    return _anp().expand_dims(ct * out, (-1, -2)) * _mT(inv(a))
+    return expand_dims(ct * out, (-1, -2)) * _mT(inv(a))
 
 
 det = defprimitive("det", _det, jvp=(_det_jvp,), vjp=(_det_vjp,), cost=_cubic_cost(1, 2, 2),
@@ -225,7 +205,7 @@ def _logabsdet_jvp(t, out, a):
 
 
 def _logabsdet_vjp(ct, out, a):
-    return _anp().expand_dims(ct, (-1, -2)) * _mT(inv(a))
+    return expand_dims(ct, (-1, -2)) * _mT(inv(a))
 
 
 logabsdet = defprimitive("logabsdet", _logabsdet, jvp=(_logabsdet_jvp,),
@@ -247,12 +227,12 @@ def _cholesky_jvp(t, out, a):
     lower = out
     m = solve(lower, _sym(t))
     s = _mT(solve(lower, _mT(m)))
-    return matmul(lower, s * _phi(np.shape(a)[-1], _dtype(a)))
+    return matmul(lower, s * _phi(np.shape(a)[-1], dtype_of(a)))
 
 
 def _cholesky_vjp(ct, out, a):
     lower = out
-    p = matmul(_mT(lower), ct) * _phi(np.shape(a)[-1], _dtype(a))
+    p = matmul(_mT(lower), ct) * _phi(np.shape(a)[-1], dtype_of(a))
     x = solve(_mT(lower), p)
     return _sym(_mT(solve(_mT(lower), _mT(x))))
 
@@ -274,23 +254,21 @@ def _unpack_eigh(out):
 
 def _eigh_f(w):
     """F[i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it."""
-    anp = _anp()
-    return _off_diagonal_inverse(anp.expand_dims(w, -2) - anp.expand_dims(w, -1))
+    return _off_diagonal_inverse(expand_dims(w, -2) - expand_dims(w, -1))
 
 
 def _eigh_jvp(t, out, a):
-    anp = _anp()
     w, v = _unpack_eigh(out)
     s = matmul(matmul(_mT(v), _sym(t)), v)
-    dw = anp.diagonal(s, axis1=-2, axis2=-1)
+    dw = diagonal(s)
     dv = matmul(v, _eigh_f(w) * s)
-    return anp.concatenate([anp.expand_dims(dw, -2), dv], axis=-2)
+    return join([expand_dims(dw, -2), dv], axis=-2)
 
 
 def _eigh_vjp(ct, out, a):
     w, v = _unpack_eigh(out)
     w_bar, v_bar = _unpack_eigh(ct)
-    inner = _diag_embed(w_bar) + _eigh_f(w) * matmul(_mT(v), v_bar)
+    inner = diag_embed(w_bar) + _eigh_f(w) * matmul(_mT(v), v_bar)
     return _sym(matmul(matmul(v, inner), _mT(v)))
 
 
@@ -309,32 +287,29 @@ def _svd(a):
 
 def unpack_svd(out, m: int, n: int):
     """U, s, Vt from a packed svd output (any leading axes)."""
-    anp = _anp()
     k = min(m, n)
     batch = np.shape(out)[:-1]
-    u = anp.reshape(out[..., :m * k], batch + (m, k))
+    u = reshape(out[..., :m * k], shape=batch + (m, k))
     s = out[..., m * k:m * k + k]
-    vt = anp.reshape(out[..., m * k + k:], batch + (k, n))
+    vt = reshape(out[..., m * k + k:], shape=batch + (k, n))
     return u, s, vt
 
 
 def _svd_f(s):
     """F[i, j] = 1 / (s[j]^2 - s[i]^2) off the diagonal, 0 on it."""
-    anp = _anp()
-    row, col = anp.expand_dims(s, -2), anp.expand_dims(s, -1)
+    row, col = expand_dims(s, -2), expand_dims(s, -1)
     return _off_diagonal_inverse((row + col) * (row - col))
 
 
 def _svd_jvp(t, out, a):
-    anp = _anp()
     m, n = np.shape(a)[-2:]
     u, s, vt = unpack_svd(out, m, n)
     v = _mT(vt)
     ds_mat = matmul(matmul(_mT(u), t), v)
-    ds = anp.diagonal(ds_mat, axis1=-2, axis2=-1)
+    ds = diagonal(ds_mat)
     f = _svd_f(s)
-    s_row = anp.expand_dims(s, -2)
-    s_col = anp.expand_dims(s, -1)
+    s_row = expand_dims(s, -2)
+    s_col = expand_dims(s, -1)
     d_ss = ds_mat * s_row
     s_ds = s_col * ds_mat
     du = matmul(u, f * (d_ss + _mT(d_ss)))
@@ -346,8 +321,8 @@ def _svd_jvp(t, out, a):
         dahu = matmul(_mT(t), u)
         dv = dv + (dahu - matmul(v, matmul(vt, dahu))) / s_row
     batch = np.shape(ds)[:-1]
-    return anp.concatenate([anp.reshape(du, batch + (-1,)), ds,
-                            anp.reshape(_mT(dv), batch + (-1,))], axis=-1)
+    return join([reshape(du, shape=batch + (m * min(m, n),)), ds,
+                 reshape(_mT(dv), shape=batch + (min(m, n) * n,))], axis=-1)
 
 
 def _svd_vjp(ct, out, a):
@@ -359,9 +334,9 @@ def _svd_vjp(ct, out, a):
     f = _svd_f(s)
     y = f * matmul(_mT(u), u_bar)
     z = f * matmul(vt, v_bar)
-    s_row = _anp().expand_dims(s, -2)
-    s_col = _anp().expand_dims(s, -1)
-    core = _diag_embed(s_bar) + (y + _mT(y)) * s_row + s_col * (z + _mT(z))
+    s_row = expand_dims(s, -2)
+    s_col = expand_dims(s, -1)
+    core = diag_embed(s_bar) + (y + _mT(y)) * s_row + s_col * (z + _mT(z))
     grad = matmul(matmul(u, core), vt)
     if m > n:
         grad = grad + matmul((u_bar - matmul(u, matmul(_mT(u), u_bar))) / s_row, vt)
@@ -391,25 +366,23 @@ def _times_r_inverse(x, r):
 
 
 def _qr_jvp(t, out, a):
-    anp = _anp()
     m = np.shape(a)[-2]
     q, r = _unpack_qr(out, m)
     da_rinv = _times_r_inverse(t, r)
     x = matmul(_mT(q), da_rinv)
-    lower = anp.tril(x, -1)
+    lower = tril(x, -1)
     omega = lower - _mT(lower)
     dq = matmul(q, omega - x) + da_rinv
     dr = matmul(x - omega, r)
-    return anp.concatenate([dq, dr], axis=-2)
+    return join([dq, dr], axis=-2)
 
 
 def _qr_vjp(ct, out, a):
-    anp = _anp()
     m = np.shape(a)[-2]
     q, r = _unpack_qr(out, m)
     q_bar, r_bar = _unpack_qr(ct, m)
     mm = matmul(r_bar, _mT(r)) - matmul(_mT(q), q_bar)
-    upper_copied = anp.triu(mm) + _mT(anp.triu(mm, 1))
+    upper_copied = triu(mm) + _mT(triu(mm, 1))
     return _mT(solve(r, _mT(q_bar + matmul(q, upper_copied))))  # (...) @ r^-T
 
 
@@ -423,7 +396,7 @@ def _pinv(a):
 
 
 def _eye_like(n: int, x):
-    return np.eye(n, dtype=_dtype(x))
+    return np.eye(n, dtype=dtype_of(x))
 
 
 def _pinv_jvp(t, out, a):

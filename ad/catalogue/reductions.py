@@ -1,9 +1,10 @@
-"""Reductions and scans: sum, max/min (derivative routed to the extremal elements), cumsum.
+"""Reductions and scans: max/min (derivative routed to the extremal elements), cumsum.
 
 `axis` is always a tuple of non-negative axes of the primal (ad.numpy normalises it); for
 cumsum it is one int. max/min split the derivative evenly among tied extremal elements.
-prod, cumprod, var, sort and friends are compositions in `ad.numpy`. Imports
-`ad.catalogue.define`, `ad.catalogue.structure` and `ad.primitive`.
+sum, the transpose of broadcasting, lives in `structure`; prod, cumprod, var, sort and
+friends are compositions in `ad.numpy`. Imports `ad.catalogue.define`,
+`ad.catalogue.structure` and `ad.primitive`.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import math
 import numpy as np
 
 from ad.catalogue.define import deflinear, defprimitive
-from ad.catalogue.structure import broadcast_to, getitem, reshape
+from ad.catalogue.structure import expand, getitem, kept_shape, sum_
 from ad.primitive import Counts, primal_value
 
 
@@ -21,45 +22,15 @@ def _negative(axis, ndim: int) -> tuple[int, ...]:
     return tuple(a % ndim - ndim for a in axis) if ndim else ()
 
 
-def _kept_shape(shape, axis) -> tuple[int, ...]:
-    axes = {a % len(shape) for a in axis} if shape else set()
-    return tuple(1 if a in axes else d for a, d in enumerate(shape))
-
-
-def _expand(ct, out, x, axis, keepdims):
-    """Cotangent of a reduction broadcast back to batch + x's shape."""
-    nb = np.ndim(ct) - np.ndim(out)
-    batch = np.shape(ct)[:nb]
-    if not keepdims:
-        ct = reshape(ct, shape=batch + _kept_shape(np.shape(x), axis))
-    return broadcast_to(ct, shape=batch + np.shape(x))
-
-
 def _reduce_cost(in_shapes, out_shape, **params) -> Counts:
     n = math.prod(in_shapes[0])
-    return Counts(n, n, n, 0)
-
-
-# ----------------------------------------------------------------------------- sum
-def _sum(x, *, axis, keepdims):
-    return np.sum(x, axis=axis, keepdims=keepdims)
-
-
-def _sum_jvp(t, out, x, *, axis, keepdims):
-    return sum_(t, axis=_negative(axis, np.ndim(x)), keepdims=keepdims)
-
-
-def _sum_vjp(ct, out, x, *, axis, keepdims):
-    return _expand(ct, out, x, axis, keepdims)
-
-
-sum_ = deflinear("sum", _sum, jvp=(_sum_jvp,), vjp=(_sum_vjp,), cost=_reduce_cost, batched=True)
+    return Counts(n, n, n, n + math.prod(out_shape))   # the rules read x and its extremum
 
 
 # ----------------------------------------------------------------------------- max / min
 def _weights(out, x, axis, keepdims):
     """Where the extremum was attained, each tied element weighted 1/count (plain array)."""
-    kept = out if keepdims else np.reshape(_primal(out), _kept_shape(np.shape(x), axis))
+    kept = out if keepdims else np.reshape(_primal(out), kept_shape(np.shape(x), axis))
     hits = _primal(x) == _primal(kept)
     return hits / np.sum(hits, axis=axis, keepdims=True)
 
@@ -76,7 +47,7 @@ def _extremum_jvp(t, out, x, *, axis, keepdims):
 
 def _extremum_vjp(ct, out, x, *, axis, keepdims):
     weights = _weights(out, x, axis, keepdims).astype(np.result_type(x), copy=False)
-    return _expand(ct, out, x, axis, keepdims) * weights
+    return expand(ct, out, x, axis, keepdims) * weights
 
 
 def _max(x, *, axis, keepdims):
@@ -105,15 +76,20 @@ def _reverse(x, axis: int):
     return getitem(x, index=tuple(index), nbatch=0)
 
 
-def _cumsum_jvp(t, out, x, *, axis):
-    return cumsum(t, axis=axis % np.ndim(x) - np.ndim(x) + np.ndim(t))
+def _cumsum_batch(params, batch, in_shapes):
+    return {"axis": params["axis"] % len(in_shapes[0]) + len(batch)}
 
 
-def _cumsum_vjp(ct, out, x, *, axis):
+def _cumsum_transpose(ct, out, x, *, axis):
     # The transpose of a running sum is the running sum taken from the other end.
-    axis = axis % np.ndim(x) - np.ndim(x)
-    return _reverse(cumsum(_reverse(ct, axis), axis=axis % np.ndim(ct)), axis)
+    axis = axis % x.ndim - x.ndim
+    return _reverse(cumsum(_reverse(ct, axis), axis=axis % len(np.shape(ct))), axis)
 
 
-cumsum = deflinear("cumsum", _cumsum, jvp=(_cumsum_jvp,), vjp=(_cumsum_vjp,),
-                   cost=_reduce_cost, batched=True)
+def _cumsum_cost(in_shapes, out_shape, **params) -> Counts:
+    n = math.prod(in_shapes[0])
+    return Counts(n, n, n, 0)
+
+
+cumsum = deflinear("cumsum", _cumsum, transpose=(_cumsum_transpose,), batch=_cumsum_batch,
+                   cost=_cumsum_cost)

@@ -1,10 +1,16 @@
-"""Structural primitives: reshape, broadcast, transpose, indexing and its transpose, concatenate.
+"""Structural primitives, in transpose pairs: reshape, broadcast_to and sum, transpose,
+getitem and index_add, concatenate; and the broadcasting helpers built on them.
 
-All are linear, so each rule applies the same kind of operation to the tangent, or its
-transpose to the cotangent. Tangents and cotangents may carry leading batch axes (vector
-mode); the rules shift axes past them. `getitem`/`index_add` take an index already made
-explicit by `normalize_index` (no Ellipsis, one entry per axis) and an `nbatch` count of
-leading axes the index skips. Imports `ad.catalogue.define` and `ad.primitive`.
+All are linear (`deflinear`): each gives its transpose, and its JVP is itself applied to
+the tangent. Tangents and cotangents may carry leading batch axes (vector mode): each
+primitive's `batch` rule shifts its parameters past them, and the transposes read the batch
+from the cotangent. `getitem`/`index_add` take an index already made explicit by
+`normalize_index` (no Ellipsis, one entry per axis) and an `nbatch` count of leading axes
+the index skips. `sum` takes a tuple of non-negative axes (ad.numpy normalises them).
+
+`align` and `unbroadcast` are how every broadcasting rule (elementwise primitives, where,
+matmul) moves between an argument's shape and the output's. Imports
+`ad.catalogue.define` and `ad.primitive`.
 """
 from __future__ import annotations
 
@@ -12,8 +18,8 @@ import math
 
 import numpy as np
 
-from ad.catalogue.define import align, deflinear, unbroadcast
-from ad.primitive import ZERO, Counts, Primitive, Tracer, register
+from ad.catalogue.define import deflinear
+from ad.primitive import Counts, Tracer, shape_of
 
 
 def _copy_cost(in_shapes, out_shape, **params) -> Counts:
@@ -22,43 +28,74 @@ def _copy_cost(in_shapes, out_shape, **params) -> Counts:
     return Counts(0, size, size, 0)
 
 
+def _batch_ndim(ct, out) -> int:
+    """How many leading batch axes a cotangent carries beyond the output's own."""
+    return len(shape_of(ct)) - out.ndim
+
+
 # ----------------------------------------------------------------------------- reshape
-def _reshape_jvp(t, out, x, *, shape):
-    nb = np.ndim(t) - np.ndim(x)
-    return reshape(t, shape=np.shape(t)[:nb] + tuple(shape))
-
-
-def _reshape_vjp(ct, out, x, *, shape):
-    nb = np.ndim(ct) - np.ndim(out)
-    return reshape(ct, shape=np.shape(ct)[:nb] + np.shape(x))
-
-
 def _reshape(x, *, shape):
     return np.reshape(x, shape)
 
 
-reshape = deflinear("reshape", _reshape, jvp=(_reshape_jvp,), vjp=(_reshape_vjp,),
-                    cost=_copy_cost, batched=True)
-reshape.identity_seed = "keeps"
+def _reshape_batch(params, batch, in_shapes):
+    return {"shape": batch + tuple(params["shape"])}
+
+
+def _reshape_transpose(ct, out, x, *, shape):
+    return reshape(ct, shape=shape_of(ct)[:_batch_ndim(ct, out)] + x.shape)
+
+
+reshape = deflinear("reshape", _reshape, transpose=(_reshape_transpose,), batch=_reshape_batch,
+                    cost=_copy_cost, identity_seed="keeps")
 
 
 # ----------------------------------------------------------------------------- broadcast_to
-def _broadcast_jvp(t, out, x, *, shape):
-    nb = np.ndim(t) - np.ndim(x)
-    t = align(t, np.ndim(x), len(shape))
-    return broadcast_to(t, shape=np.shape(t)[:nb] + tuple(shape))
-
-
-def _broadcast_vjp(ct, out, x, *, shape):
-    return unbroadcast(ct, np.shape(x), tuple(shape))
-
-
 def _broadcast_to(x, *, shape):
     return np.broadcast_to(x, shape)
 
 
-broadcast_to = deflinear("broadcast_to", _broadcast_to, jvp=(_broadcast_jvp,),
-                         vjp=(_broadcast_vjp,), cost=_copy_cost, batched=True)
+def _broadcast_transpose(ct, out, x, *, shape):
+    return unbroadcast(ct, x.shape, tuple(shape))
+
+
+broadcast_to = deflinear("broadcast_to", _broadcast_to, transpose=(_broadcast_transpose,),
+                         batch=_reshape_batch, broadcasting=True, cost=_copy_cost)
+
+
+# ----------------------------------------------------------------------------- sum
+def _sum(x, *, axis, keepdims):
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _shift_axes(params, batch, in_shapes):
+    return dict(params, axis=tuple(a + len(batch) for a in params["axis"]))
+
+
+def kept_shape(shape, axis) -> tuple[int, ...]:
+    """`shape` with the reduced `axis` kept as 1s."""
+    axes = {a % len(shape) for a in axis} if shape else set()
+    return tuple(1 if a in axes else d for a, d in enumerate(shape))
+
+
+def expand(ct, out, x, axis, keepdims):
+    """The cotangent of a reduction over `axis` broadcast back to batch + x's shape."""
+    batch = shape_of(ct)[:_batch_ndim(ct, out)]
+    if not keepdims:
+        ct = reshape(ct, shape=batch + kept_shape(x.shape, axis))
+    return broadcast_to(ct, shape=batch + tuple(x.shape))
+
+
+def _sum_transpose(ct, out, x, *, axis, keepdims):
+    return expand(ct, out, x, axis, keepdims)
+
+
+def _reduce_cost(in_shapes, out_shape, **params) -> Counts:
+    n = math.prod(in_shapes[0])
+    return Counts(n, n, n, 0)
+
+
+sum_ = deflinear("sum", _sum, transpose=(_sum_transpose,), batch=_shift_axes, cost=_reduce_cost)
 
 
 # ----------------------------------------------------------------------------- transpose
@@ -66,20 +103,20 @@ def _shifted(axes, nb: int) -> tuple[int, ...]:
     return tuple(range(nb)) + tuple(nb + a for a in axes)
 
 
-def _transpose_jvp(t, out, x, *, axes):
-    return transpose(t, axes=_shifted(axes, np.ndim(t) - np.ndim(x)))
-
-
-def _transpose_vjp(ct, out, x, *, axes):
-    return transpose(ct, axes=_shifted(np.argsort(axes).tolist(), np.ndim(ct) - np.ndim(out)))
-
-
 def _transpose(x, *, axes):
     return np.transpose(x, axes)
 
 
-transpose = deflinear("transpose", _transpose, jvp=(_transpose_jvp,), vjp=(_transpose_vjp,),
-                      cost=_copy_cost, batched=True)
+def _transpose_batch(params, batch, in_shapes):
+    return {"axes": _shifted(params["axes"], len(batch))}
+
+
+def _transpose_transpose(ct, out, x, *, axes):
+    return transpose(ct, axes=_shifted(np.argsort(axes).tolist(), _batch_ndim(ct, out)))
+
+
+transpose = deflinear("transpose", _transpose, transpose=(_transpose_transpose,),
+                      batch=_transpose_batch, cost=_copy_cost)
 
 
 # ----------------------------------------------------------------------------- indexing
@@ -155,21 +192,17 @@ def _index_add(values, *, index, shape, nbatch):
     return _batch_first(out, nbatch) if nbatch else out
 
 
-def _getitem_jvp(t, out, x, *, index, nbatch):
-    return getitem(t, index=index, nbatch=nbatch + np.ndim(t) - np.ndim(x))
+def _more_batch(params, batch, in_shapes):
+    return dict(params, nbatch=params["nbatch"] + len(batch))
 
 
-def _getitem_vjp(ct, out, x, *, index, nbatch):
-    return index_add(ct, index=index, shape=np.shape(x)[nbatch:],
-                     nbatch=nbatch + np.ndim(ct) - np.ndim(out))
+def _getitem_transpose(ct, out, x, *, index, nbatch):
+    return index_add(ct, index=index, shape=x.shape[nbatch:],
+                     nbatch=nbatch + _batch_ndim(ct, out))
 
 
-def _index_add_jvp(t, out, values, *, index, shape, nbatch):
-    return index_add(t, index=index, shape=shape, nbatch=nbatch + np.ndim(t) - np.ndim(values))
-
-
-def _index_add_vjp(ct, out, values, *, index, shape, nbatch):
-    return getitem(ct, index=index, nbatch=nbatch + np.ndim(ct) - np.ndim(out))
+def _index_add_transpose(ct, out, values, *, index, shape, nbatch):
+    return getitem(ct, index=index, nbatch=nbatch + _batch_ndim(ct, out))
 
 
 def _index_cost(in_shapes, out_shape, **params) -> Counts:
@@ -177,10 +210,10 @@ def _index_cost(in_shapes, out_shape, **params) -> Counts:
     return Counts(0, moved, moved, 0)
 
 
-getitem = deflinear("getitem", _getitem, jvp=(_getitem_jvp,), vjp=(_getitem_vjp,),
-                    cost=_index_cost, batched=True)
-index_add = deflinear("index_add", _index_add, jvp=(_index_add_jvp,), vjp=(_index_add_vjp,),
-                      cost=_index_cost, batched=True)
+getitem = deflinear("getitem", _getitem, transpose=(_getitem_transpose,), batch=_more_batch,
+                    cost=_index_cost)
+index_add = deflinear("index_add", _index_add, transpose=(_index_add_transpose,),
+                      batch=_more_batch, cost=_index_cost)
 
 
 # ----------------------------------------------------------------------------- concatenate
@@ -188,30 +221,45 @@ def _concatenate(*xs, axis):
     return np.concatenate(xs, axis=axis)
 
 
-class Concatenate(Primitive):
-    """Join arrays along an existing axis; variadic, so it has its own JVP and VJP."""
-
-    def __init__(self) -> None:
-        super().__init__("concatenate", _concatenate, jvp=None, vjp=None, cost=_copy_cost,
-                         linear=True, arity=-1)
-
-    def jvp(self, residuals, tangents, params, in_shapes=None, out_shape=None):
-        out, primals = residuals
-        batch = next(np.shape(t)[:np.ndim(t) - np.ndim(x)]
-                     for t, x in zip(tangents, primals) if t is not ZERO)
-        parts = [np.zeros(batch + np.shape(x), dtype=np.result_type(x)) if t is ZERO else t
-                 for t, x in zip(tangents, primals)]
-        return concatenate(*parts, axis=params["axis"] + len(batch))
-
-    def vjp(self, i, cotangent, residuals, params, in_shape=None, out_shape=None):
-        out, primals = residuals
-        axis = params["axis"]
-        start = sum(np.shape(x)[axis] for x in primals[:i])
-        stop = start + np.shape(primals[i])[axis]
-        index = tuple(slice(start, stop) if a == axis else slice(None)
-                      for a in range(np.ndim(out)))
-        return getitem(cotangent, index=index, nbatch=np.ndim(cotangent) - np.ndim(out))
+def _concatenate_batch(params, batch, in_shapes):
+    return {"axis": params["axis"] + len(batch)}
 
 
-concatenate = register(Concatenate())
-concatenate.numpy = None
+def _concatenate_transpose(i, ct, out, *xs, axis):
+    start = sum(x.shape[axis] for x in xs[:i])
+    index = tuple(slice(start, start + xs[i].shape[axis]) if a == axis else slice(None)
+                  for a in range(out.ndim))
+    return getitem(ct, index=index, nbatch=_batch_ndim(ct, out))
+
+
+concatenate = deflinear("concatenate", _concatenate, transpose=_concatenate_transpose,
+                        batch=_concatenate_batch, variadic=True, cost=_copy_cost)
+
+
+# ----------------------------------------------------------------------------- broadcasting
+def align(tangent, in_ndim: int, out_ndim: int):
+    """Insert axes after the batch axes so an input's tangent broadcasts like its primal."""
+    extra = out_ndim - in_ndim
+    if extra <= 0:
+        return tangent
+    shape = shape_of(tangent)
+    nb = len(shape) - in_ndim
+    if nb == 0:
+        return tangent
+    return reshape(tangent, shape=shape[:nb] + (1,) * extra + shape[nb:])
+
+
+def unbroadcast(cotangent, in_shape: tuple, out_shape: tuple):
+    """Sum a cotangent of shape batch + out_shape down to batch + in_shape."""
+    shape = shape_of(cotangent)
+    if shape == in_shape:
+        return cotangent
+    nb = len(shape) - len(out_shape)
+    if shape[nb:] == in_shape:
+        return cotangent
+    lead = len(out_shape) - len(in_shape)
+    axes = tuple(range(nb, nb + lead)) + tuple(
+        nb + lead + j for j, d in enumerate(in_shape) if d == 1 and out_shape[lead + j] != 1)
+    if axes:
+        cotangent = sum_(cotangent, axis=axes, keepdims=False)
+    return reshape(cotangent, shape=shape[:nb] + tuple(in_shape))

@@ -25,7 +25,11 @@ from typing import Any as _Any
 
 import numpy as _np
 
-from ad.catalogue import TABLE as _TABLE
+from ad.catalogue import elementwise as _elementwise
+from ad.catalogue import linalg as _linalg
+from ad.catalogue import reductions as _reduction
+from ad.catalogue import structure as _structure
+from ad.primitive import PRIMITIVES as _PRIMITIVES
 from ad.catalogue.structure import normalize_index as _normalize_index
 from ad.errors import ShapeError as _ShapeError
 from ad.primitive import FUNCTIONS as _FUNCTIONS
@@ -43,7 +47,6 @@ float32 = _np.float32
 float64 = _np.float64
 ndarray = _np.ndarray
 
-_p = _TABLE  # primitives by name
 
 
 def _implements(*numpy_functions):
@@ -82,7 +85,7 @@ def _checked(numpy_function, function):
 
 # ----------------------------------------------------------------------------- elementwise
 # The catalogue's elementwise primitives, under NumPy's names, dispatching NumPy's ufuncs.
-for _primitive in list(_TABLE.values()):
+for _primitive in list(_PRIMITIVES.values()):
     _ufunc = getattr(_primitive, "numpy", None)
     if isinstance(_ufunc, _np.ufunc):
         globals()[_ufunc.__name__] = _primitive
@@ -90,8 +93,8 @@ for _primitive in list(_TABLE.values()):
 
 true_divide = divide  # noqa: F821 - defined by the loop above
 abs = absolute  # noqa: A001, F821
-_power = _TABLE["power"]
-_integer_pow = _TABLE["integer_pow"]
+_power = _elementwise.power
+_integer_pow = _elementwise.integer_pow
 
 
 def power(x1, x2):
@@ -122,9 +125,9 @@ def _integer_exponent(x2):
 
 _UFUNCS[_np.power] = power
 pow = power  # noqa: A001
-stop_gradient = _TABLE["stop_gradient"]
+stop_gradient = _elementwise.stop_gradient
 mod = remainder  # noqa: F821
-sinc = _TABLE["sinc"]
+sinc = _elementwise.sinc
 _FUNCTIONS[_np.sinc] = sinc
 
 
@@ -144,7 +147,7 @@ def round(a, decimals: int = 0, out=None):  # noqa: A001
     2.6
     """
     _no_out(out, "round")
-    return _TABLE["round"](a, decimals=operator.index(decimals))
+    return _elementwise.round_(a, decimals=operator.index(decimals))
 
 
 around = round
@@ -189,7 +192,7 @@ def where(condition, x=None, y=None):
     """Elementwise select; with one argument, the indices where `condition` holds."""
     if x is None and y is None:
         return _np.where(_primal_value(condition))
-    return _p["where"](_np.asarray(_primal_value(condition), dtype=bool), x, y)
+    return _elementwise.where(_np.asarray(_primal_value(condition), dtype=bool), x, y)
 
 
 _FUNCTIONS[_np.where] = where
@@ -267,7 +270,7 @@ def _axes(axis, nd: int, function: str) -> tuple[int, ...]:
 def sum(a, axis=None, dtype=None, out=None, keepdims=False):  # noqa: A001
     """Sum over `axis` (int, tuple or None), as numpy.sum."""
     _no_out(out, "sum")
-    result = _p["sum"](a, axis=_axes(axis, ndim(a), "sum"), keepdims=bool(keepdims))
+    result = _structure.sum_(a, axis=_axes(axis, ndim(a), "sum"), keepdims=bool(keepdims))
     return result if dtype is None else astype(result, dtype)
 
 
@@ -285,14 +288,14 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False):
 def max(a, axis=None, out=None, keepdims=False):  # noqa: A001
     """Maximum over `axis`; ties share the derivative evenly."""
     _no_out(out, "max")
-    return _p["max"](a, axis=_axes(axis, ndim(a), "max"), keepdims=bool(keepdims))
+    return _reduction.amax(a, axis=_axes(axis, ndim(a), "max"), keepdims=bool(keepdims))
 
 
 @_implements(_np.min, _np.amin)
 def min(a, axis=None, out=None, keepdims=False):  # noqa: A001
     """Minimum over `axis`; ties share the derivative evenly."""
     _no_out(out, "min")
-    return _p["min"](a, axis=_axes(axis, ndim(a), "min"), keepdims=bool(keepdims))
+    return _reduction.amin(a, axis=_axes(axis, ndim(a), "min"), keepdims=bool(keepdims))
 
 
 amax = max
@@ -324,7 +327,7 @@ def reshape(a, shape=None, order="C", *, newshape=None):
         raise ValueError(f"cannot reshape an array of size {n} into shape {target}")
     if target == _shape_of(a):
         return a
-    return _p["reshape"](a, shape=target)
+    return _structure.reshape(a, shape=target)
 
 
 @_implements(_np.ravel)
@@ -342,7 +345,7 @@ def transpose(a, axes=None):
         raise ValueError(f"transpose: axes {axes} are not a permutation of {nd} dimensions")
     if axes == tuple(range(nd)):
         return a
-    return _p["transpose"](a, axes=axes)
+    return _structure.transpose(a, axes=axes)
 
 
 @_implements(_np.swapaxes)
@@ -393,7 +396,7 @@ def broadcast_to(array, shape):
     if _shape_of(array) == shape:
         return array
     _np.broadcast_shapes(_shape_of(array), shape)  # raises NumPy's own error on mismatch
-    return _p["broadcast_to"](array, shape=shape)
+    return _structure.broadcast_to(array, shape=shape)
 
 
 @_implements(_np.concatenate)
@@ -408,7 +411,7 @@ def concatenate(arrays, axis=0):
                          f"got shapes {[shape(a) for a in arrays]}")
     if not _builtins.any(isinstance(a, _Tracer) for a in arrays):
         return _np.concatenate(arrays, axis=axis)
-    return _p["concatenate"](*arrays, axis=operator.index(axis) % nd)
+    return _structure.concatenate(*arrays, axis=operator.index(axis) % nd)
 
 
 @_implements(_np.stack)
@@ -456,7 +459,7 @@ def astype(x, dtype):
         return _np.asarray(_primal_value(x)).astype(dtype)
     if isinstance(x, _Tracer) and x.dtype == dtype:
         return x
-    return _p["astype"](x, dtype=dtype)
+    return _elementwise.astype(x, dtype=dtype)
 
 
 _FUNCTIONS["astype"] = astype
@@ -465,7 +468,7 @@ _FUNCTIONS["astype"] = astype
 # ----------------------------------------------------------------------------- indexing
 def getitem(a, index):
     """`a[index]` for ints, slices, None, Ellipsis, integer arrays and boolean masks."""
-    return _p["getitem"](a, index=_normalize_index(index, ndim(a)), nbatch=0)
+    return _structure.getitem(a, index=_normalize_index(index, ndim(a)), nbatch=0)
 
 
 _FUNCTIONS["getitem"] = getitem
@@ -494,7 +497,7 @@ def matmul(a, b):
     if shape(a2)[-1] != shape(b2)[-2]:
         raise _ShapeError(f"matmul: shapes {shape(a)} and {shape(b)} are not aligned "
                           f"({shape(a2)[-1]} != {shape(b2)[-2]})")
-    out = _p["matmul"](a2, b2)
+    out = _linalg.matmul(a2, b2)
     if na == 1 and nb == 1:
         return reshape(out, ())
     if na == 1:
@@ -526,7 +529,7 @@ def tensordot(a, b, axes=2):
                           f"axes {axes_b}")
     a2 = reshape(transpose(a, free_a + axes_a), (math.prod(sa[i] for i in free_a), k))
     b2 = reshape(transpose(b, axes_b + free_b), (k, math.prod(sb[i] for i in free_b)))
-    return reshape(_p["matmul"](a2, b2), tuple(sa[i] for i in free_a) +
+    return reshape(_linalg.matmul(a2, b2), tuple(sa[i] for i in free_a) +
                    tuple(sb[i] for i in free_b))
 
 

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ad import numpy as anp
+from ad.catalogue import structure as _structure
 from ad.catalogue.structure import _is_basic, normalize_index
 from ad.numpy import _implements
 from ad.primitive import FUNCTIONS, Tracer, primal_value
@@ -118,10 +119,10 @@ class _Update:
         values = self._values(values, positions)
         normalized = normalize_index(self.index, len(shape))
         if _is_basic(normalized):
-            delta = anp._p["index_add"](values, index=normalized, shape=shape, nbatch=0)
+            delta = _structure.index_add(values, index=normalized, shape=shape, nbatch=0)
         else:  # integer arrays: flat positions, so repeats accumulate (np.add.at)
             size = int(np.prod(shape, dtype=np.int64))
-            delta = anp.reshape(anp._p["index_add"](anp.ravel(values), index=(positions.ravel(),),
+            delta = anp.reshape(_structure.index_add(anp.ravel(values), index=(positions.ravel(),),
                                                     shape=(size,), nbatch=0), shape)
         return self.x + delta
 
@@ -151,7 +152,7 @@ class _Update:
             where_at = positions[chosen]
             hit = np.zeros(size, dtype=bool)
             hit[where_at] = True
-            scattered = anp.reshape(anp._p["index_add"](
+            scattered = anp.reshape(_structure.index_add(
                 flat_values[chosen], index=(where_at,), shape=(size,), nbatch=0), shape)
             hit = hit.reshape(shape)
             # 1 where nothing is written, so the discarded branch has finite derivatives

@@ -17,6 +17,7 @@ import operator
 import numpy as np
 
 from ad import numpy as anp
+from ad.catalogue import reductions as _reduction
 from ad.numpy import _axes, _implements, _no_out
 from ad.primitive import Tracer, float_dtype, primal_value
 
@@ -100,7 +101,7 @@ def cumsum(a, axis=None, dtype=None, out=None):
     """
     _no_out(out, "cumsum")
     a, axis = _scan_axis(a, axis)
-    result = anp._p["cumsum"](a, axis=axis)
+    result = _reduction.cumsum(a, axis=axis)
     return result if dtype is None else anp.astype(result, dtype)
 
 

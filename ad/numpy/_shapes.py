@@ -12,6 +12,7 @@ import operator
 import numpy as np
 
 from ad import numpy as anp
+from ad.catalogue import structure as _structure
 from ad.numpy import _implements
 from ad.primitive import FUNCTIONS, Tracer, float_dtype, primal_value
 
@@ -290,7 +291,7 @@ def diag(v, k=0):
     rows, cols = _diagonal_positions(n, n, k)
     if not isinstance(v, Tracer):
         return np.diag(v, k)
-    return anp._p["index_add"](v, index=(rows, cols), shape=(n, n), nbatch=0)
+    return _structure.index_add(v, index=(rows, cols), shape=(n, n), nbatch=0)
 
 
 @_implements(np.diagflat)
