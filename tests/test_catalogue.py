@@ -218,3 +218,55 @@ def test_integer_pow_keeps_numpy_promotion():
     assert ad.jvp(lambda x: x ** 2, (x32,), (x32,))[1].dtype == np.float32
     assert ad.jvp(lambda x: x ** np.float64(2.0), (x32,), (x32,))[0].dtype == \
         (x32 ** np.float64(2.0)).dtype
+
+
+# ----------------------------------------------------------------------------- saved = residuals
+def _held_bytes(residuals, constants) -> int:
+    """Bytes of the arrays an entry's residuals keep alive, constants excluded (they belong
+    to the program), each array once."""
+    skip = {id(c) for c in (constants or ()) if c is not None}
+    seen, total, stack = set(), 0, [residuals]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif isinstance(item, (np.ndarray, np.generic)) and id(item) not in seen \
+                and id(item) not in skip:
+            seen.add(id(item))
+            total += item.nbytes
+    return total
+
+
+def _entries_of(primitive, f, args):
+    tape = ad.trace(f, *args).tape
+    return [(tape, e) for e in tape.entries() if e[0] is primitive]
+
+
+SAVED_CASES = [(p, i, f, args) for p in BUILT_IN if p.differentiable and not p.elementwise
+               for i, (f, args) in enumerate(STRUCTURAL.get(p.name, []))]
+
+
+@pytest.mark.parametrize("primitive,case,f,args", SAVED_CASES,
+                         ids=[f"{p.name}-{i}" for p, i, _, _ in SAVED_CASES])
+def test_declared_saved_is_what_the_residuals_hold(primitive, case, f, args):
+    """The cost entry's `saved` counts exactly the elements the recorded residuals keep."""
+    entries = _entries_of(primitive, f, args)
+    assert entries, f"{primitive.name} not reached"
+    for tape, (p, params, parents, constants, out, residuals) in entries:
+        counts = p.counts(tape.in_shapes(parents, constants), tape.shapes[out], params,
+                          [parent != -1 for parent in parents])
+        itemsize = tape.dtypes[out].itemsize
+        assert _held_bytes(residuals, constants) == counts.saved * itemsize, p.residual_form
+
+
+@pytest.mark.parametrize("primitive", ELEMENTWISE, ids=lambda p: p.name)
+def test_elementwise_saved_is_what_the_residuals_hold(primitive):
+    rng = np.random.default_rng(4)
+    args = tuple(sample(d, (5,), rng) for d in primitive.domain)
+    positions = _differentiable_positions(primitive)
+    tape = ad.trace(lambda *xs: primitive(*xs), *args).tape
+    (p, params, parents, constants, out, residuals), = tape.entries()
+    counts = p.counts(tape.in_shapes(parents, constants), tape.shapes[out], params,
+                      [True] * len(parents))
+    assert _held_bytes(residuals, constants) == counts.saved * 8
+    assert counts.saved == (0 if p.residual_form == "nothing" else 5 * len(positions))

@@ -80,7 +80,8 @@ def _integer_pow_rule(t, out, x, *, n):
 def _integer_pow_cost(in_shapes, out_shape, *, n=2, **params):
     multiplies = max(1, abs(n).bit_length() + bin(abs(n)).count("1") - 1) + (n < 0) * 4
     size = math.prod(out_shape)
-    return Counts(multiplies * size, (multiplies + 2) * size, (multiplies + 2) * size, size)
+    return Counts(multiplies * size, (multiplies + 2) * size, (multiplies + 2) * size,
+                  2 * size)   # the residuals hold x and the output
 
 
 integer_pow = defprimitive("integer_pow", _integer_pow, jvp=(_integer_pow_rule,),

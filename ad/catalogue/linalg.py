@@ -56,7 +56,8 @@ def _matmul_cost(in_shapes, out_shape, traced=(True, True), **params) -> Counts:
     inner = in_shapes[0][-1]
     n_out = math.prod(out_shape)
     flops = 2 * inner * n_out
-    saved = sum(math.prod(s) for s in in_shapes)
+    # the residuals hold the output and the arguments (constants are the program's own)
+    saved = n_out + sum(math.prod(s) for s, t in zip(in_shapes, traced) if t)
     terms = max(1, sum(traced))   # one product per argument that carries a derivative
     return Counts(flops, terms * flops, terms * flops, saved)
 
@@ -99,14 +100,16 @@ matmul = defprimitive("matmul", _matmul, jvp=(_matmul_jvp_a, _matmul_jvp_b),
 
 # ----------------------------------------------------------------------------- shared helpers
 def _cubic_cost(factor: float, jvp: float, vjp: float):
-    """Cost entry of an O(n^3) matrix function of the first argument (stacked)."""
-    def cost(in_shapes, out_shape, **params) -> Counts:
+    """Cost entry of an O(n^3) matrix function of the first argument (stacked); the
+    residuals hold the output and the traced arguments."""
+    def cost(in_shapes, out_shape, traced=None, **params) -> Counts:
         shape = tuple(in_shapes[0]) if len(in_shapes[0]) >= 2 else (3, 3)
         m, n = shape[-2:]
         stack = math.prod(shape[:-2])
         base = stack * m * n * min(m, n)
-        return Counts(factor * base, jvp * base, vjp * base,
-                      math.prod(out_shape) + stack * m * n)
+        traced = traced or (True,) * len(in_shapes)
+        return Counts(factor * base, jvp * base, vjp * base, math.prod(out_shape) + sum(
+            math.prod(s) for s, t in zip(in_shapes, traced) if t))
     cost.__name__ = f"cubic_cost_{factor:g}"
     return cost
 
