@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ad.context import Level
+from ad.context import Level, get_ident
 from ad.errors import DTypeError, ShapeError
 from ad.primitive import ZERO, Tracer, bind, refuse_complex, shape_of
 
@@ -26,6 +26,8 @@ class ForwardLevel(Level):
     __slots__ = ()
 
     def process(self, primitive, args, params):
+        if self.thread != get_ident() and self.thread is not None:   # one thread's tag
+            self.check_usable()
         primals = []
         tangents = []
         for arg in args:
@@ -55,6 +57,7 @@ class ForwardLevel(Level):
 #: hand-made duals combine with each other as one perturbation and nest outside transforms.
 USER_LEVEL = ForwardLevel()
 USER_LEVEL.order = 0
+USER_LEVEL.thread = None   # any thread may make duals by hand
 
 
 class Dual(Tracer):

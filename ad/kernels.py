@@ -70,7 +70,7 @@ NUMBA_MIN_SIZE = 10_000
 ACCUMULATE_MIN_SIZE = 10_000
 
 #: Bump when the generated source changes shape (part of every generated file's hash).
-_TEMPLATE_VERSION = "1"
+_TEMPLATE_VERSION = "2"
 
 #: Functions Numba lowers to machine instructions (LLVM vectorises a loop of them), and
 #: the operators. Other functions (exp, log, tanh, `**`...) become scalar libm calls in a
@@ -95,20 +95,8 @@ _common = None           # the generated module holding `accumulate`; False when
 def value_and_partials_numpy(primitive, xs: Sequence[np.ndarray], needs: Sequence[bool]):
     """Reference path: y = value(*xs), then each needed partial(*xs, y)."""
     y = primitive.value(*xs)
-    dtype = y.dtype
-    partials = []
-    for partial, need in zip(primitive.partials, needs):
-        if need:
-            p = partial(*xs, y)
-            if type(p) is np.ndarray or isinstance(p, np.generic):
-                p_dtype = p.dtype
-                # comparisons give bools; float64 scalars would upcast float32 derivatives
-                if p_dtype is not dtype and p_dtype != dtype and dtype.kind == "f":
-                    p = p.astype(dtype)
-            partials.append(p)
-        else:
-            partials.append(None)
-    return y, tuple(partials)
+    return y, tuple(same_dtype(partial(*xs, y), y) if need else None
+                    for partial, need in zip(primitive.partials, needs))
 
 
 def same_dtype(partial, y):
@@ -418,30 +406,26 @@ def _kernel_source(primitive, value: _Function, partials: list[_Function | None]
     for name, fn in functions:
         if fn is not None:
             lines.append(f"_{name} = _inline(_{name}_py)")
-    # One kernel per pattern of array/scalar arguments and set of partials in the loop.
+    # One kernel per pattern of array/scalar arguments and set of partials in the loop, in
+    # two kinds: "k" computes the value in the loop too, "h" finds it already in `out`
+    # (computed by its NumPy ufunc).
+    values = ", ".join(f"a{i}" for i in range(arity))
     for pattern in _patterns(arity):
         for mask in range(1, 2 ** arity):
             loop = [i for i in range(arity) if mask >> i & 1]
             if any(partials[i] is None for i in loop):
                 continue
             params = [f"x{i}" for i in range(arity)] + ["out"] + [f"d{i}" for i in loop]
-            lines += ["", "", '@numba.njit(cache=True, nogil=True, error_model="numpy")',
-                      f"def {_kernel_name(pattern, loop)}({', '.join(params)}):"]
-            lines += [f"    a{i} = x{i}" for i in range(arity) if pattern[i] == "s"]
-            lines.append("    for i in range(out.shape[0]):")
-            lines += [f"        a{i} = x{i}[i]" for i in range(arity) if pattern[i] == "a"]
-            values = ", ".join(f"a{i}" for i in range(arity))
-            lines.append(f"        out[i] = _value({values})")
-            lines.append("        y = out[i]")
-            lines += [f"        d{i}[i] = _p{i}({values}, y)" for i in loop]
-            # The same partials, the value being already in `out` (computed by its ufunc).
-            lines += ["", "", '@numba.njit(cache=True, nogil=True, error_model="numpy")',
-                      f"def {_kernel_name(pattern, loop, 'h')}({', '.join(params)}):"]
-            lines += [f"    a{i} = x{i}" for i in range(arity) if pattern[i] == "s"]
-            lines.append("    for i in range(out.shape[0]):")
-            lines += [f"        a{i} = x{i}[i]" for i in range(arity) if pattern[i] == "a"]
-            lines.append("        y = out[i]")
-            lines += [f"        d{i}[i] = _p{i}({values}, y)" for i in loop]
+            for kind in "kh":
+                lines += ["", "", '@numba.njit(cache=True, nogil=True, error_model="numpy")',
+                          f"def {_kernel_name(pattern, loop, kind)}({', '.join(params)}):"]
+                lines += [f"    a{i} = x{i}" for i in range(arity) if pattern[i] == "s"]
+                lines.append("    for i in range(out.shape[0]):")
+                lines += [f"        a{i} = x{i}[i]" for i in range(arity) if pattern[i] == "a"]
+                if kind == "k":
+                    lines.append(f"        out[i] = _value({values})")
+                lines.append("        y = out[i]")
+                lines += [f"        d{i}[i] = _p{i}({values}, y)" for i in loop]
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ad.context import Level
+from ad.context import Level, get_ident
 from ad.primitive import ZERO, Tracer, bind, refuse_complex
 from ad.tape import CONSTANT, Tape
 
@@ -37,6 +37,8 @@ class ReverseLevel(Level):
         return TapeValue(primal, self, self.tape.new_input(primal))
 
     def process(self, primitive, args, params):
+        if self.thread != get_ident():   # a tape (or tag) belongs to one thread
+            self.check_usable()
         primals = []
         parents = []
         needs = []

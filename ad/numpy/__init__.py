@@ -248,6 +248,21 @@ linspace = _np.linspace
 
 
 # ----------------------------------------------------------------------------- axes helpers
+def _axis(axis, nd: int, function: str) -> int:
+    """Normalise one axis to a non-negative int, with NumPy's AxisError when out of range."""
+    return _axes(operator.index(axis), nd, function)[0]
+
+
+def _safe_root(value, p: float = 2.0):
+    """value ** (1 / p) (sqrt by default) with derivative 0, not inf or NaN, where value is
+    0: the norms and std use it at the origin."""
+    if not isinstance(value, _Tracer):
+        return _np.power(value, 1.0 / p) if p != 2.0 else _np.sqrt(value)
+    zero = _np.asarray(_primal_value(value)) == 0
+    root = sqrt(value + zero) if p == 2.0 else power(where(zero, 1.0, value), 1.0 / p)  # noqa: F821
+    return root * ~zero
+
+
 def _axes(axis, nd: int, function: str) -> tuple[int, ...]:
     """Normalise an axis argument to a tuple of non-negative ints, with a clear error."""
     if axis is None:

@@ -84,12 +84,7 @@ product = prod
 def _scan_axis(a, axis):
     if axis is None:
         return anp.ravel(a), 0
-    nd = anp.ndim(a)
-    axis = operator.index(axis)
-    if not -nd <= axis < nd:
-        raise np.exceptions.AxisError(f"axis {axis} is out of bounds for an array of "
-                                      f"dimension {nd}")
-    return a, axis % nd
+    return a, anp._axis(axis, anp.ndim(a), "scan")
 
 
 @_implements(np.cumsum)
@@ -154,8 +149,7 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     """
     _no_out(out, "std")
     v = var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
-    zero = _value(v) == 0
-    return anp.sqrt(v + zero) * ~zero if isinstance(v, Tracer) else np.sqrt(v)
+    return anp._safe_root(v)
 
 
 @_implements(np.average)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ad import numpy as anp
 from ad.catalogue import structure as _structure
-from ad.numpy import _implements
+from ad.numpy import _axis, _implements
 from ad.primitive import FUNCTIONS, Tracer, float_dtype, primal_value
 
 __all__ = ["atleast_2d", "atleast_3d", "hstack", "vstack", "dstack", "column_stack",
@@ -27,14 +27,6 @@ broadcast_shapes = np.broadcast_shapes
 
 def _index_on(axis: int, nd: int, item) -> tuple:
     return (slice(None),) * axis + (item,) + (slice(None),) * (nd - axis - 1)
-
-
-def _axis(axis, nd: int, function: str) -> int:
-    axis = operator.index(axis)
-    if not -nd <= axis < nd:
-        raise np.exceptions.AxisError(f"{function}: axis {axis} is out of bounds for an "
-                                      f"array of dimension {nd}")
-    return axis % nd
 
 
 # ----------------------------------------------------------------------------- at least n-d

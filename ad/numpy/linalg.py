@@ -302,21 +302,9 @@ def cond(x, p=None):
 
 
 # ----------------------------------------------------------------------------- norms
-def _safe_sqrt(squares):
-    """sqrt with derivative 0 (not inf, not NaN) where its argument is 0."""
-    zero = _np.asarray(_primal_value(squares)) == 0
-    return _anp.sqrt(squares + zero) * ~zero
-
-
-def _safe_root(total, p: float):
-    """total ** (1/p) with derivative 0 where total is 0."""
-    zero = _np.asarray(_primal_value(total)) == 0
-    return _anp.power(_anp.where(zero, 1.0, total), 1.0 / p) * ~zero
-
-
 def _vector_norm(x, ord, axis: tuple[int, ...], keepdims: bool):
     if ord is None or ord == 2:
-        return _safe_sqrt(_anp.sum(x * x, axis=axis, keepdims=keepdims))
+        return _anp._safe_root(_anp.sum(x * x, axis=axis, keepdims=keepdims))
     magnitude = _anp.abs(x)
     if ord == _np.inf:
         return _anp.max(magnitude, axis=axis, keepdims=keepdims)
@@ -329,13 +317,13 @@ def _vector_norm(x, ord, axis: tuple[int, ...], keepdims: bool):
         return _anp.sum(magnitude, axis=axis, keepdims=keepdims)
     if isinstance(ord, str):
         raise ValueError(f"norm: invalid norm order {ord!r} for vectors")
-    return _safe_root(_anp.sum(magnitude ** ord, axis=axis, keepdims=keepdims), ord)
+    return _anp._safe_root(_anp.sum(magnitude ** ord, axis=axis, keepdims=keepdims), ord)
 
 
 def _matrix_norm(x, ord, axis: tuple[int, int], keepdims: bool):
     row, col = axis
     if ord in (None, "fro"):
-        return _safe_sqrt(_anp.sum(x * x, axis=axis, keepdims=keepdims))
+        return _anp._safe_root(_anp.sum(x * x, axis=axis, keepdims=keepdims))
     if ord in (1, -1, _np.inf, -_np.inf):
         sum_over = row if ord in (1, -1) else col  # 1: max column sum; inf: max row sum
         sums = _anp.sum(_anp.abs(x), axis=sum_over, keepdims=True)
@@ -368,7 +356,7 @@ def norm(x, ord=None, axis=None, keepdims: bool = False):
     x = _float(x)
     if axis is None:
         if ord is None:
-            result = _safe_sqrt(_anp.sum(x * x))
+            result = _anp._safe_root(_anp.sum(x * x))
             return _anp.reshape(result, (1,) * nd) if keepdims else result
         if nd not in (1, 2):
             raise ValueError("norm: improper number of dimensions to norm (give axis=)")
