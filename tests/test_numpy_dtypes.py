@@ -1,0 +1,51 @@
+"""Dtypes through ad.numpy: float32 stays float32, ints and bools mix like NumPy."""
+
+import numpy as np
+import pytest
+
+import ad
+import ad.numpy as anp
+from numpy_table import Table, big, distinct, flat, nz, pos, unit, v, wellcond  # noqa: F401
+
+TABLE = Table()
+row = TABLE.row
+
+
+
+
+# ----------------------------------------------------------------------------- dtypes
+FLOAT32 = {
+    "sum": lambda x: anp.sum(x, axis=0), "mean": anp.mean, "prod": lambda x: anp.prod(x),
+    "var": anp.var, "std": anp.std, "cumsum": anp.cumsum, "cumprod": anp.cumprod,
+    "sort": anp.sort, "max": anp.max, "norm": anp.linalg.norm,
+    "matrix norm 2": lambda x: anp.linalg.norm(x, 2), "index": lambda x: x[::2, 1],
+    "at set": lambda x: x.at[0].set(2.0), "at multiply": lambda x: x.at[0, 1].multiply(x[1, 1]),
+    "pad": lambda x: anp.pad(x, 1), "tril": anp.tril, "roll": lambda x: anp.roll(x, 1),
+    "einsum": lambda x: anp.einsum("ij,jk->ik", x, x), "kron": lambda x: anp.kron(x, x),
+    "inv": anp.linalg.inv, "solve": lambda x: anp.linalg.solve(x, x[0]),
+    "det": anp.linalg.det, "slogdet": lambda x: anp.linalg.slogdet(x)[1],
+    "cholesky": lambda x: anp.linalg.cholesky(x @ x.T), "eigh": lambda x: anp.linalg.eigh(
+        x + x.T)[0], "svd": lambda x: anp.linalg.svd(x, compute_uv=False),
+    "qr": lambda x: anp.linalg.qr(x)[1], "pinv": anp.linalg.pinv,
+    "matrix_power": lambda x: anp.linalg.matrix_power(x, 3), "mixed python": lambda x: 2 * x +
+    1.5 - True, "where": lambda x: anp.where(x > 0, x, 0.0), "clip": lambda x: anp.clip(x, 0, 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT32))
+def test_float32_stays_float32(name):
+    f = FLOAT32[name]
+    x = (np.eye(3) * 3 + v(3, 3) * 0.3).astype(np.float32)
+    out, tangent = ad.jvp(f, (x,), (np.ones_like(x),))
+    assert np.asarray(out).dtype == np.float32 and np.asarray(tangent).dtype == np.float32
+    g = ad.grad(lambda x_: anp.sum(f(x_)))(x)
+    assert g.dtype == np.float32
+
+
+def test_int_and_bool_mix_like_numpy():
+    x = np.array([1.0, 2.0])
+    g = ad.grad(lambda x_: anp.sum(x_ * np.array([1, 2]) + np.array([True, False]) * x_))(x)
+    np.testing.assert_allclose(g, [2.0, 2.0])
+    assert (ad.jvp(lambda x_: x_ + 1, (x,), (x,))[0]).dtype == np.float64
+
+

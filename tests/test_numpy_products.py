@@ -1,0 +1,47 @@
+"""ad.numpy products: dot, tensordot, einsum, kron, cross... (ad/numpy/_products.py)."""
+
+import numpy as np
+
+import ad.numpy as anp
+from numpy_table import Table, big, distinct, flat, nz, pos, unit, v, wellcond  # noqa: F401
+
+TABLE = Table()
+row = TABLE.row
+
+
+# ----------------------------------------------------------------------------- products
+for _a, _b in [((), (3,)), ((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 4)),
+               ((2, 2, 3), (4, 3, 2))]:
+    row("dot", [v(*_a), v(*_b)])
+for _a, _b in [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 4)),
+               ((2, 2, 3), (3, 2)), ((2, 1, 2, 3), (3, 3, 2))]:
+    row("matmul", [v(*_a), v(*_b)])
+row("matmul", [v(2, 3), v(3, 2)], np_fn=lambda a, b: a @ b, fn=lambda a, b: a @ b, id="op @")
+row("tensordot", [v(2, 3, 4), v(3, 4, 2)])
+row("tensordot", [v(2, 3, 4), v(4, 3)], axes=([1, 2], [1, 0]))
+row("tensordot", [v(2, 3), v(3, 2)], axes=1)
+row("outer", [v(3), v(2, 2)])
+row("inner", [v(2, 3), v(4, 3)])
+row("inner", [v(3), v(3)])
+row("vdot", [v(2, 3), v(2, 3)])
+row("kron", [v(2, 3), v(2, 2)])
+row("kron", [v(3), v(2, 2)])
+row("cross", [v(3), v(3)])
+row("cross", [v(4, 3), v(3)])
+row("cross", [v(3, 2), v(3, 2)], axis=0)
+for _spec, _shapes in [("ij,jk->ik", [(2, 3), (3, 4)]), ("ij,jk", [(2, 3), (3, 4)]),
+                       ("ii->i", [(3, 3)]), ("ii", [(3, 3)]), ("ij->", [(2, 3)]),
+                       ("ij->ji", [(2, 3)]), ("bij,bjk->bik", [(2, 2, 3), (2, 3, 2)]),
+                       ("...ij,...jk->...ik", [(2, 2, 3), (3, 2)]), ("i,i->", [(3,), (3,)]),
+                       ("i,j->ij", [(3,), (2,)]), ("ij,jk,kl->il", [(2, 3), (3, 2), (2, 2)]),
+                       ("ijk,kj->i", [(2, 3, 4), (4, 3)]), ("ab,cd->", [(2, 2), (2, 3)]),
+                       ("i...->...", [(3, 2)])]:
+    row("einsum", [v(*s) for s in _shapes],
+        np_fn=lambda *xs, _s=_spec: np.einsum(_s, *xs),
+        fn=lambda *xs, _s=_spec: anp.einsum(_s, *xs), id=f"einsum {_spec}")
+
+
+
+test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
+    TABLE.tests()
+

@@ -1,0 +1,96 @@
+"""ad.numpy reductions, scans, sorting and statistics (ad/numpy/__init__.py, _reductions.py):
+the table, and any axis/keepdims by hypothesis."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import ad
+import ad.numpy as anp
+from numpy_table import Table, big, distinct, flat, nz, pos, unit, v, wellcond  # noqa: F401
+
+TABLE = Table()
+row = TABLE.row
+
+
+# ----------------------------------------------------------------------------- reductions
+for _name in ["sum", "mean", "prod", "max", "min", "amax", "amin", "var", "std", "ptp",
+              "nansum", "nanmean", "nanmax", "nanmin"]:
+    row(_name, [distinct(3, 4)])
+    row(_name, [distinct(2, 3, 4)], axis=1)
+    row(_name, [distinct(2, 3, 4)], axis=(0, 2), keepdims=True)
+    row(_name, [distinct(3, 4)], axis=-1, keepdims=True)
+    row(_name, [distinct(5)], axis=0)
+row("var", [v(3, 4)], axis=0, ddof=1)
+row("std", [v(3, 4)], axis=1, ddof=1, keepdims=True)
+row("prod", [np.array([[1.5, 0.0, 2.0], [0.0, 0.0, 3.0]])], id="prod zeros", axis=1)
+row("prod", [np.array([2.0, 0.0, -1.0, 3.0, 0.5])], id="prod one zero")
+row("average", [v(3, 4)])
+row("average", [v(3, 4), pos(4)], np_fn=lambda a, w: np.average(a, axis=1, weights=w),
+    fn=lambda a, w: anp.average(a, axis=1, weights=w), id="average weights")
+row("median", [distinct(5)])
+row("median", [distinct(3, 4)], axis=1)
+row("median", [distinct(3, 4)], axis=0, keepdims=True)
+for _name in ["cumsum", "cumprod"]:
+    row(_name, [v(5)])
+    row(_name, [v(3, 4)], axis=0)
+    row(_name, [v(2, 3, 4)], axis=-1)
+    row(_name, [v(2, 3)])
+row("cumprod", [np.array([1.5, 0.0, 2.0, 0.0, 3.0])], id="cumprod zeros")
+row("sort", [distinct(6)])
+row("sort", [distinct(3, 4)], axis=0)
+row("sort", [distinct(3, 4)], axis=None)
+
+
+
+test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
+    TABLE.tests()
+
+
+def test_unique_with_repeats_gathers_first_occurrences():
+    x = np.array([2.0, 1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(anp.unique(x), [1.0, 2.0, 3.0])
+    g = ad.grad(lambda x_: anp.sum(anp.unique(x_) * np.array([1.0, 2.0, 3.0])))(x)
+    np.testing.assert_array_equal(g, [2.0, 1.0, 0.0, 3.0])
+
+
+
+
+# ----------------------------------------------------------------------------- hypothesis
+REDUCTIONS = ["sum", "mean", "prod", "max", "min", "var", "std", "ptp", "nansum"]
+
+
+@st.composite
+def shape_axis(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    axis = draw(st.none() | st.integers(-len(shape), len(shape) - 1) |
+                st.lists(st.integers(0, len(shape) - 1), min_size=1, max_size=len(shape),
+                         unique=True).map(tuple))
+    return shape, axis, draw(st.booleans())
+
+
+@pytest.mark.parametrize("name", REDUCTIONS)
+@given(spec=shape_axis(), seed=st.integers(0, 2 ** 16))
+def test_reductions_any_axis(name, spec, seed):
+    shape, axis, keepdims = spec
+    x = np.random.default_rng(seed).permutation(math.prod(shape)).reshape(shape) * 0.3 + 0.1
+    fn = getattr(anp, name)
+    np.testing.assert_allclose(fn(x, axis=axis, keepdims=keepdims),
+                               getattr(np, name)(x, axis=axis, keepdims=keepdims))
+    ad.check_grads(lambda x_: fn(x_, axis=axis, keepdims=keepdims), (x,), order=2,
+                   rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["cumsum", "cumprod", "sort"])
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5),
+       data=st.data())
+def test_scans_any_axis(name, shape, data):
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    x = np.random.default_rng(0).permutation(math.prod(shape)).reshape(shape) * 0.3 - 0.5
+    fn = getattr(anp, name)
+    np.testing.assert_allclose(fn(x, axis=axis), getattr(np, name)(x, axis=axis))
+    ad.check_grads(lambda x_: fn(x_, axis=axis), (x,), order=2, rtol=1e-4, atol=1e-5)
+

@@ -1,0 +1,156 @@
+"""ad.numpy shape and structure functions (ad/numpy/__init__.py, _shapes.py): the table, and
+fill values that keep their derivative."""
+
+import numpy as np
+import pytest
+
+import ad
+import ad.numpy as anp
+from numpy_table import Table, big, distinct, flat, nz, pos, unit, v, wellcond  # noqa: F401
+
+TABLE = Table()
+row = TABLE.row
+
+
+# ----------------------------------------------------------------------------- shapes
+row("reshape", [v(2, 3)], shape=(3, 2))
+row("reshape", [v(2, 3)], shape=(-1,))
+row("ravel", [v(2, 3)])
+row("transpose", [v(2, 3)])
+row("transpose", [v(2, 3, 4)], axes=(1, 2, 0))
+row("swapaxes", [v(2, 3, 4)], axis1=0, axis2=2)
+row("moveaxis", [v(2, 3, 4)], source=0, destination=-1)
+row("moveaxis", [v(2, 3, 4)], source=(0, 1), destination=(2, 0))
+row("expand_dims", [v(2, 3)], axis=1)
+row("expand_dims", [v(3)], axis=(0, 2))
+row("squeeze", [v(1, 3, 1)])
+row("squeeze", [v(1, 3, 1)], axis=2)
+row("broadcast_to", [v(3, 1)], shape=(2, 3, 4))
+row("broadcast_to", [v()], shape=(3,))
+for _name in ["concatenate", "stack", "hstack", "vstack", "column_stack", "dstack"]:
+    row(_name, [v(3), v(3)], np_fn=lambda x, y, _n=_name: getattr(np, _n)([x, y, x]),
+        fn=lambda x, y, _n=_name: getattr(anp, _n)([x, y, x]), id=_name + "-1d")
+    row(_name, [v(2, 3), v(2, 3)], np_fn=lambda x, y, _n=_name: getattr(np, _n)([x, y]),
+        fn=lambda x, y, _n=_name: getattr(anp, _n)([x, y]), id=_name + "-2d")
+row("concatenate", [v(2, 3), v(2, 1)], np_fn=lambda x, y: np.concatenate([x, y], axis=1),
+    fn=lambda x, y: anp.concatenate([x, y], axis=1), id="concatenate axis1")
+row("concatenate", [v(2, 3), v(1)], np_fn=lambda x, y: np.concatenate([x, y], axis=None),
+    fn=lambda x, y: anp.concatenate([x, y], axis=None), id="concatenate axisNone")
+row("stack", [v(2, 3), v(2, 3)], np_fn=lambda x, y: np.stack([x, y], axis=-1),
+    fn=lambda x, y: anp.stack([x, y], axis=-1), id="stack axis-1")
+for _name, _kw in [("split", dict(indices_or_sections=2, axis=1)),
+                   ("split", dict(indices_or_sections=[1, 3], axis=1)),
+                   ("array_split", dict(indices_or_sections=3, axis=1)),
+                   ("hsplit", dict(indices_or_sections=2)),
+                   ("vsplit", dict(indices_or_sections=2))]:
+    row(_name, [v(2, 4)], np_fn=lambda x, _n=_name, _k=_kw: getattr(np, _n)(x, **_k),
+        fn=lambda x, _n=_name, _k=_kw: getattr(anp, _n)(x, **_k), id=f"{_name} {_kw}")
+row("broadcast_arrays", [v(3, 1), v(4)], np_fn=lambda x, y: np.broadcast_arrays(x, y),
+    fn=lambda x, y: anp.broadcast_arrays(x, y))
+for _name in ["atleast_1d", "atleast_2d", "atleast_3d"]:
+    for _shape in [(), (3,), (2, 3)]:
+        row(_name, [v(*_shape)])
+row("tile", [v(2, 3)], reps=(2, 1))
+row("tile", [v(3)], reps=2)
+row("tile", [v(2)], reps=(2, 2))
+row("repeat", [v(2, 3)], repeats=2)
+row("repeat", [v(2, 3)], repeats=2, axis=1)
+row("repeat", [v(2, 3)], repeats=np.array([1, 0, 3]), axis=1, id="repeat array")
+row("flip", [v(2, 3)])
+row("flip", [v(2, 3, 2)], axis=(0, 2))
+row("fliplr", [v(2, 3)])
+row("flipud", [v(2, 3)])
+row("roll", [v(5)], shift=2)
+row("roll", [v(2, 3)], shift=-1, axis=1)
+row("roll", [v(2, 3)], shift=4)
+row("roll", [v(2, 3)], shift=(1, 2), axis=(0, 1))
+row("rot90", [v(2, 3)])
+row("rot90", [v(2, 3)], k=2)
+row("rot90", [v(2, 3)], k=3)
+row("diag", [v(3)])
+row("diag", [v(3)], k=-1)
+row("diag", [v(3, 4)])
+row("diag", [v(3, 4)], k=1)
+row("diagflat", [v(2, 2)])
+row("diagonal", [v(3, 4)])
+row("diagonal", [v(2, 3, 4)], offset=1, axis1=1, axis2=2)
+row("diagonal", [v(2, 3, 4)], offset=-1, axis1=2, axis2=0)
+row("trace", [v(3, 3)])
+row("trace", [v(2, 3, 4)], offset=1, axis1=1, axis2=2)
+row("triu", [v(3, 4)])
+row("triu", [v(2, 3, 3)], k=1)
+row("tril", [v(3, 4)])
+row("tril", [v(3, 4)], k=-1)
+row("pad", [v(2, 3)], pad_width=1)
+row("pad", [v(2, 3)], pad_width=((0, 1), (2, 0)), constant_values=1.5)
+for _mode in ["edge", "reflect", "symmetric", "wrap"]:
+    row("pad", [v(3, 4)], pad_width=((1, 2), (2, 1)), mode=_mode)
+row("take", [v(5)], indices=np.array([4, 0, 0, 2]))
+row("take", [v(3, 4)], indices=np.array([[0, 3], [1, 1]]), axis=1)
+row("take", [v(3, 4)], indices=np.array([5, -1]), axis=1, mode="wrap")
+row("take", [v(3, 4)], indices=np.array([7, -3]), axis=1, mode="clip")
+row("take_along_axis", [v(3, 4)], indices=np.array([[0, 3], [1, 1], [2, 0]]), axis=1)
+row("take_along_axis", [v(3, 4)], indices=np.array([[0, 1, 2, 0]]), axis=0)
+row("append", [v(2, 2), v(3)])
+row("append", [v(2, 2), v(1, 2)], axis=0)
+row("delete", [v(2, 4)], obj=1, axis=1)
+row("delete", [v(5)], obj=[0, 3])
+row("copy", [v(3)])
+row("meshgrid", [v(3), v(2)], np_fn=lambda x, y: np.meshgrid(x, y),
+    fn=lambda x, y: anp.meshgrid(x, y))
+row("meshgrid", [v(3), v(2)], np_fn=lambda x, y: np.meshgrid(x, y, indexing="ij"),
+    fn=lambda x, y: anp.meshgrid(x, y, indexing="ij"), id="meshgrid ij")
+row("array", [v(), v()], np_fn=lambda x, y: np.array([[x, y], [y, 2.0]]),
+    fn=lambda x, y: anp.array([[x, y], [y, 2.0]]), id="array of traced scalars",
+    dispatch=False)
+row("asarray", [v(), v(3)], np_fn=lambda x, y: np.asarray([x * y[0], y[1], 1.0]),
+    fn=lambda x, y: anp.asarray([x * y[0], y[1], 1.0]), id="asarray of traced scalars",
+    dispatch=False)
+row("select", [v(4), v(4)],
+    np_fn=lambda x, y: np.select([x > 0.5, y > 0], [x, y], 0.0),
+    fn=lambda x, y: anp.select([x > 0.5, y > 0], [x, y], 0.0))
+row("unique", [np.array([2.0, 1.0, 3.0])], np_fn=np.unique, fn=anp.unique)
+
+
+
+test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
+    TABLE.tests()
+
+
+# ----------------------------------------------------------------------------- fill values
+def test_traced_pad_value_keeps_its_derivative():
+    """Regression: np.pad(..., constant_values=T) dropped T's derivative (3.0 for 5.0)."""
+    f = lambda T: np.sum(np.pad(T * np.ones(3), 1, constant_values=T))  # noqa: E731
+    assert float(ad.grad(f)(2.0)) == 5.0
+    assert float(ad.jvp(f, (2.0,), (1.0,))[1]) == 5.0
+    per_axis = lambda T: anp.sum(anp.pad(np.ones((2, 2)), ((1, 0), (0, 2)),  # noqa: E731
+                                         constant_values=((T, 2 * T), (3 * T, 4 * T))))
+    assert float(ad.grad(per_axis)(2.0)) == 2 * 1 + 4 * 6
+    ad.check_grads(lambda x: anp.pad(x[:2], ((1, 2),), constant_values=x[2]),
+                   (np.array([1.0, 2.0, 3.0]),), order=2)
+
+
+def test_traced_fill_value_keeps_its_derivative():
+    """Regression: np.full_like(x, x[0]) dropped the fill value's derivative ([0, 0])."""
+    g = ad.grad(lambda x: np.sum(np.full_like(x, x[0])))(np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(g, [2.0, 0.0])
+    assert float(ad.grad(lambda v: anp.sum(anp.full_like(np.ones(3), v)))(1.0)) == 3.0
+    assert float(ad.grad(lambda v: anp.sum(anp.full((2, 2), v)))(1.0)) == 4.0
+    assert anp.full_like(np.ones(2, np.float32), 2.5).dtype == np.float32
+    np.testing.assert_array_equal(anp.full(3, 2.0), np.full(3, 2.0))
+
+
+def test_numpy_full_with_traced_value_names_the_fix():
+    with pytest.raises(ad.errors.InPlaceError, match="ad.numpy.full_like"):
+        ad.grad(lambda v: np.sum(np.full_like(np.ones(2), v)))(1.0)
+
+
+def test_input_cotangent_takes_the_input_dtype():
+    """Regression: float32 input times a float64 constant gave a float64 gradient."""
+    x = np.ones(3, np.float32)
+    assert ad.grad(lambda x_: anp.sum(x_ * np.float64(2.0)))(x).dtype == np.float32
+    assert ad.grad(lambda x_: anp.sum(x_ * np.ones(3)))(x).dtype == np.float32
+    assert ad.vjp(lambda x_: x_ * np.ones(3), x)[1](np.ones(3))[0].dtype == np.float32
+    assert ad.jacrev(lambda x_: x_ * np.ones(3))(x).dtype == np.float32
+    np.testing.assert_allclose(ad.grad(lambda x_: anp.sum(x_ * np.float64(2.0)))(x), 2.0)
+
