@@ -41,7 +41,7 @@ class ForwardLevel(Level):
             return bind(primitive, primals, params)
         needs = [tangent is not ZERO for tangent in tangents]
         out, residuals = primitive.forward(primals, params, needs)
-        if getattr(out, "dtype", _FLOAT).kind == "c":
+        if getattr(out, "dtype", _FLOAT).kind == "c" or primitive.n_outputs != 1:
             refuse_complex(primitive, out)
         if primitive.elementwise:   # its residuals are partials: it needs the shapes
             tangent = primitive.jvp(residuals, tangents, params,
@@ -50,6 +50,9 @@ class ForwardLevel(Level):
             tangent = primitive.jvp(residuals, tangents, params)
         if tangent is ZERO:
             return out
+        if primitive.n_outputs != 1:
+            return tuple(value if t is ZERO else Dual._make(value, t, self)
+                         for value, t in zip(out, tangent))
         return Dual._make(out, tangent, self)
 
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ad.errors import ADError
-from ad.primitive import ZERO, Primitive, Tracer, float_dtype, primal_value
+from ad.primitive import Primitive, Tracer, float_dtype, primal_value
 from ad.recording import Recording, check_callable, normalize_argnums
 from ad.reverse import ReverseLevel, TapeValue, sweep
 from ad.tape import CONSTANT
@@ -61,7 +61,7 @@ class GraphLevel(ReverseLevel):
         before = len(self.tape)
         out = super().process(primitive, args, params)
         if len(self.tape) > before:   # recorded (non-differentiable results are constants)
-            self.values.append(out.primal)
+            self.values.extend(o.primal for o in (out if type(out) is tuple else (out,)))
         return out
 
 
@@ -77,10 +77,15 @@ class Node:
     in_shapes: tuple[tuple[int, ...], ...]
     constants: tuple | None              # per argument: the constant (None where traced)
     entry: int | None                    # position on the tape (None for an input)
+    result: int = 0                      # which result of its primitive (several outputs)
 
     @property
     def name(self) -> str:
-        return "input" if self.primitive is None else self.primitive.name
+        if self.primitive is None:
+            return "input"
+        if self.primitive.n_outputs == 1:
+            return self.primitive.name
+        return f"{self.primitive.name}[{self.result}]"
 
     @property
     def size(self) -> int:
@@ -125,11 +130,12 @@ class Graph:
         tape = self.tape
         for position, (primitive, params, parents, constants, out, _) in enumerate(
                 tape.entries()):
-            self.nodes.append(Node(out, primitive, params,
-                                   tuple(None if p == CONSTANT else p for p in parents),
-                                   tape.shapes[out],
-                                   tuple(tape.in_shapes(parents, constants)), constants,
-                                   position))
+            for j in range(primitive.n_outputs):   # one node per result
+                self.nodes.append(Node(out + j, primitive, params,
+                                       tuple(None if p == CONSTANT else p for p in parents),
+                                       tape.shapes[out + j],
+                                       tuple(tape.in_shapes(parents, constants)), constants,
+                                       position, j))
 
     # --- sizes ----------------------------------------------------------------------
     def __len__(self) -> int:

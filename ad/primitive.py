@@ -145,7 +145,8 @@ class Primitive:
     def __init__(self, name: str, impl: Callable, *, jvp: Sequence[Rule | None] | None,
                  vjp: Sequence[Rule | None] | None, cost: CostFn, differentiable: bool = True,
                  domain: Any = None, arity: int | None = None, numpy: Callable | None = None,
-                 identity_seed: str | None = None, doc: str | None = None) -> None:
+                 identity_seed: str | None = None, outputs: int = 1,
+                 doc: str | None = None) -> None:
         self.name = name
         self.impl = impl
         self.arity = _arity(impl) if arity is None else arity
@@ -163,6 +164,12 @@ class Primitive:
                                     f"{sorted(k for k in IDENTITY_SEED if k)} or None, not "
                                     f"{identity_seed!r}")
         self.identity_seed = identity_seed
+        if not isinstance(outputs, int) or outputs < 1:
+            raise RegistrationError(f"primitive '{name}': outputs must be a positive int, not "
+                                    f"{outputs!r}")
+        #: How many results the primitive returns (a tuple when more than one): each gets
+        #: its own id on the tape, consecutive from the entry's first.
+        self.n_outputs = outputs
         self.__doc__ = doc or getattr(impl, "__doc__", None)
 
     def __call__(self, *args, **params):
@@ -197,8 +204,7 @@ class Primitive:
                 raise NotDifferentiableError(
                     f"primitive '{self.name}' is not differentiable in argument {i}")
             term = rule(tangent, out, *primals, **params)
-            if term is not ZERO:
-                total = term if total is ZERO else total + term
+            total = add_tangents(total, term)
         return total
 
     def vjp(self, i: int, cotangent, residuals, params: dict, in_shape: tuple | None = None,
@@ -239,6 +245,17 @@ class Primitive:
         if traced is None:
             return self.cost(in_shapes, out_shape, **params)
         return self.cost(in_shapes, out_shape, traced=tuple(traced), **params)
+
+
+def add_tangents(a, b):
+    """a + b for tangents that may be ZERO, or tuples of them (several outputs)."""
+    if a is ZERO:
+        return b
+    if b is ZERO:
+        return a
+    if type(a) is tuple:
+        return tuple(add_tangents(x, y) for x, y in zip(a, b))
+    return a + b
 
 
 def _arity(fn: Callable) -> int:
@@ -571,8 +588,10 @@ class Tracer:
 def refuse_complex(primitive: Primitive, out) -> None:
     """Raise when a traced application produced a complex value: the real-valued rules
     would give it a silently wrong derivative."""
-    dtype = getattr(out, "dtype", None)
-    if dtype is not None and dtype.kind == "c":
+    for value in (out if type(out) is tuple else (out,)):
+        dtype = getattr(value, "dtype", None)
+        if dtype is None or dtype.kind != "c":
+            continue
         raise DTypeError(
             f"primitive '{primitive.name}' produced a complex value (dtype {dtype}) inside a "
             "differentiated function; complex intermediates are not supported yet and would "

@@ -56,12 +56,14 @@ class ReverseLevel(Level):
         if not primitive.differentiable:
             return bind(primitive, primals, params)
         out, residuals = primitive.forward(primals, params, needs)
-        if getattr(out, "dtype", _FLOAT).kind == "c":
+        if getattr(out, "dtype", _FLOAT).kind == "c" or primitive.n_outputs != 1:
             refuse_complex(primitive, out)
         constants = tuple(None if need else x for x, need in zip(primals, needs)) \
             if constant else None
         index = self.tape.append(primitive, params, tuple(parents), constants, residuals, out)
-        return TapeValue(out, self, index)
+        if primitive.n_outputs == 1:
+            return TapeValue(out, self, index)
+        return tuple(TapeValue(value, self, index + j) for j, value in enumerate(out))
 
 
 class TapeValue(Tracer):
@@ -116,16 +118,27 @@ def sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int] = 
         previous = cotangents[index]
         cotangents[index] = cotangent if previous is None else previous + cotangent
     for primitive, params, parents, constants, out, residuals in tape.entries(True, consume):
-        cotangent = cotangents[out]
-        if cotangent is None:
-            continue
-        # The cotangent's own buffer may be reused when this entry is its only reader.
-        if keep:
+        if primitive.n_outputs == 1:
+            cotangent = cotangents[out]
+            if cotangent is None:
+                continue
+            # The cotangent's own buffer may be reused when this entry is its only reader.
+            if keep:
+                reusable = False
+            else:
+                cotangents[out] = None
+                reusable = owned[out] and len(parents) - parents.count(CONSTANT) == 1
+            out_shape = shapes[out]
+        else:   # several outputs: the rules take the tuple of their cotangents
+            stop = out + primitive.n_outputs
+            cotangent = cotangents[out:stop]
+            if all(c is None for c in cotangent):
+                continue
+            if not keep:
+                cotangents[out:stop] = [None] * primitive.n_outputs
+            cotangent = tuple(ZERO if c is None else c for c in cotangent)
             reusable = False
-        else:
-            cotangents[out] = None
-            reusable = owned[out] and len(parents) - parents.count(CONSTANT) == 1
-        out_shape = shapes[out]
+            out_shape = tuple(shapes[out:stop])
         for i, parent in enumerate(parents):
             if parent == CONSTANT:
                 continue
@@ -177,7 +190,10 @@ def push(tape: Tape, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int]) ->
             continue
         in_shapes = tape.in_shapes(parents, constants) if primitive.elementwise else None
         tangent = primitive.jvp(residuals, inputs, params, in_shapes, shapes[out])
-        if tangent is not ZERO:
+        if primitive.n_outputs != 1 and tangent is not ZERO:
+            for j, t in enumerate(tangent):
+                tangents[out + j] = None if t is ZERO else t
+        elif tangent is not ZERO:
             tangents[out] = tangent
         for parent in parents:
             if parent != CONSTANT and last_read[parent] == position:

@@ -8,7 +8,8 @@ execution order:
     parents     per argument, the id of the traced value it came from, or -1 for a constant
     constants   per argument, the constant's value (None where the argument is traced), or
                 None when every argument is traced: with `parents` it replays the entry
-    outs        the id of the result
+    outs        the id of the result (of the first result: a primitive with several
+                outputs gives them consecutive ids)
     residuals   what the primitive's `forward` kept for its rules, in the one form its kind
                 declares (`Primitive.residual_form`)
 
@@ -78,7 +79,8 @@ class Tape:
 
     def append(self, primitive: Primitive, params: dict, parents: tuple[int, ...],
                constants: tuple | None, residuals: Any, out: Any) -> int:
-        """Record one application whose result is `out`; returns the result's id."""
+        """Record one application whose result is `out`; returns the result's id (the first
+        of consecutive ids, one per result, when the primitive has several outputs)."""
         index = len(self.shapes)
         self.opcodes.append(primitive.opcode)
         self.params.append(params or NO_PARAMS)
@@ -86,9 +88,15 @@ class Tape:
         self.constants.append(constants)
         self.outs.append(index)
         self.residuals.append(residuals)
-        self.shapes.append(shape_of(out))
-        self.dtypes.append(getattr(out, "dtype", None))
+        for value in (out,) if primitive.n_outputs == 1 else out:
+            self.shapes.append(shape_of(value))
+            self.dtypes.append(getattr(value, "dtype", None))
         return index
+
+    def out_shape(self, primitive: Primitive, out: int):
+        """An entry's output shape, or the tuple of its outputs' shapes."""
+        k = primitive.n_outputs
+        return self.shapes[out] if k == 1 else tuple(self.shapes[out:out + k])
 
     def __len__(self) -> int:
         return len(self.opcodes)

@@ -253,7 +253,7 @@ def test_declared_saved_is_what_the_residuals_hold(primitive, case, f, args):
     entries = _entries_of(primitive, f, args)
     assert entries, f"{primitive.name} not reached"
     for tape, (p, params, parents, constants, out, residuals) in entries:
-        counts = p.counts(tape.in_shapes(parents, constants), tape.shapes[out], params,
+        counts = p.counts(tape.in_shapes(parents, constants), tape.out_shape(p, out), params,
                           [parent != -1 for parent in parents])
         itemsize = tape.dtypes[out].itemsize
         assert _held_bytes(residuals, constants) == counts.saved * itemsize, p.residual_form

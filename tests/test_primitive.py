@@ -109,3 +109,62 @@ def test_user_rules_for_one_direction_are_applied_per_direction():
     ad.check_grads(fixed_point, (x,), order=1, rtol=1e-5, atol=1e-7)
     hessian = ad.hessian(lambda v: anp.sum(fixed_point(v) ** 2))(x)
     np.testing.assert_allclose(hessian, hessian.T, atol=1e-10)
+
+
+# ----------------------------------------------------------------------------- several outputs
+def _polar(x, y):
+    return np.hypot(x, y), np.arctan2(y, x)
+
+
+def _polar_jvp_x(t, out, x, y):
+    r, _ = out
+    return t * x / r, -t * y / (r * r)
+
+
+def _polar_jvp_y(t, out, x, y):
+    r, _ = out
+    return t * y / r, t * x / (r * r)
+
+
+def _polar_vjp_x(ct, out, x, y):
+    r, _ = out
+    ct_r, ct_theta = ct
+    total = 0.0 if ct_r is ad.ZERO else ct_r * x / r
+    return total if ct_theta is ad.ZERO else total - ct_theta * y / (r * r)
+
+
+def _polar_vjp_y(ct, out, x, y):
+    r, _ = out
+    ct_r, ct_theta = ct
+    total = 0.0 if ct_r is ad.ZERO else ct_r * y / r
+    return total if ct_theta is ad.ZERO else total + ct_theta * x / (r * r)
+
+
+POLAR = ad.defprimitive("polar_test", _polar, jvp=(_polar_jvp_x, _polar_jvp_y),
+                        vjp=(_polar_vjp_x, _polar_vjp_y), outputs=2, batched=True,
+                        cost=ad.PerElement(30, 10, 10, 4))
+
+
+def test_a_primitive_with_several_outputs_in_every_mode():
+    x, y = np.array([1.0, -0.5]), np.array([2.0, 0.3])
+
+    def f(x_, y_):
+        r, theta = POLAR(x_, y_)
+        return anp.concatenate([r * theta, anp.sin(theta)])
+    ad.check_grads(f, (x, y), order=2, rtol=1e-5, atol=1e-7)
+    for a, b in zip(ad.jacfwd(f, (0, 1))(x, y), ad.jacrev(f, (0, 1))(x, y)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    # only one of the outputs reaches the result: the other's cotangent is ZERO
+    g = ad.grad(lambda x_: anp.sum(POLAR(x_, y)[1]))(x)
+    np.testing.assert_allclose(g, -y / (x * x + y * y))
+    graph = ad.trace(f, x, y)
+    names = [node.name for node in graph.nodes]
+    assert names[2:4] == ["polar_test[0]", "polar_test[1]"]
+    assert graph.nodes[2].entry == graph.nodes[3].entry == 0
+
+
+def test_several_outputs_need_batched_rules():
+    with pytest.raises(RegistrationError, match="2 outputs.*batched=True"):
+        ad.defprimitive("polar_unbatched", _polar, jvp=(_polar_jvp_x, _polar_jvp_y),
+                        vjp=(_polar_vjp_x, _polar_vjp_y), outputs=2,
+                        cost=ad.PerElement(1, 1, 1, 1))

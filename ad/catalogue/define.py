@@ -44,8 +44,12 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None],
                  vjp: Sequence[Callable | None], cost: CostFn,
                  domain: Sequence[tuple[float, float]] | None = None, numpy: Callable | None = None,
                  arity: int | None = None, batched: bool = False,
-                 identity_seed: str | None = None) -> Primitive:
+                 identity_seed: str | None = None, outputs: int = 1) -> Primitive:
     """Declare a primitive with hand-written per-argument JVP and VJP rules.
+
+    `outputs=k` declares k results: the value returns a tuple, each JVP rule returns a tuple
+    of k tangents, each VJP rule takes the tuple of k cotangents (ZERO where none arrived),
+    and `out` in the rules is the tuple of results.
 
     `batched=True` declares that the rules accept tangents and cotangents with extra
     *leading* batch axes (vector mode: a Jacobian pushes many directions at once) and use
@@ -62,7 +66,10 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None],
     12.0
     """
     primitive = Primitive(name, impl, jvp=jvp, vjp=vjp, cost=cost, domain=domain, arity=arity,
-                          numpy=numpy, identity_seed=identity_seed)
+                          numpy=numpy, identity_seed=identity_seed, outputs=outputs)
+    if outputs != 1 and not batched:
+        raise RegistrationError(f"primitive '{name}' has {outputs} outputs: its rules must take "
+                                "batched tangents (declare batched=True)")
     for what, rules in (("JVP rule", jvp), ("VJP rule", vjp)):
         for rule in rules:
             if rule is not None:

@@ -6,8 +6,9 @@ works on stacks of matrices (..., m, n); its rules are matrix expressions built 
 matmul, solve and `ad.numpy` functions, so extra leading tangent axes broadcast the same
 way and the rules differentiate again (Hessians).
 
-Primitives with several outputs (eigh: w, V; svd: U, s, Vt; qr: Q, R) return them packed
-into one array, which `ad.numpy.linalg` unpacks with indexing; the rules unpack the same way.
+Primitives with several outputs (eigh: w, V; svd: U, s, Vt; qr: Q, R) are declared with
+`outputs=`: they return a tuple, their JVP rules return one tangent per output and their VJP
+rules take one cotangent per output (ZERO where none arrived).
 
 Conventions (see docs/conventions.md): cholesky and eigh read a symmetric matrix, so their
 JVP symmetrises the tangent and their VJP returns a symmetric cotangent; eigh and svd
@@ -25,10 +26,10 @@ import math
 import numpy as np
 
 from ad.catalogue.define import defprimitive
-from ad.catalogue.ops import (diag_embed, diagonal, dtype_of, expand_dims, join, reshape,
-                              swap_last, trace, tril, triu, where)
+from ad.catalogue.ops import (diag_embed, diagonal, dtype_of, expand_dims, swap_last, trace,
+                              tril, triu, where)
 from ad.catalogue.structure import align, unbroadcast
-from ad.primitive import Counts
+from ad.primitive import ZERO, Counts
 
 _mT = swap_last   # the matrix transpose of each stacked matrix
 
@@ -108,10 +109,20 @@ def _cubic_cost(factor: float, jvp: float, vjp: float):
         stack = math.prod(shape[:-2])
         base = stack * m * n * min(m, n)
         traced = traced or (True,) * len(in_shapes)
-        return Counts(factor * base, jvp * base, vjp * base, math.prod(out_shape) + sum(
+        outs = out_shape if out_shape and isinstance(out_shape[0], tuple) else (out_shape,)
+        return Counts(factor * base, jvp * base, vjp * base, sum(map(math.prod, outs)) + sum(
             math.prod(s) for s, t in zip(in_shapes, traced) if t))
     cost.__name__ = f"cubic_cost_{factor:g}"
     return cost
+
+
+def _dense(cotangents, outs):
+    """The cotangents of a several-output primitive with ZERO ones made zeros (of the batch
+    the others carry), so a rule can use them all."""
+    present = next((c, o) for c, o in zip(cotangents, outs) if c is not ZERO)
+    batch = np.shape(present[0])[:np.ndim(present[0]) - np.ndim(present[1])]
+    return [np.zeros(batch + np.shape(o), dtype_of(o)) if c is ZERO else c
+            for c, o in zip(cotangents, outs)]
 
 
 def _sym(t):
@@ -246,13 +257,9 @@ cholesky = defprimitive("cholesky", _cholesky, jvp=(_cholesky_jvp,), vjp=(_chole
 
 # ----------------------------------------------------------------------------- eigh
 def _eigh(a):
-    """Packed (..., n + 1, n): row 0 the ascending eigenvalues, rows 1.. the eigenvectors."""
+    """(w, V): the ascending eigenvalues and the eigenvectors (columns)."""
     w, v = np.linalg.eigh(a)
-    return np.concatenate([w[..., None, :], v], axis=-2)
-
-
-def _unpack_eigh(out):
-    return out[..., 0, :], out[..., 1:, :]
+    return w, v
 
 
 def _eigh_f(w):
@@ -261,40 +268,26 @@ def _eigh_f(w):
 
 
 def _eigh_jvp(t, out, a):
-    w, v = _unpack_eigh(out)
+    w, v = out
     s = matmul(matmul(_mT(v), _sym(t)), v)
-    dw = diagonal(s)
-    dv = matmul(v, _eigh_f(w) * s)
-    return join([expand_dims(dw, -2), dv], axis=-2)
+    return diagonal(s), matmul(v, _eigh_f(w) * s)
 
 
 def _eigh_vjp(ct, out, a):
-    w, v = _unpack_eigh(out)
-    w_bar, v_bar = _unpack_eigh(ct)
+    w, v = out
+    w_bar, v_bar = _dense(ct, out)
     inner = diag_embed(w_bar) + _eigh_f(w) * matmul(_mT(v), v_bar)
     return _sym(matmul(matmul(v, inner), _mT(v)))
 
 
-eigh = defprimitive("eigh", _eigh, jvp=(_eigh_jvp,), vjp=(_eigh_vjp,),
+eigh = defprimitive("eigh", _eigh, jvp=(_eigh_jvp,), vjp=(_eigh_vjp,), outputs=2,
                     cost=_cubic_cost(9, 4, 4), batched=True)
 
 
 # ----------------------------------------------------------------------------- svd
 def _svd(a):
-    """Thin SVD packed along the last axis: U (m*k), s (k), Vt (k*n), k = min(m, n)."""
+    """Thin SVD (U, s, Vt), k = min(m, n) singular values, descending."""
     u, s, vt = np.linalg.svd(a, full_matrices=False)
-    batch = np.shape(a)[:-2]
-    return np.concatenate([np.reshape(u, batch + (-1,)), s, np.reshape(vt, batch + (-1,))],
-                          axis=-1)
-
-
-def unpack_svd(out, m: int, n: int):
-    """U, s, Vt from a packed svd output (any leading axes)."""
-    k = min(m, n)
-    batch = np.shape(out)[:-1]
-    u = reshape(out[..., :m * k], shape=batch + (m, k))
-    s = out[..., m * k:m * k + k]
-    vt = reshape(out[..., m * k + k:], shape=batch + (k, n))
     return u, s, vt
 
 
@@ -306,7 +299,7 @@ def _svd_f(s):
 
 def _svd_jvp(t, out, a):
     m, n = np.shape(a)[-2:]
-    u, s, vt = unpack_svd(out, m, n)
+    u, s, vt = out
     v = _mT(vt)
     ds_mat = matmul(matmul(_mT(u), t), v)
     ds = diagonal(ds_mat)
@@ -323,16 +316,14 @@ def _svd_jvp(t, out, a):
     if n > m:
         dahu = matmul(_mT(t), u)
         dv = dv + (dahu - matmul(v, matmul(vt, dahu))) / s_row
-    batch = np.shape(ds)[:-1]
-    return join([reshape(du, shape=batch + (m * min(m, n),)), ds,
-                 reshape(_mT(dv), shape=batch + (min(m, n) * n,))], axis=-1)
+    return du, ds, _mT(dv)
 
 
 def _svd_vjp(ct, out, a):
     m, n = np.shape(a)[-2:]
-    u, s, vt = unpack_svd(out, m, n)
+    u, s, vt = out
     v = _mT(vt)
-    u_bar, s_bar, vt_bar = unpack_svd(ct, m, n)
+    u_bar, s_bar, vt_bar = _dense(ct, out)
     v_bar = _mT(vt_bar)
     f = _svd_f(s)
     y = f * matmul(_mT(u), u_bar)
@@ -348,19 +339,15 @@ def _svd_vjp(ct, out, a):
     return grad
 
 
-svd = defprimitive("svd", _svd, jvp=(_svd_jvp,), vjp=(_svd_vjp,), cost=_cubic_cost(20, 6, 6),
-                   batched=True)
+svd = defprimitive("svd", _svd, jvp=(_svd_jvp,), vjp=(_svd_vjp,), outputs=3,
+                   cost=_cubic_cost(20, 6, 6), batched=True)
 
 
 # ----------------------------------------------------------------------------- qr
 def _qr(a):
-    """Reduced QR (m >= n) packed along axis -2: Q (m, n) on top of R (n, n)."""
+    """Reduced QR (m >= n): Q (m, n) and R (n, n)."""
     q, r = np.linalg.qr(a, mode="reduced")
-    return np.concatenate([q, r], axis=-2)
-
-
-def _unpack_qr(out, m: int):
-    return out[..., :m, :], out[..., m:, :]
+    return q, r
 
 
 def _times_r_inverse(x, r):
@@ -369,28 +356,26 @@ def _times_r_inverse(x, r):
 
 
 def _qr_jvp(t, out, a):
-    m = np.shape(a)[-2]
-    q, r = _unpack_qr(out, m)
+    q, r = out
     da_rinv = _times_r_inverse(t, r)
     x = matmul(_mT(q), da_rinv)
     lower = tril(x, -1)
     omega = lower - _mT(lower)
     dq = matmul(q, omega - x) + da_rinv
     dr = matmul(x - omega, r)
-    return join([dq, dr], axis=-2)
+    return dq, dr
 
 
 def _qr_vjp(ct, out, a):
-    m = np.shape(a)[-2]
-    q, r = _unpack_qr(out, m)
-    q_bar, r_bar = _unpack_qr(ct, m)
+    q, r = out
+    q_bar, r_bar = _dense(ct, out)
     mm = matmul(r_bar, _mT(r)) - matmul(_mT(q), q_bar)
     upper_copied = triu(mm) + _mT(triu(mm, 1))
     return _mT(solve(r, _mT(q_bar + matmul(q, upper_copied))))  # (...) @ r^-T
 
 
-qr = defprimitive("qr", _qr, jvp=(_qr_jvp,), vjp=(_qr_vjp,), cost=_cubic_cost(4, 6, 6),
-                  batched=True)
+qr = defprimitive("qr", _qr, jvp=(_qr_jvp,), vjp=(_qr_vjp,), outputs=2,
+                  cost=_cubic_cost(4, 6, 6), batched=True)
 
 
 # ----------------------------------------------------------------------------- pinv

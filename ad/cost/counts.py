@@ -164,9 +164,9 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
     flops = jvp = vjp = saved = traffic = seed_jvp = 0.0
     seeded = set(input_ids) if len(input_ids) == 1 else set()   # tangents still identities
     edges = 0
-    order = []                      # ids in execution order
+    born = []                       # per position: the ids its entry creates
     for position, (primitive, params, parents, constants, out, _) in enumerate(tape.entries()):
-        in_shapes, out_shape = tape.in_shapes(parents, constants), shapes[out]
+        in_shapes, out_shape = tape.in_shapes(parents, constants), tape.out_shape(primitive, out)
         counts = primitive.counts(in_shapes, out_shape, params,
                                   [parent != CONSTANT for parent in parents])
         if seeded and primitive.identity_seed is not None:
@@ -180,16 +180,17 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
         jvp += counts.jvp
         vjp += counts.vjp
         saved += counts.saved
-        out_size = math.prod(out_shape)
-        sizes[out] = out_size
-        last_use[out] = position
-        order.append(out)
-        traffic += itemsize * (out_size + sum(math.prod(s) for s in in_shapes))
+        ids = range(out, out + primitive.n_outputs)
+        for o in ids:
+            sizes[o] = math.prod(shapes[o])
+            last_use[o] = position
+        born.append(ids)
+        traffic += itemsize * (sum(sizes[o] for o in ids) + sum(math.prod(s) for s in in_shapes))
         for parent in parents:
             if parent != CONSTANT:
                 edges += 1
                 last_use[parent] = position
-    end = len(order)
+    end = len(born)
     for o in output_ids:
         if o is not None:
             last_use[o] = end
@@ -201,15 +202,15 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
     for i in range(n_values):
         if last_use[i] >= 0 and i not in held:
             dying[last_use[i]] = dying.get(last_use[i], 0.0) + sizes[i]
-    for position, out in enumerate(order):
-        live += sizes[out]
+    for position, ids in enumerate(born):
+        live += sum(sizes[o] for o in ids)
         peak = max(peak, live)
         live -= dying.get(position, 0.0)
     if out_shapes is None:
         out_shapes = [shapes[o] for o in output_ids if o is not None]
     if m is None:
         m = sum(sizes[o] for o in output_ids if o is not None)
-    return ProgramCounts(int(sum(input_sizes)), int(m), len(order), edges, flops, jvp, vjp,
+    return ProgramCounts(int(sum(input_sizes)), int(m), len(born), edges, flops, jvp, vjp,
                          saved, traffic, peak, itemsize, seed_jvp,
                          tuple(shapes[i] for i in input_ids), tuple(map(tuple, out_shapes)))
 

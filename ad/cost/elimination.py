@@ -131,26 +131,40 @@ class LinearizedGraph:
                 f"intermediates, {len(self.outputs)} outputs>")
 
 
-def _local_block(primitive, params, residuals, arg: int, in_shapes, out_shape, dtype) -> Block:
-    """d out / d argument `arg` of one tape entry, from the primitive's own JVP rule."""
+def _local_blocks(primitive, params, residuals, arg: int, in_shapes, out_shapes,
+                  dtype) -> list[Block]:
+    """d out_j / d argument `arg` of one tape entry for each of its outputs j, from the
+    primitive's own JVP rule (one direction per input element, or one for a diagonal)."""
     in_shape = in_shapes[arg]
-    size_in, size_out = math.prod(in_shape), math.prod(out_shape)
+    size_in = math.prod(in_shape)
     tangents: list[Any] = [ZERO] * len(in_shapes)
-    if primitive.elementwise and tuple(in_shape) == tuple(out_shape):
+    several = primitive.n_outputs != 1
+    shapes = out_shapes if several else [out_shapes]
+    if primitive.elementwise and tuple(in_shape) == tuple(out_shapes):
         tangents[arg] = np.ones(in_shape, dtype=dtype)   # one direction gives the diagonal
-        diag = primitive.jvp(residuals, tangents, params, in_shapes, out_shape)
+        diag = primitive.jvp(residuals, tangents, params, in_shapes, out_shapes)
+        size_out = math.prod(out_shapes)
         diag = np.zeros(size_out) if diag is ZERO else np.broadcast_to(
-            np.asarray(primal_value(diag), dtype=float), out_shape).ravel()
-        return Block(True, np.array(diag), size_out, size_in)
-    basis = np.eye(size_in, dtype=dtype).reshape((size_in,) + tuple(in_shape))
-    tangents[arg] = basis
-    columns = primitive.jvp(residuals, tangents, params, in_shapes, out_shape)
-    if columns is ZERO:   # (size_in,) + out_shape otherwise
-        return Block(False, np.zeros((size_out, size_in)), size_out, size_in)
-    matrix = np.asarray(primal_value(columns), dtype=float).reshape(size_in, size_out).T
-    if size_in == size_out and not np.any(matrix - np.diag(np.diag(matrix))):
-        return Block(True, np.diag(matrix).copy(), size_out, size_in)
-    return Block(False, np.ascontiguousarray(matrix), size_out, size_in)
+            np.asarray(primal_value(diag), dtype=float), out_shapes).ravel()
+        return [Block(True, np.array(diag), size_out, size_in)]
+    tangents[arg] = np.eye(size_in, dtype=dtype).reshape((size_in,) + tuple(in_shape))
+    columns = primitive.jvp(residuals, tangents, params, in_shapes, out_shapes)
+    if not several:
+        columns = (columns,)
+    elif columns is ZERO:
+        columns = (ZERO,) * len(shapes)
+    blocks = []
+    for column, out_shape in zip(columns, shapes):   # each (size_in,) + out_shape
+        size_out = math.prod(out_shape)
+        if column is ZERO:
+            blocks.append(Block(False, np.zeros((size_out, size_in)), size_out, size_in))
+            continue
+        matrix = np.asarray(primal_value(column), dtype=float).reshape(size_in, size_out).T
+        if size_in == size_out and not np.any(matrix - np.diag(np.diag(matrix))):
+            blocks.append(Block(True, np.diag(matrix).copy(), size_out, size_in))
+        else:
+            blocks.append(Block(False, np.ascontiguousarray(matrix), size_out, size_in))
+    return blocks
 
 
 def linearize(graph: Graph) -> LinearizedGraph:
@@ -170,26 +184,28 @@ def linearize(graph: Graph) -> LinearizedGraph:
     for o in graph.outputs:
         if o is not None:
             needed[o] = 1
-    for _, _, parents, _, out, _ in tape.entries(reverse=True):   # backward reachability
-        if needed[out]:
+    for primitive, _, parents, _, out, _ in tape.entries(reverse=True):   # reachability
+        if any(needed[out:out + primitive.n_outputs]):
             for p in parents:
                 if p != CONSTANT:
                     needed[p] = 1
     sizes = [node.size for node in graph.nodes]
     preds: list[dict[int, Block]] = [{} for _ in graph.nodes]
     for primitive, params, parents, constants, out, residuals in tape.entries():
-        if not needed[out]:
+        ids = range(out, out + primitive.n_outputs)
+        if not any(needed[o] for o in ids):
             continue
-        dtype = _dtype(graph.values[out])
-        dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
         in_shapes = tape.in_shapes(parents, constants)
         for k, p in enumerate(parents):
             if p == CONSTANT:
                 continue
-            block = _local_block(primitive, params, residuals, k, in_shapes, tape.shapes[out],
-                                 dtype)
-            old = preds[out].get(p)
-            preds[out][p] = block if old is None else _sum(old, block, True)
+            dtype = _dtype(graph.values[p])
+            dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
+            blocks = _local_blocks(primitive, params, residuals, k, in_shapes,
+                                   tape.out_shape(primitive, out), dtype)
+            for o, block in zip(ids, blocks):
+                old = preds[o].get(p)
+                preds[o][p] = block if old is None else _sum(old, block, True)
     inputs = list(graph.inputs)
     outputs: list[int | None] = []
     users = [0] * n_nodes

@@ -15,7 +15,6 @@ from typing import NamedTuple
 import numpy as _np
 
 from ad import numpy as _anp
-from ad.catalogue.linalg import unpack_svd as _unpack_svd
 from ad.errors import ShapeError as _ShapeError
 from ad.numpy import _implements
 from ad.primitive import Tracer as _Tracer
@@ -143,8 +142,7 @@ def eigh(a, UPLO: str = "L") -> EighResult:
     _square(a, "eigh")
     if UPLO != "L":
         raise NotImplementedError("ad.numpy.linalg.eigh: only UPLO='L' is supported")
-    packed = _linalg.eigh(_float(a))
-    return EighResult(packed[..., 0, :], packed[..., 1:, :])
+    return EighResult(*_linalg.eigh(_float(a)))
 
 
 @_implements(_np.linalg.eigvalsh)
@@ -174,7 +172,7 @@ def svd(a, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool 
         raise NotImplementedError(
             "ad.numpy.linalg.svd: the extra columns of full_matrices=True are not unique, so "
             "they have no derivative; pass full_matrices=False")
-    u, s, vt = _unpack_svd(_linalg.svd(a), m, n)
+    u, s, vt = _linalg.svd(a)
     return SVDResult(u, s, vt) if compute_uv else s
 
 
@@ -206,8 +204,7 @@ def qr(a, mode: str = "reduced"):
     if m < n:
         raise NotImplementedError(f"ad.numpy.linalg.qr: differentiable for m >= n only, got "
                                   f"shape {_anp.shape(a)}")
-    packed = _linalg.qr(a)
-    q, r = packed[..., :m, :], packed[..., m:, :]
+    q, r = _linalg.qr(a)
     return r if mode == "r" else QRResult(q, r)
 
 
