@@ -151,6 +151,14 @@ class Primitive:
         self.impl = impl
         self.arity = _arity(impl) if arity is None else arity
         self.jvp_rules = tuple(jvp) if jvp is not None else (None,) * self.arity
+        #: VJPs derived by the reverse engine by transposing the (linear in the tangent) JVP
+        #: rules, when declared vjp="transpose".
+        self.transposes_jvp = isinstance(vjp, str) and vjp == "transpose"
+        if self.transposes_jvp:
+            vjp = None
+        elif isinstance(vjp, str):
+            raise RegistrationError(f"primitive '{name}': vjp= takes rules or 'transpose', not "
+                                    f"{vjp!r}")
         self.vjp_rules = tuple(vjp) if vjp is not None else (None,) * self.arity
         self.cost = cost
         self.differentiable = differentiable
@@ -311,7 +319,10 @@ def register(primitive: Primitive) -> Primitive:
         raise RegistrationError(f"primitive '{name}': its cost function must accept **params "
                                 "(it receives the primitive's parameters and traced=)")
     if primitive.differentiable and primitive.arity >= 0:  # arity -1: variadic, own methods
-        for what, rules in (("JVP", primitive.jvp_rules), ("VJP", primitive.vjp_rules)):
+        checked = [("JVP", primitive.jvp_rules)]
+        if not primitive.transposes_jvp:
+            checked.append(("VJP", primitive.vjp_rules))
+        for what, rules in checked:
             if len(rules) != primitive.arity:
                 raise RegistrationError(
                     f"primitive '{name}' takes {primitive.arity} arguments but has "

@@ -15,8 +15,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ad.context import Level, get_ident
-from ad.primitive import ZERO, Tracer, bind, refuse_complex
+from ad.context import Level, entered, get_ident
+from ad.primitive import ZERO, Tracer, bind, float_dtype, refuse_complex, shape_of
 from ad.tape import CONSTANT, Tape
 
 _FLOAT = np.dtype(np.float64)
@@ -154,8 +154,12 @@ def sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int] = 
                     cotangents[parent] = reused
                     owned[parent] = 1
                     continue
-            contribution = primitive.vjp(i, cotangent, residuals, params, shapes[parent],
-                                         out_shape)
+            if primitive.transposes_jvp:
+                contribution = transposed_jvp(primitive, i, cotangent, residuals, params,
+                                              shapes[parent])
+            else:
+                contribution = primitive.vjp(i, cotangent, residuals, params, shapes[parent],
+                                             out_shape)
             if contribution is ZERO:
                 continue
             fresh = primitive.fresh_vjp and type(contribution) is np.ndarray
@@ -168,6 +172,30 @@ def sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int] = 
     if keep:
         return cotangents
     return {index: cotangents[index] for index in wanted}
+
+
+def transposed_jvp(primitive, i: int, cotangent, residuals, params: dict, in_shape: tuple):
+    """Argument `i`'s cotangent as the transpose of its JVP rule (for vjp="transpose").
+
+    The rule is linear in the tangent, so recording it on a fresh tape at a zero tangent
+    (with the cotangent's batch axes) and sweeping that tape with the cotangent applies the
+    transposed map. The inner tape is a new, inner level: outer levels see every operation,
+    so the result differentiates again.
+    """
+    out, primals = residuals
+    several = primitive.n_outputs != 1
+    cts, outs = (cotangent, out) if several else ((cotangent,), (out,))
+    present, value = next((c, o) for c, o in zip(cts, outs) if c is not ZERO)
+    batch = shape_of(present)[:len(shape_of(present)) - len(shape_of(value))]
+    level = ReverseLevel()
+    with entered(level):
+        tangent = level.new_input(np.zeros(batch + tuple(in_shape), float_dtype(primals[i])))
+        image = primitive.jvp_rules[i](tangent, out, *primals, **params)
+    images = image if several else (image,)
+    seeds = [(y.index, c) for y, c in zip(images, cts)
+             if c is not ZERO and type(y) is TapeValue and y._level is level]
+    found = sweep(level.tape, seeds, [tangent.index], consume=True)[tangent.index]
+    return ZERO if found is None else found
 
 
 def push(tape: Tape, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int]) -> dict[int, Any]:

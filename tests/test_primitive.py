@@ -168,3 +168,32 @@ def test_several_outputs_need_batched_rules():
         ad.defprimitive("polar_unbatched", _polar, jvp=(_polar_jvp_x, _polar_jvp_y),
                         vjp=(_polar_vjp_x, _polar_vjp_y), outputs=2,
                         cost=ad.PerElement(1, 1, 1, 1))
+
+
+# ----------------------------------------------------------------------------- derived VJPs
+def _cubic_jvp(t, out, x, a):
+    return 3.0 * a * x * x * t
+
+
+def _cubic_jvp_a(t, out, x, a):
+    return x * x * x * t
+
+
+def test_vjp_derived_by_transposing_the_jvp():
+    """vjp="transpose": the reverse engine transposes the JVP rule (linear in the tangent);
+    second order included, and through matrix rules (eigh, svd, pinv use it)."""
+    cubic = ad.defprimitive("cubic_transpose_test", lambda x, a: a * x ** 3,
+                            jvp=(_cubic_jvp, _cubic_jvp_a), vjp="transpose", batched=True,
+                            cost=ad.PerElement(3, 4, 4, 2))
+    assert cubic.transposes_jvp and cubic.vjp_rules == (None, None)
+    x, a = np.array([0.5, -1.5, 2.0]), np.array([1.0, 2.0, -0.5])
+    gx, ga = ad.grad(lambda x_, a_: anp.sum(cubic(x_, a_)), (0, 1))(x, a)
+    np.testing.assert_allclose(gx, 3 * a * x ** 2)
+    np.testing.assert_allclose(ga, x ** 3)
+    ad.check_grads(cubic, (x, a), order=2, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ad.jacrev(cubic)(x, a), np.diag(3 * a * x ** 2))
+    np.testing.assert_allclose(ad.hessian(lambda x_: anp.sum(cubic(x_, a)))(x),
+                               np.diag(6 * a * x))
+    with pytest.raises(RegistrationError, match="'transpose'"):
+        ad.defprimitive("bad_vjp_word", lambda x: x, jvp=(_id,), vjp="transposed",
+                        cost=ad.PerElement(1, 1, 1, 1))

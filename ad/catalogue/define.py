@@ -41,11 +41,15 @@ REAL = (-np.inf, np.inf)
 
 # ----------------------------------------------------------------------------- general
 def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None],
-                 vjp: Sequence[Callable | None], cost: CostFn,
+                 vjp: Sequence[Callable | None] | str, cost: CostFn,
                  domain: Sequence[tuple[float, float]] | None = None, numpy: Callable | None = None,
                  arity: int | None = None, batched: bool = False,
                  identity_seed: str | None = None, outputs: int = 1) -> Primitive:
     """Declare a primitive with hand-written per-argument JVP and VJP rules.
+
+    `vjp="transpose"` derives every VJP from the JVP rules, which are linear in the
+    tangent: the reverse engine records the rule on a zero tangent and sweeps that recording
+    with the cotangent (the transpose of a linear map), so no second formula is written.
 
     `outputs=k` declares k results: the value returns a tuple, each JVP rule returns a tuple
     of k tangents, each VJP rule takes the tuple of k cotangents (ZERO where none arrived),
@@ -70,7 +74,7 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None],
     if outputs != 1 and not batched:
         raise RegistrationError(f"primitive '{name}' has {outputs} outputs: its rules must take "
                                 "batched tangents (declare batched=True)")
-    for what, rules in (("JVP rule", jvp), ("VJP rule", vjp)):
+    for what, rules in (("JVP rule", jvp), ("VJP rule", primitive.vjp_rules)):
         for rule in rules:
             if rule is not None:
                 check_rule(name, what, rule, 2 + primitive.arity)

@@ -17,7 +17,7 @@ from ad.catalogue.structure import (broadcast_to, concatenate, getitem, normaliz
 from ad.primitive import primal_value, shape_of
 
 __all__ = ["reshape", "broadcast_to", "concatenate", "where", "getitem", "expand_dims",
-           "join", "swap_last", "diagonal", "trace", "tril", "triu", "diag_embed", "primal_value",
+           "swap_last", "diagonal", "trace", "tril", "triu", "primal_value",
            "dtype_of"]
 
 
@@ -29,11 +29,6 @@ def expand_dims(x, axis):
     positions = {a % ndim for a in axes}
     rest = iter(shape)
     return reshape(x, shape=tuple(1 if k in positions else next(rest) for k in range(ndim)))
-
-
-def join(arrays, axis: int):
-    """Concatenate along `axis` (negative counts from the end)."""
-    return concatenate(*arrays, axis=axis % len(shape_of(arrays[0])))
 
 
 def swap_last(x):
@@ -65,12 +60,6 @@ def triu(x, k: int = 0):
     """Stacked matrices with the entries below the k-th diagonal set to 0."""
     m, n = shape_of(x)[-2:]
     return where(~np.tri(m, n, k - 1, dtype=bool), x, 0.0)
-
-
-def diag_embed(v):
-    """Stacked vectors (..., n) -> stacked diagonal matrices (..., n, n)."""
-    n = shape_of(v)[-1]
-    return where(np.eye(n, dtype=bool), expand_dims(v, -2), 0.0)
 
 
 def dtype_of(x) -> np.dtype:
