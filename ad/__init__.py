@@ -4,13 +4,14 @@ The public surface only. Layout (imports go down this list, never up):
 
     errors      named exceptions
     context     levels: who owns a traced value, nesting order, per-thread stacks
-    primitive   Primitive, ZERO, registry, bind, the Tracer base (NumPy protocol)
+    primitive   Primitive, Aval, ZERO, registry, bind, the Tracer base (NumPy protocol)
+    tape        the Tape (columns, one iterator, replay) and the block planner
     kernels     fused value+partial loops (Numba) and the NumPy reference path
     catalogue/  every primitive, declared once with define.py's public functions
     forward     Dual numbers (vector mode) and the forward level
-    reverse     the tape (Wengert list) and its sweep
+    reverse     recording on a tape, the one sweep, push, VJPs by transposition
     graph       trace: the program as a graph, Wengert list, Graphviz DOT (values, adjoints)
-    cost        counts, mode predictions, matrix-chain DP, chain(), vertex elimination
+    cost/       counts and predictions, matrix-chain DP and chain(), vertex elimination
     numpy/      NumPy's API on traced values
     transforms  grad, jvp, vjp, jacfwd, jacrev, jacobian, hessian, hvp, stop_gradient
     checking    check_grads
