@@ -95,8 +95,8 @@ _common = None           # the generated module holding `accumulate`; False when
 def value_and_partials_numpy(primitive, xs: Sequence[np.ndarray], needs: Sequence[bool]):
     """Reference path: y = value(*xs), then each needed partial(*xs, y)."""
     y = primitive.value(*xs)
-    return y, tuple(same_dtype(partial(*xs, y), y) if need else None
-                    for partial, need in zip(primitive.partials, needs))
+    return y, tuple([same_dtype(partial(*xs, y), y) if need else None
+                     for partial, need in zip(primitive.partials, needs)])
 
 
 def same_dtype(partial, y):

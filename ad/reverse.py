@@ -17,7 +17,7 @@ import numpy as np
 
 from ad.context import Level, entered, get_ident
 from ad.primitive import ZERO, Tracer, bind, float_dtype, refuse_complex, shape_of
-from ad.tape import CONSTANT, Tape
+from ad.tape import CONSTANT, NO_PARAMS, Tape
 
 _FLOAT = np.dtype(np.float64)
 
@@ -58,9 +58,20 @@ class ReverseLevel(Level):
         out, residuals = primitive.forward(primals, params, needs)
         if getattr(out, "dtype", _FLOAT).kind == "c" or primitive.n_outputs != 1:
             refuse_complex(primitive, out)
-        constants = tuple(None if need else x for x, need in zip(primals, needs)) \
+        constants = tuple([None if need else x for x, need in zip(primals, needs)]) \
             if constant else None
-        index = self.tape.append(primitive, params, tuple(parents), constants, residuals, out)
+        tape = self.tape
+        if type(out) is np.ndarray:
+            # The hot path, inlined: exactly the row Tape.append writes (a test holds them
+            # together), saving a call per recorded operation.
+            shapes = tape.shapes
+            index = len(shapes)
+            tape.rows.extend((primitive.opcode, params or NO_PARAMS, tuple(parents), constants,
+                              index, residuals))
+            shapes.append(out.shape)
+            tape.dtypes.append(out.dtype)
+            return TapeValue(out, self, index)
+        index = tape.append(primitive, params, tuple(parents), constants, residuals, out)
         if primitive.n_outputs == 1:
             return TapeValue(out, self, index)
         return tuple(TapeValue(value, self, index + j) for j, value in enumerate(out))

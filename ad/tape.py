@@ -15,6 +15,8 @@ execution order:
 
 and two columns per value id (inputs first, then every entry's result): `shapes` and
 `dtypes`. Ids are small integers, so the columns lower to flat arrays (`Tape.lowered`).
+The entry columns are stored interleaved in one flat list (a row is one C-level `extend`,
+the recording's hot path) and read as columns (`tape.parents` is a strided view).
 
 Every walker reads the tape through `entries` (forward or backward, optionally consuming
 the rows it has passed so their residuals are freed during a sweep) and `replay` re-runs one
@@ -49,19 +51,25 @@ class Tape:
     [('sin', (0,), 1), ('multiply', (1, -1), 2)]
     """
 
-    __slots__ = ("opcodes", "params", "parents", "constants", "outs", "residuals",
-                 "shapes", "dtypes", "inputs")
+    __slots__ = ("rows", "shapes", "dtypes", "inputs")
+
+    #: Fields of a row, in storage order: ROW_FIELDS.index(name) is the column's offset.
+    ROW_FIELDS = ("opcodes", "params", "parents", "constants", "outs", "residuals")
+    WIDTH = len(ROW_FIELDS)
 
     def __init__(self) -> None:
-        self.opcodes: list[int] = []
-        self.params: list[dict] = []
-        self.parents: list[tuple[int, ...]] = []
-        self.constants: list[tuple | None] = []
-        self.outs: list[int] = []
-        self.residuals: list[Any] = []
+        self.rows: list[Any] = []                   # WIDTH slots per entry, interleaved
         self.shapes: list[tuple[int, ...]] = []     # per value id
         self.dtypes: list[np.dtype | None] = []     # per value id
         self.inputs: list[int] = []
+
+    # --- the columns -----------------------------------------------------------------
+    opcodes = property(lambda self: self.rows[0::6], doc="Opcode per entry.")
+    params = property(lambda self: self.rows[1::6], doc="Params per entry.")
+    parents = property(lambda self: self.rows[2::6], doc="Parent ids per entry (-1: constant).")
+    constants = property(lambda self: self.rows[3::6], doc="Constants per entry, or None.")
+    outs = property(lambda self: self.rows[4::6], doc="Result id per entry.")
+    residuals = property(lambda self: self.rows[5::6], doc="Residuals per entry.")
 
     # --- building --------------------------------------------------------------------
     @property
@@ -81,16 +89,21 @@ class Tape:
                constants: tuple | None, residuals: Any, out: Any) -> int:
         """Record one application whose result is `out`; returns the result's id (the first
         of consecutive ids, one per result, when the primitive has several outputs)."""
-        index = len(self.shapes)
-        self.opcodes.append(primitive.opcode)
-        self.params.append(params or NO_PARAMS)
-        self.parents.append(parents)
-        self.constants.append(constants)
-        self.outs.append(index)
-        self.residuals.append(residuals)
-        for value in (out,) if primitive.n_outputs == 1 else out:
-            self.shapes.append(shape_of(value))
-            self.dtypes.append(getattr(value, "dtype", None))
+        shapes = self.shapes
+        index = len(shapes)
+        self.rows.extend((primitive.opcode, params or NO_PARAMS, parents, constants, index,
+                          residuals))
+        if primitive.n_outputs == 1:
+            if type(out) is np.ndarray:
+                shapes.append(out.shape)
+                self.dtypes.append(out.dtype)
+            else:
+                shapes.append(shape_of(out))
+                self.dtypes.append(getattr(out, "dtype", None))
+        else:
+            for value in out:
+                shapes.append(shape_of(value))
+                self.dtypes.append(getattr(value, "dtype", None))
         return index
 
     def out_shape(self, primitive: Primitive, out: int):
@@ -99,13 +112,11 @@ class Tape:
         return self.shapes[out] if k == 1 else tuple(self.shapes[out:out + k])
 
     def __len__(self) -> int:
-        return len(self.opcodes)
+        return len(self.rows) // 6
 
     def clear(self) -> None:
         """Drop every entry (and with them every residual)."""
-        for column in (self.opcodes, self.params, self.parents, self.constants, self.outs,
-                       self.residuals):
-            column.clear()
+        self.rows.clear()
 
     # --- the one iterator ------------------------------------------------------------
     def entries(self, reverse: bool = False, consume: bool = False
@@ -119,23 +130,25 @@ class Tape:
             if not reverse:
                 raise ValueError("Tape.entries: consume=True walks backwards only")
             return self._consumed()
-        columns = (map(OPCODES.__getitem__, self.opcodes), self.params, self.parents,
-                   self.constants, self.outs, self.residuals)
+        rows = self.rows
         if reverse:
-            columns = (map(OPCODES.__getitem__, reversed(self.opcodes)),) + tuple(
-                reversed(c) for c in columns[1:])
+            start = len(rows) - 6
+            columns = [rows[start + k::-6] for k in range(6)]
+        else:
+            columns = [rows[k::6] for k in range(6)]
+        columns[0] = map(OPCODES.__getitem__, columns[0])
         return zip(*columns)
 
     def _consumed(self):
-        opcodes, params, parents = self.opcodes, self.params, self.parents
-        constants, outs, residuals = self.constants, self.outs, self.residuals
-        while opcodes:
-            yield (OPCODES[opcodes.pop()], params.pop(), parents.pop(), constants.pop(),
-                   outs.pop(), residuals.pop())
+        rows = self.rows
+        while rows:
+            code, params, parents, constants, out, residuals = rows[-6:]
+            del rows[-6:]
+            yield OPCODES[code], params, parents, constants, out, residuals
 
     # --- facts about entries ---------------------------------------------------------
     def primitive(self, position: int) -> Primitive:
-        return OPCODES[self.opcodes[position]]
+        return OPCODES[self.rows[6 * position]]
 
     def arguments(self, parents: Sequence[int], constants: tuple | None,
                   values: Sequence[Any] | dict) -> list:
@@ -160,13 +173,14 @@ class Tape:
         >>> float(out)
         1.0
         """
-        primitive = OPCODES[self.opcodes[position]]
-        parents, constants = self.parents[position], self.constants[position]
+        row = 6 * position
+        code, params, parents, constants = self.rows[row:row + 4]
+        primitive = OPCODES[code]
         primals = self.arguments(parents, constants, values)
         needs = [parent != CONSTANT for parent in parents]
-        out, residuals = primitive.forward(primals, self.params[position], needs)
+        out, residuals = primitive.forward(primals, params, needs)
         if store:
-            self.residuals[position] = residuals
+            self.rows[row + 5] = residuals
         return out, residuals
 
     def lowered(self) -> dict[str, np.ndarray]:
@@ -178,9 +192,10 @@ class Tape:
         >>> low["parent_ids"].tolist(), low["parent_start"].tolist()
         ([1, 0, 2], [0, 1, 3])
         """
-        starts = np.zeros(len(self.parents) + 1, dtype=np.int64)
-        np.cumsum([len(p) for p in self.parents], out=starts[1:])
-        flat = [parent for parents in self.parents for parent in parents]
+        columns = self.parents
+        starts = np.zeros(len(columns) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in columns], out=starts[1:])
+        flat = [parent for parents in columns for parent in parents]
         return {"opcodes": np.asarray(self.opcodes, dtype=np.int32),
                 "outs": np.asarray(self.outs, dtype=np.int64),
                 "parent_ids": np.asarray(flat, dtype=np.int64),
@@ -195,7 +210,7 @@ class Tape:
                 if parent != CONSTANT:
                     last[parent] = position
         for index in wanted:
-            last[index] = len(self.opcodes)
+            last[index] = len(self)
         return last
 
 

@@ -168,3 +168,21 @@ def test_jacrev_and_cost_report_agree_on_passes(n, m, chunk):
     assert report.forward.passes == math.ceil(n / chunk)
     assert report.reverse.passes == math.ceil(m / chunk)
     assert report.plan.forward_blocks == plan_blocks([(n,)], [(m,)], chunk).forward_blocks
+
+
+def test_recording_writes_the_rows_tape_append_writes():
+    """ReverseLevel.process inlines Tape.append for arrays: the two must write the same."""
+    from ad.context import entered
+    from ad.reverse import ReverseLevel
+    from ad.tape import Tape
+    level = ReverseLevel()
+    with entered(level):
+        x = level.new_input(np.array([1.0, 2.0]))
+        anp.sin(x) * 2.0
+    manual = Tape()
+    manual.new_input(np.array([1.0, 2.0]))
+    for primitive, params, parents, constants, out, residuals in level.tape.entries():
+        value = np.zeros(level.tape.shapes[out], level.tape.dtypes[out])
+        assert manual.append(primitive, params, parents, constants, residuals, value) == out
+    assert manual.rows == level.tape.rows
+    assert manual.shapes == level.tape.shapes and manual.dtypes == level.tape.dtypes
