@@ -268,6 +268,8 @@ def add_tangents(a, b):
 
 def _arity(fn: Callable) -> int:
     """Number of positional parameters of a value implementation (no *args allowed)."""
+    if isinstance(fn, np.ufunc):   # NumPy < 2.3 gives ufuncs no readable signature
+        return fn.nin
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError) as exc:
@@ -301,13 +303,18 @@ def check_rule(name: str, what: str, rule: Callable, n_positional: int) -> None:
 PRIMITIVES: dict[str, Primitive] = {}
 #: The registry by opcode: OPCODES[primitive.opcode] is primitive (the tape stores opcodes).
 OPCODES: list[Primitive] = []
+#: Names the catalogue declares: they cannot be declared again. A user's own name can, as
+#: when a notebook cell runs twice: the new primitive takes the name (values recorded with
+#: the old one keep their opcode and still differentiate).
+BUILTIN_NAMES: set[str] = set()
 
 
 def register(primitive: Primitive) -> Primitive:
     """Add a primitive to the registry after checking it has every rule it needs."""
     name = primitive.name
-    if name in PRIMITIVES:
-        raise RegistrationError(f"a primitive named '{name}' is already registered")
+    if name in BUILTIN_NAMES:
+        raise RegistrationError(f"a primitive named '{name}' is already registered (a "
+                                "built-in one); choose another name")
     if primitive.cost is None or not callable(primitive.cost):
         raise RegistrationError(f"primitive '{name}' has no cost entry")
     try:
@@ -400,10 +407,10 @@ class Tracer:
         # Control flow on values is allowed: the branch taken is what gets differentiated.
         return bool(self.primal)
 
-    def _conversion_error(self, to: str):
+    def _conversion_error(self, to: str, remedy: str = ""):
         raise TracerConversionError(
             f"cannot convert a traced value of shape {self.shape} to {to}: its derivative "
-            "would be lost. Keep it as an array, or wrap it in ad.stop_gradient(...) and use "
+            f"would be lost. {remedy}Or wrap it in ad.stop_gradient(...) and use "
             "ad.primal_value(...) if you really want the number")
 
     def __float__(self):
@@ -419,7 +426,10 @@ class Tracer:
         self._conversion_error("complex")
 
     def __array__(self, dtype=None, copy=None):
-        self._conversion_error("a NumPy array (np.asarray/np.array)")
+        self._conversion_error(
+            "a NumPy array (np.asarray, np.array, or writing it into a NumPy array)",
+            "To build an array of traced values use ad.numpy.array([...]) or ad.numpy.stack; "
+            "to set entries of an array, y = ad.numpy.at(y)[index].set(value). ")
 
     def __setitem__(self, index, value):
         raise InPlaceError("in-place assignment to a traced value is not differentiable; "
@@ -435,8 +445,8 @@ class Tracer:
             call = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
             extra = f" with keywords {sorted(kwargs)}" if kwargs else ""
             raise UnsupportedFunctionError(
-                f"numpy.{call}{extra} has no differentiation rule in ad; use the ad.numpy "
-                "equivalent if there is one, or register a primitive with ad.defprimitive")
+                f"numpy.{call}{extra} has no differentiation rule in ad; "
+                + _equivalent(ufunc.__name__ if method == "__call__" else "", "numpy"))
         return impl(*inputs)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -444,8 +454,8 @@ class Tracer:
         if impl is None:
             module = getattr(func, "__module__", "numpy") or "numpy"
             raise UnsupportedFunctionError(
-                f"{module}.{func.__name__} has no differentiation rule in ad; use the ad.numpy "
-                "equivalent if there is one, or register a primitive with ad.defprimitive")
+                f"{module}.{func.__name__} has no differentiation rule in ad; "
+                + _equivalent(func.__name__, module))
         return impl(*args, **kwargs)
 
     # --- operators -------------------------------------------------------------------
@@ -608,6 +618,26 @@ def refuse_complex(primitive: Primitive, out) -> None:
             "differentiated function; complex intermediates are not supported yet and would "
             "get a wrong derivative: keep the computation real (carry real and imaginary "
             "parts as separate arrays)")
+
+
+#: The namespaces that mirror NumPy on traced values (ad.numpy adds itself): errors name
+#: the equivalent when there is one.
+NAMESPACES: list = []
+
+
+def _equivalent(name: str, module: str) -> str:
+    """The remedy for an unsupported NumPy function: its ad.numpy twin, or say there is none."""
+    path = [part for part in module.split(".")[1:] if not part.startswith("_")] + [name]
+    for namespace in NAMESPACES:
+        target = namespace
+        for part in path:
+            target = getattr(target, part, None)
+        if name and target is not None and callable(target):
+            return (f"call {namespace.__name__}.{'.'.join(path)} instead (it differentiates; "
+                    "this NumPy spelling does not reach it)")
+    where = ".".join(["ad.numpy"] + path[:-1])
+    return (f"{where} has no equivalent either: write it with ad.numpy functions, or register "
+            "a primitive with ad.defprimitive")
 
 
 def shape_of(value) -> tuple[int, ...]:

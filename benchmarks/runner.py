@@ -4,7 +4,8 @@ One run: ``ad``'s variants (checked against the hand-written NumPy derivatives, 
 timed), then every installed peer (checked against ``ad``'s results before it is timed),
 then tables (median per call, ratio to ``ad`` measured in the same run, first-call
 times, the issue's targets, the mode comparison), a JSON file with machine info in
-``benchmarks/results/`` (``<date>-<preset>.json`` and ``latest-<preset>.json``),
+``benchmarks/results/local/`` (ignored by git; ``--record`` writes the committed record in
+``benchmarks/results/`` instead) (``<date>-<preset>.json`` and ``latest-<preset>.json``),
 markdown (``latest-<preset>.md``; ``latest.md`` for quick and full), and PNG plots of
 the mode comparison.
 
@@ -35,7 +36,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The committed record (`--record` writes here, with machine info: the README's figures).
 RESULTS = Path(__file__).resolve().parent / "results"
+#: Where an ordinary run writes (git ignores it), so a user's first run leaves the checkout
+#: clean and the committed record untouched.
+LOCAL_RESULTS = RESULTS / "local"
 README = Path(__file__).resolve().parent / "README.md"
 SCHEMA = "ad-benchmarks/1"
 README_START = "<!-- results:start -->"
@@ -241,7 +246,7 @@ def _source() -> dict[str, Any]:
             "ad_modified_files": None if status is None else len(status.splitlines())}
 
 
-def run(preset_name: str = "quick", *, out_dir: Path | str | None = RESULTS,
+def run(preset_name: str = "quick", *, out_dir: Path | str | None = LOCAL_RESULTS,
         only: tuple[str, ...] = (), peers: list[str] | None = None, threads: int | None = 1,
         repeats: int | None = None, plots: bool | None = None, coldstart: bool | None = None,
         progress: bool = True, subprocess_peers: bool = True) -> dict[str, Any]:
@@ -538,7 +543,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-plots", action="store_true")
     ap.add_argument("--no-coldstart", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"results folder (default {LOCAL_RESULTS.relative_to(RESULTS.parent.parent)}"
+                         ", ignored by git)")
+    ap.add_argument("--record", action="store_true",
+                    help=f"write the committed record ({RESULTS.relative_to(RESULTS.parent.parent)})"
+                         " instead")
     ap.add_argument("--write-readme", action="store_true",
                     help="also copy the tables into benchmarks/README.md")
     ap.add_argument("--render", type=Path, metavar="JSON",
@@ -556,7 +566,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         preset = args.preset or "quick"
         peers = [] if args.no_peers else args.peers
-        doc = run(preset, out_dir=args.out, only=tuple(args.only), peers=peers,
+        out_dir = args.out or (RESULTS if args.record else LOCAL_RESULTS)
+        doc = run(preset, out_dir=out_dir, only=tuple(args.only), peers=peers,
                   threads=args.threads, repeats=args.repeats,
                   plots=False if args.no_plots else None,
                   coldstart=False if args.no_coldstart else None,

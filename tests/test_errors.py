@@ -221,3 +221,16 @@ def test_nan_and_inf_propagate_without_raising():
     np.testing.assert_array_equal(tangent, [np.inf, 0.0])
     h = ad.hessian(lambda x_: anp.sum(x_ ** 3))(np.array([np.nan, 1.0]))
     assert np.isnan(h[0, 0]) and h[1, 1] == 6.0
+
+
+def test_unsupported_numpy_functions_say_whether_ad_numpy_has_one():
+    with _raises(UnsupportedFunctionError, "numpy.fft.fft", "ad.numpy.fft has no equivalent"):
+        ad.grad(lambda x: np.sum(np.fft.fft(x)))(np.ones(2))
+    with _raises(UnsupportedFunctionError, "numpy.add.reduce", "ad.numpy has no equivalent"):
+        ad.grad(lambda x: np.add.reduce(x))(np.ones(2))
+
+
+def test_converting_a_traced_value_names_the_functional_forms():
+    with _raises(TracerConversionError, "ad.numpy.array", "ad.numpy.stack",
+                 "ad.numpy.at(y)[index].set(value)"):
+        ad.grad(lambda x: np.sum(np.asarray(x)))(np.ones(2))

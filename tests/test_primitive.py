@@ -197,3 +197,17 @@ def test_vjp_derived_by_transposing_the_jvp():
     with pytest.raises(RegistrationError, match="'transpose'"):
         ad.defprimitive("bad_vjp_word", lambda x: x, jvp=(_id,), vjp="transposed",
                         cost=ad.PerElement(1, 1, 1, 1))
+
+
+def test_a_user_primitive_can_be_declared_again():
+    """A notebook cell run twice: the second declaration takes the name; values recorded
+    with the first still differentiate. Built-in names stay protected. No cost entry needed."""
+    first = ad.defprimitive("rerun_cell", lambda x: 2.0 * x, jvp=(lambda t, out, x: 2.0 * t,),
+                            vjp=(lambda ct, out, x: 2.0 * ct,), batched=True)
+    second = ad.defprimitive("rerun_cell", lambda x: 3.0 * x, jvp=(lambda t, out, x: 3.0 * t,),
+                             vjp=(lambda ct, out, x: 3.0 * ct,), batched=True)
+    assert ad.primitives["rerun_cell"] is second and first.opcode != second.opcode
+    assert float(ad.grad(lambda x: first(x) + second(x))(1.0)) == 5.0
+    assert second.counts([(3,)], (3,), {}).flops == 3
+    with pytest.raises(RegistrationError, match="built-in"):
+        ad.defprimitive("exp", np.exp, jvp=(_id,), vjp=(_id,))

@@ -11,7 +11,8 @@ Imports the engines never; imports `ad.primitive`, `ad.kernels` and its own modu
 from __future__ import annotations
 
 from ad.catalogue import define, elementwise, linalg, ops, reductions, structure  # noqa: F401
-from ad.primitive import PRIMITIVES
+from ad.primitive import BUILTIN_NAMES, PRIMITIVES
 
 #: Names of the primitives the catalogue itself declares (users may register more).
 BUILTINS = frozenset(PRIMITIVES)
+BUILTIN_NAMES.update(BUILTINS)

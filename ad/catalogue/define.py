@@ -37,11 +37,15 @@ from ad.primitive import (ZERO, CostFn, PerElement, Primitive, Tracer, aval_of, 
                           check_rule, primal_value, register, shape_of)
 
 REAL = (-np.inf, np.inf)
+#: The cost entry of a primitive declared without one: one flop per output element for its
+#: value, one JVP direction and one VJP, one element kept. A placeholder, so a notebook's
+#: primitive works at once; give a real entry for the cost model's predictions to hold.
+DEFAULT_COST = PerElement(1, 1, 1, 1)
 
 
 # ----------------------------------------------------------------------------- general
 def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None],
-                 vjp: Sequence[Callable | None] | str, cost: CostFn,
+                 vjp: Sequence[Callable | None] | str, cost: CostFn = DEFAULT_COST,
                  domain: Sequence[tuple[float, float]] | None = None, numpy: Callable | None = None,
                  arity: int | None = None, batched: bool = False,
                  identity_seed: str | None = None, outputs: int = 1) -> Primitive:
@@ -190,7 +194,7 @@ class LinearPrimitive(Primitive):
 
 
 def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None] | Callable,
-              cost: CostFn, batch: Callable | None = None, broadcasting: bool = False,
+              cost: CostFn = DEFAULT_COST, batch: Callable | None = None, broadcasting: bool = False,
               variadic: bool = False, numpy: Callable | None = None, arity: int | None = None,
               identity_seed: str | None = None) -> Primitive:
     """Declare a primitive linear in its differentiable arguments (sum, reshape, index...).

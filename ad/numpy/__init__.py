@@ -18,6 +18,7 @@ and `linalg`, all re-exported here. Imports `ad.catalogue`, `ad.errors` and `ad.
 from __future__ import annotations
 
 import builtins as _builtins
+import sys as _sys
 import inspect as _inspect
 import math
 import operator
@@ -33,6 +34,7 @@ from ad.primitive import PRIMITIVES as _PRIMITIVES
 from ad.catalogue.structure import normalize_index as _normalize_index
 from ad.errors import ShapeError as _ShapeError
 from ad.primitive import FUNCTIONS as _FUNCTIONS
+from ad.primitive import NAMESPACES as _NAMESPACES
 from ad.primitive import UFUNCS as _UFUNCS
 from ad.primitive import Tracer as _Tracer
 from ad.primitive import primal_value as _primal_value
@@ -559,6 +561,8 @@ def inner(a, b):
         return multiply(a, b)  # noqa: F821
     return tensordot(a, b, axes=([ndim(a) - 1], [ndim(b) - 1]))
 
+
+_NAMESPACES.append(_sys.modules[__name__])   # errors name ad.numpy's equivalents
 
 # The submodules import the names above, register their functions and are re-exported here.
 from ad.numpy._reductions import *  # noqa: E402,F401,F403
