@@ -271,3 +271,29 @@ def test_elementwise_saved_is_what_the_residuals_hold(primitive):
                       [True] * len(parents))
     assert _held_bytes(residuals, constants) == counts.saved * 8
     assert counts.saved == (0 if p.residual_form == "nothing" else 5 * len(positions))
+
+
+# ----------------------------------------------------------------------------- batched = looped
+LINALG_BATCHED = {
+    "solve": lambda a, b: anp.linalg.solve(a, anp.tanh(b)),
+    "solve-stack": lambda a, b: anp.linalg.solve(anp.stack([a, a.T]),
+                                                 anp.stack([b, -b])[..., None]),
+    "inv": lambda a, b: anp.linalg.inv(a) @ b, "det": lambda a, b: anp.linalg.det(a) * b,
+    "slogdet": lambda a, b: anp.linalg.slogdet(a)[1] * b,
+    "cholesky": lambda a, b: anp.linalg.cholesky(a @ a.T) @ b,
+    "eigh": lambda a, b: anp.linalg.eigh(a + a.T)[1] @ b,
+    "svd": lambda a, b: anp.linalg.svd(a, full_matrices=False)[0] @ b,
+    "qr": lambda a, b: anp.linalg.qr(a)[1] @ b, "pinv": lambda a, b: anp.linalg.pinv(a) @ b,
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINALG_BATCHED))
+def test_batched_linalg_rules_equal_the_per_direction_loop(name):
+    """A block of directions per pass (vector mode) gives what one direction per pass gives."""
+    f = LINALG_BATCHED[name]
+    a, b = _mat(4, 4) + 4 * np.eye(4), _mat(4)
+    for jac in (ad.jacfwd, ad.jacrev):
+        blocked = jac(f, (0, 1))(a, b)
+        looped = jac(f, (0, 1), chunk_size=1)(a, b)
+        for x, y in zip(blocked, looped):
+            np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-12)

@@ -170,7 +170,19 @@ inv = defprimitive("inv", _inv, jvp=(_inv_jvp,), vjp=(_inv_vjp,), cost=_cubic_co
 
 # ----------------------------------------------------------------------------- solve
 def _solve(a, b):
-    """x with a @ x = b; `b` is a stack of matrices (..., n, k) (ad.numpy promotes vectors)."""
+    """x with a @ x = b; `b` is a stack of matrices (..., n, k) (ad.numpy promotes vectors).
+
+    Leading axes of `b` beyond `a`'s stack (a block of tangents or cotangents) become extra
+    right-hand-side columns: one factorisation of each matrix, not one per direction.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    extra = b.ndim - a.ndim
+    if extra > 0 and b.shape[extra:-2] == a.shape[:-2]:
+        lead = b.shape[:extra]
+        moved = np.moveaxis(b.reshape((-1,) + b.shape[extra:]), 0, -1)   # (..., n, k, B)
+        x = np.linalg.solve(a, moved.reshape(moved.shape[:-2] + (-1,)))
+        x = np.moveaxis(x.reshape(moved.shape), -1, 0)
+        return np.ascontiguousarray(x).reshape(lead + x.shape[1:])
     return np.linalg.solve(a, b)
 
 
