@@ -117,8 +117,11 @@ _AVALS: dict = {}
 
 def aval_of(value) -> Aval:
     """The (shared) Aval of a value: one object per shape and dtype seen."""
-    dtype = getattr(value, "dtype", None)
-    key = (shape_of(value), np.result_type(value) if dtype is None else dtype)
+    if type(value) is np.ndarray:
+        key = (value.shape, value.dtype)
+    else:
+        dtype = getattr(value, "dtype", None)
+        key = (shape_of(value), np.result_type(value) if dtype is None else dtype)
     aval = _AVALS.get(key)
     if aval is None:
         aval = Aval(*key)
@@ -379,7 +382,7 @@ class Tracer:
     # --- array-like facts ------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
-        return np.shape(self.primal)
+        return shape_of(self.primal)
 
     @property
     def ndim(self) -> int:

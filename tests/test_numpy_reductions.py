@@ -94,3 +94,25 @@ def test_scans_any_axis(name, shape, data):
     np.testing.assert_allclose(fn(x, axis=axis), getattr(np, name)(x, axis=axis))
     ad.check_grads(lambda x_: fn(x_, axis=axis), (x,), order=2, rtol=1e-4, atol=1e-5)
 
+
+
+# ----------------------------------------------------------------------------- NumPy 2 keywords
+def test_numpy_2_keyword_spellings():
+    """clip(min=, max=), max/min(initial=, where=), sum(initial=, where=), mean(where=): values
+    as NumPy's, derivatives to second order, through the NumPy functions themselves."""
+    x = distinct(3, 4)
+    mask = np.array([True, False, True, True])
+    calls = [
+        lambda f, a: f.clip(a, min=-0.5, max=0.7),
+        lambda f, a: f.max(a, axis=1, initial=0.1),
+        lambda f, a: f.min(a, axis=0, initial=0.2, where=mask),
+        lambda f, a: f.max(a, where=mask, initial=-5.0),
+        lambda f, a: f.sum(a, axis=1, initial=2.0, where=mask),
+        lambda f, a: f.mean(a, axis=1, where=mask),
+    ]
+    for call in calls:
+        np.testing.assert_allclose(call(anp, x), call(np, x), rtol=1e-12)
+        np.testing.assert_allclose(ad.jvp(lambda a: call(np, a), (x,), (x,))[0], call(np, x))
+        ad.check_grads(lambda a: call(np, a), (x,), order=2, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="initial"):
+        anp.max(x, where=mask)

@@ -150,8 +150,10 @@ class LinearPrimitive(Primitive):
     def forward(self, primals, params, needs):
         out = bind(self, primals, params)
         linear = self.linear_in
-        return out, (aval_of(out), tuple(
-            aval_of(x) if linear is None or linear[i] else x for i, x in enumerate(primals)))
+        if linear is None:
+            return out, (aval_of(out), tuple([aval_of(x) for x in primals]))
+        return out, (aval_of(out), tuple([aval_of(x) if lin else x
+                                          for x, lin in zip(primals, linear)]))
 
     def jvp(self, residuals, tangents, params, in_shapes=None, out_shape=None):
         out, args = residuals

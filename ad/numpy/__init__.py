@@ -201,8 +201,11 @@ _FUNCTIONS[_np.where] = where
 
 
 @_implements(_np.clip)
-def clip(a, a_min=None, a_max=None):
-    """Clip to [a_min, a_max]; the derivative is 1 inside, including the bounds, 0 outside."""
+def clip(a, a_min=None, a_max=None, *, min=None, max=None):  # noqa: A002
+    """Clip to [a_min, a_max] (NumPy 2's min=/max= spellings too); the derivative is 1
+    inside, including the bounds, 0 outside."""
+    a_min = min if a_min is None else a_min
+    a_max = max if a_max is None else a_max
     if a_min is not None:
         a = where(_primal_value(a) < _primal_value(a_min), a_min, a)
     if a_max is not None:
@@ -284,35 +287,58 @@ def _axes(axis, nd: int, function: str) -> tuple[int, ...]:
 
 # ----------------------------------------------------------------------------- reductions
 @_implements(_np.sum)
-def sum(a, axis=None, dtype=None, out=None, keepdims=False):  # noqa: A001
-    """Sum over `axis` (int, tuple or None), as numpy.sum."""
+def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None,  # noqa: A001
+        where=None):
+    """Sum over `axis` (int, tuple or None), as numpy.sum; `where` masks elements out and
+    `initial` starts the sum."""
     _no_out(out, "sum")
+    if where is not None:
+        a = _elementwise.where(_np.asarray(_primal_value(where), dtype=bool), a, 0.0)
     result = _structure.sum_(a, axis=_axes(axis, ndim(a), "sum"), keepdims=bool(keepdims))
+    if initial is not None:
+        result = result + initial
     return result if dtype is None else astype(result, dtype)
 
 
 @_implements(_np.mean)
-def mean(a, axis=None, dtype=None, out=None, keepdims=False):
-    """Arithmetic mean over `axis`, as numpy.mean."""
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
+    """Arithmetic mean over `axis`, as numpy.mean (`where` averages the selected elements)."""
     _no_out(out, "mean")
     axes = _axes(axis, ndim(a), "mean")
-    count = math.prod(shape(a)[i] for i in axes)
-    total = sum(a, axis=axes, keepdims=keepdims)
+    if where is None:
+        count = math.prod(shape(a)[i] for i in axes)
+    else:
+        mask = _np.broadcast_to(_np.asarray(_primal_value(where), dtype=bool), shape(a))
+        count = _np.sum(mask, axis=axes, keepdims=keepdims)
+    total = sum(a, axis=axes, keepdims=keepdims, where=where)
     return total / count if dtype is None else astype(total / count, dtype)
 
 
+def _extremum(primitive, pick, a, axis, keepdims, initial, where, function: str):
+    """max/min with NumPy's initial= and where= (where needs initial, as in NumPy)."""
+    if where is not None:
+        if initial is None:
+            raise ValueError(f"reduction operation '{function}' does not have an identity, "
+                             "so to use a where mask one has to specify 'initial'")
+        a = _elementwise.where(_np.asarray(_primal_value(where), dtype=bool), a, initial)
+    result = primitive(a, axis=_axes(axis, ndim(a), function), keepdims=bool(keepdims))
+    return result if initial is None else pick(result, initial)
+
+
 @_implements(_np.max, _np.amax)
-def max(a, axis=None, out=None, keepdims=False):  # noqa: A001
+def max(a, axis=None, out=None, keepdims=False, initial=None, where=None):  # noqa: A001
     """Maximum over `axis`; ties share the derivative evenly."""
     _no_out(out, "max")
-    return _reduction.amax(a, axis=_axes(axis, ndim(a), "max"), keepdims=bool(keepdims))
+    return _extremum(_reduction.amax, maximum, a, axis, keepdims, initial, where,  # noqa: F821
+                     "maximum")
 
 
 @_implements(_np.min, _np.amin)
-def min(a, axis=None, out=None, keepdims=False):  # noqa: A001
+def min(a, axis=None, out=None, keepdims=False, initial=None, where=None):  # noqa: A001
     """Minimum over `axis`; ties share the derivative evenly."""
     _no_out(out, "min")
-    return _reduction.amin(a, axis=_axes(axis, ndim(a), "min"), keepdims=bool(keepdims))
+    return _extremum(_reduction.amin, minimum, a, axis, keepdims, initial, where,  # noqa: F821
+                     "minimum")
 
 
 amax = max
