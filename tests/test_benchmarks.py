@@ -98,3 +98,15 @@ def test_targets_met_missed_and_not_run():
     assert found[("W2", "grad/f <= 1.5")].status == "met"
     w4 = [t for (w, _), t in found.items() if w == "W4_10x1000"]
     assert [t.status for t in w4] == ["met", "met"]     # the jitted JAX row does not count
+
+
+def test_auto_suite_measures_a_program():
+    """The suite of issue 11 runs (one small program) and its rows have what the table reads."""
+    from benchmarks import auto_suite
+    f, x = auto_suite.softmax(20)
+    row = auto_suite.measure("softmax 20", f, x, repeats=1)
+    assert row["auto"] in ("forward", "reverse") and row["regret"] > 0
+    assert set(auto_suite.RULES) <= set(row)
+    assert "softmax 20" in auto_suite.table([row])
+    assert auto_suite.summary([row])["programs"] == 1
+    assert len(auto_suite._suite(quick=True)) >= 30

@@ -1,0 +1,313 @@
+"""Is `jacobian(mode="auto")` right on programs it was not tuned for? (issue 11)
+
+Run from the repository root::
+
+    python -m benchmarks.auto_suite [--quick] [--repeats 5] [--json FILE]
+
+A suite of programs of varied shape (stencils, banded chains, matrix inputs and outputs,
+reductions, gathers and scatters, solves, scalar loops, wide and tall MLPs, mixed-width
+chains). For each: the measured time of `jacfwd`, `jacrev` and `jacobian(mode="auto")`
+(its remembered decision: what a user's loop pays), the mode auto chose, its *regret*
+(auto's time over the better pure mode's) and what the fixed rules would have paid: ADOL-C
+(forward iff n/2 < m), CppAD (forward iff n <= m), CasADi (forward iff n <= 2m: a fixed 2:1
+weight) and JAX's `jacobian` (always reverse). The first call of auto (recording, the
+prediction and the chosen mode) is reported over the chosen mode's time: the price of the
+selection. Times are medians over repeats of loops, taken in one process back to back; only
+ratios are meant to be read (the machine is shared and noisy).
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import time  # noqa: E402
+from typing import Any, Callable, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import ad  # noqa: E402
+import ad.numpy as anp  # noqa: E402
+from benchmarks.cost_model import median_time  # noqa: E402
+
+Program = tuple[str, Callable, np.ndarray]
+
+
+# ----------------------------------------------------------------------------- the programs
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def brusselator(n: int):
+    """2-D Brusselator right-hand side on an n x n periodic grid (roll stencils)."""
+    def f(y):
+        u, v = y[:n * n].reshape(n, n), y[n * n:].reshape(n, n)
+        lap = lambda w: (anp.roll(w, 1, 0) + anp.roll(w, -1, 0) + anp.roll(w, 1, 1)  # noqa
+                         + anp.roll(w, -1, 1) - 4.0 * w)
+        du = 1.0 + u * u * v - 4.4 * u + 0.1 * lap(u)
+        dv = 3.4 * u - u * u * v + 0.1 * lap(v)
+        return anp.concatenate([anp.ravel(du), anp.ravel(dv)])
+    return f, _rng(1).uniform(0.5, 1.5, 2 * n * n)
+
+
+def tridiagonal(n: int):
+    """x[i-1] - 2 x[i] + x[i+1] with sin/cos nonlinearities (slices, concatenate)."""
+    def f(x):
+        inner = x[:-2] - 2.0 * anp.sin(x[1:-1]) + anp.cos(x[2:])
+        return anp.concatenate([x[:1] ** 2, inner, x[-1:] ** 2])
+    return f, _rng(2).standard_normal(n)
+
+
+def heat_1d(n: int, steps: int = 10):
+    """Explicit heat steps with a nonlinear source: a square stencil repeated."""
+    def f(u):
+        for _ in range(steps):
+            u = u + 0.1 * (anp.roll(u, 1) - 2.0 * u + anp.roll(u, -1)) + 0.01 * anp.tanh(u)
+        return u
+    return f, _rng(3).standard_normal(n)
+
+
+def gram_tanh(rows: int, cols: int):
+    """tanh(X @ X.T): a matrix input, a matrix output."""
+    return (lambda x: anp.tanh(anp.reshape(x, (rows, cols)) @ anp.reshape(x, (rows, cols)).T),
+            _rng(4).standard_normal(rows * cols) / cols)
+
+
+def elementwise_map(n: int):
+    """A square diagonal Jacobian: exp(sin(x)) * x."""
+    return (lambda x: anp.exp(anp.sin(x)) * x), _rng(5).standard_normal(n)
+
+
+def mlp(n: int, hidden: int, m: int):
+    """tanh(W2 tanh(W1 x)): wide (n > m) or tall (n < m)."""
+    r = _rng(6)
+    w1, w2 = r.standard_normal((hidden, n)) / math.sqrt(n), r.standard_normal((m, hidden))
+    return (lambda x: anp.tanh(w2 @ anp.tanh(w1 @ x))), r.standard_normal(n)
+
+
+def softmax(n: int):
+    """softmax(x): a dense Jacobian through a reduction."""
+    def f(x):
+        e = anp.exp(x - anp.max(x))
+        return e / anp.sum(e)
+    return f, _rng(7).standard_normal(n)
+
+
+def cumsum_map(n: int):
+    """cumsum(x ** 2): a triangular Jacobian from a scan."""
+    return (lambda x: anp.cumsum(x * x)), _rng(8).standard_normal(n)
+
+
+def norm_scale(n: int):
+    """x / ||x||: a rank-one update of a diagonal."""
+    return (lambda x: x / anp.linalg.norm(x)), _rng(9).standard_normal(n)
+
+
+def gather(n: int, m: int):
+    """A gather: m picks (with repeats) of n inputs, squared."""
+    index = _rng(10).integers(0, n, m)
+    return (lambda x: x[index] ** 2), _rng(11).standard_normal(n)
+
+
+def scatter(n: int, m: int):
+    """A scatter-add: n inputs added into m bins."""
+    index = _rng(12).integers(0, m, n)
+    return (lambda x: anp.at(anp.zeros(m))[index].add(anp.sin(x))), _rng(13).standard_normal(n)
+
+
+def linear_solve(n: int):
+    """solve(A, tanh(b)) with a fixed well-conditioned A."""
+    a = _rng(14).standard_normal((n, n)) + n * np.eye(n)
+    return (lambda b: anp.linalg.solve(a, anp.tanh(b))), _rng(15).standard_normal(n)
+
+
+def solve_in_matrix(n: int):
+    """solve(A(x), 1): the matrix is the input."""
+    ones = np.ones(n)
+    return (lambda x: anp.linalg.solve(anp.reshape(x, (n, n)) + n * np.eye(n), ones),
+            _rng(16).standard_normal(n * n))
+
+
+def ode_trajectory(steps: int):
+    """Lotka-Volterra, RK4: parameters and state (4 inputs) -> the whole trajectory."""
+    def rhs(s, p):
+        x, y = s[0], s[1]
+        return anp.stack([p[0] * x - p[1] * x * y, p[1] * x * y - p[0] * 0.5 * y])
+
+    def f(theta):
+        p, s = theta[:2], theta[2:]
+        out = []
+        for _ in range(steps):
+            k1 = rhs(s, p)
+            k2 = rhs(s + 0.05 * k1, p)
+            k3 = rhs(s + 0.05 * k2, p)
+            k4 = rhs(s + 0.1 * k3, p)
+            s = s + (0.1 / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+            out.append(s)
+        return anp.concatenate(out)
+    return f, np.array([1.1, 0.4, 1.0, 0.5])
+
+
+def scalar_loop(n: int, steps: int):
+    """A scalar recurrence over every input: many tiny ops, n inputs, one output each."""
+    def f(x):
+        y = x
+        for _ in range(steps):
+            y = anp.sin(y) * 0.9 + 0.1 * x
+        return y
+    return f, _rng(17).standard_normal(n)
+
+
+def mixed_chain(widths: Sequence[int]):
+    """Dense maps with tanh between them, of mixed widths."""
+    r = _rng(18)
+    ws = [r.standard_normal((b, a)) / math.sqrt(a) for a, b in zip(widths[:-1], widths[1:])]
+
+    def f(x):
+        for w in ws:
+            x = anp.tanh(w @ x)
+        return x
+    return f, r.standard_normal(widths[0])
+
+
+def outer_features(n: int):
+    """All pairwise products x_i x_j: n inputs, n^2 outputs."""
+    return (lambda x: anp.ravel(anp.outer(x, anp.sin(x)))), _rng(19).standard_normal(n)
+
+
+def logsumexp_rows(rows: int, cols: int):
+    """Row-wise log-sum-exp of a matrix input: rows*cols -> rows."""
+    def f(x):
+        z = anp.reshape(x, (rows, cols))
+        zmax = anp.max(z, axis=1, keepdims=True)
+        return anp.log(anp.sum(anp.exp(z - zmax), axis=1)) + anp.ravel(zmax)
+    return f, _rng(20).standard_normal(rows * cols)
+
+
+def _suite(quick: bool) -> list[Program]:
+    scale = 1 if not quick else 0
+    programs = [
+        ("brusselator 2x16^2", *brusselator(16)),
+        ("brusselator 2x32^2", *brusselator(32 if scale else 20)),
+        ("tridiagonal 500", *tridiagonal(500)),
+        ("tridiagonal 2000", *tridiagonal(2000 if scale else 800)),
+        ("heat 1-D 400 x10", *heat_1d(400)),
+        ("tanh(X X^T) 20x30", *gram_tanh(20, 30)),
+        ("tanh(X X^T) 40x10", *gram_tanh(40, 10)),
+        ("elementwise 100", *elementwise_map(100)),
+        ("elementwise 1000", *elementwise_map(1000)),
+        ("MLP wide 500-50-5", *mlp(500, 50, 5)),
+        ("MLP tall 5-50-500", *mlp(5, 50, 500)),
+        ("MLP square 200-200-200", *mlp(200, 200, 200)),
+        ("MLP 50-400-50", *mlp(50, 400, 50)),
+        ("softmax 300", *softmax(300)),
+        ("cumsum 500", *cumsum_map(500)),
+        ("x/||x|| 400", *norm_scale(400)),
+        ("gather 300->900", *gather(300, 900)),
+        ("gather 900->100", *gather(900, 100)),
+        ("scatter 900->100", *scatter(900, 100)),
+        ("scatter 100->900", *scatter(100, 900)),
+        ("solve 100", *linear_solve(100)),
+        ("solve 200", *linear_solve(200)),
+        ("solve in A 12x12", *solve_in_matrix(12)),
+        ("Lotka-Volterra RK4 50 steps", *ode_trajectory(50)),
+        ("scalar loop 20 x30", *scalar_loop(20, 30)),
+        ("scalar loop 200 x10", *scalar_loop(200, 10)),
+        ("chain 300-30-300-30-300", *mixed_chain((300, 30, 300, 30, 300))),
+        ("chain 10-300-300-10", *mixed_chain((10, 300, 300, 10))),
+        ("chain 400-100-10-100-400", *mixed_chain((400, 100, 10, 100, 400))),
+        ("outer 40 -> 1600", *outer_features(40)),
+        ("logsumexp rows 50x40", *logsumexp_rows(50, 40)),
+        ("logsumexp rows 5x400", *logsumexp_rows(5, 400)),
+    ]
+    return programs
+
+
+# ----------------------------------------------------------------------------- measuring
+RULES = {"ADOL-C": lambda n, m: "forward" if n / 2 < m else "reverse",
+         "CppAD": lambda n, m: "forward" if n <= m else "reverse",
+         "CasADi": lambda n, m: "forward" if n <= 2 * m else "reverse",
+         "JAX": lambda n, m: "reverse"}
+
+
+def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, Any]:
+    """Times of jacfwd, jacrev, auto (remembered decision) and auto's first call."""
+    forward, reverse = ad.jacfwd(f), ad.jacrev(f)
+    J = reverse(x)
+    np.testing.assert_allclose(forward(x), J, rtol=1e-8, atol=1e-10)
+    auto = ad.jacobian(f)
+    start = time.perf_counter()
+    np.testing.assert_allclose(auto(x), J, rtol=1e-8, atol=1e-10)
+    first = time.perf_counter() - start
+    report = auto.report
+    t_fwd = median_time(lambda: forward(x), repeats)
+    t_rev = median_time(lambda: reverse(x), repeats)
+    t_auto = median_time(lambda: auto(x), repeats)
+    n, m = int(np.size(x)), int(np.size(J) // max(np.size(x), 1))
+    times = {"forward": t_fwd, "reverse": t_rev}
+    best = min(times.values())
+    row = {"program": name, "n": n, "m": m, "forward_s": t_fwd, "reverse_s": t_rev,
+           "auto_s": t_auto, "auto": report.choice, "faster": min(times, key=times.get),
+           "regret": t_auto / best, "first_call_over_chosen": first / times[report.choice],
+           "predicted_ratio": report.forward.cost / report.reverse.cost,
+           "measured_ratio": t_fwd / t_rev}
+    for rule, pick in RULES.items():
+        row[rule] = times[pick(n, m)] / best
+    return row
+
+
+def run(quick: bool = False, repeats: int = 5) -> list[dict[str, Any]]:
+    return [measure(name, f, x, repeats) for name, f, x in _suite(quick)]
+
+
+def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    regrets = np.array([r["regret"] for r in rows])
+    out = {"programs": len(rows), "regret_le_1.10": float(np.mean(regrets <= 1.10)),
+           "regret_max": float(regrets.max()), "regret_geomean": float(np.exp(np.log(
+               regrets).mean())), "auto_picked_faster": int(sum(r["auto"] == r["faster"]
+                                                             for r in rows))}
+    for rule in RULES:
+        differ = [r for r in rows if RULES[rule](r["n"], r["m"]) != r["auto"]]
+        better = sum(r["regret"] < r[rule] for r in differ)
+        out[f"vs {rule}"] = f"differs on {len(differ)}, auto faster on {better}"
+        out[f"{rule} regret_geomean"] = float(np.exp(np.mean(np.log([r[rule] for r in rows]))))
+    return out
+
+
+def table(rows: Sequence[dict[str, Any]]) -> str:
+    head = ("program", "n", "m", "fwd ms", "rev ms", "auto", "faster", "regret",
+            "pred f/r", "meas f/r", "ADOL-C", "CppAD", "CasADi", "JAX")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        lines.append("| " + " | ".join([
+            r["program"], str(r["n"]), str(r["m"]), f"{r['forward_s'] * 1e3:.3g}",
+            f"{r['reverse_s'] * 1e3:.3g}", r["auto"], r["faster"], f"{r['regret']:.2f}",
+            f"{r['predicted_ratio']:.3g}", f"{r['measured_ratio']:.3g}",
+            *(f"{r[rule]:.2f}" for rule in RULES)]) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", type=str, help="also write the rows and summary here")
+    args = parser.parse_args(argv)
+    rows = run(args.quick, args.repeats)
+    result = {"rows": rows, "summary": summary(rows)}
+    print(table(rows))
+    print()
+    for key, value in result["summary"].items():
+        print(f"{key}: {value}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(result, handle, indent=1)
+    return result
+
+
+if __name__ == "__main__":
+    main()
