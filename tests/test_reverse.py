@@ -142,3 +142,19 @@ def test_leaked_tracer_is_a_named_error():
     ad.grad(lambda x: leaked.append(x) or x * 2.0)(1.0)
     with pytest.raises(ad.LevelError, match="finished reverse transform"):
         anp.sin(leaked[0])
+
+
+def test_scatters_accumulate_in_place_into_the_sweeps_buffer():
+    """Several reads of one value by indexing: their transposes add into one owned buffer
+    (getitem's accumulate rule), in single and batched sweeps, basic and advanced indices."""
+    def f(x):
+        return anp.concatenate([x[:3] * 2.0, x[1:] ** 2, x[np.array([0, 0, 2])],
+                                anp.roll(x, 1) * x, x[x > 0.0]])
+    x = np.array([0.3, -1.2, 0.7, 2.0])
+    expected = ad.jacfwd(f)(x)
+    np.testing.assert_allclose(ad.jacrev(f)(x), expected, rtol=1e-12)
+    np.testing.assert_allclose(ad.jacrev(f, chunk_size=3)(x), expected, rtol=1e-12)
+    weights = np.arange(expected.shape[0], dtype=float)
+    np.testing.assert_allclose(ad.grad(lambda x_: anp.sum(f(x_) * weights))(x),
+                               weights @ expected, rtol=1e-12)
+    ad.check_grads(f, (x,), order=2)

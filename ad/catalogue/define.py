@@ -134,7 +134,7 @@ class LinearPrimitive(Primitive):
     residual_form = "avals"
 
     def __init__(self, name, impl, *, transpose, cost, batch, broadcasting, variadic,
-                 **kwargs) -> None:
+                 accumulate=None, fresh_transpose=False, **kwargs) -> None:
         arity = kwargs.pop("arity", None)
         arity = -1 if variadic else arity
         linear = None if variadic else [rule is not None for rule in transpose]
@@ -146,6 +146,8 @@ class LinearPrimitive(Primitive):
         self.transpose_rule = transpose if variadic else None
         self.batch = batch
         self.broadcasting = broadcasting
+        self.accumulate = accumulate
+        self.fresh_vjp = fresh_transpose
 
     def forward(self, primals, params, needs):
         out = bind(self, primals, params)
@@ -184,6 +186,12 @@ class LinearPrimitive(Primitive):
             tangent = broadcast_to(tangent, shape=batch + out.shape)
         return tangent
 
+    def vjp_accumulate(self, i, acc, cotangent, residuals, params):
+        if self.accumulate is None:
+            return None
+        out, args = residuals
+        return self.accumulate(acc, cotangent, out, *args, **params)
+
     def vjp(self, i, cotangent, residuals, params, in_shape=None, out_shape=None):
         out, args = residuals
         if self.transpose_rule is not None:
@@ -198,7 +206,8 @@ class LinearPrimitive(Primitive):
 def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None] | Callable,
               cost: CostFn = DEFAULT_COST, batch: Callable | None = None, broadcasting: bool = False,
               variadic: bool = False, numpy: Callable | None = None, arity: int | None = None,
-              identity_seed: str | None = None) -> Primitive:
+              identity_seed: str | None = None, accumulate: Callable | None = None,
+              fresh_transpose: bool = False) -> Primitive:
     """Declare a primitive linear in its differentiable arguments (sum, reshape, index...).
 
     `transpose[i](ct, out, *args, **params)` is the cotangent of argument i (None: not
@@ -209,7 +218,11 @@ def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None]
     with leading axes `batch_shape` (default: the same parameters). `broadcasting=True`
     marks NumPy-broadcasting operations (tangents are aligned to the output's rank first).
     A `variadic` primitive takes any number of arguments, all linear, and one
-    `transpose(i, ct, out, *args, **params)`.
+    `transpose(i, ct, out, *args, **params)`. `fresh_transpose=True` declares that the
+    transposes always return a new array (the sweep may then accumulate into it in place);
+    `accumulate(acc, ct, out, *args, **params)` adds the transpose of `ct` into the sweep's
+    own buffer `acc` in place and returns it (or None to decline), so a scatter never
+    allocates and adds a full buffer per contribution.
 
     >>> import numpy as np, ad
     >>> def double_transpose(ct, out, x): return 2.0 * ct
@@ -230,9 +243,13 @@ def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None]
                            2 + (len(transpose) if arity is None else arity))
     if batch is not None:
         check_rule(name, "batch rule", batch, 3)
+    if accumulate is not None:
+        check_rule(name, "accumulate rule", accumulate,
+                   3 + (len(transpose) if arity is None else arity))
     primitive = LinearPrimitive(name, impl, transpose=transpose, cost=cost, batch=batch,
                                 broadcasting=broadcasting, variadic=variadic, numpy=numpy,
-                                arity=arity, identity_seed=identity_seed)
+                                arity=arity, identity_seed=identity_seed,
+                                accumulate=accumulate, fresh_transpose=fresh_transpose)
     return register(primitive)
 
 

@@ -210,8 +210,24 @@ def _index_cost(in_shapes, out_shape, **params) -> Counts:
     return Counts(0, moved, moved, 0)
 
 
+def _getitem_accumulate(acc, ct, out, x, *, index, nbatch):
+    """acc[index] += ct in place (the sweep owns acc): a scatter without a full buffer."""
+    if (type(acc) is not np.ndarray or type(ct) is not np.ndarray or acc.dtype != ct.dtype
+            or not acc.flags.writeable):
+        return None
+    nb = nbatch + _batch_ndim(ct, out)
+    view = _batch_last(acc, nb) if nb else acc
+    where = index + (slice(None),) * nb
+    moved = _batch_last(ct, nb) if nb else ct
+    if _is_basic(index):
+        view[where] += moved
+    else:
+        np.add.at(view, where, moved)
+    return acc
+
+
 getitem = deflinear("getitem", _getitem, transpose=(_getitem_transpose,), batch=_more_batch,
-                    cost=_index_cost)
+                    cost=_index_cost, accumulate=_getitem_accumulate, fresh_transpose=True)
 index_add = deflinear("index_add", _index_add, transpose=(_index_add_transpose,),
                       batch=_more_batch, cost=_index_cost)
 
