@@ -121,7 +121,7 @@ def aval_of(value) -> Aval:
         key = (value.shape, value.dtype)
     else:
         dtype = getattr(value, "dtype", None)
-        key = (shape_of(value), np.result_type(value) if dtype is None else dtype)
+        key = (shape_of(value), np.asarray(value).dtype if dtype is None else dtype)
     aval = _AVALS.get(key)
     if aval is None:
         aval = Aval(*key)

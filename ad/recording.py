@@ -185,7 +185,7 @@ class Recording:
             dtype = np.result_type(primal)
             if ct is None:
                 ct = np.zeros(batch + np.shape(primal), dtype=dtype)
-            elif getattr(ct, "dtype", dtype) != dtype:   # an input's cotangent takes the input's dtype
+            elif getattr(ct, "dtype", dtype) != dtype:   # a cotangent takes its input's dtype
                 ct = anp.astype(ct, dtype)
             results.append(ct)
         return results

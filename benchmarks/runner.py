@@ -543,12 +543,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-plots", action="store_true")
     ap.add_argument("--no-coldstart", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
+    root = RESULTS.parent.parent
     ap.add_argument("--out", type=Path, default=None,
-                    help=f"results folder (default {LOCAL_RESULTS.relative_to(RESULTS.parent.parent)}"
-                         ", ignored by git)")
+                    help=f"results folder (default {LOCAL_RESULTS.relative_to(root)}, ignored "
+                         "by git)")
     ap.add_argument("--record", action="store_true",
-                    help=f"write the committed record ({RESULTS.relative_to(RESULTS.parent.parent)})"
-                         " instead")
+                    help=f"write the committed record ({RESULTS.relative_to(root)}) instead")
     ap.add_argument("--write-readme", action="store_true",
                     help="also copy the tables into benchmarks/README.md")
     ap.add_argument("--render", type=Path, metavar="JSON",

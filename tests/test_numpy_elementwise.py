@@ -56,6 +56,9 @@ for _name, _fn in OPERATORS.items():
 
 
 
+row("degrees", [v(3)])
+row("radians", [v(3)])
+
 test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
     TABLE.tests()
 

@@ -46,6 +46,17 @@ row("sort", [distinct(3, 4)], axis=None)
 
 
 
+row("quantile", [distinct(9), np.array(0.3)])
+row("quantile", [distinct(3, 5)], id="quantile q array", np_fn=lambda a: np.quantile(
+    a, np.array([0.1, 0.5, 0.9]), axis=1, keepdims=True), fn=lambda a: anp.quantile(
+    a, np.array([0.1, 0.5, 0.9]), axis=1, keepdims=True))
+row("percentile", [distinct(4, 3)], id="percentile axis", np_fn=lambda a: np.percentile(
+    a, 40.0, axis=0), fn=lambda a: anp.percentile(a, 40.0, axis=0))
+row("cov", [v(3, 6)])
+row("cov", [v(5, 3)], rowvar=False, bias=True)
+row("cov", [v(4), v(4)], id="cov x y")
+row("corrcoef", [v(3, 6)])
+
 test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
     TABLE.tests()
 

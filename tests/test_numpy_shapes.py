@@ -113,6 +113,18 @@ row("unique", [np.array([2.0, 1.0, 3.0])], np_fn=np.unique, fn=anp.unique)
 
 
 
+row("linspace", [v(), v()], np_fn=lambda a, b: np.linspace(a, b, 5),
+    fn=lambda a, b: anp.linspace(a, b, 5))
+row("linspace", [v(), v()], id="linspace open", np_fn=lambda a, b: np.linspace(
+    a, b, 4, endpoint=False), fn=lambda a, b: anp.linspace(a, b, 4, endpoint=False))
+row("logspace", [v(), v()], np_fn=lambda a, b: np.logspace(a, b, 4, base=2.0),
+    fn=lambda a, b: anp.logspace(a, b, 4, base=2.0))
+row("rollaxis", [v(2, 3, 4)], np_fn=lambda a: np.rollaxis(a, 2), fn=lambda a: anp.rollaxis(
+    a, 2))
+row("rollaxis", [v(2, 3, 4)], id="rollaxis start", np_fn=lambda a: np.rollaxis(a, 0, 3),
+    fn=lambda a: anp.rollaxis(a, 0, 3))
+row("real_if_close", [v(3)])
+
 test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
     TABLE.tests()
 

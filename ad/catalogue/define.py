@@ -204,7 +204,8 @@ class LinearPrimitive(Primitive):
 
 
 def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None] | Callable,
-              cost: CostFn = DEFAULT_COST, batch: Callable | None = None, broadcasting: bool = False,
+              cost: CostFn = DEFAULT_COST, batch: Callable | None = None,
+              broadcasting: bool = False,
               variadic: bool = False, numpy: Callable | None = None, arity: int | None = None,
               identity_seed: str | None = None, accumulate: Callable | None = None,
               fresh_transpose: bool = False) -> Primitive:

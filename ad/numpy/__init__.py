@@ -7,7 +7,8 @@ primitives or compose other `ad.numpy` functions. Registering them in `UFUNCS`/`
 is what makes plain `np.sin(x)` or `np.sum(x)` work on a traced `x`.
 
 This module holds elementwise functions, array facts, the basic reductions and shapes;
-the rest live in `_reductions` (scans, sort, statistics), `_shapes` (structure),
+the rest live in `_reductions` (scans, sort, statistics), `_numeric` (differences,
+integration, interpolation, convolution, polynomials), `_shapes` (structure),
 `_indexing` (take, the functional `x.at[...]` update), `_products` (einsum, kron, cross)
 and `linalg`, all re-exported here. Imports `ad.catalogue`, `ad.errors` and `ad.primitive`.
 
@@ -249,7 +250,50 @@ zeros = _np.zeros
 ones = _np.ones
 eye = _np.eye
 arange = _np.arange
-linspace = _np.linspace
+
+
+@_implements(_np.linspace)
+def linspace(start, stop, num: int = 50, endpoint: bool = True, retstep: bool = False,
+             dtype=None, axis: int = 0):
+    """Evenly spaced numbers; traced endpoints keep their derivatives (scalar endpoints).
+
+    >>> linspace(0.0, 1.0, 5)
+    array([0.  , 0.25, 0.5 , 0.75, 1.  ])
+    """
+    if not isinstance(start, _Tracer) and not isinstance(stop, _Tracer):
+        return _np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep, dtype=dtype,
+                            axis=axis)
+    if ndim(start) or ndim(stop) or axis != 0:
+        raise NotImplementedError("ad.numpy.linspace: traced endpoints must be scalars")
+    steps = (num - 1) if endpoint else num
+    fraction = _np.arange(num) / _builtins.max(steps, 1)
+    step = (stop - start) / _builtins.max(steps, 1)
+    values = start + (stop - start) * fraction
+    if endpoint and num > 1:   # exactly stop at the end, as NumPy
+        values = where(_np.arange(num) == num - 1, stop + 0.0 * start, values)
+    values = values if dtype is None else astype(values, dtype)
+    return (values, step) if retstep else values
+
+
+@_implements(_np.logspace)
+def logspace(start, stop, num: int = 50, endpoint: bool = True, base=10.0, dtype=None,
+             axis: int = 0):
+    """base ** linspace(start, stop, num); traced endpoints (and base) differentiate."""
+    exponents = linspace(start, stop, num, endpoint=endpoint, axis=axis)
+    values = power(base, exponents)
+    return values if dtype is None else astype(values, dtype)
+
+
+degrees = rad2deg  # noqa: F821 - NumPy's other names for them
+radians = deg2rad  # noqa: F821
+_UFUNCS[_np.degrees] = degrees
+_UFUNCS[_np.radians] = radians
+
+
+@_implements(_np.real_if_close)
+def real_if_close(a, tol=100):
+    """A traced value is real already: itself."""
+    return a if isinstance(a, _Tracer) else _np.real_if_close(a, tol)
 
 
 # ----------------------------------------------------------------------------- axes helpers
@@ -410,6 +454,20 @@ def moveaxis(a, source, destination):
     for dest, src in sorted(zip(destination, source)):
         order.insert(dest, src)
     return transpose(a, order)
+
+
+@_implements(_np.rollaxis)
+def rollaxis(a, axis: int, start: int = 0):
+    """Roll `axis` backwards until it lies at position `start`, as numpy.rollaxis."""
+    nd = ndim(a)
+    axis = _axis(axis, nd, "rollaxis")
+    start = operator.index(start)
+    if not -nd <= start <= nd:
+        raise _np.exceptions.AxisError(f"rollaxis: start {start} is out of bounds")
+    start %= nd + 1
+    if axis < start:
+        start -= 1
+    return moveaxis(a, axis, start) if axis != start else a
 
 
 @_implements(_np.expand_dims)
@@ -595,4 +653,5 @@ from ad.numpy._reductions import *  # noqa: E402,F401,F403
 from ad.numpy._shapes import *  # noqa: E402,F401,F403
 from ad.numpy._indexing import *  # noqa: E402,F401,F403
 from ad.numpy._products import *  # noqa: E402,F401,F403
+from ad.numpy._numeric import *  # noqa: E402,F401,F403
 from ad.numpy import linalg  # noqa: E402,F401

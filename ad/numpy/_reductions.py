@@ -24,7 +24,8 @@ from ad.primitive import Tracer, float_dtype, primal_value
 __all__ = ["prod", "product", "cumsum", "cumprod", "var", "std", "average", "ptp", "sort",
            "argsort", "argmax", "argmin", "median", "nansum", "nanmean", "nanmax", "nanmin",
            "all", "any", "count_nonzero", "nonzero", "argwhere", "flatnonzero",
-           "searchsorted", "isclose", "allclose", "array_equal", "unique"]
+           "searchsorted", "isclose", "allclose", "array_equal", "unique", "quantile",
+           "percentile", "cov", "corrcoef"]
 
 
 def _value(a) -> np.ndarray:
@@ -201,6 +202,81 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     result = s[..., n // 2] if n % 2 else 0.5 * (s[..., n // 2 - 1] + s[..., n // 2])
     axes = tuple(range(anp.ndim(a))) if axis is None else (ax,)
     return _restore(result, a, axes, keepdims)
+
+
+@_implements(np.quantile)
+def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+             keepdims=False, *, weights=None, interpolation=None):
+    """The q-th quantiles (0 <= q <= 1) by linear interpolation between order statistics
+    (numpy's default method); differentiable in a and in q.
+
+    >>> quantile(np.array([1.0, 2.0, 3.0, 4.0]), 0.5)
+    np.float64(2.5)
+    """
+    _no_out(out, "quantile")
+    if method != "linear" or weights is not None or interpolation is not None:
+        raise NotImplementedError("ad.numpy.quantile: only method='linear', no weights")
+    if axis is None:
+        flat, ax = anp.ravel(a), 0
+    else:
+        flat, ax = a, anp._axis(axis, anp.ndim(a), "quantile")
+    s = anp.moveaxis(sort(flat, axis=ax), ax, -1)       # (..., n)
+    n = anp.shape(s)[-1]
+    position = q * (n - 1)                               # traced q differentiates
+    below = np.clip(np.floor(np.asarray(primal_value(position))).astype(np.intp), 0, n - 1)
+    above = np.minimum(below + 1, n - 1)
+    weight = position - below
+    lo = anp.take(s, below, axis=-1)                     # (..., *q.shape)
+    hi = anp.take(s, above, axis=-1)
+    result = lo + (hi - lo) * weight
+    q_nd = np.ndim(primal_value(q))
+    if q_nd:   # NumPy puts the q axes first
+        result = anp.moveaxis(result, tuple(range(-q_nd, 0)), tuple(range(q_nd)))
+    if keepdims:
+        axes = tuple(range(anp.ndim(a))) if axis is None else (ax,)
+        kept = tuple(1 if i in axes else d for i, d in enumerate(anp.shape(a)))
+        result = anp.reshape(result, np.shape(primal_value(q)) + kept)
+    return result
+
+
+@_implements(np.percentile)
+def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+               keepdims=False, *, weights=None, interpolation=None):
+    """The q-th percentiles (0 <= q <= 100): quantile(a, q / 100)."""
+    return quantile(a, q / 100.0, axis=axis, out=out, method=method, keepdims=keepdims,
+                    weights=weights, interpolation=interpolation)
+
+
+@_implements(np.cov)
+def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *,
+        dtype=None):
+    """Covariance matrix of the variables (rows, or columns when rowvar=False)."""
+    if fweights is not None or aweights is not None:
+        raise NotImplementedError("ad.numpy.cov: weights are not supported")
+    x = anp.atleast_2d(m)
+    if not rowvar and anp.shape(x)[0] != 1:
+        x = anp.transpose(x)
+    if y is not None:
+        y2 = anp.atleast_2d(y)
+        if not rowvar and anp.shape(y2)[0] != 1:
+            y2 = anp.transpose(y2)
+        x = anp.concatenate([x, y2], axis=0)
+    n = anp.shape(x)[1]
+    ddof = (0 if bias else 1) if ddof is None else ddof
+    centred = x - anp.mean(x, axis=1, keepdims=True)
+    c = (centred @ anp.transpose(centred)) / (n - ddof)
+    c = anp.squeeze(c) if anp.shape(c) == (1, 1) else c
+    return c if dtype is None else anp.astype(c, dtype)
+
+
+@_implements(np.corrcoef)
+def corrcoef(x, y=None, rowvar=True, *, dtype=None):
+    """Pearson correlation coefficients: the covariance scaled by the deviations."""
+    c = cov(x, y, rowvar=rowvar, dtype=dtype)
+    if anp.ndim(c) == 0:
+        return c / c
+    d = anp.sqrt(anp.diagonal(c))
+    return c / (anp.reshape(d, (-1, 1)) * anp.reshape(d, (1, -1)))
 
 
 def _nan_filled(a, fill):

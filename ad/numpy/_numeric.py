@@ -1,0 +1,215 @@
+"""Numerical calculus on traced values: differences, gradients, integration, interpolation,
+convolution and polynomials, as NumPy's functions of the same names.
+
+All are compositions of slicing, arithmetic and gathers, so they differentiate to any order
+in every argument that carries a derivative: `interp` in the values `fp`, the points `x`
+(the slope of the segment, 0 outside the table) and the knots `xp`; `trapezoid` in `y` and
+the sample points `x`; `polyval` in the coefficients and the points. Index choices (which
+segment, which lag) come from the values and carry no derivative. Imports `ad.numpy` (the
+package) and `ad.primitive`.
+"""
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from ad import numpy as anp
+from ad.numpy import _axis, _implements
+from ad.primitive import Tracer, primal_value
+
+__all__ = ["diff", "ediff1d", "gradient", "trapezoid", "interp", "convolve", "correlate",
+           "polyval"]
+
+
+def _along(axis: int, nd: int, item) -> tuple:
+    return (slice(None),) * axis + (item,) + (slice(None),) * (nd - axis - 1)
+
+
+@_implements(np.diff)
+def diff(a, n: int = 1, axis: int = -1, prepend=None, append=None):
+    """The n-th discrete difference along `axis`, as numpy.diff.
+
+    >>> diff(np.array([1.0, 4.0, 9.0, 16.0]), n=2)
+    array([2., 2.])
+    """
+    nd = anp.ndim(a)
+    axis = _axis(axis, nd, "diff")
+    pieces = []
+    for extra in (prepend, append):
+        if extra is None:
+            pieces.append(None)
+            continue
+        shape = list(anp.shape(a))
+        shape[axis] = 1
+        pieces.append(anp.broadcast_to(extra, tuple(shape)) if anp.ndim(extra) == 0 else extra)
+    if pieces[0] is not None or pieces[1] is not None:
+        a = anp.concatenate([p for p in (pieces[0], a, pieces[1]) if p is not None], axis=axis)
+    for _ in range(operator.index(n)):
+        a = a[_along(axis, nd, slice(1, None))] - a[_along(axis, nd, slice(None, -1))]
+    return a
+
+
+@_implements(np.ediff1d)
+def ediff1d(ary, to_end=None, to_begin=None):
+    """Differences of the flattened array, with optional values before and after."""
+    parts = [anp.ravel(to_begin)] if to_begin is not None else []
+    parts.append(diff(anp.ravel(ary)))
+    if to_end is not None:
+        parts.append(anp.ravel(to_end))
+    return anp.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _gradient_1d(f, h, axis: int, edge_order: int):
+    nd = anp.ndim(f)
+    at = lambda item: f[_along(axis, nd, item)]  # noqa: E731
+    interior = (at(slice(2, None)) - at(slice(None, -2))) / (2.0 * h)
+    if edge_order == 1:
+        first = (at(slice(1, 2)) - at(slice(0, 1))) / h
+        last = (at(slice(-1, None)) - at(slice(-2, -1))) / h
+    else:
+        first = (-1.5 * at(slice(0, 1)) + 2.0 * at(slice(1, 2)) - 0.5 * at(slice(2, 3))) / h
+        last = (0.5 * at(slice(-3, -2)) - 2.0 * at(slice(-2, -1)) + 1.5 * at(slice(-1, None))) / h
+    return anp.concatenate([first, interior, last], axis=axis)
+
+
+@_implements(np.gradient)
+def gradient(f, *varargs, axis=None, edge_order: int = 1):
+    """Second-order central differences inside, first- or second-order ones at the edges
+    (numpy.gradient with uniform spacings: one scalar, or one per axis).
+
+    >>> gradient(np.array([1.0, 4.0, 9.0, 16.0]))
+    array([3., 4., 6., 7.])
+    """
+    nd = anp.ndim(f)
+    axes = list(range(nd)) if axis is None else [
+        _axis(a, nd, "gradient") for a in (axis if isinstance(axis, (tuple, list)) else [axis])]
+    if len(varargs) == 0:
+        spacings = [1.0] * len(axes)
+    elif len(varargs) == 1 and np.ndim(primal_value(varargs[0])) == 0:
+        spacings = [varargs[0]] * len(axes)
+    elif len(varargs) == len(axes) and all(np.ndim(primal_value(h)) == 0 for h in varargs):
+        spacings = list(varargs)
+    else:
+        raise NotImplementedError("ad.numpy.gradient: spacings must be scalars (uniform "
+                                  "grids); coordinate arrays are not supported")
+    if edge_order not in (1, 2):
+        raise ValueError("'edge_order' greater than 2 not supported")
+    for a in axes:
+        if anp.shape(f)[a] < edge_order + 1:
+            raise ValueError("Shape of array too small to calculate a numerical gradient, at "
+                             "least (edge_order + 1) elements are required.")
+    out = [_gradient_1d(f, h, a, edge_order) for a, h in zip(axes, spacings)]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@_implements(np.trapezoid)
+def trapezoid(y, x=None, dx=1.0, axis: int = -1):
+    """The integral of y by the trapezoidal rule, along `axis` (sample points x, or dx).
+
+    >>> float(trapezoid(np.array([1.0, 2.0, 3.0]), dx=0.5))
+    2.0
+    """
+    nd = anp.ndim(y)
+    axis = _axis(axis, nd, "trapezoid")
+    mean = 0.5 * (y[_along(axis, nd, slice(1, None))] + y[_along(axis, nd, slice(None, -1))])
+    if x is None:
+        return anp.sum(mean, axis=axis) * dx
+    step = diff(x) if anp.ndim(x) == 1 else diff(x, axis=axis)
+    if anp.ndim(x) == 1 and nd > 1:
+        step = anp.reshape(step, (-1,) + (1,) * (nd - axis - 1))
+    return anp.sum(mean * step, axis=axis)
+
+
+@_implements(np.interp)
+def interp(x, xp, fp, left=None, right=None, period=None):
+    """Piecewise-linear interpolation, as numpy.interp (xp increasing). Differentiable in fp,
+    in x (the segment's slope; 0 outside the table, where the end values hold) and in xp.
+
+    >>> interp(np.array([0.5, 3.0]), np.array([0.0, 1.0, 2.0]), np.array([0.0, 10.0, 0.0]))
+    array([5., 0.])
+    """
+    if period is not None:
+        raise NotImplementedError("ad.numpy.interp: period= is not supported")
+    knots = np.asarray(primal_value(xp))
+    points = np.asarray(primal_value(x))
+    if knots.ndim != 1 or knots.size < 2:
+        raise ValueError("interp: xp must be 1-D with at least two points")
+    segment = np.clip(np.searchsorted(knots, points, side="right") - 1, 0, knots.size - 2)
+    x0, x1 = anp.take(xp, segment), anp.take(xp, segment + 1)
+    y0, y1 = anp.take(fp, segment), anp.take(fp, segment + 1)
+    inside = y0 + (y1 - y0) * ((x - x0) / (x1 - x0))
+    below = fp[0] if left is None else left
+    above = fp[-1] if right is None else right
+    out = anp.where(points < knots[0], below, inside)
+    return anp.where(points > knots[-1], above, out)
+
+
+def _lags(n: int, m: int):
+    """Index pairs for a full convolution of lengths n and m: out[k] = sum_j a[j] v[k - j]."""
+    k = np.arange(n + m - 1)[:, None]
+    j = np.arange(n)[None, :]
+    lag = k - j
+    valid = (lag >= 0) & (lag < m)
+    return np.where(valid, lag, 0), valid
+
+
+def _convolve_full(a, v):
+    n, m = anp.shape(a)[0], anp.shape(v)[0]
+    lag, valid = _lags(n, m)
+    gathered = anp.where(valid, anp.take(v, lag), 0.0)       # (n + m - 1, n)
+    return gathered @ a
+
+
+def _crop(full, n: int, m: int, mode: str):
+    if mode == "full":
+        return full
+    if mode == "same":
+        length = max(n, m)
+        start = (n + m - 1 - length) // 2
+        return full[start:start + length]
+    if mode == "valid":
+        length = max(n, m) - min(n, m) + 1
+        start = min(n, m) - 1
+        return full[start:start + length]
+    raise ValueError(f"mode must be 'full', 'same' or 'valid', not {mode!r}")
+
+
+@_implements(np.convolve)
+def convolve(a, v, mode: str = "full"):
+    """Discrete linear convolution of two 1-D arrays, as numpy.convolve.
+
+    >>> convolve(np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, 0.5]))
+    array([0. , 1. , 2.5, 4. , 1.5])
+    """
+    if anp.ndim(a) != 1 or anp.ndim(v) != 1:
+        raise ValueError("convolve: both inputs must be 1-D")
+    n, m = anp.shape(a)[0], anp.shape(v)[0]
+    if n == 0 or m == 0:
+        raise ValueError("v cannot be empty" if m == 0 else "a cannot be empty")
+    return _crop(_convolve_full(a, v), n, m, mode)
+
+
+@_implements(np.correlate)
+def correlate(a, v, mode: str = "valid"):
+    """Cross-correlation of two 1-D arrays (real), as numpy.correlate."""
+    if anp.ndim(a) != 1 or anp.ndim(v) != 1:
+        raise ValueError("correlate: both inputs must be 1-D")
+    n, m = anp.shape(a)[0], anp.shape(v)[0]
+    full = _convolve_full(a, v[::-1])
+    return _crop(full, n, m, mode) if n >= m else _crop(full, n, m, mode)[::-1][::-1]
+
+
+@_implements(np.polyval)
+def polyval(p, x):
+    """p[0] x^(N-1) + ... + p[N-1], by Horner's rule (derivatives in p and x).
+
+    >>> polyval(np.array([1.0, 0.0, -1.0]), np.array([2.0, 3.0]))
+    array([3., 8.])
+    """
+    coefficients = list(p) if not isinstance(p, Tracer) and np.ndim(p) == 1 else \
+        [p[i] for i in range(anp.shape(p)[0])]
+    result = anp.zeros_like(x) if not coefficients else coefficients[0] + 0.0 * x
+    for c in coefficients[1:]:
+        result = result * x + c
+    return result

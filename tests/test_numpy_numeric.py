@@ -1,0 +1,46 @@
+"""ad.numpy's numerical calculus (ad/numpy/_numeric.py): differences, gradients, integration,
+interpolation, convolution and polynomials; value against NumPy, derivatives to second
+order in every traced argument, and NumPy's own functions dispatching on traced values."""
+import numpy as np
+
+import ad.numpy as anp
+from numpy_table import Table, nz, v
+
+TABLE = Table()
+row = TABLE.row
+
+row("diff", [v(7)], n=2)
+row("diff", [v(3, 5)], axis=0)
+row("diff", [v(6)], id="diff prepend/append", np_fn=lambda a: np.diff(a, prepend=0.5,
+                                                                      append=a[:2]),
+    fn=lambda a: anp.diff(a, prepend=0.5, append=a[:2]))
+row("ediff1d", [v(6)], np_fn=lambda a: np.ediff1d(a, to_end=[1.0], to_begin=a[:1]),
+    fn=lambda a: anp.ediff1d(a, to_end=[1.0], to_begin=a[:1]))
+row("gradient", [v(7)])
+row("gradient", [v(7), v()], id="gradient spacing")
+row("gradient", [v(6)], edge_order=2)
+row("gradient", [v(3, 4)], id="gradient 2-D", np_fn=lambda a: np.gradient(a)[1],
+    fn=lambda a: anp.gradient(a)[1])
+row("trapezoid", [v(7)], dx=0.3)
+row("trapezoid", [v(3, 5)], axis=0)
+row("trapezoid", [v(6)], id="trapezoid x", np_fn=lambda y: np.trapezoid(y, np.cumsum(y * y)),
+    fn=lambda y: anp.trapezoid(y, anp.cumsum(y * y)))
+_POINTS = np.array([-1.0, 0.3, 1.7, 4.2, 9.0])
+row("interp", [v(7)], id="interp in fp", np_fn=lambda f: np.interp(_POINTS, np.arange(7.0), f),
+    fn=lambda f: anp.interp(_POINTS, np.arange(7.0), f))
+row("interp", [np.array([0.3, 1.7, 4.2])], id="interp in x",
+    np_fn=lambda x: np.interp(x, np.arange(7.0), np.sin(np.arange(7.0)), left=2.0),
+    fn=lambda x: anp.interp(x, np.arange(7.0), np.sin(np.arange(7.0)), left=2.0))
+row("interp", [np.array([0.0, 1.1, 2.5, 4.0])], id="interp in xp",
+    np_fn=lambda xp: np.interp(np.array([0.5, 2.0, 3.5]), xp, np.array([1.0, -1.0, 2.0, 0.5])),
+    fn=lambda xp: anp.interp(np.array([0.5, 2.0, 3.5]), xp, np.array([1.0, -1.0, 2.0, 0.5])))
+for _mode in ("full", "same", "valid"):
+    row("convolve", [v(7), v(3)], mode=_mode)
+    row("convolve", [v(3), v(7)], mode=_mode)
+    row("correlate", [v(7), v(3)], mode=_mode)
+    row("correlate", [v(3), v(7)], mode=_mode)
+row("polyval", [v(4), v(5)])
+row("polyval", [nz(3), v(2, 2)])
+
+test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
+    TABLE.tests()
