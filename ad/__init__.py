@@ -15,6 +15,7 @@ The public surface only. Layout (imports go down this list, never up):
     numpy/      NumPy's API on traced values
     transforms  grad, jvp, vjp, jacfwd, jacrev, jacobian, hessian, hvp, stop_gradient
     checking    check_grads
+    custom      custom_jvp, custom_vjp (JAX's interface for user derivatives)
 
 >>> import ad, ad.numpy as anp
 >>> float(ad.grad(lambda x: anp.sum(x ** 2))(3.0))
@@ -25,6 +26,7 @@ from __future__ import annotations
 from ad import numpy  # noqa: F401  (registers NumPy dispatch; also ad.numpy)
 from ad.catalogue.define import defelementwise, deflinear, defnondiff, defprimitive
 from ad.checking import check_grads
+from ad.custom import custom_jvp, custom_vjp
 from ad.cost import Chain, CostReport, chain, cost_report, matrix_chain
 from ad.errors import (ADError, DTypeError, InPlaceError, LevelError, NotDifferentiableError,
                        RegistrationError, ShapeError, TracerConversionError,
@@ -40,7 +42,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hessian", "hvp",
-    "stop_gradient", "check_grads", "Dual", "primal_value", "CHUNK_SIZE",
+    "stop_gradient", "check_grads", "custom_jvp", "custom_vjp", "Dual", "primal_value",
+    "CHUNK_SIZE",
     "defelementwise", "defprimitive", "deflinear", "defnondiff", "Primitive", "Aval",
     "PerElement", "Counts", "ZERO", "primitives",
     "ADError", "DTypeError", "InPlaceError", "LevelError", "NotDifferentiableError",
