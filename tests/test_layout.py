@@ -28,6 +28,7 @@ ALLOWED = {
     "transforms": LOWER + ["tape", "forward", "reverse", "recording", "numpy", "cost", "graph"],
     "checking": ["transforms", "tree", "errors"],
     "custom": LOWER + ["catalogue", "transforms"],
+    "scipy": LOWER + ["catalogue", "numpy", "scipy"],
     "nn": LOWER + ["numpy", "transforms", "nn", "catalogue"],
     "testing": None,       # test helper: may import anything; nothing in ad imports it
     "__init__": None,

@@ -1,0 +1,113 @@
+"""SciPy's special functions as primitives: one line of value and partials each.
+
+Partials are written with other special functions and `ad.numpy` operations, so they
+differentiate again: erf's is a Gaussian, gammaln's is digamma, digamma's is polygamma(1),
+polygamma(n)'s is polygamma(n + 1), i0's is i1. Conventions: xlogy and xlog1py take the
+derivative log(y) (log1p(y)) in x even where x == 0; i1 and i1e have the limit 1/2 at 0.
+Registering them also makes SciPy's own ufuncs dispatch on traced values. Imports
+`ad.catalogue.define`, `ad.numpy`, `ad.primitive` and `scipy.special`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.special as sp
+
+from ad import numpy as anp
+from ad.catalogue.define import REAL, defelementwise
+from ad.primitive import UFUNCS
+
+__all__ = ["expit", "logit", "erf", "erfc", "erfinv", "ndtr", "ndtri", "log_ndtr", "gammaln",
+           "digamma", "polygamma", "xlogy", "xlog1py", "entr", "i0", "i1", "i0e", "i1e",
+           "logsumexp", "softmax", "log_softmax"]
+
+POSITIVE = (0.0, math.inf)
+UNIT = (-1.0, 1.0)
+PROBABILITY = (0.0, 1.0)
+SQRT_PI = math.sqrt(math.pi)
+SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+def _polygamma(n, x):
+    return sp.polygamma(n, x)
+
+
+def _expit_d(x, y): return y * (1.0 - y)
+def _logit_d(x, y): return 1.0 / (x * (1.0 - x))
+def _erf_d(x, y): return (2.0 / SQRT_PI) * np.exp(-x * x)
+def _erfc_d(x, y): return (-2.0 / SQRT_PI) * np.exp(-x * x)
+def _erfinv_d(x, y): return (SQRT_PI / 2.0) * np.exp(y * y)
+def _ndtr_d(x, y): return np.exp(-0.5 * x * x) / SQRT_2PI
+def _ndtri_d(x, y): return SQRT_2PI * np.exp(0.5 * y * y)
+def _log_ndtr_d(x, y): return np.exp(-0.5 * x * x - y) / SQRT_2PI
+def _gammaln_d(x, y): return digamma(x)
+def _digamma_d(x, y): return polygamma(1.0, x)
+def _polygamma_dx(n, x, y): return polygamma(n + 1.0, x)
+def _xlogy_dx(x, y, out): return np.log(y)
+def _xlogy_dy(x, y, out): return x / y
+def _xlog1py_dx(x, y, out): return np.log1p(y)
+def _xlog1py_dy(x, y, out): return x / (1.0 + y)
+def _entr_d(x, y): return -np.log(x) - 1.0
+def _i0_d(x, y): return i1(x)
+def _i1_d(x, y): return i0(x) - anp.where(x == 0, 0.5, i1(x) / (x + (x == 0)))
+def _i0e_d(x, y): return i1e(x) - np.sign(x) * y
+def _i1e_d(x, y): return i0e(x) - y * np.sign(x) - anp.where(x == 0, 0.5,
+                                                              y / (x + (x == 0)))
+
+
+def _special(name, ufunc, partials, domain, flops=30, partial_flops=30):
+    primitive = defelementwise(f"scipy.special.{name}", ufunc, partials, flops=flops,
+                               partial_flops=partial_flops, domain=domain, numpy=ufunc,
+                               kernel=False)
+    UFUNCS[ufunc] = primitive     # scipy.special.<name>(traced) dispatches here
+    return primitive
+
+
+expit = _special("expit", sp.expit, (_expit_d,), (REAL,))
+logit = _special("logit", sp.logit, (_logit_d,), (PROBABILITY,))
+erf = _special("erf", sp.erf, (_erf_d,), (REAL,))
+erfc = _special("erfc", sp.erfc, (_erfc_d,), (REAL,))
+erfinv = _special("erfinv", sp.erfinv, (_erfinv_d,), (UNIT,))
+ndtr = _special("ndtr", sp.ndtr, (_ndtr_d,), (REAL,))
+ndtri = _special("ndtri", sp.ndtri, (_ndtri_d,), (PROBABILITY,))
+log_ndtr = _special("log_ndtr", sp.log_ndtr, (_log_ndtr_d,), (REAL,))
+gammaln = _special("gammaln", sp.gammaln, (_gammaln_d,), (POSITIVE,))
+digamma = _special("digamma", sp.digamma, (_digamma_d,), (POSITIVE,))
+polygamma = defelementwise("scipy.special.polygamma", _polygamma, (None, _polygamma_dx),
+                           flops=60, partial_flops=60, domain=((1.0, 3.0), POSITIVE),
+                           kernel=False)
+xlogy = _special("xlogy", sp.xlogy, (_xlogy_dx, _xlogy_dy), (REAL, POSITIVE))
+xlog1py = _special("xlog1py", sp.xlog1py, (_xlog1py_dx, _xlog1py_dy), (REAL, (-0.5, 3.0)))
+entr = _special("entr", sp.entr, (_entr_d,), (POSITIVE,))
+i0 = _special("i0", sp.i0, (_i0_d,), (REAL,))
+i1 = _special("i1", sp.i1, (_i1_d,), (REAL,))
+i0e = _special("i0e", sp.i0e, (_i0e_d,), (REAL,))
+i1e = _special("i1e", sp.i1e, (_i1e_d,), (REAL,))
+
+
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """log(sum(b * exp(a))) over `axis`, shifted by the maximum (stable).
+
+    >>> float(logsumexp(np.array([1000.0, 1000.0])))
+    1000.6931471805599
+    """
+    if return_sign:
+        raise NotImplementedError("ad.scipy.special.logsumexp: return_sign=True")
+    shift = anp.max(a, axis=axis, keepdims=True)
+    shift = anp.where(np.isfinite(np.asarray(anp._primal_value(shift))), shift, 0.0)
+    shift = anp.stop_gradient(shift)   # any shift gives the same value and derivative
+    terms = anp.exp(a - shift) if b is None else b * anp.exp(a - shift)
+    total = anp.log(anp.sum(terms, axis=axis, keepdims=True)) + shift
+    return total if keepdims else anp.squeeze(total, axis=axis) if axis is not None else \
+        anp.reshape(total, ())
+
+
+def softmax(x, axis=None):
+    """exp(x) / sum(exp(x)) over `axis`, stably."""
+    return anp.exp(log_softmax(x, axis=axis))
+
+
+def log_softmax(x, axis=None):
+    """x - logsumexp(x) over `axis`."""
+    return x - logsumexp(x, axis=axis, keepdims=True)

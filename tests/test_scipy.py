@@ -1,0 +1,88 @@
+"""ad.scipy (an optional extra): every special function checked like the catalogue's
+primitives (values against SciPy, derivatives to second order in both modes, forward equal
+to reverse), SciPy's own ufuncs dispatching on traced values, the log-sum-exp family and the
+normal distribution."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+scipy_special = pytest.importorskip("scipy.special")
+scipy_stats = pytest.importorskip("scipy.stats")
+
+import ad  # noqa: E402
+import ad.numpy as anp  # noqa: E402
+import ad.scipy  # noqa: E402
+from ad.scipy import special, stats  # noqa: E402
+from ad.testing import arguments_for  # noqa: E402
+
+ELEMENTWISE = [getattr(special, name) for name in special.__all__
+               if name not in ("polygamma", "logsumexp", "softmax", "log_softmax")]
+
+
+@pytest.mark.parametrize("primitive", ELEMENTWISE, ids=lambda p: p.name)
+@given(data=st.data())
+def test_special_functions(primitive, data):
+    args = data.draw(arguments_for(primitive))
+    np.testing.assert_allclose(primitive(*args), primitive.numpy(*args), rtol=1e-12)
+    positions = [i for i, p in enumerate(primitive.partials) if p is not None]
+
+    def f(*diff):
+        full = list(args)
+        for i, x in zip(positions, diff):
+            full[i] = x
+        return primitive(*full)
+    diff_args = tuple(args[i] for i in positions)
+    ad.check_grads(f, diff_args, order=2, rtol=1e-4, atol=1e-5)
+    for a, b in zip(ad.jacfwd(f, tuple(range(len(positions))))(*diff_args),
+                    ad.jacrev(f, tuple(range(len(positions))))(*diff_args)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1.0, 2.0, 3.0])
+def test_polygamma_to_second_order(n):
+    x = np.array([0.7, 1.5, 3.2])
+    np.testing.assert_allclose(special.polygamma(n, x), scipy_special.polygamma(int(n), x))
+    ad.check_grads(lambda x_: special.polygamma(n, x_), (x,), order=2, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ad.grad(lambda x_: anp.sum(special.digamma(x_)))(x),
+                               scipy_special.polygamma(1, x), rtol=1e-12)
+
+
+def test_scipy_ufuncs_dispatch_on_traced_values():
+    x = np.array([0.2, -0.7])
+    g = ad.grad(lambda x_: anp.sum(scipy_special.erf(x_) + scipy_special.expit(x_)))(x)
+    s = scipy_special.expit(x)
+    np.testing.assert_allclose(g, 2 / np.sqrt(np.pi) * np.exp(-x * x) + s * (1 - s))
+
+
+def test_bessel_derivatives_at_zero_are_the_limits():
+    assert float(ad.grad(special.i1)(0.0)) == 0.5
+    assert float(ad.grad(special.i1e)(0.0)) == 0.5
+    assert float(ad.grad(special.i0)(0.0)) == 0.0
+
+
+@pytest.mark.parametrize("kw", [{}, {"axis": 1}, {"axis": 0, "keepdims": True},
+                                {"axis": 1, "b": np.array([1.0, 2.0, 0.5])}])
+def test_logsumexp_family(kw):
+    x = np.random.default_rng(0).standard_normal((2, 3)) * 3
+    np.testing.assert_allclose(special.logsumexp(x, **kw), scipy_special.logsumexp(x, **kw))
+    ad.check_grads(lambda x_: special.logsumexp(x_, **kw), (x,), order=2)
+    for ours, theirs in ((special.softmax, scipy_special.softmax),
+                         (special.log_softmax, scipy_special.log_softmax)):
+        np.testing.assert_allclose(ours(x, axis=1), theirs(x, axis=1), rtol=1e-12)
+        ad.check_grads(lambda x_: ours(x_, axis=1), (x,), order=2)
+    assert np.isfinite(float(ad.grad(special.logsumexp)(np.array([1000.0, 1000.0]))[0]))
+
+
+@pytest.mark.parametrize("name", ["logpdf", "pdf", "cdf", "logcdf", "sf"])
+def test_normal_distribution_in_point_location_and_scale(name):
+    x, loc, scale = np.array([-0.5, 0.3, 1.7]), np.float64(0.2), np.float64(1.3)
+    ours, theirs = getattr(stats.norm, name), getattr(scipy_stats.norm, name)
+    np.testing.assert_allclose(ours(x, loc, scale), theirs(x, loc, scale), rtol=1e-12)
+    ad.check_grads(ours, (x, loc, scale), order=2, rtol=1e-4, atol=1e-6)
+
+
+def test_normal_ppf():
+    q = np.array([0.1, 0.5, 0.8])
+    np.testing.assert_allclose(stats.norm.ppf(q, 1.0, 2.0), scipy_stats.norm.ppf(q, 1.0, 2.0))
+    ad.check_grads(lambda q_: stats.norm.ppf(q_, 1.0, 2.0), (q,), order=2, rtol=1e-4)
