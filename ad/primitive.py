@@ -364,6 +364,8 @@ def bind(primitive: Primitive, args: Sequence[Any], params: dict):
 
 # ----------------------------------------------------------------------------- traced values
 UFUNCS: dict[np.ufunc, Callable] = {}       # numpy ufunc -> ad implementation (ad.numpy fills)
+#: (ufunc, "reduce" | "accumulate" | "at") -> implementation(ufunc, *inputs, **kwargs)
+UFUNC_METHODS: dict[tuple[np.ufunc, str], Callable] = {}
 FUNCTIONS: dict[Callable, Callable] = {}    # numpy function -> ad implementation
 
 
@@ -443,6 +445,8 @@ class Tracer:
         if kwargs.get("out") is not None:
             raise InPlaceError(f"numpy.{ufunc.__name__}(..., out=...) writes into an array in "
                                "place, which cannot be differentiated; drop out=")
+        if method in ("reduce", "accumulate", "at") and (ufunc, method) in UFUNC_METHODS:
+            return UFUNC_METHODS[ufunc, method](ufunc, *inputs, **kwargs)
         impl = UFUNCS.get(ufunc)
         if impl is None or method != "__call__" or kwargs:
             call = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"

@@ -57,6 +57,20 @@ row("cov", [v(5, 3)], rowvar=False, bias=True)
 row("cov", [v(4), v(4)], id="cov x y")
 row("corrcoef", [v(3, 6)])
 
+_METHODS = {
+    "add.reduce": lambda a: np.add.reduce(a), "add.reduce axis": lambda a: np.add.reduce(
+        a, axis=1, keepdims=True), "multiply.reduce": lambda a: np.multiply.reduce(a, axis=None),
+    "maximum.reduce": lambda a: np.maximum.reduce(a, axis=1),
+    "logaddexp.reduce": lambda a: np.logaddexp.reduce(a, axis=0),
+    "hypot.reduce": lambda a: np.hypot.reduce(a, axis=1),
+    "subtract.reduce": lambda a: np.subtract.reduce(a, axis=1),
+    "maximum.accumulate": lambda a: np.maximum.accumulate(a, axis=1),
+    "add.accumulate": lambda a: np.add.accumulate(a),
+    "logaddexp.accumulate": lambda a: np.logaddexp.accumulate(a, axis=1),
+}
+for _name, _fn in _METHODS.items():
+    row(_name, [distinct(2, 3)], np_fn=_fn, fn=_fn, id=f"ufunc {_name}")
+
 test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
     TABLE.tests()
 

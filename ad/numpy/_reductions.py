@@ -19,6 +19,7 @@ import numpy as np
 from ad import numpy as anp
 from ad.catalogue import reductions as _reduction
 from ad.numpy import _axes, _implements, _no_out
+from ad.primitive import UFUNC_METHODS as _UFUNC_METHODS
 from ad.primitive import Tracer, float_dtype, primal_value
 
 __all__ = ["prod", "product", "cumsum", "cumprod", "var", "std", "average", "ptp", "sort",
@@ -277,6 +278,91 @@ def corrcoef(x, y=None, rowvar=True, *, dtype=None):
         return c / c
     d = anp.sqrt(anp.diagonal(c))
     return c / (anp.reshape(d, (-1, 1)) * anp.reshape(d, (1, -1)))
+
+
+# ----------------------------------------------------------------------------- ufunc methods
+def _moved(a, axis):
+    if axis is None:
+        return anp.ravel(a)
+    return anp.moveaxis(a, anp._axis(axis, anp.ndim(a), "ufunc.reduce"), 0)
+
+
+def _fold(ufunc, a):
+    """ufunc applied pairwise along the first axis (its derivative: the catalogue's)."""
+    binary = anp._UFUNCS[ufunc]
+    items = [a[i] for i in range(anp.shape(a)[0])]
+    partial = [items[0]]
+    for item in items[1:]:
+        partial.append(binary(partial[-1], item))
+    return partial
+
+
+_REDUCERS = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minimum: "min",
+             np.fmax: "max", np.fmin: "min"}
+_SCANS = {np.add: "cumsum", np.multiply: "cumprod"}
+
+
+def ufunc_reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False, initial=None,
+                 where=None):
+    """ufunc.reduce on traced values: sum, prod, max and min for their ufuncs, logaddexp as a
+    log-sum-exp, any other binary ufunc folded along the axis."""
+    _no_out(out, f"{ufunc.__name__}.reduce")
+    if where is not None:
+        from ad.errors import UnsupportedFunctionError
+        raise UnsupportedFunctionError(f"numpy.{ufunc.__name__}.reduce(..., where=...) is not "
+                                       "supported on traced values")
+    name = _REDUCERS.get(ufunc)
+    if name is not None:
+        kwargs = {"initial": initial} if initial is not None else {}
+        result = getattr(anp, name)(array, axis=axis, keepdims=keepdims, **kwargs)
+    else:
+        if ufunc in (np.logaddexp, np.logaddexp2):
+            base = 1.0 if ufunc is np.logaddexp else np.log(2.0)
+            shift = anp.stop_gradient(anp.max(array, axis=axis, keepdims=True))
+            total = anp.log(anp.sum(anp.exp((array - shift) * base), axis=axis,
+                                    keepdims=True)) / base + shift
+            result = total if keepdims else (anp.reshape(total, ()) if axis is None else
+                                             anp.squeeze(total, axis=axis))
+        else:
+            folded = _fold(ufunc, _moved(array, axis))[-1]
+            if keepdims:
+                axes = tuple(range(anp.ndim(array))) if axis is None else (axis,)
+                folded = anp.reshape(folded, tuple(1 if i in {a % anp.ndim(array) for a in axes}
+                                                   else d for i, d in enumerate(
+                                                       anp.shape(array))))
+            result = folded
+        if initial is not None:
+            result = anp._UFUNCS[ufunc](result, initial)
+    return result if dtype is None else anp.astype(result, dtype)
+
+
+def ufunc_accumulate(ufunc, array, axis=0, dtype=None, out=None):
+    """ufunc.accumulate on traced values: cumsum and cumprod for add and multiply, any other
+    binary ufunc (maximum, logaddexp, ...) folded along the axis."""
+    _no_out(out, f"{ufunc.__name__}.accumulate")
+    name = _SCANS.get(ufunc)
+    if name is not None:
+        result = getattr(anp, name)(array, axis=axis)
+    else:
+        axis = anp._axis(axis, anp.ndim(array), f"{ufunc.__name__}.accumulate")
+        result = anp.moveaxis(anp.stack(_fold(ufunc, anp.moveaxis(array, axis, 0))), 0, axis)
+    return result if dtype is None else anp.astype(result, dtype)
+
+
+def ufunc_at(ufunc, a, indices, b=None):
+    """ufunc.at writes in place: refused, naming the functional update."""
+    from ad.errors import InPlaceError
+    how = {np.add: "add", np.multiply: "multiply", np.maximum: "max", np.minimum: "min"}.get(
+        ufunc, "set")
+    raise InPlaceError(f"numpy.{ufunc.__name__}.at writes into an array in place, which cannot "
+                       f"be differentiated: use a = ad.numpy.at(a)[indices].{how}(b) instead")
+
+
+for _ufunc in list(anp._UFUNCS):
+    if isinstance(_ufunc, np.ufunc) and _ufunc.nin == 2:
+        _UFUNC_METHODS[_ufunc, "reduce"] = ufunc_reduce
+        _UFUNC_METHODS[_ufunc, "accumulate"] = ufunc_accumulate
+        _UFUNC_METHODS[_ufunc, "at"] = ufunc_at
 
 
 def _nan_filled(a, fill):
