@@ -243,3 +243,16 @@ def test_ufunc_at_names_the_functional_update():
         return np.sum(a)
     with _raises(InPlaceError, "numpy.add.at", "ad.numpy.at(a)[indices].add(b)"):
         ad.grad(f)(np.ones(2))
+
+
+def test_singular_matrices_give_nan_derivatives_not_errors():
+    """slogdet/det at a singular matrix: NumPy's values and NaN derivatives (as JAX), with a
+    warning; plain ad.numpy.linalg calls keep NumPy's LinAlgError."""
+    a = np.array([[1.0, 2.0], [2.0, 4.0]])
+    with pytest.warns(RuntimeWarning, match="singular"):
+        g = ad.grad(lambda m: anp.linalg.slogdet(m)[1])(a)
+    assert np.isnan(g).all() and anp.linalg.slogdet(a)[1] == -np.inf
+    with pytest.warns(RuntimeWarning, match="singular"):
+        assert np.isnan(ad.grad(anp.linalg.det)(a)).all()
+    with pytest.raises(np.linalg.LinAlgError):
+        anp.linalg.inv(a)

@@ -30,6 +30,7 @@ Imports `ad.catalogue.define`, `ad.catalogue.structure`, `ad.catalogue.ops` and
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -151,8 +152,18 @@ def _off_diagonal_inverse(d):
 
 
 # ----------------------------------------------------------------------------- inv
+def _singular(shape, dtype, what: str):
+    """What a singular matrix gives inside a differentiated program: NaN (as JAX), with a
+    warning, rather than an exception in the middle of a sweep."""
+    warnings.warn(f"{what}: singular matrix; the result is NaN", RuntimeWarning, stacklevel=3)
+    return np.full(shape, np.nan, dtype=np.result_type(dtype, np.float32))
+
+
 def _inv(a):
-    return np.linalg.inv(a)
+    try:
+        return np.linalg.inv(a)
+    except np.linalg.LinAlgError:
+        return _singular(np.shape(a), np.result_type(a), "inv")
 
 
 def _inv_jvp(t, out, a):
@@ -180,10 +191,17 @@ def _solve(a, b):
     if extra > 0 and b.shape[extra:-2] == a.shape[:-2]:
         lead = b.shape[:extra]
         moved = np.moveaxis(b.reshape((-1,) + b.shape[extra:]), 0, -1)   # (..., n, k, B)
-        x = np.linalg.solve(a, moved.reshape(moved.shape[:-2] + (-1,)))
+        try:
+            x = np.linalg.solve(a, moved.reshape(moved.shape[:-2] + (-1,)))
+        except np.linalg.LinAlgError:
+            return _singular(b.shape, np.result_type(a, b), "solve")
         x = np.moveaxis(x.reshape(moved.shape), -1, 0)
         return np.ascontiguousarray(x).reshape(lead + x.shape[1:])
-    return np.linalg.solve(a, b)
+    try:
+        return np.linalg.solve(a, b)
+    except np.linalg.LinAlgError:
+        shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + b.shape[-2:]
+        return _singular(shape, np.result_type(a, b), "solve")
 
 
 def _solve_jvp_a(t, out, a, b):

@@ -60,6 +60,8 @@ def inv(a):
            [0.  , 0.25]])
     """
     _square(a, "inv")
+    if not isinstance(a, _Tracer):   # plain input: NumPy's behaviour, LinAlgError included
+        return _np.linalg.inv(_float(a))
     return _linalg.inv(_float(a))
 
 
@@ -71,6 +73,8 @@ def solve(a, b):
     array([0.5 , 0.25])
     """
     _square(a, "solve")
+    if not isinstance(a, _Tracer) and not isinstance(b, _Tracer):
+        return _np.linalg.solve(_float(a), _float(b))
     n = _anp.shape(a)[-1]
     if _anp.ndim(b) == 1:
         if _anp.shape(b)[0] != n:
