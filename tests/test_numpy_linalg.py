@@ -83,6 +83,11 @@ row("linalg.norm", [distinct(2, 3, 4)], ord=2, axis=(1, 2))
 
 
 
+row("linalg.eigvalsh", [wellcond(3, 3)], id="eigvalsh UPLO=U", UPLO="U")
+row("linalg.eigh", [wellcond(3, 3)], id="eigh UPLO=U vectors",
+    np_fn=lambda a: np.abs(np.linalg.eigh(a, UPLO="U")[1]),
+    fn=lambda a: anp.abs(anp.linalg.eigh(a, UPLO="U")[1]))
+
 test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
     TABLE.tests()
 

@@ -42,6 +42,13 @@ for _spec, _shapes in [("ij,jk->ik", [(2, 3), (3, 4)]), ("ij,jk", [(2, 3), (3, 4
 
 
 
+_B = v(3, 2)
+row("einsum", [v(2, 3)], id="einsum sublist", np_fn=lambda a: np.einsum(a, [0, 1], _B, [1, 2],
+                                                                     [0, 2]),
+    fn=lambda a: anp.einsum(a, [0, 1], _B, [1, 2], [0, 2]))
+row("einsum", [v(3, 3)], id="einsum sublist implicit", np_fn=lambda a: np.einsum(a, [0, 0]),
+    fn=lambda a: anp.einsum(a, [0, 0]))
+
 test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
     TABLE.tests()
 

@@ -141,3 +141,12 @@ def test_numpy_2_keyword_spellings():
         ad.check_grads(lambda a: call(np, a), (x,), order=2, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="initial"):
         anp.max(x, where=mask)
+
+
+def test_partition_puts_kth_where_numpy_does():
+    x = distinct(7)
+    for kth in (0, 3, 6):
+        out = ad.jvp(lambda a: np.partition(a, kth), (x,), (x,))[0]
+        assert out[kth] == np.partition(x, kth)[kth]
+        assert (out[:kth] <= out[kth]).all() and (out[kth:] >= out[kth]).all()
+    ad.check_grads(lambda a: anp.partition(a, 3), (x,), order=2)

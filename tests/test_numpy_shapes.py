@@ -125,6 +125,11 @@ row("rollaxis", [v(2, 3, 4)], id="rollaxis start", np_fn=lambda a: np.rollaxis(a
     fn=lambda a: anp.rollaxis(a, 0, 3))
 row("real_if_close", [v(3)])
 
+row("r_", [v(3), v()], id="r_", np_fn=lambda a, b: np.r_[a, b, 2.0],
+    fn=lambda a, b: anp.r_[a, b, 2.0], dispatch=False)
+row("c_", [v(3), v(3)], id="c_", np_fn=lambda a, b: np.c_[a, b], fn=lambda a, b: anp.c_[a, b],
+    dispatch=False)
+
 test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
     TABLE.tests()
 

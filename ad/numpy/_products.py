@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import string
 
+import operator
+
 import numpy as np
 
 from ad import numpy as anp
@@ -92,15 +94,31 @@ def _contract(a, ta: str, b, tb: str, keep: set[str], sizes: dict[str, int]):
     return anp.reshape(out, tuple(sizes[c] for c in term)), term
 
 
+def _from_sublists(arguments):
+    """einsum(op0, [0, 1], op1, [1, 2], [0, 2]) as ("ab,bc->ac", [op0, op1])."""
+    def letters(sublist):
+        return "".join("..." if axis is Ellipsis else
+                       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[operator.index(axis)]
+                       for axis in sublist)
+    operands, inputs = list(arguments[0::2]), [letters(s) for s in arguments[1::2]]
+    output = None
+    if len(arguments) % 2:   # a trailing output sublist
+        output = letters(arguments[-1])
+        operands = operands[:-1]
+    subscripts = ",".join(inputs) + ("" if output is None else "->" + output)
+    return subscripts, tuple(operands)
+
+
 @_implements(np.einsum)
 def einsum(subscripts, *operands, optimize=False, **kwargs):
-    """Einstein summation for the subscripts form, with '...', diagonals and implicit output.
+    """Einstein summation, as numpy.einsum: the subscripts form (with '...', diagonals and an
+    implicit output) or the sublist form (op0, [0, 1], op1, [1, 2], [0, 2]).
 
     >>> einsum("ij,j->i", np.eye(2), np.array([1.0, 2.0]))
     array([1., 2.])
     """
-    if not isinstance(subscripts, str):
-        raise NotImplementedError("ad.numpy.einsum supports the subscripts-string form only")
+    if not isinstance(subscripts, str):   # the sublist form: op0, sublist0, op1, ...
+        subscripts, operands = _from_sublists((subscripts,) + operands)
     if kwargs.get("out") is not None:
         anp._no_out(kwargs["out"], "einsum")
     if not any(isinstance(op, Tracer) for op in operands):

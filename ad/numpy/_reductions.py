@@ -26,7 +26,7 @@ __all__ = ["prod", "product", "cumsum", "cumprod", "var", "std", "average", "ptp
            "argsort", "argmax", "argmin", "median", "nansum", "nanmean", "nanmax", "nanmin",
            "all", "any", "count_nonzero", "nonzero", "argwhere", "flatnonzero",
            "searchsorted", "isclose", "allclose", "array_equal", "unique", "quantile",
-           "percentile", "cov", "corrcoef"]
+           "percentile", "cov", "corrcoef", "partition"]
 
 
 def _value(a) -> np.ndarray:
@@ -278,6 +278,15 @@ def corrcoef(x, y=None, rowvar=True, *, dtype=None):
         return c / c
     d = anp.sqrt(anp.diagonal(c))
     return c / (anp.reshape(d, (-1, 1)) * anp.reshape(d, (1, -1)))
+
+
+@_implements(np.partition)
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """A partitioned copy: the element at each `kth` is where a sort would put it, smaller
+    ones before, larger ones after (here: the sorted array, which is such a partition)."""
+    if order is not None:
+        raise NotImplementedError("ad.numpy.partition: order= is not supported")
+    return sort(a, axis=axis)
 
 
 # ----------------------------------------------------------------------------- ufunc methods

@@ -20,7 +20,7 @@ __all__ = ["atleast_2d", "atleast_3d", "hstack", "vstack", "dstack", "column_sta
            "row_stack", "split", "array_split", "hsplit", "vsplit", "dsplit",
            "broadcast_arrays", "tile", "repeat", "flip", "fliplr", "flipud", "roll", "rot90",
            "diag", "diagflat", "diagonal", "trace", "triu", "tril", "pad", "append", "delete",
-           "copy", "meshgrid", "full", "full_like", "empty_like", "broadcast_shapes"]
+           "copy", "meshgrid", "full", "full_like", "r_", "c_", "empty_like", "broadcast_shapes"]
 
 broadcast_shapes = np.broadcast_shapes
 
@@ -424,3 +424,29 @@ def full_like(a, fill_value, dtype=None):
 def empty_like(a, dtype=None):
     return np.zeros(anp.shape(a), dtype=dtype or np.result_type(primal_value(a)))
 
+
+
+# ----------------------------------------------------------------------------- r_ and c_
+class _Concatenator:
+    """numpy.r_ / numpy.c_ for arrays and numbers (traced or not): `r_[a, b]` joins them as
+    1-D pieces, `c_[a, b]` as columns. Slice and string directives need plain values and
+    are handed to NumPy's own."""
+
+    def __init__(self, columns: bool) -> None:
+        self.columns = columns
+
+    def __getitem__(self, items):
+        items = items if isinstance(items, tuple) else (items,)
+        if not any(isinstance(item, Tracer) for item in items):
+            return (np.c_ if self.columns else np.r_)[items]
+        if any(isinstance(item, (slice, str)) for item in items):
+            raise NotImplementedError("ad.numpy.r_/c_: slices and directives need plain values")
+        pieces = [anp.atleast_1d(item) for item in items]
+        if not self.columns:
+            return anp.concatenate(pieces, axis=0)
+        pieces = [anp.reshape(p, (-1, 1)) if anp.ndim(p) == 1 else p for p in pieces]
+        return anp.concatenate(pieces, axis=-1)
+
+
+r_ = _Concatenator(columns=False)
+c_ = _Concatenator(columns=True)

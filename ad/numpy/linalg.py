@@ -144,8 +144,11 @@ def eigh(a, UPLO: str = "L") -> EighResult:
     array([1., 2.])
     """
     _square(a, "eigh")
-    if UPLO != "L":
-        raise NotImplementedError("ad.numpy.linalg.eigh: only UPLO='L' is supported")
+    if UPLO not in ("L", "U"):
+        raise ValueError(f"eigh: UPLO must be 'L' or 'U', not {UPLO!r}")
+    if UPLO == "U":   # the upper triangle, mirrored, as NumPy reads it
+        upper = _anp.triu(a)
+        a = upper + _anp.swapaxes(_anp.triu(a, 1), -1, -2)
     return EighResult(*_linalg.eigh(_float(a)))
 
 
