@@ -17,7 +17,8 @@ from ad.scipy import special, stats  # noqa: E402
 from ad.testing import arguments_for  # noqa: E402
 
 ELEMENTWISE = [getattr(special, name) for name in special.__all__
-               if name not in ("polygamma", "logsumexp", "softmax", "log_softmax")]
+               if name not in ("polygamma", "logsumexp", "softmax", "log_softmax",
+                               "gammainc", "gammaincc", "betainc")]   # shape args: below
 
 
 @pytest.mark.parametrize("primitive", ELEMENTWISE, ids=lambda p: p.name)
@@ -86,3 +87,46 @@ def test_normal_ppf():
     q = np.array([0.1, 0.5, 0.8])
     np.testing.assert_allclose(stats.norm.ppf(q, 1.0, 2.0), scipy_stats.norm.ppf(q, 1.0, 2.0))
     ad.check_grads(lambda q_: stats.norm.ppf(q_, 1.0, 2.0), (q,), order=2, rtol=1e-4)
+
+
+DISTRIBUTIONS = {
+    "t logpdf": (lambda x: stats.t.logpdf(x, 3.5, loc=0.1, scale=1.2),
+                 lambda x: scipy_stats.t.logpdf(x, 3.5, loc=0.1, scale=1.2)),
+    "t cdf (through 0)": (lambda x: stats.t.cdf(x - 0.5, 3.5),
+                          lambda x: scipy_stats.t.cdf(x - 0.5, 3.5)),
+    "gamma logpdf": (lambda x: stats.gamma.logpdf(x, 2.5, scale=0.7),
+                     lambda x: scipy_stats.gamma.logpdf(x, 2.5, scale=0.7)),
+    "gamma cdf": (lambda x: stats.gamma.cdf(x, 2.5), lambda x: scipy_stats.gamma.cdf(x, 2.5)),
+    "beta pdf": (lambda x: stats.beta.pdf(x, 2.0, 3.5),
+                 lambda x: scipy_stats.beta.pdf(x, 2.0, 3.5)),
+    "beta cdf": (lambda x: stats.beta.cdf(x, 2.0, 3.5),
+                 lambda x: scipy_stats.beta.cdf(x, 2.0, 3.5)),
+    "multivariate normal": (
+        lambda x: stats.multivariate_normal.logpdf(x, np.ones(3), np.diag([1.0, 2.0, 0.5]) + 0.1),
+        lambda x: scipy_stats.multivariate_normal.logpdf(x, np.ones(3),
+                                                         np.diag([1.0, 2.0, 0.5]) + 0.1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DISTRIBUTIONS))
+def test_distributions(name):
+    ours, theirs = DISTRIBUTIONS[name]
+    x = np.array([0.2, 0.5, 0.9])
+    np.testing.assert_allclose(ours(x), theirs(x), rtol=1e-10)
+    ad.check_grads(ours, (x,), order=2, rtol=1e-4, atol=1e-4)
+
+
+def test_multivariate_normal_in_mean_and_cov():
+    x = np.array([[0.2, -0.1], [1.0, 0.4]])
+    mean, cov = np.array([0.1, 0.0]), np.array([[1.0, 0.3], [0.3, 2.0]])
+    ad.check_grads(lambda m, c: stats.multivariate_normal.logpdf(x, m, c @ c.T), (mean, cov),
+                   order=2, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name,args", [("gammainc", (1.7,)), ("gammaincc", (1.7,)),
+                                       ("betainc", (2.0, 1.5))])
+def test_incomplete_functions_in_x(name, args):
+    x = np.array([0.2, 0.45, 0.8])
+    f = lambda x_: getattr(special, name)(*args, x_)  # noqa: E731
+    np.testing.assert_allclose(f(x), getattr(scipy_special, name)(*args, x))
+    ad.check_grads(f, (x,), order=2, rtol=1e-4, atol=1e-6)

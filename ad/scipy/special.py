@@ -20,7 +20,7 @@ from ad.primitive import UFUNCS
 
 __all__ = ["expit", "logit", "erf", "erfc", "erfinv", "ndtr", "ndtri", "log_ndtr", "gammaln",
            "digamma", "polygamma", "xlogy", "xlog1py", "entr", "i0", "i1", "i0e", "i1e",
-           "logsumexp", "softmax", "log_softmax"]
+           "gammainc", "gammaincc", "betainc", "betaln", "logsumexp", "softmax", "log_softmax"]
 
 POSITIVE = (0.0, math.inf)
 UNIT = (-1.0, 1.0)
@@ -84,6 +84,29 @@ i0 = _special("i0", sp.i0, (_i0_d,), (REAL,))
 i1 = _special("i1", sp.i1, (_i1_d,), (REAL,))
 i0e = _special("i0e", sp.i0e, (_i0e_d,), (REAL,))
 i1e = _special("i1e", sp.i1e, (_i1e_d,), (REAL,))
+
+
+# Regularised incomplete gamma and beta functions: differentiable in x (their shape
+# parameters a, b are constants here; derivatives in them have no closed form).
+def _gammainc_dx(a, x, y): return np.exp((a - 1.0) * np.log(x) - x - gammaln(a))
+def _gammaincc_dx(a, x, y): return -np.exp((a - 1.0) * np.log(x) - x - gammaln(a))
+def _betainc_dx(a, b, x, y):
+    return np.exp((a - 1.0) * np.log(x) + (b - 1.0) * np.log1p(-x) - betaln(a, b))
+
+
+def _betaln(a, b):
+    return sp.betaln(a, b)
+
+
+def _betaln_da(a, b, y): return digamma(a) - digamma(a + b)
+def _betaln_db(a, b, y): return digamma(b) - digamma(a + b)
+
+
+gammainc = _special("gammainc", sp.gammainc, (None, _gammainc_dx), ((0.5, 3.0), POSITIVE))
+gammaincc = _special("gammaincc", sp.gammaincc, (None, _gammaincc_dx), ((0.5, 3.0), POSITIVE))
+betainc = _special("betainc", sp.betainc, (None, None, _betainc_dx),
+                   ((0.5, 3.0), (0.5, 3.0), PROBABILITY))
+betaln = _special("betaln", sp.betaln, (_betaln_da, _betaln_db), (POSITIVE, POSITIVE))
 
 
 def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):

@@ -1,15 +1,19 @@
-"""`ad.scipy.stats`: the normal distribution, built on `ad.scipy.special` and `ad.numpy`,
-so it differentiates in the point, the location and the scale. Imports `ad.numpy` and
-`ad.scipy.special`.
+"""`ad.scipy.stats`: distributions built on `ad.scipy.special` and `ad.numpy`, so they
+differentiate in the point, the location and the scale (and in the shape parameters of
+logpdf/pdf; the cdfs of t, gamma and beta in the point only, as the special functions do).
+norm, t, gamma, beta and multivariate_normal, with SciPy's argument names. Imports
+`ad.numpy` and `ad.scipy.special`.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ad import numpy as anp
 from ad.scipy import special
 
-__all__ = ["norm"]
+__all__ = ["norm", "t", "gamma", "beta", "multivariate_normal"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -47,3 +51,89 @@ class _Normal:
 
 
 norm = _Normal()
+
+
+class _Standardised:
+    """logpdf/pdf/cdf of a location-scale family from its standard logpdf and cdf."""
+
+    def logpdf(self, x, *shape, loc=0.0, scale=1.0):
+        return self._logpdf((x - loc) / scale, *shape) - anp.log(scale)
+
+    def pdf(self, x, *shape, loc=0.0, scale=1.0):
+        return anp.exp(self.logpdf(x, *shape, loc=loc, scale=scale))
+
+    def cdf(self, x, *shape, loc=0.0, scale=1.0):
+        return self._cdf((x - loc) / scale, *shape)
+
+
+class _StudentT(_Standardised):
+    """scipy.stats.t: logpdf, pdf, cdf (degrees of freedom `df`)."""
+
+    @staticmethod
+    def _logpdf(z, df):
+        return (special.gammaln(0.5 * (df + 1.0)) - special.gammaln(0.5 * df)
+                - 0.5 * anp.log(df * math.pi) - 0.5 * (df + 1.0) * anp.log1p(z * z / df))
+
+    def _cdf(self, z, df):
+        # The betainc form has a removable singularity at z == 0 (0 * inf in its derivative):
+        # there the cdf is 1/2 + pdf(0) z to second order, so that branch is taken instead.
+        value = np.asarray(anp._primal_value(z))
+        at_zero = value == 0
+        safe = anp.where(at_zero, 1.0, z)
+        tail = 0.5 * special.betainc(0.5 * df, 0.5, df / (df + safe * safe))
+        away = anp.where(value < 0, tail, 1.0 - tail)
+        return anp.where(at_zero, 0.5 + anp.exp(self._logpdf(0.0, df)) * z, away)
+
+
+class _Gamma(_Standardised):
+    """scipy.stats.gamma: logpdf, pdf, cdf (shape `a`)."""
+
+    @staticmethod
+    def _logpdf(z, a):
+        return special.xlogy(a - 1.0, z) - z - special.gammaln(a)
+
+    @staticmethod
+    def _cdf(z, a):
+        return special.gammainc(a, z)
+
+
+class _Beta(_Standardised):
+    """scipy.stats.beta: logpdf, pdf, cdf (shapes `a`, `b`)."""
+
+    @staticmethod
+    def _logpdf(z, a, b):
+        return (special.xlogy(a - 1.0, z) + special.xlog1py(b - 1.0, -z)
+                - special.betaln(a, b))
+
+    @staticmethod
+    def _cdf(z, a, b):
+        return special.betainc(a, b, z)
+
+
+class _MultivariateNormal:
+    """scipy.stats.multivariate_normal: logpdf and pdf (points in the last axis), through a
+    Cholesky factor of `cov`, differentiable in x, mean and cov."""
+
+    @staticmethod
+    def logpdf(x, mean=None, cov=1.0):
+        x = anp.asarray(x)
+        d = anp.shape(x)[-1]
+        cov = cov * anp.eye(d) if anp.ndim(cov) == 0 else (
+            anp.diag(cov) if anp.ndim(cov) == 1 else cov)
+        lower = anp.linalg.cholesky(cov)
+        centred = x if mean is None else x - mean
+        flat = anp.reshape(centred, (-1, d))
+        white = anp.linalg.solve(lower, anp.transpose(flat))              # (d, points)
+        maha = anp.sum(white * white, axis=0)
+        log_det = 2.0 * anp.sum(anp.log(anp.diagonal(lower)))
+        out = -0.5 * (maha + log_det + d * math.log(2.0 * math.pi))
+        return anp.reshape(out, anp.shape(x)[:-1])
+
+    def pdf(self, x, mean=None, cov=1.0):
+        return anp.exp(self.logpdf(x, mean, cov))
+
+
+t = _StudentT()
+gamma = _Gamma()
+beta = _Beta()
+multivariate_normal = _MultivariateNormal()
