@@ -130,3 +130,27 @@ def test_incomplete_functions_in_x(name, args):
     f = lambda x_: getattr(special, name)(*args, x_)  # noqa: E731
     np.testing.assert_allclose(f(x), getattr(scipy_special, name)(*args, x))
     ad.check_grads(f, (x,), order=2, rtol=1e-4, atol=1e-6)
+
+
+scipy_linalg = pytest.importorskip("scipy.linalg")
+_A = np.array([[2.0, 0.3, -0.1], [0.4, 1.5, 0.2], [0.1, -0.3, 1.8]])
+_B = np.array([[1.0, 0.5], [-0.2, 0.3], [0.7, -1.1]])
+LINALG = {
+    "solve_triangular lower": (lambda a: ad.scipy.linalg.solve_triangular(a, _B, lower=True),
+                               lambda a: scipy_linalg.solve_triangular(a, _B, lower=True)),
+    "solve_triangular upper trans": (
+        lambda a: ad.scipy.linalg.solve_triangular(a, _B, trans=1),
+        lambda a: scipy_linalg.solve_triangular(a, _B, trans=1)),
+    "cho_solve": (lambda a: ad.scipy.linalg.cho_solve(ad.scipy.linalg.cho_factor(a @ a.T), _B),
+                  lambda a: scipy_linalg.cho_solve(scipy_linalg.cho_factor(a @ a.T), _B)),
+    "expm": (lambda a: ad.scipy.linalg.expm(a), lambda a: scipy_linalg.expm(a)),
+    "expm large": (lambda a: ad.scipy.linalg.expm(4.0 * a), lambda a: scipy_linalg.expm(4.0 * a)),
+    "sqrtm": (lambda a: ad.scipy.linalg.sqrtm(a @ a.T), lambda a: scipy_linalg.sqrtm(a @ a.T)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINALG))
+def test_scipy_linalg(name):
+    ours, theirs = LINALG[name]
+    np.testing.assert_allclose(ours(_A), theirs(_A), rtol=1e-9, atol=1e-12)
+    ad.check_grads(ours, (_A,), order=2, rtol=1e-4, atol=1e-5)
