@@ -81,40 +81,8 @@ def test_custom_vjp_is_used_in_reverse_and_forward_differentiates_the_function()
     np.testing.assert_allclose(ad.jvp(f, (x,), (np.ones(2),))[1], [5.0, 5.0])
 
 
-# An implicit function: z = tanh(W z + x), its derivative from the implicit function theorem.
-W = np.array([[0.2, -0.1], [0.05, 0.3]])
-
-
-@ad.custom_vjp
-def fixed_point(x):
-    z = np.zeros(2)
-    for _ in range(200):
-        z = np.tanh(W @ z + ad.primal_value(x))
-    return z
-
-
-def _fixed_point_fwd(x):
-    z = fixed_point(x)
-    return z, z
-
-
-def _fixed_point_bwd(z, ct):
-    d = 1 - z ** 2                                   # dz = (I - D W)^-1 D dx, D = diag(d)
-    lhs = np.eye(2) - d[:, None] * W
-    return (d * anp.linalg.solve(anp.transpose(lhs), ct),)
-
-
-fixed_point.defvjp(_fixed_point_fwd, _fixed_point_bwd)
-
-
-def test_implicit_function_by_custom_vjp():
-    x = np.array([0.3, -0.5])
-    eps = 1e-6
-    expected = np.stack([(fixed_point(x + eps * e) - fixed_point(x - eps * e)) / (2 * eps)
-                         for e in np.eye(2)], axis=1)
-    np.testing.assert_allclose(ad.jacrev(fixed_point)(x), expected, atol=1e-8)
-    np.testing.assert_allclose(ad.grad(lambda x_: anp.sum(fixed_point(x_) ** 2))(x),
-                               2 * fixed_point(x) @ expected, atol=1e-8)
+# The implicit-function example (a fixed-point solver by custom_vjp) is doctested in
+# docs/custom_derivatives.md and runs in notebook 05.
 
 
 def test_custom_function_errors_are_named():
