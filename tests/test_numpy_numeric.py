@@ -42,5 +42,14 @@ for _mode in ("full", "same", "valid"):
 row("polyval", [v(4), v(5)])
 row("polyval", [nz(3), v(2, 2)])
 
+_X = np.cumsum(np.random.default_rng(3).uniform(0.2, 1.0, 7))
+for _order in (1, 2):
+    row("gradient", [v(7), _X], id=f"gradient coordinates edge {_order}", edge_order=_order)
+row("gradient", [v(4, 7)], id="gradient 2-D coordinates",
+    np_fn=lambda a: np.gradient(a, 0.5, _X)[1], fn=lambda a: anp.gradient(a, 0.5, _X)[1])
+_XP, _XS = np.array([190.0, -190.0, 350.0, -350.0]), np.array([-180.0, -170.0, 185.0, 0.0])
+row("interp", [v(4)], id="interp period", np_fn=lambda f: np.interp(_XS, _XP, f, period=360),
+    fn=lambda f: anp.interp(_XS, _XP, f, period=360))
+
 test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
     TABLE.tests()

@@ -63,6 +63,8 @@ def ediff1d(ary, to_end=None, to_begin=None):
 def _gradient_1d(f, h, axis: int, edge_order: int):
     nd = anp.ndim(f)
     at = lambda item: f[_along(axis, nd, item)]  # noqa: E731
+    if np.ndim(primal_value(h)) == 1:
+        return _gradient_coordinates(f, h, axis, edge_order, at)
     interior = (at(slice(2, None)) - at(slice(None, -2))) / (2.0 * h)
     if edge_order == 1:
         first = (at(slice(1, 2)) - at(slice(0, 1))) / h
@@ -73,10 +75,32 @@ def _gradient_1d(f, h, axis: int, edge_order: int):
     return anp.concatenate([first, interior, last], axis=axis)
 
 
+def _gradient_coordinates(f, x, axis: int, edge_order: int, at):
+    """numpy.gradient on a non-uniform grid with coordinates x (second order inside)."""
+    nd = anp.ndim(f)
+    shape = (-1,) + (1,) * (nd - axis - 1)
+    dx = diff(x)
+    h0 = anp.reshape(dx[:-1], shape)            # left steps
+    h1 = anp.reshape(dx[1:], shape)             # right steps
+    interior = (h0 * h0 * at(slice(2, None)) - h1 * h1 * at(slice(None, -2))
+                + (h1 * h1 - h0 * h0) * at(slice(1, -1))) / (h0 * h1 * (h0 + h1))
+    if edge_order == 1:
+        first = (at(slice(1, 2)) - at(slice(0, 1))) / dx[0]
+        last = (at(slice(-1, None)) - at(slice(-2, -1))) / dx[-1]
+    else:
+        a, b = dx[0], dx[1]
+        first = (-(2.0 * a + b) / (a * (a + b)) * at(slice(0, 1)) + (a + b) / (a * b)
+                 * at(slice(1, 2)) - a / (b * (a + b)) * at(slice(2, 3)))
+        a, b = dx[-2], dx[-1]
+        last = (b / (a * (a + b)) * at(slice(-3, -2)) - (a + b) / (a * b) * at(slice(-2, -1))
+                + (2.0 * b + a) / (b * (a + b)) * at(slice(-1, None)))
+    return anp.concatenate([first, interior, last], axis=axis)
+
+
 @_implements(np.gradient)
 def gradient(f, *varargs, axis=None, edge_order: int = 1):
-    """Second-order central differences inside, first- or second-order ones at the edges
-    (numpy.gradient with uniform spacings: one scalar, or one per axis).
+    """Second-order central differences inside, first- or second-order ones at the edges, as
+    numpy.gradient: spacings a scalar, or per axis a scalar or the coordinates.
 
     >>> gradient(np.array([1.0, 4.0, 9.0, 16.0]))
     array([3., 4., 6., 7.])
@@ -88,11 +112,10 @@ def gradient(f, *varargs, axis=None, edge_order: int = 1):
         spacings = [1.0] * len(axes)
     elif len(varargs) == 1 and np.ndim(primal_value(varargs[0])) == 0:
         spacings = [varargs[0]] * len(axes)
-    elif len(varargs) == len(axes) and all(np.ndim(primal_value(h)) == 0 for h in varargs):
-        spacings = list(varargs)
+    elif len(varargs) == len(axes):
+        spacings = list(varargs)    # per axis: a scalar step or the coordinates
     else:
-        raise NotImplementedError("ad.numpy.gradient: spacings must be scalars (uniform "
-                                  "grids); coordinate arrays are not supported")
+        raise TypeError("gradient: give one spacing, or one per axis")
     if edge_order not in (1, 2):
         raise ValueError("'edge_order' greater than 2 not supported")
     for a in axes:
@@ -129,8 +152,15 @@ def interp(x, xp, fp, left=None, right=None, period=None):
     >>> interp(np.array([0.5, 3.0]), np.array([0.0, 1.0, 2.0]), np.array([0.0, 10.0, 0.0]))
     array([5., 0.])
     """
-    if period is not None:
-        raise NotImplementedError("ad.numpy.interp: period= is not supported")
+    if period is not None:   # NumPy's periodic form: everything modulo the period
+        period = abs(float(primal_value(period)))
+        x = anp.remainder(x, period)
+        xp = anp.remainder(xp, period)
+        order = np.argsort(np.asarray(primal_value(xp)))
+        xp, fp = anp.take(xp, order), anp.take(fp, order)
+        xp = anp.concatenate([xp[-1:] - period, xp, xp[:1] + period])
+        fp = anp.concatenate([fp[-1:], fp, fp[:1]])
+        left = right = None
     knots = np.asarray(primal_value(xp))
     points = np.asarray(primal_value(x))
     if knots.ndim != 1 or knots.size < 2:
