@@ -5,16 +5,16 @@
   tangent map (it must be linear in the tangents, as in JAX), so one rule serves both, to
   any order when it is written with traceable operations.
 * `@ad.custom_vjp` + `f.defvjp(fwd, bwd)`, `fwd(*primals) -> (out, residuals)` and
-  `bwd(residuals, cotangent) -> one cotangent per primal`: reverse mode uses them; forward
-  mode (which a VJP cannot serve) differentiates `f`'s own operations instead.
+  `bwd(residuals, cotangent) -> one cotangent per primal`: reverse mode uses them. As in
+  JAX, forward mode through it is a named error (differentiating f's own code instead could
+  be silently wrong: f may leave the traced world, as a fixed-point solver does), and
+  `jacobian(mode="auto")` then picks reverse mode.
 
 Arguments are pytrees of float arrays; the result is one array. Each custom function gets
 one primitive per argument structure, declared with the public `ad.defprimitive` (rules
 called one direction at a time, so a rule written for one tangent is right in Jacobians
 too; custom_jvp's VJP is `vjp="transpose"`), so the engines treat it like any other entry.
-custom_vjp's JVP (for forward mode over a recording, as `jacobian(mode="auto")` runs it) is
-`ad.jvp` of `f` itself. Imports `ad.errors`, `ad.primitive`, `ad.catalogue.define`,
-`ad.transforms` and `ad.tree`.
+Imports `ad.errors`, `ad.primitive`, `ad.catalogue.define` and `ad.tree`.
 """
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from ad import tree
 from ad.catalogue.define import defprimitive
 from ad.errors import RegistrationError
 from ad.primitive import PerElement, Tracer, bind, primal_value, shape_of
-from ad.transforms import jvp
 
 _COST = PerElement(1, 1, 1, 1)   # unknown: one flop per element in each pass
 
@@ -160,13 +159,6 @@ class custom_vjp(_Custom):  # noqa: N801 - JAX's name
         self.fwd, self.bwd = fwd, bwd
         self._primitives.clear()
 
-    def __call__(self, *args):
-        top = _innermost(tree.flatten(args)[0])
-        if top is not None and top.kind == "forward":
-            # Forward mode cannot use a VJP: it differentiates f's own operations.
-            return self.fun(*args)
-        return super().__call__(*args)
-
     def _declare(self, structure, n_in: int):
         if self.fwd is None:
             raise RegistrationError(f"custom_vjp function {self.__name__} has no VJP: call "
@@ -184,15 +176,7 @@ class custom_vjp(_Custom):  # noqa: N801 - JAX's name
                 return tree.flatten(tuple(grads))[0][argument]
             return rule
 
-        impl = self._impl(structure)
-
-        def along(argument: int):
-            def rule(t, out, *leaves):   # forward mode differentiates f's own operations
-                tangents = [t if k == argument else _zeros_like(x) for k, x in enumerate(leaves)]
-                return jvp(impl, list(leaves), tangents)[1]
-            return rule
-
-        return defprimitive(self._name(structure), impl, jvp=[along(k) for k in range(n_in)],
+        return defprimitive(self._name(structure), self._impl(structure), jvp=None,
                             vjp=[cotangent_of(k) for k in range(n_in)], arity=n_in,
                             cost=_COST)
 

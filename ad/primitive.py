@@ -153,6 +153,9 @@ class Primitive:
         self.name = name
         self.impl = impl
         self.arity = _arity(impl) if arity is None else arity
+        #: False for a primitive declared with a VJP only (jvp=None), as a custom_vjp
+        #: function is: reverse mode only, and the cost model knows it.
+        self.forward_mode = jvp is not None or not differentiable
         self.jvp_rules = tuple(jvp) if jvp is not None else (None,) * self.arity
         #: VJPs derived by the reverse engine by transposing the (linear in the tangent) JVP
         #: rules, when declared vjp="transpose".
@@ -212,6 +215,11 @@ class Primitive:
                 continue
             rule = self.jvp_rules[i]
             if rule is None:
+                if not self.forward_mode:
+                    raise NotDifferentiableError(
+                        f"primitive '{self.name}' has a VJP only (as a custom_vjp function): "
+                        "forward mode (jvp, jacfwd, hessian, hvp) cannot go through it; use "
+                        "reverse mode (grad, vjp, jacrev), or give it a JVP (custom_jvp)")
                 raise NotDifferentiableError(
                     f"primitive '{self.name}' is not differentiable in argument {i}")
             term = rule(tangent, out, *primals, **params)
@@ -329,7 +337,7 @@ def register(primitive: Primitive) -> Primitive:
         raise RegistrationError(f"primitive '{name}': its cost function must accept **params "
                                 "(it receives the primitive's parameters and traced=)")
     if primitive.differentiable and primitive.arity >= 0:  # arity -1: variadic, own methods
-        checked = [("JVP", primitive.jvp_rules)]
+        checked = [("JVP", primitive.jvp_rules)] if primitive.forward_mode else []
         if not primitive.transposes_jvp:
             checked.append(("VJP", primitive.vjp_rules))
         for what, rules in checked:

@@ -27,7 +27,7 @@ ALLOWED = {
     "cost": LOWER + ["tape", "forward", "reverse", "graph", "cost"],
     "transforms": LOWER + ["tape", "forward", "reverse", "recording", "numpy", "cost", "graph"],
     "checking": ["transforms", "tree", "errors"],
-    "custom": LOWER + ["catalogue", "transforms"],
+    "custom": LOWER + ["catalogue"],
     "scipy": LOWER + ["catalogue", "numpy", "scipy"],
     "nn": LOWER + ["numpy", "transforms", "nn", "catalogue"],
     "testing": None,       # test helper: may import anything; nothing in ad imports it

@@ -44,14 +44,16 @@ DEFAULT_COST = PerElement(1, 1, 1, 1)
 
 
 # ----------------------------------------------------------------------------- general
-def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None],
+def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None] | None,
                  vjp: Sequence[Callable | None] | str, cost: CostFn = DEFAULT_COST,
                  domain: Sequence[tuple[float, float]] | None = None, numpy: Callable | None = None,
                  arity: int | None = None, batched: bool = False,
                  identity_seed: str | None = None, outputs: int = 1) -> Primitive:
     """Declare a primitive with hand-written per-argument JVP and VJP rules.
 
-    `vjp="transpose"` derives every VJP from the JVP rules, which are linear in the
+    `jvp=None` declares a VJP-only primitive: reverse mode only (forward mode raises a
+    named error and `jacobian(mode="auto")` picks reverse). `vjp="transpose"` derives every
+    VJP from the JVP rules, which are linear in the
     tangent: the reverse engine records the rule on a zero tangent and sweeps that recording
     with the cotangent (the transpose of a linear map), so no second formula is written.
 
@@ -78,7 +80,7 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None],
     if outputs != 1 and not batched:
         raise RegistrationError(f"primitive '{name}' has {outputs} outputs: its rules must take "
                                 "batched tangents (declare batched=True)")
-    for what, rules in (("JVP rule", jvp), ("VJP rule", primitive.vjp_rules)):
+    for what, rules in (("JVP rule", primitive.jvp_rules), ("VJP rule", primitive.vjp_rules)):
         for rule in rules:
             if rule is not None:
                 check_rule(name, what, rule, 2 + primitive.arity)

@@ -133,13 +133,17 @@ class ProgramCounts:
     #: The leaf shapes of the inputs and outputs: the block planner sizes passes from them.
     in_shapes: tuple = ()
     out_shapes: tuple = ()
+    #: A primitive on the path that has a VJP only (a custom_vjp function): forward mode
+    #: cannot go through it, so only reverse mode is on offer.
+    reverse_only: str | None = None
 
     def __add__(self, other: "ProgramCounts") -> "ProgramCounts":
         return ProgramCounts(self.n, other.m, self.nodes + other.nodes, self.edges + other.edges,
                              self.flops + other.flops, self.jvp + other.jvp,
                              self.vjp + other.vjp, self.saved + other.saved,
                              self.bytes + other.bytes, max(self.peak_live, other.peak_live),
-                             self.itemsize, self.seed_jvp, self.in_shapes, other.out_shapes)
+                             self.itemsize, self.seed_jvp, self.in_shapes, other.out_shapes,
+                             self.reverse_only or other.reverse_only)
 
 
 def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int],
@@ -165,7 +169,10 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
     seeded = set(input_ids) if len(input_ids) == 1 else set()   # tangents still identities
     edges = 0
     born = []                       # per position: the ids its entry creates
+    reverse_only = None
     for position, (primitive, params, parents, constants, out, _) in enumerate(tape.entries()):
+        if not primitive.forward_mode and reverse_only is None:
+            reverse_only = primitive.name
         in_shapes, out_shape = tape.in_shapes(parents, constants), tape.out_shape(primitive, out)
         counts = primitive.counts(in_shapes, out_shape, params,
                                   [parent != CONSTANT for parent in parents])
@@ -212,7 +219,8 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
         m = sum(sizes[o] for o in output_ids if o is not None)
     return ProgramCounts(int(sum(input_sizes)), int(m), len(born), edges, flops, jvp, vjp,
                          saved, traffic, peak, itemsize, seed_jvp,
-                         tuple(shapes[i] for i in input_ids), tuple(map(tuple, out_shapes)))
+                         tuple(shapes[i] for i in input_ids), tuple(map(tuple, out_shapes)),
+                         reverse_only)
 
 
 def count(graph: Graph) -> ProgramCounts:
@@ -374,6 +382,9 @@ def predict(counts: ProgramCounts, chunk_size: int | BlockPlan | None = None,
     fwd = forward_cost(c, c.n, chunk, machine)
     rev = reverse_cost(c, c.m, chunk, machine)
     choice, reason = _choose(fwd, rev, c.n, c.m)
+    if c.reverse_only is not None:
+        choice, reason = "reverse", (f"reverse mode: forward mode cannot go through "
+                                     f"{c.reverse_only}, which has a VJP only")
     return CostReport(c, chunk, evaluation, jvp, vjp, fwd, rev, choice, reason, plan)
 
 
