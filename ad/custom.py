@@ -10,7 +10,7 @@
   be silently wrong: f may leave the traced world, as a fixed-point solver does), and
   `jacobian(mode="auto")` then picks reverse mode.
 
-Arguments are pytrees of float arrays; the result is one array. Each custom function gets
+Arguments and results are pytrees of float arrays. Each custom function gets
 one primitive per argument structure, declared with the public `ad.defprimitive` (rules
 called one direction at a time, so a rule written for one tangent is right in Jacobians
 too; custom_jvp's VJP is `vjp="transpose"`), so the engines treat it like any other entry.
@@ -26,7 +26,7 @@ import numpy as np
 from ad import tree
 from ad.catalogue.define import defprimitive
 from ad.errors import RegistrationError
-from ad.primitive import PerElement, Tracer, bind, primal_value, shape_of
+from ad.primitive import ZERO, PerElement, Tracer, bind, primal_value, shape_of
 
 _COST = PerElement(1, 1, 1, 1)   # unknown: one flop per element in each pass
 
@@ -57,27 +57,32 @@ class _Custom:
         leaves, structure = tree.flatten(args)
         if _innermost(leaves) is None:
             return self.fun(*args)
-        primitive = self._primitives.get(structure)
-        if primitive is None:
-            self._check_output(structure, leaves)
-            primitive = self._primitives[structure] = self._declare(structure, len(leaves))
-        return bind(primitive, leaves, {})
-
-    def _check_output(self, structure, leaves) -> None:
-        out = self.fun(*tree.unflatten(structure, [primal_value(x) for x in leaves]))
-        if isinstance(out, Tracer) or tree.structure(out).num_leaves != 1 or \
-                isinstance(out, (tuple, list, dict)):
-            raise NotImplementedError(f"{self.kind}({self.__name__}): the function must return "
-                                      "one array (several results are not supported yet)")
+        found = self._primitives.get(structure)
+        if found is None:   # one plain evaluation tells the structure of the results
+            out = self.fun(*tree.unflatten(structure, [primal_value(x) for x in leaves]))
+            out_structure = tree.structure(out)
+            found = self._primitives[structure] = (
+                self._declare(structure, out_structure, len(leaves)), out_structure)
+        primitive, out_structure = found
+        results = bind(primitive, leaves, {})
+        return tree.unflatten(out_structure,
+                              [results] if primitive.n_outputs == 1 else list(results))
 
     def _impl(self, structure):
         def impl(*leaves):
-            return self.fun(*tree.unflatten(structure, list(leaves)))
+            flat = tree.flatten(self.fun(*tree.unflatten(structure, list(leaves))))[0]
+            return flat[0] if len(flat) == 1 else tuple(flat)
         impl.__name__ = self.__name__
         return impl
 
     def _name(self, structure) -> str:
         return f"{self.kind}:{self.__module__}.{self.__qualname__}:{id(self):x}:{hash(structure)}"
+
+
+def _flat(value, several: bool):
+    """A result pytree as the primitive returns it: one leaf, or a tuple of leaves."""
+    flat = tree.flatten(value)[0]
+    return tuple(flat) if several else flat[0]
 
 
 class custom_jvp(_Custom):  # noqa: N801 - JAX's name
@@ -110,7 +115,7 @@ class custom_jvp(_Custom):  # noqa: N801 - JAX's name
         self._primitives.clear()
         return rule
 
-    def _declare(self, structure, n_in: int):
+    def _declare(self, structure, out_structure, n_in: int):
         if self.rule is None:
             raise RegistrationError(f"custom_jvp function {self.__name__} has no JVP rule: "
                                     f"decorate one with @{self.__name__}.defjvp")
@@ -120,12 +125,12 @@ class custom_jvp(_Custom):  # noqa: N801 - JAX's name
                 tangents = [t if k == argument else _zeros_like(x) for k, x in enumerate(leaves)]
                 _, tangent_out = self.rule(tree.unflatten(structure, list(leaves)),
                                            tree.unflatten(structure, tangents))
-                return tangent_out
+                return _flat(tangent_out, out_structure.num_leaves != 1)
             return rule
 
         return defprimitive(self._name(structure), self._impl(structure),
                             jvp=[along(k) for k in range(n_in)], vjp="transpose",
-                            arity=n_in, cost=_COST)
+                            arity=n_in, cost=_COST, outputs=out_structure.num_leaves)
 
 
 class custom_vjp(_Custom):  # noqa: N801 - JAX's name
@@ -159,7 +164,7 @@ class custom_vjp(_Custom):  # noqa: N801 - JAX's name
         self.fwd, self.bwd = fwd, bwd
         self._primitives.clear()
 
-    def _declare(self, structure, n_in: int):
+    def _declare(self, structure, out_structure, n_in: int):
         if self.fwd is None:
             raise RegistrationError(f"custom_vjp function {self.__name__} has no VJP: call "
                                     f"{self.__name__}.defvjp(fwd, bwd)")
@@ -168,6 +173,11 @@ class custom_vjp(_Custom):  # noqa: N801 - JAX's name
             def rule(ct, out, *leaves):
                 args = tree.unflatten(structure, list(leaves))
                 _, residuals = self.fwd(*args)
+                if out_structure.num_leaves != 1:   # a tuple of cotangents, ZERO where none
+                    ct = tree.unflatten(out_structure, [_zeros_like(o) if c is ZERO else c
+                                                        for c, o in zip(ct, out)])
+                else:
+                    ct = tree.unflatten(out_structure, [ct])
                 grads = self.bwd(residuals, ct)
                 if not isinstance(grads, (tuple, list)) or len(grads) != len(args):
                     raise TypeError(f"custom_vjp({self.__name__}): bwd must return a tuple "
@@ -178,7 +188,7 @@ class custom_vjp(_Custom):  # noqa: N801 - JAX's name
 
         return defprimitive(self._name(structure), self._impl(structure), jvp=None,
                             vjp=[cotangent_of(k) for k in range(n_in)], arity=n_in,
-                            cost=_COST)
+                            cost=_COST, outputs=out_structure.num_leaves)
 
 
 __all__ = ["custom_jvp", "custom_vjp"]

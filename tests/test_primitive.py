@@ -163,11 +163,34 @@ def test_a_primitive_with_several_outputs_in_every_mode():
     assert graph.nodes[2].entry == graph.nodes[3].entry == 0
 
 
-def test_several_outputs_need_batched_rules():
-    with pytest.raises(RegistrationError, match="2 outputs.*batched=True"):
-        ad.defprimitive("polar_unbatched", _polar, jvp=(_polar_jvp_x, _polar_jvp_y),
-                        vjp=(_polar_vjp_x, _polar_vjp_y), outputs=2,
-                        cost=ad.PerElement(1, 1, 1, 1))
+def _polar_one_direction_jvp(t, out, x, y):
+    assert np.shape(t) == np.shape(x), "a batched tangent reached a one-direction rule"
+    return _polar_jvp_x(t, out, x, y)
+
+
+def _polar_one_direction_vjp(ct, out, x, y):
+    assert all(c is ad.ZERO or np.shape(c) == np.shape(x) for c in ct)
+    return _polar_vjp_x(ct, out, x, y)
+
+
+def test_several_outputs_with_rules_for_one_direction():
+    """Unbatched rules of a several-output primitive see one direction at a time (a tuple of
+    cotangents per direction in reverse mode), and Jacobians equal the batched ones."""
+    polar = ad.defprimitive("polar_one_direction", _polar,
+                            jvp=(_polar_one_direction_jvp, _polar_jvp_y),
+                            vjp=(_polar_one_direction_vjp, _polar_vjp_y), outputs=2,
+                            cost=ad.PerElement(1, 1, 1, 1))
+    x, y = np.array([1.0, -0.5, 0.2]), np.array([2.0, 0.3, -1.0])
+
+    def f(p, x_, y_):
+        r, theta = p(x_, y_)
+        return anp.concatenate([r * theta, anp.sin(theta)])
+    for jac in (ad.jacfwd, ad.jacrev):
+        for a, b in zip(jac(lambda x_, y_: f(polar, x_, y_), (0, 1))(x, y),
+                        jac(lambda x_, y_: f(POLAR, x_, y_), (0, 1))(x, y)):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+    np.testing.assert_allclose(ad.jacrev(lambda x_: polar(x_, y)[1])(x),
+                               ad.jacrev(lambda x_: POLAR(x_, y)[1])(x), rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- derived VJPs

@@ -77,9 +77,6 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None] | 
     """
     primitive = Primitive(name, impl, jvp=jvp, vjp=vjp, cost=cost, domain=domain, arity=arity,
                           numpy=numpy, identity_seed=identity_seed, outputs=outputs)
-    if outputs != 1 and not batched:
-        raise RegistrationError(f"primitive '{name}' has {outputs} outputs: its rules must take "
-                                "batched tangents (declare batched=True)")
     for what, rules in (("JVP rule", primitive.jvp_rules), ("VJP rule", primitive.vjp_rules)):
         for rule in rules:
             if rule is not None:
@@ -96,29 +93,52 @@ def _per_direction(rule: Callable, argument: int, reverse: bool) -> Callable:
     """`rule`, written for one tangent (or cotangent), applied to each direction of a batch.
 
     A JVP rule's tangent has the shape of its argument, a VJP rule's cotangent that of the
-    output; any extra leading axes are batch axes. They are flattened, the rule runs once per
-    direction, and the results are stacked back (with catalogue operations, so this nests).
+    output (a tuple of them, one per output, for a primitive with several); any extra
+    leading axes are batch axes. They are flattened, the rule runs once per direction, and
+    the results are stacked back (with catalogue operations, so this nests).
     """
     def one_at_a_time(t, out, *primals, **params):
-        base = shape_of(out) if reverse else shape_of(primals[argument])
-        shape = shape_of(t)
+        several = type(out) is tuple
+        if reverse and several:   # the batch from the first cotangent that arrived
+            probe, base = next((c, o) for c, o in zip(t, out) if c is not ZERO)
+            base = shape_of(base)
+        else:
+            probe, base = t, shape_of(out) if reverse else shape_of(primals[argument])
+        shape = shape_of(probe)
         nb = len(shape) - len(base)
         if nb <= 0:
             return rule(t, out, *primals, **params)
-        target = tuple(shape_of(primals[argument]) if reverse else shape_of(out))
         batch = shape[:nb]
-        flat = reshape(t, shape=(math.prod(batch),) + tuple(base))
-        results = [rule(flat[b], out, *primals, **params) for b in range(math.prod(batch))]
-        if all(r is ZERO for r in results):
-            return ZERO
-        dtype = np.result_type(*[primal_value(r) for r in results if r is not ZERO])
-        rows = [reshape(np.zeros(target, dtype) if r is ZERO else r, shape=(1,) + target)
-                for r in results]
-        stacked = rows[0] if len(rows) == 1 else concatenate(*rows, axis=0)
-        return reshape(stacked, shape=tuple(batch) + target)
+        count = math.prod(batch)
+        if reverse and several:
+            flats = [ZERO if c is ZERO else reshape(c, shape=(count,) + shape_of(c)[nb:])
+                     for c in t]
+            results = [rule(tuple(ZERO if f is ZERO else f[b] for f in flats), out, *primals,
+                            **params) for b in range(count)]
+        else:
+            flat = reshape(t, shape=(count,) + tuple(base))
+            results = [rule(flat[b], out, *primals, **params) for b in range(count)]
+        if not reverse and several:   # a tuple of tangents per direction: stack each output
+            results = [(ZERO,) * len(out) if r is ZERO else r for r in results]
+            return tuple(_stack(list(column), batch, shape_of(o))
+                         for column, o in zip(zip(*results), out))
+        target = shape_of(primals[argument]) if reverse else shape_of(out)
+        return _stack(results, batch, target)
     one_at_a_time.__name__ = getattr(rule, "__name__", "rule")
     one_at_a_time.__wrapped__ = rule
     return one_at_a_time
+
+
+def _stack(results: list, batch: tuple, target: tuple):
+    """One direction's results stacked into batch + target (ZERO when all are ZERO)."""
+    if all(r is ZERO for r in results):
+        return ZERO
+    target = tuple(target)
+    dtype = np.result_type(*[primal_value(r) for r in results if r is not ZERO])
+    rows = [reshape(np.zeros(target, dtype) if r is ZERO else r, shape=(1,) + target)
+            for r in results]
+    stacked = rows[0] if len(rows) == 1 else concatenate(*rows, axis=0)
+    return reshape(stacked, shape=tuple(batch) + target)
 
 
 # ----------------------------------------------------------------------------- linear
