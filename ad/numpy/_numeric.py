@@ -227,7 +227,7 @@ def correlate(a, v, mode: str = "valid"):
         raise ValueError("correlate: both inputs must be 1-D")
     n, m = anp.shape(a)[0], anp.shape(v)[0]
     full = _convolve_full(a, v[::-1])
-    return _crop(full, n, m, mode) if n >= m else _crop(full, n, m, mode)[::-1][::-1]
+    return _crop(full, n, m, mode)
 
 
 @_implements(np.polyval)

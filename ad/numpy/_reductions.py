@@ -289,6 +289,19 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
     return sort(a, axis=axis)
 
 
+def _logsumexp(a, axis=None, b=None, keepdims: bool = False):
+    """log(sum(b * exp(a), axis)), shifted by the (gradient-stopped) maximum so exp never
+    overflows; the one log-sum-exp that ad.nn, ad.scipy and logaddexp.reduce share."""
+    shift = anp.stop_gradient(anp.max(a, axis=axis, keepdims=True))
+    # an all -inf slice would give -inf - -inf = nan; shifting by 0 there is as good
+    shift = anp.where(np.isfinite(_value(shift)), shift, 0.0)
+    terms = anp.exp(a - shift) if b is None else b * anp.exp(a - shift)
+    total = anp.log(anp.sum(terms, axis=axis, keepdims=True)) + shift
+    if keepdims:
+        return total
+    return anp.squeeze(total, axis=tuple(range(anp.ndim(a))) if axis is None else axis)
+
+
 # ----------------------------------------------------------------------------- ufunc methods
 def _moved(a, axis):
     if axis is None:
@@ -325,21 +338,13 @@ def ufunc_reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False, ini
         kwargs = {"initial": initial} if initial is not None else {}
         result = getattr(anp, name)(array, axis=axis, keepdims=keepdims, **kwargs)
     else:
-        if ufunc in (np.logaddexp, np.logaddexp2):
-            base = 1.0 if ufunc is np.logaddexp else np.log(2.0)
-            shift = anp.stop_gradient(anp.max(array, axis=axis, keepdims=True))
-            total = anp.log(anp.sum(anp.exp((array - shift) * base), axis=axis,
-                                    keepdims=True)) / base + shift
-            result = total if keepdims else (anp.reshape(total, ()) if axis is None else
-                                             anp.squeeze(total, axis=axis))
+        if ufunc is np.logaddexp:
+            result = _logsumexp(array, axis, keepdims=keepdims)
+        elif ufunc is np.logaddexp2:
+            result = _logsumexp(array * math.log(2.0), axis, keepdims=keepdims) / math.log(2.0)
         else:
-            folded = _fold(ufunc, _moved(array, axis))[-1]
-            if keepdims:
-                axes = tuple(range(anp.ndim(array))) if axis is None else (axis,)
-                folded = anp.reshape(folded, tuple(1 if i in {a % anp.ndim(array) for a in axes}
-                                                   else d for i, d in enumerate(
-                                                       anp.shape(array))))
-            result = folded
+            axes = _axes(axis, anp.ndim(array), f"{ufunc.__name__}.reduce")
+            result = _restore(_fold(ufunc, _moved(array, axis))[-1], array, axes, keepdims)
         if initial is not None:
             result = anp._UFUNCS[ufunc](result, initial)
     return result if dtype is None else anp.astype(result, dtype)

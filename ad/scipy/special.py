@@ -16,6 +16,7 @@ import scipy.special as sp
 
 from ad import numpy as anp
 from ad.catalogue.define import REAL, defelementwise
+from ad.numpy._reductions import _logsumexp
 from ad.primitive import UFUNCS
 
 __all__ = ["expit", "logit", "erf", "erfc", "erfinv", "ndtr", "ndtri", "log_ndtr", "gammaln",
@@ -117,13 +118,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     """
     if return_sign:
         raise NotImplementedError("ad.scipy.special.logsumexp: return_sign=True")
-    shift = anp.max(a, axis=axis, keepdims=True)
-    shift = anp.where(np.isfinite(np.asarray(anp._primal_value(shift))), shift, 0.0)
-    shift = anp.stop_gradient(shift)   # any shift gives the same value and derivative
-    terms = anp.exp(a - shift) if b is None else b * anp.exp(a - shift)
-    total = anp.log(anp.sum(terms, axis=axis, keepdims=True)) + shift
-    return total if keepdims else anp.squeeze(total, axis=axis) if axis is not None else \
-        anp.reshape(total, ())
+    return _logsumexp(a, axis, b=b, keepdims=keepdims)
 
 
 def softmax(x, axis=None):
