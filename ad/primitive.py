@@ -236,6 +236,10 @@ class Primitive:
                 f"primitive '{self.name}' is not differentiable in argument {i}")
         return rule(cotangent, out, *primals, **params)
 
+    #: Whether `vjp_accumulate` adds into the accumulator in place (a fact for the cost
+    #: model: the sweep then pays no separate addition for this contribution).
+    fuses_accumulation = False
+
     def vjp_accumulate(self, i: int, acc, cotangent, residuals, params: dict):
         """Add argument `i`'s cotangent into the owned buffer `acc` in place, or return None.
 

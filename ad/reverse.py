@@ -165,12 +165,8 @@ def sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int] = 
                     cotangents[parent] = reused
                     owned[parent] = 1
                     continue
-            if primitive.transposes_jvp:
-                contribution = transposed_jvp(primitive, i, cotangent, residuals, params,
-                                              shapes[parent])
-            else:
-                contribution = primitive.vjp(i, cotangent, residuals, params, shapes[parent],
-                                             out_shape)
+            contribution = pull_entry(primitive, i, cotangent, residuals, params,
+                                      shapes[parent], out_shape)
             if contribution is ZERO:
                 continue
             fresh = primitive.fresh_vjp and type(contribution) is np.ndarray
@@ -183,6 +179,15 @@ def sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int] = 
     if keep:
         return cotangents
     return {index: cotangents[index] for index in wanted}
+
+
+def pull_entry(primitive, i: int, cotangent, residuals, params: dict, in_shape: tuple,
+               out_shape) -> Any:
+    """Argument `i`'s contribution from one entry's cotangent (its VJP rule, or the
+    transpose of its JVP rule): what a sweep computes per edge, and what calibration times."""
+    if primitive.transposes_jvp:
+        return transposed_jvp(primitive, i, cotangent, residuals, params, in_shape)
+    return primitive.vjp(i, cotangent, residuals, params, in_shape, out_shape)
 
 
 def transposed_jvp(primitive, i: int, cotangent, residuals, params: dict, in_shape: tuple):

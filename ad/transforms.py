@@ -9,8 +9,10 @@ are pytrees. Jacobians have shape output shape + input shape. Imports the engine
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+import time
 from typing import Callable, Sequence
 
 import numpy as np
@@ -333,20 +335,26 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
 
 
 def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", *,
-             chunk_size: int | None = None):
+             chunk_size: int | None = None, settle: bool = True):
     """Jacobian in the mode the cost model predicts cheaper, or in the mode you name.
 
     `mode`:
 
     * "auto": `f` is recorded once (which also tells the output size); `ad.cost.predict`
       compares forward mode (n directions in ceil(n / chunk) vector passes) with reverse mode
-      (m cotangents in ceil(m / chunk) sweeps of that recording) from the catalogue's counts
-      and the per-pass overhead. When reverse wins, the recording is swept; when forward
+      (m cotangents in ceil(m / chunk) sweeps of that recording) in predicted seconds: the
+      catalogue's counts priced per primitive and mode, plus the engines' per-entry and
+      per-pass costs. When reverse wins, the recording is swept; when forward
       wins, tangents are pushed forward through it (each entry's JVP rule on the residuals
-      it recorded), so `f` runs once either way. The choice is remembered per signature
-      (argument shapes and dtypes): later calls run the chosen mode directly. The returned
-      function's `.report` is the last `CostReport` (print it for the table and the reason
-      of the choice).
+      it recorded), so `f` runs once either way. The prices are the calibration table's
+      (`ad.cost.calibration.current()`: this machine's, from `python -m ad.calibrate`, else
+      the shipped default). The choice is remembered per signature (argument shapes and
+      dtypes): later calls run the chosen mode directly. When the two predictions are
+      within SETTLE_WITHIN (1.5x) of each other, a close call the model cannot resolve,
+      the next calls time each mode SETTLE_TRIALS (2) times and keep the faster from then
+      on (`settle=False` keeps the prediction). The returned function's `.report` is the
+      last `CostReport`, with measured times next to the prediction (print it for the
+      table, the largest terms and the reason of the choice).
     * "forward" / "reverse": `jacfwd` / `jacrev`.
     * "optimal": for an `ad.chain(f1, ..., fL)`, each stage's Jacobian in its cheaper mode,
       multiplied in the optimal bracketing, unless the cost model predicts a pure mode over
@@ -415,11 +423,16 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         nums = normalize_argnums(argnums, len(args), "jacobian", f)
         signature = (nums, tuple((shape_of(leaf), getattr(leaf, "dtype", type(leaf)))
                                  for leaf in tree.flatten((args, kwargs))[0]))
-        decided = decisions.get(signature)
-        if decided is not None:   # the same plan as predicted: run the chosen mode directly
-            jacobian_f.report = decided
-            by = jacfwd if decided.choice == "forward" else jacrev
-            return by(f, argnums, chunk_size=decided.plan.chunk)(*args, **kwargs)
+        decision = decisions.get(signature)
+        if decision is not None:   # the same plan as predicted: run a mode directly
+            mode = decision.next_mode()
+            by = jacfwd if mode == "forward" else jacrev
+            start = time.perf_counter()
+            result = by(f, argnums, chunk_size=decision.report.plan.chunk)(*args, **kwargs)
+            decision.observe(mode, time.perf_counter() - start)
+            jacobian_f.report = decision.report
+            return result
+        start = time.perf_counter()
         recording = Recording(f, args, kwargs, nums, False, "jacobian")
         in_sizes = [math.prod(np.shape(x)) for x in recording.in_primals]
         m = sum(math.prod(np.shape(p)) for p in recording.out_primals)
@@ -428,15 +441,64 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
                              recording.out_ids, m, itemsize,
                              [np.shape(p) for p in recording.out_primals])
         plan = _recording_plan(recording, chunk_size)
+        predicting = time.perf_counter()
         report = predict(counts, plan)
-        jacobian_f.report = decisions[signature] = report
+        decisions[signature] = _Decision(report, settle)
         single = isinstance(argnums, int)
+        chosen = time.perf_counter()
         if report.choice == "forward":   # push tangents through the recording just made
-            return _jacfwd_from(recording, single, plan)
-        return _jacrev_from(recording, single, plan)
+            result = _jacfwd_from(recording, single, plan)
+        else:
+            result = _jacrev_from(recording, single, plan)
+        # measured: the recording and the chosen mode's passes, not the prediction
+        report.record_measured(report.choice, time.perf_counter() - chosen + predicting - start)
+        jacobian_f.report = report
+        return result
 
     jacobian_f.report = None
     return jacobian_f
+
+
+#: `jacobian(mode="auto")` settles a close call by measurement: when the predicted times of
+#: the two modes are within this factor of each other, the next calls run each mode
+#: SETTLE_TRIALS times and keep the faster (the prediction's error is about that size).
+SETTLE_WITHIN = 1.5
+SETTLE_TRIALS = 2
+
+
+class _Decision:
+    """The mode `jacobian(mode="auto")` runs for one signature: the prediction's, or, for a
+    close call, the faster of the two once both have been timed SETTLE_TRIALS times."""
+
+    __slots__ = ("report", "times", "settled")
+
+    def __init__(self, report, settle: bool) -> None:
+        self.report = report
+        close = max(report.ratio, 1.0 / max(report.ratio, 1e-300)) < SETTLE_WITHIN
+        self.settled = not (settle and close and report.counts.reverse_only is None)
+        self.times: dict[str, list[float]] = {"forward": [], "reverse": []}
+
+    def next_mode(self) -> str:
+        if self.settled:
+            return self.report.choice
+        other = "reverse" if self.report.choice == "forward" else "forward"
+        ours, theirs = self.times[self.report.choice], self.times[other]
+        return self.report.choice if len(ours) <= len(theirs) else other
+
+    def observe(self, mode: str, seconds: float) -> None:
+        self.report.record_measured(mode, seconds)
+        if self.settled:
+            return
+        self.times[mode].append(seconds)
+        if min(len(t) for t in self.times.values()) < SETTLE_TRIALS:
+            return
+        best = {m: min(t) for m, t in self.times.items()}
+        faster = min(best, key=best.get)
+        self.report = dataclasses.replace(self.report, choice=faster, reason=(
+            f"{self.report.reason}; a close call, settled by measurement: {faster} mode "
+            f"(best of {SETTLE_TRIALS} calls each: forward {best['forward'] * 1e3:.3g} ms, "
+            f"reverse {best['reverse'] * 1e3:.3g} ms)"), measured=self.report.measured)
+        self.settled = True
 
 
 def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None):
@@ -479,4 +541,5 @@ def stop_gradient(x):
 
 
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hessian",
-           "hvp", "stop_gradient", "CHUNK_SIZE", "CHUNK_BUDGET"]
+           "hvp", "stop_gradient", "CHUNK_SIZE", "CHUNK_BUDGET", "SETTLE_WITHIN",
+           "SETTLE_TRIALS"]

@@ -12,27 +12,26 @@ chains). For each: the measured time of `jacfwd`, `jacrev` and `jacobian(mode="a
 (forward iff n/2 < m), CppAD (forward iff n <= m), CasADi (forward iff n <= 2m: a fixed 2:1
 weight) and JAX's `jacobian` (always reverse). The first call of auto (recording, the
 prediction and the chosen mode) is reported over the chosen mode's time: the price of the
-selection. Times are medians over repeats of loops, taken in one process back to back; only
-ratios are meant to be read (the machine is shared and noisy).
+selection; the selection alone (counting the recording and predicting, what auto adds to
+the recording the chosen mode reuses) likewise. Times are medians over rounds that time
+every mode once each (drifts in load hit all alike), in one process, under the default
+threading (as `python -m ad.calibrate` measures); only ratios are meant to be read (the
+machine is shared and noisy).
 """
 from __future__ import annotations
 
-import os
+import argparse
+import json
+import math
+import time
+from typing import Any, Callable, Sequence
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import numpy as np
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import time  # noqa: E402
-from typing import Any, Callable, Sequence  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-import ad  # noqa: E402
-import ad.numpy as anp  # noqa: E402
-from benchmarks.cost_model import median_time  # noqa: E402
+import ad
+import ad.numpy as anp
+from ad.cost import predict, tape_counts
+from ad.recording import Recording
 
 Program = tuple[str, Callable, np.ndarray]
 
@@ -234,8 +233,29 @@ RULES = {"ADOL-C": lambda n, m: "forward" if n / 2 < m else "reverse",
          "JAX": lambda n, m: "reverse"}
 
 
+def _interleaved(fns: dict[str, Callable[[], Any]], repeats: int,
+                 min_time: float = 0.05) -> dict[str, float]:
+    """Median per function over `repeats` rounds; each round times every function once (a
+    loop lasting >= min_time), so drifts in the machine's load hit all of them alike."""
+    loops = {}
+    for key, fn in fns.items():
+        fn()
+        start = time.perf_counter()
+        fn()
+        loops[key] = max(1, int(min_time / max(time.perf_counter() - start, 1e-7)))
+    samples: dict[str, list[float]] = {key: [] for key in fns}
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(loops[key]):
+                fn()
+            samples[key].append((time.perf_counter() - start) / loops[key])
+    return {key: float(np.median(v)) for key, v in samples.items()}
+
+
 def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, Any]:
-    """Times of jacfwd, jacrev, auto (remembered decision) and auto's first call."""
+    """Times of jacfwd, jacrev, auto (remembered decision) and auto's first call, and the
+    cost model's predicted time of each mode."""
     forward, reverse = ad.jacfwd(f), ad.jacrev(f)
     J = reverse(x)
     np.testing.assert_allclose(forward(x), J, rtol=1e-8, atol=1e-10)
@@ -244,17 +264,29 @@ def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, An
     np.testing.assert_allclose(auto(x), J, rtol=1e-8, atol=1e-10)
     first = time.perf_counter() - start
     report = auto.report
-    t_fwd = median_time(lambda: forward(x), repeats)
-    t_rev = median_time(lambda: reverse(x), repeats)
-    t_auto = median_time(lambda: auto(x), repeats)
+    recording = Recording(f, (x,), {}, (0,), False, "jacobian")
+    start = time.perf_counter()          # the selection alone: count the recording, predict
+    predict(tape_counts(recording.level.tape, recording.in_ids, [x.size], recording.out_ids))
+    selection = time.perf_counter() - start
+    measured = _interleaved({"forward": lambda: forward(x), "reverse": lambda: reverse(x),
+                             "auto": lambda: auto(x)}, repeats)
+    t_fwd, t_rev, t_auto = measured["forward"], measured["reverse"], measured["auto"]
+    settled = auto.report               # after the loops: a close call is settled by now
     n, m = int(np.size(x)), int(np.size(J) // max(np.size(x), 1))
     times = {"forward": t_fwd, "reverse": t_rev}
     best = min(times.values())
     row = {"program": name, "n": n, "m": m, "forward_s": t_fwd, "reverse_s": t_rev,
-           "auto_s": t_auto, "auto": report.choice, "faster": min(times, key=times.get),
+           "auto_s": t_auto, "auto": settled.choice, "predicted_choice": report.choice,
+           "settled": "settled by measurement" in settled.reason,
+           "faster": min(times, key=times.get),
            "regret": t_auto / best, "first_call_over_chosen": first / times[report.choice],
-           "predicted_ratio": report.forward.cost / report.reverse.cost,
-           "measured_ratio": t_fwd / t_rev}
+           "selection_over_chosen": selection / times[report.choice],
+           "predicted_forward_s": report.forward.seconds,
+           "predicted_reverse_s": report.reverse.seconds,
+           "error_forward": report.forward.seconds / t_fwd,
+           "error_reverse": report.reverse.seconds / t_rev,
+           "predicted_ratio": report.forward.seconds / report.reverse.seconds,
+           "measured_ratio": t_fwd / t_rev, "calibration": report.calibration}
     for rule, pick in RULES.items():
         row[rule] = times[pick(n, m)] / best
     return row
@@ -266,10 +298,19 @@ def run(quick: bool = False, repeats: int = 5) -> list[dict[str, Any]]:
 
 def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     regrets = np.array([r["regret"] for r in rows])
+    errors = np.array([r[f"error_{mode}"] for r in rows for mode in ("forward", "reverse")])
+    big = [r for r in rows if r[f"{r['auto']}_s"] > 1e-3]
     out = {"programs": len(rows), "regret_le_1.10": float(np.mean(regrets <= 1.10)),
            "regret_max": float(regrets.max()), "regret_geomean": float(np.exp(np.log(
                regrets).mean())), "auto_picked_faster": int(sum(r["auto"] == r["faster"]
-                                                             for r in rows))}
+                                                             for r in rows)),
+           "prediction_picked_faster": int(sum(r["predicted_choice"] == r["faster"]
+                                               for r in rows)),
+           "settled_by_measurement": int(sum(r["settled"] for r in rows)),
+           "predicted_within_2x": float(np.mean((errors >= 0.5) & (errors <= 2.0))),
+           "prediction_error_geomean": float(np.exp(np.abs(np.log(errors)).mean())),
+           "selection_max_over_chosen (J > 1 ms)": max(
+               (r["selection_over_chosen"] for r in big), default=0.0)}
     for rule in RULES:
         differ = [r for r in rows if RULES[rule](r["n"], r["m"]) != r["auto"]]
         better = sum(r["regret"] < r[rule] for r in differ)
@@ -279,14 +320,18 @@ def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
-    head = ("program", "n", "m", "fwd ms", "rev ms", "auto", "faster", "regret",
-            "pred f/r", "meas f/r", "ADOL-C", "CppAD", "CasADi", "JAX")
+    head = ("program", "n", "m", "fwd ms", "rev ms", "predicted", "auto", "faster", "regret",
+            "pred fwd ms", "pred rev ms", "err fwd", "err rev", "ADOL-C", "CppAD", "CasADi",
+            "JAX")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         lines.append("| " + " | ".join([
             r["program"], str(r["n"]), str(r["m"]), f"{r['forward_s'] * 1e3:.3g}",
-            f"{r['reverse_s'] * 1e3:.3g}", r["auto"], r["faster"], f"{r['regret']:.2f}",
-            f"{r['predicted_ratio']:.3g}", f"{r['measured_ratio']:.3g}",
+            f"{r['reverse_s'] * 1e3:.3g}", r["predicted_choice"],
+            r["auto"] + (" (settled)" if r["settled"] else ""), r["faster"],
+            f"{r['regret']:.2f}",
+            f"{r['predicted_forward_s'] * 1e3:.3g}", f"{r['predicted_reverse_s'] * 1e3:.3g}",
+            f"{r['error_forward']:.2f}", f"{r['error_reverse']:.2f}",
             *(f"{r[rule]:.2f}" for rule in RULES)]) + " |")
     return "\n".join(lines)
 
@@ -294,7 +339,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", type=str, help="also write the rows and summary here")
     args = parser.parse_args(argv)
     rows = run(args.quick, args.repeats)

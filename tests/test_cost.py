@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import ad
 import ad.numpy as anp
 from ad import cost
+from ad.cost import calibration
 
 
 # ----------------------------------------------------------------------------- matrix chain DP
@@ -110,20 +111,47 @@ def _repeat(fn, x, times):
     return x
 
 
+def _table(engine=None, line=(1e-6, 1e-9)):
+    """A fixed calibration: every primitive and mode on one line, the engine terms given."""
+    lines = {name: {mode: line for mode in calibration.MODES} for name in ad.primitives}
+    return calibration.Calibration(lines, {}, engine or {
+        "forward_entry": 3e-6, "record_entry": 2e-6, "sweep_entry": 1e-6,
+        "forward_pass": 5e-6, "record_pass": 4e-6, "sweep_pass": 3e-6, "call": 50e-6,
+        "element": 2e-9, "accumulate": 1e-9})
+
+
 def test_mode_predictions_follow_the_formulas():
     g = ad.trace(lambda x: anp.tanh(x[:, None] * x[None, :3]), np.ones(10))   # R^10 -> R^30
     c = cost.count(g)
-    m = cost.MACHINE
-    r = cost.predict(c, chunk_size=4)
+    table = _table()
+    e = table.engine
+    r = cost.predict(c, chunk_size=4, table=table)
     assert (r.forward.passes, r.reverse.passes) == (3, 8)
     assert r.forward.flops == 3 * c.flops + 10 * c.jvp
     assert r.reverse.flops == c.flops + 30 * c.vjp
-    assert r.forward.overhead == pytest.approx(
-        3 * (c.nodes * m.forward_node + m.pass_fixed) + m.call + m.element * 10 * (10 + 30))
+    apps = sum(row[2] for row in c.by_primitive)
+    value, jvp, vjp = (sum(row[k] for row in c.by_primitive) for k in (3, 4, 5))
+    assert apps == c.nodes
+    # seconds = overhead * applications + slope * work, per pass and direction
+    rules_fwd = 3 * (1e-6 * apps + 1e-9 * value) + 3 * 1e-6 * apps + 1e-9 * 10 * jvp
+    engine_fwd = 3 * (c.nodes * e["forward_entry"] + e["forward_pass"]) + e["call"] \
+        + e["element"] * 10 * (10 + 30)
+    assert r.forward.seconds == pytest.approx(rules_fwd + engine_fwd)
+    assert r.forward.overhead == pytest.approx(engine_fwd)
+    rules_rev = (1e-6 * apps + 1e-9 * value) + 8 * 1e-6 * apps + 1e-9 * 30 * vjp
+    engine_rev = c.nodes * (e["record_entry"] + 8 * e["sweep_entry"]) + e["record_pass"] \
+        + 8 * e["sweep_pass"] + e["call"] + e["accumulate"] * 30 * c.fan_in \
+        + e["element"] * 30 * (10 + 30)
+    assert r.reverse.seconds == pytest.approx(rules_rev + engine_rev)
+    assert c.fan_in == 0       # x is read twice, by getitems that accumulate in place
+    unfused = cost.count(ad.trace(lambda x: (x + 1.0) - x, np.ones(10)))
+    assert unfused.fan_in == 10    # add and subtract: the second contribution is an addition
     assert r.reverse.peak_bytes > c.itemsize * c.saved      # the tape is part of it
+    assert r.forward.terms[0][1] >= r.forward.terms[-1][1]
+    assert sum(t for _, t in r.forward.terms) == pytest.approx(r.forward.seconds)
     text = str(r)
     for label in ("one JVP", "one VJP", "Jacobian by forward mode", "Jacobian by reverse mode",
-                  "auto mode:"):
+                  "auto mode:", "largest terms", "calibration: fixed"):
         assert label in text
 
 
@@ -149,9 +177,9 @@ def test_auto_choice_on_clear_cut_shapes(n, m, expected):
 
 
 def test_auto_picks_the_cheaper_prediction_even_against_n_and_m():
-    """n < m, yet with one direction per pass, 4 sweeps (cheap per node) are predicted to
-    beat 3 forward passes of a 21-node program: auto follows the prediction, and the reason
-    says why it differs from the n-versus-m rule."""
+    """n < m, yet with one direction per pass and sweep entries priced far below forward
+    entries, 4 sweeps are predicted to beat 3 forward passes of a 20-odd-node program: auto
+    follows the prediction, and the reason says why it differs from the n-versus-m rule."""
     rng = np.random.default_rng(1)
     A = rng.standard_normal((4, 3))
 
@@ -160,13 +188,18 @@ def test_auto_picks_the_cheaper_prediction_even_against_n_and_m():
         for _ in range(20):
             y = anp.sin(y)
         return y
-    r = ad.cost_report(f, rng.standard_normal(3), chunk_size=1)
+    table = _table({"forward_entry": 10e-6, "record_entry": 5e-6, "sweep_entry": 1e-6},
+                   line=(0.0, 0.0))
+    r = ad.cost_report(f, rng.standard_normal(3), chunk_size=1, table=table)
     assert (r.forward.passes, r.reverse.passes) == (3, 4)
-    assert (r.choice == "forward") == (r.forward.cost <= r.reverse.cost)
+    nodes = r.counts.nodes
+    assert nodes > 20
+    assert r.forward.seconds == pytest.approx(3 * nodes * 10e-6)
+    assert r.reverse.seconds == pytest.approx(nodes * 5e-6 + 4 * nodes * 1e-6)
     assert r.choice == "reverse"
     assert "comparing n with m alone would pick forward" in r.reason
-    factor = max(r.forward.cost, r.reverse.cost) / min(r.forward.cost, r.reverse.cost)
-    assert f"{factor:.3g}x cheaper" in r.reason
+    factor = r.forward.cost / r.reverse.cost
+    assert f"{factor:.3g}x faster" in r.reason
 
 
 # ----------------------------------------------------------------------------- chains
@@ -179,7 +212,7 @@ def dense_chain(widths, seed=0):
     return ad.chain(*stages), rng.standard_normal(widths[0])
 
 
-@pytest.mark.parametrize("widths", [(200, 4, 200, 4, 200), (60, 4, 60, 4, 60), (3, 40, 40, 2),
+@pytest.mark.parametrize("widths", [(1000, 4, 1000, 4, 1000), (60, 4, 60, 4, 60), (3, 40, 40, 2),
                                     (7,), (30, 30)])
 def test_optimal_chain_jacobian_equals_forward_and_reverse(widths):
     if len(widths) == 1:
@@ -192,19 +225,23 @@ def test_optimal_chain_jacobian_equals_forward_and_reverse(widths):
     np.testing.assert_allclose(J, ad.jacobian(f, mode="reverse")(x), rtol=0, atol=1e-10)
     np.testing.assert_allclose(J, ad.jacobian(f)(x), rtol=0, atol=1e-10)
     assert jo.report.plan.dims == tuple(jo.report.dims)
-    if widths[0] == 200:
+    if widths[0] == 1000:
         assert jo.report.choice == "plan"
 
 
 def test_diamond_chain_plan():
-    f, x = dense_chain((200, 4, 200, 4, 200))
+    """Wide-narrow-wide: each 1000 -> 4 stage by reverse mode (4 cotangents), each
+    4 -> 1000 stage by forward mode (4 directions), multiplied in the optimal order: a few
+    narrow passes instead of 1000 wide ones (measured about 4.7x faster than either pure
+    mode on this machine; predicted 4x)."""
+    f, x = dense_chain((1000, 4, 1000, 4, 1000))
     report = f.plan(x)
-    assert report.modes == ["reverse", "forward", "reverse", "forward"]
+    assert report.modes[1::2] == ["forward", "forward"]
     assert report.choice == "plan"      # so the stage-wise path is what the test above checks
     assert ad.chain(anp.sin, anp.cos).plan(np.ones(3)).choice != "plan"   # nothing to gain
-    assert report.optimal.cost < min(report.forward.cost, report.reverse.cost)
+    assert report.optimal.cost < min(report.forward.cost, report.reverse.cost) / 2
     assert report.plan.cost < min(report.plan.forward, report.plan.reverse)
-    assert "J1: 4 x 200 by reverse" in str(report)
+    assert "J2: 1000 x 4 by forward" in str(report)
 
 
 def test_chain_flattens_and_checks():
@@ -316,11 +353,6 @@ def test_bad_elimination_order_is_refused():
     with pytest.raises(ValueError):
         cost.eliminate(lg, [4, 5])
     assert "Markowitz" in str(cost.elimination_report(ad.trace(funnel, 1.0, 2.0, 3.0, 4.0)))
-
-
-def test_calibrate_returns_positive_constants():
-    machine = cost.calibrate(repeats=1)
-    assert all(v > 0 for v in vars(machine).values())
 
 
 def test_identity_seed_is_free_in_one_forward_pass():

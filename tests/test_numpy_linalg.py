@@ -1,7 +1,14 @@
-"""ad.numpy.linalg (ad/numpy/linalg.py): factorisations, solves, norms."""
+"""ad.numpy.linalg (ad/numpy/linalg.py): factorisations, solves, norms; every linalg
+primitive under blocks of directions (one pass or sweep of k against k single ones)."""
+
+import math
 
 import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+import ad
 import ad.numpy as anp
 from numpy_table import Table, big, distinct, flat, nz, pos, unit, v, wellcond  # noqa: F401
 
@@ -91,3 +98,156 @@ row("linalg.eigh", [wellcond(3, 3)], id="eigh UPLO=U vectors",
 test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
     TABLE.tests()
 
+
+# ----------------------------------------------------------------------------- blocks of directions
+# Every linalg primitive (and the ad.scipy.linalg solves, compositions of solve) under a
+# block of k directions: a block of k tangents (jacfwd, one pass of chunk_size=k) equals k
+# single-direction JVPs, and a block of k cotangents (jacrev, one sweep) equals k single VJPs.
+# The block reaches the primitive as k random directions: x0 + c @ T at c = 0 (forward),
+# U @ f(x) (reverse). A block wider than the matrix takes the rules' inverse-and-products
+# path (ad/catalogue/linalg.py, _WIDE), a single direction their solves: both are compared.
+_n = 3
+_A = wellcond(_n, _n)
+_SPD = _spd_np(v(_n, _n))
+_STACK = wellcond(2, _n, _n)
+_RHS = v(_n, 2)
+_TALL = v(4, 3) + 3 * np.eye(4, 3)
+_TALLER = v(5, 3) + 3 * np.eye(5, 3)
+_WIDE_MATRIX = v(2, 4)
+_TALL_DISTINCT = distinct(4, 3)
+_WIDE_DISTINCT = distinct(2, 4)
+
+
+def _square(x, shift=_A):
+    return shift + anp.reshape(x, np.shape(shift))
+
+
+def _cat(*outs):
+    return anp.concatenate([anp.ravel(o) for o in outs])
+
+
+BLOCK_CASES = {
+    "solve in a": (lambda x: anp.linalg.solve(_square(x), _RHS[:, 0]), 0.1 * v(9)),
+    "solve in b": (lambda x: anp.linalg.solve(_A, x), v(3)),
+    "solve matrix b": (lambda x: _cat(anp.linalg.solve(_square(x[:9]),
+                                                        anp.reshape(x[9:], (3, 2)))),
+                       0.1 * v(15)),
+    "solve stacked a, unstacked b": (
+        lambda x: _cat(anp.linalg.solve(_square(x[:18], _STACK), anp.reshape(x[18:], (3, 2)))),
+        0.1 * v(24)),
+    "inv": (lambda x: _cat(anp.linalg.inv(_square(x))), 0.1 * v(9)),
+    "inv stacked": (lambda x: _cat(anp.linalg.inv(_square(x, _STACK))), 0.1 * v(18)),
+    "det": (lambda x: anp.reshape(anp.linalg.det(_square(x)), (1,)), 0.1 * v(9)),
+    "det stacked": (lambda x: anp.linalg.det(_square(x, _STACK)), 0.1 * v(18)),
+    "slogdet": (lambda x: anp.reshape(anp.linalg.slogdet(_square(x))[1], (1,)), 0.1 * v(9)),
+    "cholesky": (lambda x: _cat(anp.linalg.cholesky(_square(x, _SPD))), 0.1 * v(9)),
+    "cholesky stacked": (lambda x: _cat(anp.linalg.cholesky(
+        _square(x, np.stack([_SPD, _SPD + np.eye(_n)])))), 0.1 * v(18)),
+    "eigh": (lambda x: _cat(*anp.linalg.eigh(_square(x, _SPD))), 0.1 * v(9)),
+    "svd square": (lambda x: _cat(*anp.linalg.svd(_square(x), full_matrices=False)),
+                   0.1 * v(9)),
+    "svd tall": (lambda x: _cat(*anp.linalg.svd(_square(x, _TALL_DISTINCT),
+                                                full_matrices=False)), 0.1 * v(12)),
+    "svd wide": (lambda x: _cat(*anp.linalg.svd(_square(x, _WIDE_DISTINCT),
+                                                full_matrices=False)), 0.1 * v(8)),
+    "qr square": (lambda x: _cat(*anp.linalg.qr(_square(x))), 0.1 * v(9)),
+    "qr tall": (lambda x: _cat(*anp.linalg.qr(_square(x, _TALLER))), 0.1 * v(15)),
+    "pinv tall": (lambda x: _cat(anp.linalg.pinv(_square(x, _TALL))), 0.1 * v(12)),
+    "pinv wide": (lambda x: _cat(anp.linalg.pinv(_square(x, _WIDE_MATRIX))), 0.1 * v(8)),
+    "lstsq": (lambda x: anp.linalg.lstsq(_square(x[:12], _TALL), x[12:])[0],
+              np.concatenate([0.1 * v(12), v(4)])),
+    "matrix_power 3": (lambda x: _cat(anp.linalg.matrix_power(_square(x), 3)), 0.1 * v(9)),
+    "matrix_power -2": (lambda x: _cat(anp.linalg.matrix_power(_square(x), -2)), 0.1 * v(9)),
+}
+try:   # ad.scipy (an optional extra): its solves are compositions of solve
+    from ad.scipy import linalg as sla
+except ImportError:   # pragma: no cover - depends on the environment
+    sla = None
+if sla is not None:
+    BLOCK_CASES["solve_triangular"] = (
+        lambda x: _cat(sla.solve_triangular(_square(x[:9]), anp.reshape(x[9:], (3, 2)),
+                                            lower=True)), 0.1 * v(15))
+    BLOCK_CASES["cho_solve"] = (
+        lambda x: _cat(sla.cho_solve(sla.cho_factor(_square(x, _SPD), lower=True), _RHS)),
+        0.1 * v(9))
+
+
+def _pushed(f, x0, tangents):
+    """c -> f(x0 + c @ tangents): at c = 0 its Jacobian by one forward pass of k = len(tangents)
+    directions is the block of JVPs along the rows of `tangents`."""
+    return lambda c: f(x0 + c @ tangents)
+
+
+def _pulled(f, cotangents):
+    """x -> cotangents @ f(x): its Jacobian by one reverse sweep of k = len(cotangents)
+    cotangents is the block of VJPs of the rows of `cotangents`."""
+    return lambda x: cotangents @ f(x)
+
+
+@pytest.mark.parametrize("case", sorted(BLOCK_CASES))
+@given(k=st.integers(1, 8), seed=st.integers(0, 2 ** 32 - 1))
+def test_block_of_directions_equals_one_at_a_time(case, k, seed):
+    f, x0 = BLOCK_CASES[case]
+    r = np.random.default_rng(seed)
+    tangents = r.standard_normal((k, x0.size))
+    block = ad.jacfwd(_pushed(f, x0, tangents), chunk_size=k)(np.zeros(k))
+    loop = np.stack([ad.jvp(f, (x0,), (t,))[1] for t in tangents], axis=-1)
+    np.testing.assert_allclose(block, loop, rtol=1e-9, atol=1e-11)
+    y, vjp_fn = ad.vjp(f, x0)
+    cotangents = r.standard_normal((k, np.size(y)))
+    block = ad.jacrev(_pulled(f, cotangents), chunk_size=k)(x0)
+    loop = np.stack([vjp_fn(u)[0] for u in cotangents])
+    np.testing.assert_allclose(block, loop, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("case", sorted(BLOCK_CASES))
+def test_block_of_directions_second_order(case):
+    """The block paths differentiate again: the Hessian of a scalarisation by forward over
+    forward mode, blocks of all n directions at both levels (the rules' inverse-and-products
+    paths, differentiated), equals reverse over reverse (one direction at a time inside)."""
+    f, x0 = BLOCK_CASES[case]
+    w = np.random.default_rng(1).standard_normal(np.size(f(x0)))
+
+    def g(x):
+        return anp.sum(f(x) * w)
+
+    n = x0.size
+    blocks = ad.jacfwd(ad.jacfwd(g, chunk_size=n), chunk_size=n)(x0)
+    np.testing.assert_allclose(blocks, ad.jacrev(ad.jacrev(g))(x0), rtol=1e-9, atol=1e-11)
+
+
+_LAPACK = ["solve", "inv", "det", "slogdet", "cholesky", "eigh", "svd", "qr", "pinv"]
+
+
+@pytest.mark.parametrize("case", sorted(BLOCK_CASES))
+def test_block_of_directions_factorises_once(case, monkeypatch):
+    """One pass (or sweep) of a block of k directions makes no more LAPACK calls for k = 16
+    than for k = 2, none on more matrices than the program's own stacks (at most 2 here): a
+    rule run once per direction, or a block broadcast against a matrix (NumPy then
+    factorises a copy of it per direction), fails."""
+    f, x0 = BLOCK_CASES[case]
+    calls = []
+
+    def counting(name, function):
+        def counted(a, *args, **kwargs):
+            stack = np.shape(a)[:-2]
+            if name == "solve":   # NumPy broadcasts a against b's stack
+                stack = np.broadcast_shapes(stack, np.shape(args[0])[:-2])
+            calls.append((name, math.prod(stack)))
+            return function(a, *args, **kwargs)
+        return counted
+
+    for name in _LAPACK:
+        monkeypatch.setattr(np.linalg, name, counting(name, getattr(np.linalg, name)))
+    r = np.random.default_rng(0)
+    seen = {}
+    for k in (2, 16):
+        calls.clear()
+        ad.jacfwd(_pushed(f, x0, r.standard_normal((k, x0.size))), chunk_size=k)(np.zeros(k))
+        seen["forward", k] = list(calls)
+        calls.clear()
+        ad.jacrev(_pulled(f, r.standard_normal((k, np.size(f(x0))))), chunk_size=k)(x0)
+        seen["reverse", k] = list(calls)
+    for mode in ("forward", "reverse"):
+        assert len(seen[mode, 16]) <= len(seen[mode, 2]), (mode, seen[mode, 2], seen[mode, 16])
+        assert max((m for _, m in seen[mode, 16]), default=0) <= 2, (mode, seen[mode, 16])

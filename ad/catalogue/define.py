@@ -164,11 +164,13 @@ class LinearPrimitive(Primitive):
                          jvp=None if variadic else [_applied_to_the_tangent if lin else None
                                                     for lin in linear],
                          vjp=None if variadic else transpose, **kwargs)
+        self.forward_mode = True              # its JVP is itself: no rule list needed
         self.linear_in = linear               # per argument (None: variadic, all linear)
         self.transpose_rule = transpose if variadic else None
         self.batch = batch
         self.broadcasting = broadcasting
         self.accumulate = accumulate
+        self.fuses_accumulation = accumulate is not None
         self.fresh_vjp = fresh_transpose
 
     def forward(self, primals, params, needs):
@@ -291,6 +293,7 @@ class ElementwisePrimitive(Primitive):
 
     elementwise = True
     fresh_vjp = True   # partial * cotangent is always a new array
+    fuses_accumulation = True   # acc += partial * cotangent in one kernel (same shapes)
     #: The partial derivatives, one per argument (None where not needed): with the shapes
     #: the tape keeps per value, all the rules need.
     residual_form = "partials"
@@ -389,6 +392,8 @@ class LinearElementwisePrimitive(ElementwisePrimitive):
 
     def vjp_reuse(self, i, cotangent, partials, params, in_shape):
         return None
+
+    fuses_accumulation = False
 
     def vjp_accumulate(self, i, acc, cotangent, partials, params):
         return None

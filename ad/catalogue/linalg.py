@@ -6,6 +6,15 @@ works on stacks of matrices (..., m, n); its rules are matrix expressions built 
 matmul, solve and `ad.numpy` functions, so extra leading tangent axes broadcast the same
 way and the rules differentiate again (Hessians).
 
+A block of k directions costs one factorisation of each primal matrix and k products or
+solves, never k factorisations: `solve` folds the block into right-hand-side columns (b's
+stack broadcast to a's first), a rule solving against a wide block (2 n columns or more,
+`_WIDE`) forms the inverse once and multiplies (LAPACK's solves are several times slower per
+flop than a product), cholesky and qr reuse one inverse of their triangular factor for
+both of their solves, and det/slogdet's JVP is tr(a^-1 t) = sum(a^-T * t), n^2 per direction.
+tests/test_numpy_linalg.py checks blocks against one direction at a time, and counts the
+LAPACK calls of a block.
+
 Primitives with several outputs (eigh: w, V; svd: U, s, Vt; qr: Q, R) are declared with
 `outputs=`: they return a tuple, their JVP rules return one tangent per output and their VJP
 rules take one cotangent per output (ZERO where none arrived).
@@ -35,10 +44,9 @@ import warnings
 import numpy as np
 
 from ad.catalogue.define import defprimitive
-from ad.catalogue.ops import (diagonal, dtype_of, expand_dims, swap_last, trace,
-                              tril, triu, where)
-from ad.catalogue.structure import align, unbroadcast
-from ad.primitive import ZERO, Counts
+from ad.catalogue.ops import diagonal, dtype_of, expand_dims, swap_last, tril, triu, where
+from ad.catalogue.structure import align, sum_, unbroadcast
+from ad.primitive import ZERO, Counts, shape_of
 
 _mT = swap_last   # the matrix transpose of each stacked matrix
 
@@ -75,8 +83,9 @@ def _matmul_cost(in_shapes, out_shape, traced=(True, True), **params) -> Counts:
 def _is_identity(matrix: np.ndarray) -> bool:
     """Whether a square matrix is the identity (cheap next to the product it saves)."""
     n = matrix.shape[0]
-    return (matrix.shape[1] == n and n > 1 and np.count_nonzero(matrix) == n
-            and bool((matrix.diagonal() == 1).all()))
+    if matrix.shape[1] != n or n < 2 or matrix[0, 0] != 1 or matrix[0, 1:].any():
+        return False              # rejected by its first row, without reading the rest
+    return np.count_nonzero(matrix) == n and bool((matrix.diagonal() == 1).all())
 
 
 def _matmul(a, b):
@@ -125,6 +134,32 @@ def _cubic_cost(factor: float, jvp: float, vjp: float):
     return cost
 
 
+def _saved(in_shapes, out_shape, traced) -> int:
+    return math.prod(out_shape) + sum(math.prod(s) for s, t in zip(in_shapes, traced) if t)
+
+
+def _solve_cost(in_shapes, out_shape, traced=(True, True), **params) -> Counts:
+    """One LU of each stacked a (2/3 n^3), and 2 n^2 per right-hand-side column. A direction
+    costs only the solves (the block's rule refactorises once per block, whatever its
+    width: a per-application cost the calibration prices from the value's work), plus the
+    product t @ x when a carries it."""
+    n = in_shapes[0][-1] if len(in_shapes[0]) >= 2 else 3
+    stack = math.prod(in_shapes[0][:-2])
+    solves = 2.0 * n * math.prod(out_shape)      # 2 n^2 per column, every stacked column
+    per_direction = sum((2.0 if k == 0 else 1.0) * solves for k, t in enumerate(traced) if t)
+    return Counts(2.0 / 3.0 * stack * n ** 3 + solves, per_direction, per_direction,
+                  _saved(in_shapes, out_shape, traced))
+
+
+def _det_cost(in_shapes, out_shape, traced=(True,), **params) -> Counts:
+    """One LU (2/3 n^3); a direction is sum(a^-T * t) and a cotangent a scaled a^-T: 2 n^2
+    each, with the inverse formed once per block (priced per application)."""
+    shape = tuple(in_shapes[0]) if len(in_shapes[0]) >= 2 else (3, 3)
+    n, stack = shape[-1], math.prod(shape[:-2])
+    return Counts(2.0 / 3.0 * stack * n ** 3, 2.0 * stack * n * n, 2.0 * stack * n * n,
+                  _saved(in_shapes, out_shape, traced))
+
+
 def _dense(cotangents, outs):
     """The cotangents of a several-output primitive with ZERO ones made zeros (of the batch
     the others carry), so a rule can use them all."""
@@ -149,6 +184,51 @@ def _off_diagonal_inverse(d):
     return where(eye, 0.0, 1.0 / where(eye, 1.0, d))
 
 
+# ----------------------------------------------------------------------------- blocks of solves
+#: A rule solving with one matrix against a block of right-hand sides at least this many
+#: times as wide as the matrix forms the inverse once and multiplies: LAPACK's triangular
+#: solves (getrs/trsm) run several times slower per flop than a matrix product, so from
+#: about 1.5 n columns on the inverse (one factorisation's worth of work, like solve's own)
+#: and the products win, by 3-6x at 16 n (measured for n = 10 to 400, 1 and 2 threads).
+#: Below it, and for the value of `solve` itself, LU solves as before.
+_WIDE = 2
+
+
+def _vectors(a, rhs, axis: int) -> int:
+    """How many right-hand sides `rhs` holds per stacked matrix of `a`: its columns
+    (axis=-1, for a x = rhs) or rows (axis=-2, for x a = rhs), times every leading axis
+    beyond a's stack (a block of directions)."""
+    shape, stack = shape_of(rhs), shape_of(a)[:-2]
+    full = np.broadcast_shapes(tuple(shape[:-2]), tuple(stack))
+    return math.prod(full) // max(1, math.prod(stack)) * shape[axis]
+
+
+def _inverse_if_wide(a, rhs, axis: int = -1, triangle: str | None = None):
+    """inv(a) when `rhs` is a wide block of right-hand sides for it (see _WIDE), else None.
+    `triangle` ("lower", "upper") keeps only that triangle of a triangular factor's
+    inverse (the exact one is triangular; LU's pivoting can leave rounding above it)."""
+    if _vectors(a, rhs, axis) < _WIDE * shape_of(a)[-1]:
+        return None
+    a_inv = inv(a)
+    if triangle == "lower":
+        return tril(a_inv)
+    return triu(a_inv) if triangle == "upper" else a_inv
+
+
+def _left_solve(a, rhs, a_inv):
+    """a^-1 rhs: by the inverse when one was formed (a wide block), else by solve."""
+    return solve(a, rhs) if a_inv is None else matmul(a_inv, rhs)
+
+
+def _right_solve(x, a, a_inv):
+    """x a^-1: by the inverse when one was formed (a wide block), else by solve."""
+    return _mT(solve(_mT(a), _mT(x))) if a_inv is None else matmul(x, a_inv)
+
+
+def _solve_block(a, rhs):
+    """a^-1 rhs for a block of right-hand sides (batch axes folded into columns): one
+    factorisation and the solves, or one inverse and a product when the block is wide."""
+    return _left_solve(a, rhs, _inverse_if_wide(a, rhs))
 
 
 # ----------------------------------------------------------------------------- inv
@@ -180,14 +260,31 @@ inv = defprimitive("inv", _inv, jvp=(_inv_jvp,), vjp=(_inv_vjp,), cost=_cubic_co
 
 
 # ----------------------------------------------------------------------------- solve
+def _stacked_like(b: np.ndarray, extra: int, stack: tuple) -> np.ndarray:
+    """b, whose `extra` leading axes are a block of directions, with its own stack broadcast
+    to `stack` when it broadcasts there (a tangent of an unstacked b aligned to a stacked
+    matrix is (k, 1, n, m)), so the block can be folded into columns; else b unchanged."""
+    middle = b.shape[extra:-2]
+    if middle == stack:
+        return b
+    try:
+        full = np.broadcast_shapes(middle, stack)
+    except ValueError:
+        return b
+    return np.broadcast_to(b, b.shape[:extra] + full + b.shape[-2:]) if full == stack else b
+
+
 def _solve(a, b):
     """x with a @ x = b; `b` is a stack of matrices (..., n, k) (ad.numpy promotes vectors).
 
     Leading axes of `b` beyond `a`'s stack (a block of tangents or cotangents) become extra
-    right-hand-side columns: one factorisation of each matrix, not one per direction.
+    right-hand-side columns: one factorisation of each matrix, not one per direction (b's
+    own stack is broadcast to a's first when it is smaller).
     """
     a, b = np.asarray(a), np.asarray(b)
     extra = b.ndim - a.ndim
+    if extra > 0:   # else NumPy would factorise a copy of a for every direction
+        b = _stacked_like(b, extra, a.shape[:-2])
     if extra > 0 and b.shape[extra:-2] == a.shape[:-2]:
         lead = b.shape[:extra]
         moved = np.moveaxis(b.reshape((-1,) + b.shape[extra:]), 0, -1)   # (..., n, k, B)
@@ -205,31 +302,36 @@ def _solve(a, b):
 
 
 def _solve_jvp_a(t, out, a, b):
-    return -solve(a, matmul(align(t, np.ndim(a), np.ndim(out)), out))
+    return -_solve_block(a, matmul(align(t, np.ndim(a), np.ndim(out)), out))
 
 
 def _solve_jvp_b(t, out, a, b):
-    return solve(a, align(t, np.ndim(b), np.ndim(out)))
+    return _solve_block(a, align(t, np.ndim(b), np.ndim(out)))
 
 
 def _solve_vjp_a(ct, out, a, b):
     full = np.shape(out)[:-2] + np.shape(a)[-2:]
-    return unbroadcast(-matmul(solve(_mT(a), ct), _mT(out)), np.shape(a), full)
+    return unbroadcast(-matmul(_solve_block(_mT(a), ct), _mT(out)), np.shape(a), full)
 
 
 def _solve_vjp_b(ct, out, a, b):
     full = np.shape(out)[:-2] + np.shape(b)[-2:]
-    return unbroadcast(solve(_mT(a), ct), np.shape(b), full)
+    return unbroadcast(_solve_block(_mT(a), ct), np.shape(b), full)
 
 
 solve = defprimitive("solve", _solve, jvp=(_solve_jvp_a, _solve_jvp_b),
-                     vjp=(_solve_vjp_a, _solve_vjp_b), cost=_cubic_cost(1, 2, 2), batched=True)
+                     vjp=(_solve_vjp_a, _solve_vjp_b), cost=_solve_cost, batched=True)
 
 
 # ----------------------------------------------------------------------------- det, slogdet
 def _trace_of_solve(a, t):
-    """tr(a^-1 t) for each stacked matrix: the differential of log|det a| along t."""
-    return trace(solve(a, t))
+    """tr(a^-1 t) for each stacked matrix: the differential of log|det a| along t.
+
+    As sum(a^-T * t) over the matrix axes: one inverse per block of directions and n^2
+    multiply-adds per direction (tr(solve(a, t)) solved n columns, O(n^3), per direction).
+    """
+    nd = len(shape_of(t))
+    return sum_(_mT(inv(a)) * t, axis=(nd - 2, nd - 1), keepdims=False)
 
 
 def _det(a):
@@ -244,7 +346,7 @@ def _det_vjp(ct, out, a):
     return expand_dims(ct * out, (-1, -2)) * _mT(inv(a))
 
 
-det = defprimitive("det", _det, jvp=(_det_jvp,), vjp=(_det_vjp,), cost=_cubic_cost(1, 2, 2),
+det = defprimitive("det", _det, jvp=(_det_jvp,), vjp=(_det_vjp,), cost=_det_cost,
                    batched=True)
 
 
@@ -261,7 +363,7 @@ def _logabsdet_vjp(ct, out, a):
 
 
 logabsdet = defprimitive("logabsdet", _logabsdet, jvp=(_logabsdet_jvp,),
-                         vjp=(_logabsdet_vjp,), cost=_cubic_cost(1, 2, 2), batched=True)
+                         vjp=(_logabsdet_vjp,), cost=_det_cost, batched=True)
 
 
 # ----------------------------------------------------------------------------- cholesky
@@ -275,18 +377,23 @@ def _cholesky(a):
 
 
 def _cholesky_jvp(t, out, a):
-    # dL = L phi(L^-1 dA L^-T), dA the symmetric part of the tangent
+    # dL = L phi(L^-1 dA L^-T), dA the symmetric part of the tangent; a block of directions
+    # uses one inverse of the factor L for both solves (see _WIDE)
     lower = out
-    m = solve(lower, _sym(t))
-    s = _mT(solve(lower, _mT(m)))
+    sym = _sym(t)
+    l_inv = _inverse_if_wide(lower, sym, triangle="lower")
+    s = _right_solve(_left_solve(lower, sym, l_inv), _mT(lower),
+                     None if l_inv is None else _mT(l_inv))
     return matmul(lower, s * _phi(np.shape(a)[-1], dtype_of(a)))
 
 
 def _cholesky_vjp(ct, out, a):
+    # sym(L^-T P L^-1), P = phi(L^T ct)
     lower = out
     p = matmul(_mT(lower), ct) * _phi(np.shape(a)[-1], dtype_of(a))
-    x = solve(_mT(lower), p)
-    return _sym(_mT(solve(_mT(lower), _mT(x))))
+    l_inv = _inverse_if_wide(lower, p, triangle="lower")
+    x = _left_solve(_mT(lower), p, None if l_inv is None else _mT(l_inv))
+    return _sym(_right_solve(x, lower, l_inv))
 
 
 cholesky = defprimitive("cholesky", _cholesky, jvp=(_cholesky_jvp,), vjp=(_cholesky_vjp,),
@@ -361,14 +468,9 @@ def _qr(a):
     return q, r
 
 
-def _times_r_inverse(x, r):
-    """x @ r^-1 for stacked matrices, as a solve."""
-    return _mT(solve(_mT(r), _mT(x)))
-
-
 def _qr_jvp(t, out, a):
     q, r = out
-    da_rinv = _times_r_inverse(t, r)
+    da_rinv = _right_solve(t, r, _inverse_if_wide(r, t, axis=-2, triangle="upper"))
     x = matmul(_mT(q), da_rinv)
     lower = tril(x, -1)
     omega = lower - _mT(lower)
@@ -382,7 +484,9 @@ def _qr_vjp(ct, out, a):
     q_bar, r_bar = _dense(ct, out)
     mm = matmul(r_bar, _mT(r)) - matmul(_mT(q), q_bar)
     upper_copied = triu(mm) + _mT(triu(mm, 1))
-    return _mT(solve(r, _mT(q_bar + matmul(q, upper_copied))))  # (...) @ r^-T
+    y = q_bar + matmul(q, upper_copied)
+    r_inv = _inverse_if_wide(r, y, axis=-2, triangle="upper")
+    return _right_solve(y, _mT(r), None if r_inv is None else _mT(r_inv))  # y @ r^-T
 
 
 qr = defprimitive("qr", _qr, jvp=(_qr_jvp,), vjp=(_qr_vjp,), outputs=2,

@@ -8,7 +8,7 @@ stages whose Jacobian `jacobian(mode="optimal")` accumulates in that order.
   its cheaper mode and the product in the optimal order (`ChainReport`), all stages planned
   with one block plan (`ad.tape.plan_blocks`) so the execution runs the predicted passes.
 
-Imports `ad.primitive`, `ad.tape`, `ad.graph` and `ad.cost.counts`.
+Imports `ad.primitive`, `ad.tape`, `ad.graph`, `ad.cost.counts` and `ad.cost.calibration`.
 """
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ad.cost.counts import (MACHINE, CostReport, Machine, ModeCost, _num, count, forward_cost,
-                            predict, reverse_cost)
+from ad.cost.calibration import Calibration, current
+from ad.cost.counts import (CostReport, ModeCost, _priced, _rules, _seconds, count,
+                            forward_cost, predict, reverse_cost)
 from ad.graph import trace
 from ad.tape import plan_blocks
 
@@ -205,7 +206,7 @@ class Chain:
         return len(self.stages)
 
     def plan(self, x, *, chunk_size: int | None = None,
-             machine: Machine = MACHINE) -> "ChainReport":
+             table: Calibration | None = None) -> "ChainReport":
         """Trace every stage at its input; predict per-stage modes and the product order.
 
         One block plan covers every stage (its chunk bounds the largest stage input or
@@ -222,8 +223,9 @@ class Chain:
             x = graph.output_values[0]
         widths = [np.shape(v) for v in inputs] + [np.shape(x)]
         chunk = plan_blocks(widths, [], chunk_size).chunk
-        reports = [predict(count(graph), chunk, machine) for graph in graphs]
-        return ChainReport(self, inputs, x, reports, chunk, machine)
+        table = table or current()
+        reports = [predict(count(graph), chunk, table) for graph in graphs]
+        return ChainReport(self, inputs, x, reports, chunk, table)
 
 
 def chain(*stages: Callable) -> Chain:
@@ -244,7 +246,7 @@ class ChainReport:
     """
 
     def __init__(self, chain_: Chain, inputs: list, output, reports: list[CostReport],
-                 chunk: int, machine: Machine) -> None:
+                 chunk: int, table: Calibration) -> None:
         self.chain = chain_
         self.inputs = inputs
         self.output = output
@@ -254,17 +256,22 @@ class ChainReport:
         self.plan = matrix_chain(self.dims)
         self.modes = [r.choice for r in reports]
         n, m = self.dims[0], self.dims[-1]
-        fwd = [forward_cost(r.counts, n, chunk, machine) for r in reports]
-        rev = [reverse_cost(r.counts, m, chunk, machine) for r in reports]
+        fwd = [forward_cost(r.counts, n, chunk, table) for r in reports]
+        rev = [reverse_cost(r.counts, m, chunk, table) for r in reports]
         self.forward = _sum_costs("chain Jacobian by forward mode", fwd, n)
         self.reverse = _sum_costs("chain Jacobian by reverse mode", rev, m)
         stages = [r.forward if r.choice == "forward" else r.reverse for r in reports]
-        # planning traces every stage once; the products are one matmul call each
-        planning = ModeCost("planning", 0, 1, sum(r.counts.flops for r in reports),
-                            sum(r.counts.nodes * machine.record_node + machine.pass_fixed
-                                for r in reports), 0.0, 0.0)
-        products = ModeCost("products", 0, self.plan.length - 1, 2.0 * self.plan.cost,
-                            max(self.plan.length - 1, 0) * machine.forward_node, 0.0, 0.0)
+        # planning records every stage once; the products are one matmul call each
+        e = table.engine
+        planning = _priced("planning", 0, 1, sum(r.counts.flops for r in reports), 0.0, 0.0,
+                           {"recording the stages": sum(
+                               sum(_rules(r.counts, table, 1, None, 0, 0).values())
+                               for r in reports)},
+                           {"recording (per entry)": sum(r.counts.nodes * e["record_entry"]
+                                                         + e["record_pass"] for r in reports)})
+        products = _priced("products", 0, self.plan.length - 1, 2.0 * self.plan.cost, 0.0, 0.0,
+                           {"matmul": table.line("matmul", "value")(
+                               max(self.plan.length - 1, 0), 2.0 * self.plan.cost)}, {})
         self.optimal = _sum_costs("chain Jacobian, stage-wise plan",
                                   [planning] + stages + [products], 0)
         # Stage Jacobians are not free: when forming them costs more than pushing n
@@ -280,10 +287,10 @@ class ChainReport:
             cheap, other = (r.forward, r.reverse) if r.choice == "forward" else \
                 (r.reverse, r.forward)
             lines.append(f"  J{i}: {r.counts.m} x {r.counts.n} by {r.choice:<7} (predicted "
-                         f"{_num(cheap.cost)}; the other mode {other.cost / cheap.cost:.3g}x more)")
+                         f"{_seconds(cheap.cost)}; the other mode {other.cost / cheap.cost:.3g}x more)")
         lines.append(f"  product order: {self.plan}")
         for mc in (self.forward, self.reverse, self.optimal):
-            lines.append(f"  {mc.label:<32} predicted {_num(mc.cost)} flop-equivalents")
+            lines.append(f"  {mc.label:<32} predicted {_seconds(mc.cost)}")
         best = min(self.forward.cost, self.reverse.cost)
         lines.append(f"  stage-wise plan vs best pure mode: {best / self.optimal.cost:.3g}x "
                      "predicted")
@@ -294,9 +301,15 @@ class ChainReport:
 
 
 def _sum_costs(label: str, parts: Sequence[ModeCost], directions: int) -> ModeCost:
+    terms: dict[str, float] = {}
+    for part in parts:
+        for what, t in part.terms:
+            terms[what] = terms.get(what, 0.0) + t
+    ordered = tuple(sorted(terms.items(), key=lambda t: -t[1]))
     return ModeCost(label, directions, max(p.passes for p in parts),
-                    sum(p.flops for p in parts), sum(p.overhead for p in parts),
-                    sum(p.bytes for p in parts), max(p.peak_bytes for p in parts))
+                    sum(p.flops for p in parts), sum(p.seconds for p in parts),
+                    sum(p.overhead for p in parts), sum(p.bytes for p in parts),
+                    max(p.peak_bytes for p in parts), ordered)
 
 
 __all__ = ["ChainPlan", "matrix_chain", "order_cost", "evaluate_order", "Chain", "chain",

@@ -2,108 +2,32 @@
 
 * `tape_counts` walks a tape once (through `Tape.entries`) and sums each primitive's own
   cost entry (`primitive.counts(in_shapes, out_shape, params)`, declared in the catalogue;
-  there is no second table here), plus bytes moved and the peak of live values.
-* `predict` turns counts into the cost of f, of one JVP, of one VJP, and of the full
-  Jacobian by forward mode (n directions in ceil(n / chunk) vector-mode passes) and by
-  reverse mode (one recording, m cotangents in ceil(m / chunk) batched sweeps), with the peak
-  memory of each (the tape for reverse). The passes come from `ad.tape.plan_blocks`, the
-  same plan the transforms execute. A cost is in flop-equivalents: the catalogue's flops
-  plus a per-node dispatch overhead for every pass (Python runs each primitive separately,
-  so small programs are overhead-bound). `CostReport` prints the table and says which mode
-  it chose and why; `jacobian(mode="auto")` uses it.
+  there is no second table here), plus bytes moved, the peak of live values, and per
+  primitive the work of each mode (`ad.cost.calibration.entry_work`).
+* `predict` prices those counts in seconds with a calibration table
+  (`ad.cost.calibration`, measured by `python -m ad.calibrate`): the time of f, of one JVP,
+  of one VJP, and of the full Jacobian by forward mode (n directions in ceil(n / chunk)
+  vector-mode passes) and by reverse mode (one recording, m cotangents in ceil(m / chunk)
+  batched sweeps), with the peak memory of each and the terms that dominate. The passes
+  come from `ad.tape.plan_blocks`, the same plan the transforms execute. `CostReport`
+  prints the table and says which mode it chose and why; `jacobian(mode="auto")` uses it.
 
-Imports `ad.context`, `ad.primitive`, `ad.forward`, `ad.reverse`, `ad.tape` and `ad.graph`;
-never the catalogue (facts come from the primitive objects on the tape) or the transforms.
+Imports `ad.context`, `ad.primitive`, `ad.forward`, `ad.reverse`, `ad.tape`, `ad.graph` and
+`ad.cost.calibration`; never the catalogue (facts come from the primitive objects on the
+tape) or the transforms.
 """
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
-from ad.context import entered
-from ad.forward import Dual, ForwardLevel
+from ad.cost.calibration import Calibration, current, entry_work, kind_of, variant
 from ad.graph import Graph, trace
 from ad.primitive import primal_value
-from ad.reverse import ReverseLevel, sweep
 from ad.tape import CONSTANT, BlockPlan, Tape, plan_blocks
-
-
-# ----------------------------------------------------------------------------- machine constants
-@dataclass(frozen=True)
-class Machine:
-    """How a pass over the program costs beyond its flops, in flop-equivalents per node.
-
-    `forward_node`: one primitive in a forward (dual) pass, value and tangent rule;
-    `record_node`: one primitive recorded on a tape (value, partials, entry);
-    `sweep_node`: one tape entry visited by a reverse sweep; `eval_node`: one plain NumPy
-    call (f itself); `call`: fixed cost of one Jacobian call (flattening, checks);
-    `pass_fixed`: fixed cost of each forward pass, recording or sweep (level, basis block);
-    `element`: per element of the seed blocks (directions x inputs in forward mode,
-    directions x outputs in reverse mode) and of the Jacobian (concatenation, reshapes).
-    Fitted on a shared x86 machine at ~5 GFLOP/s (1 microsecond is about 5,000 flop-
-    equivalents); `ad.cost.calibrate()` remeasures the per-node costs elsewhere.
-    """
-
-    forward_node: float = 30_000.0
-    record_node: float = 18_000.0
-    sweep_node: float = 10_000.0
-    eval_node: float = 3_000.0
-    call: float = 250_000.0
-    pass_fixed: float = 100_000.0
-    element: float = 100.0
-
-
-MACHINE = Machine()
-
-
-def calibrate(repeats: int = 5) -> Machine:
-    """Measure the per-node overheads on this machine (about a tenth of a second).
-
-    Times forward passes, recordings and sweeps of a 300-node scalar program (all overhead)
-    against a large elementwise program (all flops), and expresses the first in units of the
-    second.
-    """
-    def program(x):
-        for _ in range(100):   # 300 tiny primitives: the time is all dispatch
-            x = np.sin(x) * 1.0001 + x
-        return x
-
-    def median(fn):
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return float(np.median(times))
-
-    def forward(x):
-        level = ForwardLevel()
-        with entered(level):
-            program(Dual._make(x, np.ones_like(x), level))
-
-    def record(x):
-        level = ReverseLevel()
-        with entered(level):
-            out = program(level.new_input(x))
-        return level, out
-
-    x_small = np.float64(0.5)
-    level, out = record(x_small)
-    nodes = len(level.tape)
-    t_eval = median(lambda: program(x_small)) / nodes
-    t_fwd = median(lambda: forward(x_small)) / nodes
-    t_rec = median(lambda: record(x_small)) / nodes
-    t_sweep = median(lambda: sweep(level.tape, [(out.index, np.float64(1.0))], [0])) / nodes
-    big = np.linspace(0.0, 1.0, 1_000_000)
-    flops_per_second = 15e6 / median(lambda: np.sin(big))   # the catalogue's 15 flops for sin
-    scale = t_fwd * flops_per_second / MACHINE.forward_node   # fixed costs scale alike
-    return Machine(t_fwd * flops_per_second, t_rec * flops_per_second,
-                   t_sweep * flops_per_second, t_eval * flops_per_second,
-                   MACHINE.call * scale, MACHINE.pass_fixed * scale, MACHINE.element * scale)
 
 
 # ----------------------------------------------------------------------------- counting
@@ -136,14 +60,24 @@ class ProgramCounts:
     #: A primitive on the path that has a VJP only (a custom_vjp function): forward mode
     #: cannot go through it, so only reverse mode is on offer.
     reverse_only: str | None = None
-
-    def __add__(self, other: "ProgramCounts") -> "ProgramCounts":
-        return ProgramCounts(self.n, other.m, self.nodes + other.nodes, self.edges + other.edges,
-                             self.flops + other.flops, self.jvp + other.jvp,
-                             self.vjp + other.vjp, self.saved + other.saved,
-                             self.bytes + other.bytes, max(self.peak_live, other.peak_live),
-                             self.itemsize, self.seed_jvp, self.in_shapes, other.out_shapes,
-                             self.reverse_only or other.reverse_only)
+    #: Per line of the calibration table (a primitive, or its `variant` with constant
+    #: arguments): (line, kind, applications, value work, JVP work per direction, VJP work
+    #: per cotangent, JVP work on an identity seed that costs nothing), summed over its
+    #: entries (`entry_work`): what the calibration table prices.
+    by_primitive: tuple = ()
+    #: Elements (per cotangent) added into accumulators: a value read by r entries gets r
+    #: contributions, r - 1 of them added (none for readers that fuse the addition).
+    fan_in: float = 0.0
+    #: Per entry (arrays of length `nodes`): its primitive's row in `by_primitive`, its
+    #: work per mode (value, JVP, VJP: columns of `entry_work`), the JVP work an identity
+    #: seed makes free, the elements one direction's rule reads and writes (its output and
+    #: traced arguments: a block of k directions streams k times as many) and the elements
+    #: its value moves. The calibration's memory curve prices each entry by its block size.
+    entry_primitive: np.ndarray = field(default_factory=lambda: np.zeros(0, int), compare=False)
+    entry_work: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)), compare=False)
+    entry_seed: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
+    entry_touched: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
+    entry_moved: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
 
 
 def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int],
@@ -165,38 +99,95 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
     for i, s in zip(input_ids, input_sizes):
         sizes[i] = int(s)
     last_use = [-1] * n_values      # tape position after which a result is dead
-    flops = jvp = vjp = saved = traffic = seed_jvp = 0.0
+    reads = [0] * n_values
+    fused = [0] * n_values          # reads whose VJP adds into the accumulator in place
     seeded = set(input_ids) if len(input_ids) == 1 else set()   # tangents still identities
+    seed_groups: list[int] = []     # entries whose JVP meets the identity seed
+    seed_entries: list[int] = []
     edges = 0
-    born = []                       # per position: the ids its entry creates
+    born = []                       # per position: (first id, how many) its entry creates
     reverse_only = None
+    # Loops repeat entries: the same primitive on the same shapes and params counts the
+    # same, so each distinct entry is counted once (a group) and the walk only tallies.
+    memo: dict = {}
+    groups: list[tuple] = []
+    group_of: list[int] = []
     for position, (primitive, params, parents, constants, out, _) in enumerate(tape.entries()):
-        if not primitive.forward_mode and reverse_only is None:
-            reverse_only = primitive.name
-        in_shapes, out_shape = tape.in_shapes(parents, constants), tape.out_shape(primitive, out)
-        counts = primitive.counts(in_shapes, out_shape, params,
-                                  [parent != CONSTANT for parent in parents])
-        if seeded and primitive.identity_seed is not None:
-            traced = [parent for parent in parents if parent != CONSTANT]
-            if len(traced) == 1 and traced[0] in seeded:
-                if primitive.identity_seed == "keeps":
-                    seeded.add(out)
-                else:
-                    seed_jvp += counts.jvp
-        flops += counts.flops
-        jvp += counts.jvp
-        vjp += counts.vjp
-        saved += counts.saved
-        ids = range(out, out + primitive.n_outputs)
-        for o in ids:
-            sizes[o] = math.prod(shapes[o])
-            last_use[o] = position
-        born.append(ids)
-        traffic += itemsize * (sum(sizes[o] for o in ids) + sum(math.prod(s) for s in in_shapes))
+        in_shapes = tuple([shapes[p] for p in parents]) if constants is None else \
+            tuple(tape.in_shapes(parents, constants))
+        try:
+            key = (primitive, in_shapes, parents.count(CONSTANT) and tuple(
+                [p != CONSTANT for p in parents]), tuple(params.items()) if params else ())
+            group = memo.get(key)
+        except TypeError:       # unhashable params (index arrays): a group of its own
+            key = group = None
+        if group is None:
+            group = len(groups)
+            groups.append(_group(primitive, params, parents, in_shapes,
+                                 tape.out_shape(primitive, out)))
+            if key is not None:
+                memo[key] = group
+        group_of.append(group)
+        k = primitive.n_outputs
+        if k == 1:
+            sizes[out] = groups[group][2]
+            last_use[out] = position
+        else:
+            for o in range(out, out + k):
+                sizes[o] = math.prod(shapes[o])
+                last_use[o] = position
+        born.append((out, k))
+        fuses = primitive.fuses_accumulation
         for parent in parents:
             if parent != CONSTANT:
                 edges += 1
                 last_use[parent] = position
+                reads[parent] += 1
+                if fuses:
+                    fused[parent] += 1
+        if seeded and primitive.identity_seed is not None:
+            from_seed = [parent for parent in parents if parent != CONSTANT]
+            if len(from_seed) == 1 and from_seed[0] in seeded:
+                if primitive.identity_seed == "keeps":
+                    seeded.add(out)
+                else:
+                    seed_groups.append(group)
+                    seed_entries.append(position)
+    tally = [0] * len(groups)
+    for group in group_of:
+        tally[group] += 1
+    flops = jvp = vjp = saved = traffic = seed_jvp = 0.0
+    work: dict[str, list] = {}      # name -> [kind, applications, value, jvp, vjp, seed]
+    for (primitive, counts, _, works, touched, moved, line), times in zip(groups, tally):
+        flops += times * counts.flops
+        jvp += times * counts.jvp
+        vjp += times * counts.vjp
+        saved += times * counts.saved
+        traffic += times * itemsize * moved
+        row = work.get(line)
+        if row is None:
+            row = work[line] = [kind_of(primitive), 0, 0.0, 0.0, 0.0, 0.0]
+        row[1] += times
+        for j in range(3):
+            row[2 + j] += times * works[j]
+        if not primitive.forward_mode and reverse_only is None:
+            reverse_only = primitive.name
+    names = list(work)
+    row_of_group = np.array([names.index(g[6]) for g in groups], dtype=np.intp)
+    for group in seed_groups:
+        counts, line = groups[group][1], groups[group][6]
+        seed_jvp += counts.jvp
+        work[line][5] += counts.jvp
+    index = np.asarray(group_of, dtype=np.intp)
+    if groups:
+        group_work = np.array([g[3] for g in groups], dtype=float).reshape(len(groups), 3)
+        group_touched = np.array([g[4] for g in groups], dtype=float)
+        group_moved = np.array([g[5] for g in groups], dtype=float)
+    else:
+        group_work, group_touched, group_moved = np.zeros((0, 3)), np.zeros(0), np.zeros(0)
+    entry_seed = np.zeros(len(group_of))
+    for position, group in zip(seed_entries, seed_groups):
+        entry_seed[position] = groups[group][1].jvp
     end = len(born)
     for o in output_ids:
         if o is not None:
@@ -209,18 +200,36 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
     for i in range(n_values):
         if last_use[i] >= 0 and i not in held:
             dying[last_use[i]] = dying.get(last_use[i], 0.0) + sizes[i]
-    for position, ids in enumerate(born):
-        live += sum(sizes[o] for o in ids)
+    for position, (first, k) in enumerate(born):
+        live += sizes[first] if k == 1 else sum(sizes[first:first + k])
         peak = max(peak, live)
         live -= dying.get(position, 0.0)
     if out_shapes is None:
         out_shapes = [shapes[o] for o in output_ids if o is not None]
     if m is None:
         m = sum(sizes[o] for o in output_ids if o is not None)
+    fan_in = float(sum(max(0, r - 1 - fused[i]) * sizes[i] for i, r in enumerate(reads)
+                       if r > 1))
     return ProgramCounts(int(sum(input_sizes)), int(m), len(born), edges, flops, jvp, vjp,
                          saved, traffic, peak, itemsize, seed_jvp,
                          tuple(shapes[i] for i in input_ids), tuple(map(tuple, out_shapes)),
-                         reverse_only)
+                         reverse_only, tuple((name, *row) for name, row in work.items()),
+                         fan_in, row_of_group[index] if len(index) else np.zeros(0, np.intp),
+                         group_work[index], entry_seed, group_touched[index],
+                         group_moved[index])
+
+
+def _group(primitive, params, parents, in_shapes, out_shape) -> tuple:
+    """What one entry costs: (primitive, counts, output size, work per mode, elements a
+    direction's rule touches, elements moved by the value, the line that prices it)."""
+    traced = [parent != CONSTANT for parent in parents]
+    counts = primitive.counts(list(in_shapes), out_shape, params, traced)
+    out_size = (math.prod(out_shape) if primitive.n_outputs == 1
+                else sum(math.prod(s) for s in out_shape))
+    in_sizes = [math.prod(s) for s in in_shapes]
+    touched = out_size + sum(size for size, t in zip(in_sizes, traced) if t)
+    return (primitive, counts, out_size, entry_work(counts, in_shapes, out_size, traced),
+            touched, out_size + sum(in_sizes), variant(primitive.name, traced))
 
 
 def count(graph: Graph) -> ProgramCounts:
@@ -246,51 +255,110 @@ def _dtype(value) -> np.dtype:
 class ModeCost:
     """Predicted cost of one way of computing derivatives.
 
-    `cost` = `flops` + `overhead` (flop-equivalents); `passes` forward passes or sweeps;
-    `peak_bytes` the memory high-water mark (values, tangents, tape, cotangents).
+    `seconds` is the predicted time (what strategies are ranked by; `cost` is the same);
+    `overhead` the part of it spent in the engines' own terms (per entry, per pass, per
+    call, seeds and assembly) rather than in the primitives' rules; `terms` the largest
+    contributions as (what, seconds), largest first; `flops` the catalogue's flop count;
+    `passes` forward passes or sweeps; `peak_bytes` the memory high-water mark (values,
+    tangents, tape, cotangents).
     """
 
     label: str
     directions: int
     passes: int
     flops: float
+    seconds: float
     overhead: float
     bytes: float
     peak_bytes: float
+    terms: tuple = ()
 
     @property
     def cost(self) -> float:
-        return self.flops + self.overhead
+        return self.seconds
+
+
+def _priced(label: str, directions: int, passes: int, flops: float, bytes_: float,
+            peak: float, primitive_terms: dict[str, float], engine_terms: dict[str, float]
+            ) -> ModeCost:
+    overhead = sum(engine_terms.values())
+    terms = sorted([*primitive_terms.items(), *engine_terms.items()], key=lambda t: -t[1])
+    return ModeCost(label, directions, passes, flops, sum(primitive_terms.values()) + overhead,
+                    overhead, bytes_, peak, tuple((what, t) for what, t in terms if t > 0))
+
+
+def _rules(c: ProgramCounts, table: Calibration, value_passes: float, mode: str | None,
+           applications: float, directions: float, seeded: bool = False,
+           width: float = 1.0) -> dict[str, float]:
+    """Seconds per primitive: `value_passes` evaluations of its value, and its `mode` rule
+    applied `applications` times per entry on `directions` directions in all, in blocks
+    of `width` (the memory curve prices each entry's work by the bytes its block streams)."""
+    rows = c.by_primitive
+    if not rows:
+        return {}
+    k = len(rows)
+    where = c.entry_primitive
+    value_factor = table.memory_factor(c.entry_moved * c.itemsize)
+    value_work = np.bincount(where, c.entry_work[:, 0] * value_factor, minlength=k)
+    if mode is not None:
+        column = c.entry_work[:, 1 if mode == "jvp" else 2]
+        if mode == "jvp" and seeded:
+            column = column - c.entry_seed
+        factor = table.memory_factor(width * c.entry_touched * c.itemsize, mode)
+        mode_work = np.bincount(where, column * factor, minlength=k)
+    out: dict[str, float] = {}
+    for j, (line, kind, count, *_) in enumerate(rows):
+        t = value_passes * table.line(line, "value", kind)(count, value_work[j])
+        if mode is not None:
+            t += table.line(line, mode, kind)(applications * count, directions * mode_work[j],
+                                              applications * value_work[j])
+        name = line.split("~")[0]       # terms name primitives, whatever their variant
+        out[name] = out.get(name, 0.0) + t
+    return out
+
+
+def _assembly(c: ProgramCounts, table: Calibration, directions: int) -> float:
+    """Seed blocks and the assembled Jacobian, per element (priced by the Jacobian's size)."""
+    factor = table.memory_factor(np.array([float(c.n * c.m * c.itemsize)]))[0]
+    return table.engine["element"] * directions * (c.n + c.m) * factor
 
 
 def forward_cost(c: ProgramCounts, directions: int, chunk: int,
-                 machine: Machine = MACHINE) -> ModeCost:
-    """`directions` tangents pushed in ceil(directions / chunk) vector-mode passes."""
+                 table: Calibration | None = None) -> ModeCost:
+    """`directions` tangents pushed in ceil(directions / chunk) vector-mode passes, each a
+    fresh evaluation of f on duals."""
+    table = table or current()
+    e = table.engine
     passes = max(1, math.ceil(directions / chunk))   # = BlockPlan.passes(directions)
     width = min(chunk, max(directions, 1))
-    seed = c.seed_jvp if passes == 1 and directions == c.n else 0.0   # the seed is one block
-    return ModeCost("Jacobian by forward mode", directions, passes,
-                    passes * c.flops + directions * (c.jvp - seed),
-                    passes * (c.nodes * machine.forward_node + machine.pass_fixed)
-                    # basis blocks seeded (directions x n) and Jacobian columns (directions x m)
-                    + machine.call + machine.element * directions * (c.n + c.m),
-                    c.bytes * (passes + directions),
-                    c.itemsize * c.peak_live * (1 + width))
+    seeded = passes == 1 and directions == c.n        # the seed is one identity block
+    seed = c.seed_jvp if seeded else 0.0
+    rules = _rules(c, table, passes, "jvp", passes, directions, seeded, width)
+    engine = {"forward passes (per entry)": passes * c.nodes * e["forward_entry"],
+              "pass and call fixed costs": passes * e["forward_pass"] + e["call"],
+              "seeds and assembly": _assembly(c, table, directions)}
+    return _priced("Jacobian by forward mode", directions, passes,
+                   passes * c.flops + directions * (c.jvp - seed), c.bytes * (passes + directions),
+                   c.itemsize * c.peak_live * (1 + width), rules, engine)
 
 
 def reverse_cost(c: ProgramCounts, directions: int, chunk: int,
-                 machine: Machine = MACHINE) -> ModeCost:
+                 table: Calibration | None = None) -> ModeCost:
     """One recording, then `directions` cotangents in ceil(directions / chunk) sweeps."""
+    table = table or current()
+    e = table.engine
     sweeps = max(1, math.ceil(directions / chunk))
     width = min(chunk, max(directions, 1))
-    return ModeCost("Jacobian by reverse mode", directions, sweeps,
-                    c.flops + directions * c.vjp,
-                    c.nodes * (machine.record_node + sweeps * machine.sweep_node)
-                    + (1 + sweeps) * machine.pass_fixed + machine.call
-                    # seed blocks (directions x m) and Jacobian rows (directions x n)
-                    + machine.element * directions * (c.m + c.n),
-                    c.bytes * (1 + directions),
-                    c.itemsize * (c.saved + c.peak_live * (1 + width)))
+    rules = _rules(c, table, 1, "vjp", sweeps, directions, width=width)
+    engine = {"recording and sweeps (per entry)":
+              c.nodes * (e["record_entry"] + sweeps * e["sweep_entry"]),
+              "pass and call fixed costs":
+              e["record_pass"] + sweeps * e["sweep_pass"] + e["call"],
+              "cotangent accumulation": e["accumulate"] * directions * c.fan_in,
+              "seeds and assembly": _assembly(c, table, directions)}
+    return _priced("Jacobian by reverse mode", directions, sweeps, c.flops + directions * c.vjp,
+                   c.bytes * (1 + directions), c.itemsize * (c.saved + c.peak_live * (1 + width)),
+                   rules, engine)
 
 
 @dataclass(frozen=True)
@@ -298,6 +366,9 @@ class CostReport:
     """The predicted costs of f and of its derivatives, and the mode `auto` picks.
 
     Printing gives a table; `choice` is "forward" or "reverse" and `reason` says why.
+    `measured` holds the seconds of calls actually made (`jacobian(mode="auto")` notes its
+    chosen mode's after every call, `record_measured` adds more), printed next to the
+    prediction.
     """
 
     counts: ProgramCounts
@@ -310,30 +381,56 @@ class CostReport:
     choice: str
     reason: str
     plan: BlockPlan | None = None
+    calibration: str = "fixed"
+    #: mode -> seconds of the last call actually made in that mode.
+    measured: dict = field(default_factory=dict, compare=False)
 
     @property
     def ratio(self) -> float:
-        """Predicted forward cost / reverse cost (> 1 means reverse is cheaper)."""
-        return self.forward.cost / max(self.reverse.cost, 1e-300)
+        """Predicted forward time / reverse time (> 1 means reverse is cheaper)."""
+        return self.forward.seconds / max(self.reverse.seconds, 1e-300)
+
+    def record_measured(self, mode: str, seconds: float) -> None:
+        """Note a measured time for `mode` ("forward" or "reverse"), printed next to the
+        prediction."""
+        self.measured[mode] = float(seconds)
 
     def __str__(self) -> str:
         c = self.counts
         head = (f"cost of f: R^{c.n} -> R^{c.m}, {c.nodes} primitive applications, "
-                f"{c.edges} edges (chunk size {self.chunk}, {c.itemsize}-byte floats)")
-        rows = [("", "flops", "overhead", "predicted", "bytes moved", "peak memory", "passes")]
-        for mc in (self.evaluation, self.jvp, self.vjp, self.forward, self.reverse):
-            rows.append((mc.label, _num(mc.flops), _num(mc.overhead), _num(mc.cost),
-                         _bytes(mc.bytes), _bytes(mc.peak_bytes), _passes(mc)))
+                f"{c.edges} edges (chunk size {self.chunk}, {c.itemsize}-byte floats; "
+                f"calibration: {self.calibration})")
+        measured = self.measured
+        rows = [("", "flops", "predicted", "measured", "largest terms", "peak memory",
+                 "passes")]
+        for mc, mode in ((self.evaluation, None), (self.jvp, None), (self.vjp, None),
+                         (self.forward, "forward"), (self.reverse, "reverse")):
+            rows.append((mc.label, _num(mc.flops), _seconds(mc.seconds),
+                         _seconds(measured[mode]) if mode in measured else "",
+                         _terms(mc), _bytes(mc.peak_bytes), _passes(mc)))
         widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
         lines = [head]
         for r in rows:
             lines.append("  " + r[0].ljust(widths[0]) + "".join(
-                "  " + cell.rjust(w) for cell, w in zip(r[1:], widths[1:])))
+                "  " + (cell.ljust(w) if k == 3 else cell.rjust(w))
+                for k, (cell, w) in enumerate(zip(r[1:], widths[1:]))))
         lines.append(f"auto mode: {self.reason}")
         return "\n".join(lines)
 
     def _repr_pretty_(self, p, cycle) -> None:   # IPython shows the table
         p.text(str(self))
+
+
+def _terms(mc: ModeCost, how_many: int = 2) -> str:
+    total = max(mc.seconds, 1e-300)
+    return ", ".join(f"{what} {100 * t / total:.0f}%" for what, t in mc.terms[:how_many])
+
+
+def _seconds(t: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if t >= scale or unit == "us":
+            return f"{t / scale:.3g} {unit}"
+    return ""  # pragma: no cover
 
 
 def _passes(mc: ModeCost) -> str:
@@ -357,11 +454,12 @@ def _bytes(x: float) -> str:
 
 
 def predict(counts: ProgramCounts, chunk_size: int | BlockPlan | None = None,
-            machine: Machine = MACHINE) -> CostReport:
-    """Predicted costs from counts, and the mode with the lower predicted Jacobian cost.
+            table: Calibration | None = None) -> CostReport:
+    """Predicted times from counts, and the mode with the lower predicted Jacobian time.
 
     The passes are those of `plan_blocks(counts.in_shapes, counts.out_shapes, chunk_size)`
-    (or of the `BlockPlan` given), which is what the transforms execute.
+    (or of the `BlockPlan` given), which is what the transforms execute; the prices are
+    `table`'s (default: `ad.cost.calibration.current()`).
 
     >>> import numpy as np, ad, ad.numpy as anp
     >>> r = predict(count(ad.trace(lambda x: anp.sum(anp.tanh(x)), np.ones(500))))
@@ -369,45 +467,56 @@ def predict(counts: ProgramCounts, chunk_size: int | BlockPlan | None = None,
     'reverse'
     """
     c = counts
+    table = table or current()
+    e = table.engine
     plan = chunk_size if isinstance(chunk_size, BlockPlan) else plan_blocks(
         c.in_shapes or [(c.n,)], c.out_shapes or [(c.m,)], chunk_size)
     chunk = plan.chunk
-    evaluation = ModeCost("f", 0, 1, c.flops, c.nodes * machine.eval_node, c.bytes,
-                          c.itemsize * c.peak_live)
-    jvp = ModeCost("one JVP", 1, 1, c.flops + c.jvp, c.nodes * machine.forward_node,
-                   2 * c.bytes, 2 * c.itemsize * c.peak_live)
-    vjp = ModeCost("one VJP", 1, 1, c.flops + c.vjp,
-                   c.nodes * (machine.record_node + machine.sweep_node), 2 * c.bytes,
-                   c.itemsize * (c.saved + 2 * c.peak_live))
-    fwd = forward_cost(c, c.n, chunk, machine)
-    rev = reverse_cost(c, c.m, chunk, machine)
+    evaluation = _priced("f", 0, 1, c.flops, c.bytes, c.itemsize * c.peak_live,
+                         _rules(c, table, 1, None, 0, 0),
+                         {"evaluation (per entry)": c.nodes * e["eval_entry"]})
+    jvp = _priced("one JVP", 1, 1, c.flops + c.jvp, 2 * c.bytes, 2 * c.itemsize * c.peak_live,
+                  _rules(c, table, 1, "jvp", 1, 1),
+                  {"forward pass (per entry)": c.nodes * e["forward_entry"],
+                   "pass fixed cost": e["forward_pass"]})
+    vjp = _priced("one VJP", 1, 1, c.flops + c.vjp, 2 * c.bytes,
+                  c.itemsize * (c.saved + 2 * c.peak_live), _rules(c, table, 1, "vjp", 1, 1),
+                  {"recording and sweep (per entry)":
+                   c.nodes * (e["record_entry"] + e["sweep_entry"]),
+                   "pass fixed costs": e["record_pass"] + e["sweep_pass"],
+                   "cotangent accumulation": e["accumulate"] * c.fan_in})
+    fwd = forward_cost(c, c.n, chunk, table)
+    rev = reverse_cost(c, c.m, chunk, table)
     choice, reason = _choose(fwd, rev, c.n, c.m)
     if c.reverse_only is not None:
         choice, reason = "reverse", (f"reverse mode: forward mode cannot go through "
                                      f"{c.reverse_only}, which has a VJP only")
-    return CostReport(c, chunk, evaluation, jvp, vjp, fwd, rev, choice, reason, plan)
+    return CostReport(c, chunk, evaluation, jvp, vjp, fwd, rev, choice, reason, plan,
+                      table.source)
 
 
 def _choose(fwd: ModeCost, rev: ModeCost, n: int, m: int) -> tuple[str, str]:
-    if fwd.cost <= rev.cost:
+    if fwd.seconds <= rev.seconds:
         choice, win, lose = "forward", fwd, rev
     else:
         choice, win, lose = "reverse", rev, fwd
-    factor = lose.cost / max(win.cost, 1e-300)
-    reason = (f"{choice} mode, predicted {factor:.3g}x cheaper ({_num(win.cost)} vs "
-              f"{_num(lose.cost)} flop-equivalents: {fwd.passes} forward pass(es) for n={n} vs "
+    factor = lose.seconds / max(win.seconds, 1e-300)
+    reason = (f"{choice} mode, predicted {factor:.3g}x faster ({_seconds(win.seconds)} vs "
+              f"{_seconds(lose.seconds)}: {fwd.passes} forward pass(es) for n={n} vs "
               f"a recording and {rev.passes} sweep(s) for m={m})")
-    naive = "forward" if n < m else "reverse"
-    if naive != choice:
+    naive = "forward" if n < m else "reverse" if n > m else None
+    if naive is not None and naive != choice:
         reason += (f"; comparing n with m alone would pick {naive}, but "
-                   + ("the per-pass overhead of the extra sweeps outweighs it"
+                   + ("the per-pass and per-entry costs of the extra passes outweigh it"
                       if win.overhead < lose.overhead else
-                      "the catalogue's JVP and VJP counts differ enough to reverse it"))
+                      "the calibrated JVP and VJP rules differ enough to reverse it"))
+    if win.terms:
+        reason += f"; {choice} mode's largest term: {win.terms[0][0]}"
     return choice, reason
 
 
 def cost_report(f: Callable, *args, argnums: int | Sequence[int] = 0,
-                chunk_size: int | None = None, machine: Machine = MACHINE,
+                chunk_size: int | None = None, table: Calibration | None = None,
                 **kwargs) -> CostReport:
     """Trace `f` at `args` and predict what each way of differentiating it costs.
 
@@ -417,8 +526,8 @@ def cost_report(f: Callable, *args, argnums: int | Sequence[int] = 0,
     (3, 9, 'forward')
     """
     graph = trace(f, *args, argnums=argnums, **kwargs)
-    return predict(count(graph), chunk_size, machine)
+    return predict(count(graph), chunk_size, table)
 
 
-__all__ = ["Machine", "MACHINE", "calibrate", "ProgramCounts", "tape_counts", "count",
-           "ModeCost", "forward_cost", "reverse_cost", "CostReport", "predict", "cost_report"]
+__all__ = ["ProgramCounts", "tape_counts", "count", "ModeCost", "forward_cost",
+           "reverse_cost", "CostReport", "predict", "cost_report"]

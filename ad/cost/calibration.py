@@ -1,0 +1,326 @@
+"""Calibration: the table that turns the catalogue's counts into seconds on one machine.
+
+The cost entry of each primitive stays the one place that states its counts (flops of the
+value, of one JVP direction, of one VJP cotangent). Calibration only prices them: for each
+primitive and each mode it holds a line
+
+    seconds = overhead + slope * work
+
+fitted by `ad.calibrate` from timings of that primitive's own rules, where `work` is what
+`entry_work` derives from the counts and the shapes (the mode's flops plus the elements it
+reads and writes, times the k directions of a block for JVP and VJP). Besides the lines it
+holds the engines' own terms: the cost of one entry in a forward pass, a recording, a sweep;
+the fixed cost of a pass and of a Jacobian call; per element of the seed blocks and the
+assembled Jacobian; per element of a cotangent accumulation.
+
+A table is keyed by the machine (processor, cores), the versions (Python, NumPy, Numba,
+`ad`) and a hash of the code whose speed it measures (the catalogue, kernels, engines). It
+is cached on disk (`cache_dir()`); `current()` returns the cached table for this key, else
+the default table shipped with the package (measured on the machine that made the release,
+so the predictions hold in ratio if not in absolute time). A cached table whose key does not
+match is never used.
+
+Imports `ad.primitive` only.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import pathlib
+import platform
+import sys
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from ad.primitive import Counts, Primitive
+
+#: The modes a line is fitted for: the value (`Primitive.forward`), the JVP rule on a block
+#: of tangents, the VJP rules (every traced argument) on a block of cotangents.
+MODES = ("value", "jvp", "vjp")
+#: The engines' own terms (seconds; `element` and `accumulate` per element, the rest per
+#: occurrence): one entry of a forward pass on duals (`forward_entry`), of a recording
+#: (`record_entry`), of a sweep (`sweep_entry`), of a plain evaluation (`eval_entry`); the
+#: fixed cost of one forward pass, recording and sweep; of one Jacobian call; per element
+#: of seed blocks and Jacobian assembly; per element added into a cotangent accumulator.
+ENGINE_TERMS = ("forward_entry", "record_entry", "sweep_entry", "eval_entry", "forward_pass",
+                "record_pass", "sweep_pass", "call", "element", "accumulate")
+#: Kinds of primitive; an uncalibrated primitive (declared after the table was made) is
+#: priced by the median line of its kind.
+KINDS = ("elementwise", "linear", "other")
+
+_PACKAGE = pathlib.Path(__file__).resolve().parent.parent
+#: The code whose speed a table measures: a change to any of it makes cached tables stale.
+_MEASURED_CODE = ("catalogue", "kernels.py", "forward.py", "reverse.py", "tape.py",
+                  "primitive.py")
+DEFAULT_TABLE = pathlib.Path(__file__).resolve().parent / "calibration_default.json"
+
+
+def kind_of(primitive: Primitive) -> str:
+    """"elementwise", "linear" (a linear map: reshape, sum, getitem, ...) or "other"."""
+    if primitive.elementwise:
+        return "elementwise"
+    return "linear" if primitive.residual_form == "avals" else "other"   # keeps no values
+
+
+def variant(name: str, traced: Sequence[bool]) -> str:
+    """The line an entry is priced by: its primitive's, or, when some arguments are
+    constants, that of the primitive with those constants ("add~tc": add with its second
+    argument constant). Rules run differently then (x + c has the tangent of x for its
+    JVP, at no cost; x + y adds two blocks), so calibration fits each variant it meets.
+
+    >>> variant("add", [True, False]), variant("add", [True, True]), variant("sin", [True])
+    ('add~tc', 'add', 'sin')
+    """
+    if all(traced):
+        return name
+    return name + "~" + "".join("t" if t else "c" for t in traced)
+
+
+def entry_work(counts: Counts, in_shapes: Sequence[tuple], out_sizes: int,
+               traced: Sequence[bool]) -> tuple[float, float, float]:
+    """The work of one application per mode, from its cost entry and shapes: (value, JVP per
+    direction, VJP per cotangent). Each is the mode's flops plus the elements it touches
+    (a reshape has no flops but still costs by its size, or not at all: the fitted slope
+    says which).
+
+    >>> entry_work(Counts(10.0, 4.0, 6.0, 0.0), [(5,), (5,)], 5, [True, False])
+    (25.0, 14.0, 16.0)
+    """
+    sizes = [math.prod(s) for s in in_shapes]
+    traced_in = sum(s for s, t in zip(sizes, traced) if t)
+    return (counts.flops + sum(sizes) + out_sizes, counts.jvp + out_sizes + traced_in,
+            counts.vjp + out_sizes + traced_in)
+
+
+@dataclass(frozen=True)
+class Line:
+    """seconds = overhead * applications + slope * work + per_value * value_work.
+
+    `work` is the mode's own (k directions times the work of one); `value_work` the
+    entry's value work once per application, for rules that redo part of the value per
+    block (a solve's JVP refactorises its matrix once per block, whatever k).
+    """
+
+    overhead: float
+    slope: float
+    per_value: float = 0.0
+
+    def __call__(self, applications: float, work: float, value_work: float = 0.0) -> float:
+        return self.overhead * applications + self.slope * work + self.per_value * value_work
+
+
+@dataclass
+class Calibration:
+    """A table of lines per (primitive, mode) and the engines' terms (see the module
+    docstring). `source` says where it came from: "measured", "cache", "default" (shipped)
+    or "fixed" (built by hand, as the tests do).
+
+    >>> table = Calibration({"sin": {"value": (1e-6, 1e-9), "jvp": (1e-6, 1e-9),
+    ...                              "vjp": (2e-6, 1e-9)}}, {"sin": "elementwise"})
+    >>> table.line("sin", "vjp", "elementwise")
+    Line(overhead=2e-06, slope=1e-09, per_value=0.0)
+    >>> table.line("cos", "vjp", "elementwise")    # not measured: the median of its kind
+    Line(overhead=2e-06, slope=1e-09, per_value=0.0)
+    """
+
+    lines: dict[str, dict[str, tuple[float, ...]]]
+    kinds: dict[str, str] = field(default_factory=dict)
+    engine: dict[str, float] = field(default_factory=dict)
+    key: dict = field(default_factory=dict)
+    source: str = "fixed"
+    #: (bytes, seconds per element) of a product streaming that many bytes: beyond the
+    #: caches an element costs more. Lines are fitted with this factor divided out, and
+    #: predictions multiply it back per entry (`memory_factor`).
+    memory: list = field(default_factory=list)
+    #: Per mode ("jvp", "vjp"), (block bytes, multiplier): whole passes of large blocks
+    #: cost more per element than rules timed alone (fresh pages for every intermediate
+    #: block, where a loop reuses one), measured on passes of `ad.calibrate`'s programs.
+    passes: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.engine = {term: float(self.engine.get(term, 0.0)) for term in ENGINE_TERMS}
+        if self.memory:
+            points = np.array(sorted(self.memory), dtype=float)
+            self._log_bytes, self._rate = np.log2(points[:, 0]), points[:, 1]
+            # below the fastest point small arrays are dominated by per-call overhead, which
+            # the lines' own overheads price: the factor starts at the fastest point
+            fastest = int(np.argmin(self._rate))
+            self._in_cache = float(self._rate[fastest])
+            self._rate = np.where(np.arange(len(self._rate)) < fastest, self._in_cache,
+                                  self._rate)
+        self._variants: dict[str, list[str]] = {}     # primitive -> its variants' lines
+        for key in sorted(self.lines):
+            if "~" in key:
+                self._variants.setdefault(key.split("~")[0], []).append(key)
+        self._fallback: dict[tuple[str, str], Line] = {}
+        for mode in MODES:
+            every = [v[mode] for v in self.lines.values() if mode in v]
+            for kind in KINDS:
+                same = [self.lines[name][mode] for name, k in self.kinds.items()
+                        if k == kind and name in self.lines and mode in self.lines[name]]
+                pool = [tuple(v) + (0.0,) * (3 - len(v)) for v in same or every] or \
+                    [(0.0, 0.0, 0.0)]
+                self._fallback[kind, mode] = Line(*(_median([v[j] for v in pool])
+                                                    for j in range(3)))
+
+    def line(self, name: str, mode: str, kind: str = "other") -> Line:
+        """The fitted line of primitive (or `variant`) `name` in `mode`; else that of the
+        primitive the variant is of, or of another variant of it; else the median of its
+        kind."""
+        base = name.split("~")[0]
+        for key in (name, base, *self._variants.get(base, ())):
+            entry = self.lines.get(key)
+            if entry is not None and mode in entry:
+                return Line(*entry[mode])
+        return self._fallback[kind, mode]
+
+    def calibrated(self, name: str) -> bool:
+        """Whether `name` (a primitive or a variant) has a line of its own primitive."""
+        base = name.split("~")[0]
+        return base in self.lines or base in self._variants
+
+    def memory_factor(self, block_bytes: np.ndarray, mode: str | None = None) -> np.ndarray:
+        """Per block, how much more an element costs when the block streams `block_bytes`
+        than in cache (>= 1; from the memory curve, 1 where there is none), and, for a
+        `mode` whose whole passes were measured, times that mode's pass multiplier."""
+        block_bytes = np.asarray(block_bytes, dtype=float)
+        log_bytes = np.log2(np.maximum(block_bytes, 1.0))
+        if self.memory:
+            rate = np.interp(log_bytes, self._log_bytes, self._rate)
+            factor = np.maximum(rate / self._in_cache, 1.0)
+        else:
+            factor = np.ones_like(block_bytes)
+        points = self.passes.get(mode) if mode is not None else None
+        if points:
+            points = np.array(sorted(points), dtype=float)
+            factor = factor * np.interp(log_bytes, np.log2(points[:, 0]), points[:, 1])
+        return factor
+
+    # --- storage ---------------------------------------------------------------------
+    def to_json(self) -> dict:
+        return {"key": self.key, "engine": self.engine, "kinds": self.kinds,
+                "memory": self.memory, "passes": self.passes,
+                "lines": {name: {mode: list(v) for mode, v in modes.items()}
+                          for name, modes in sorted(self.lines.items())}}
+
+    @classmethod
+    def from_json(cls, data: dict, source: str) -> "Calibration":
+        lines = {name: {mode: tuple(map(float, v)) for mode, v in modes.items()}
+                 for name, modes in data["lines"].items()}
+        return cls(lines, dict(data.get("kinds", {})), dict(data["engine"]),
+                   dict(data.get("key", {})), source, list(data.get("memory", [])),
+                   dict(data.get("passes", {})))
+
+    def save(self, path: str | os.PathLike | None = None) -> pathlib.Path:
+        """Write the table (by default to this machine's cache file for its key)."""
+        path = pathlib.Path(path) if path is not None else cache_path(self.key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True), encoding="utf-8")
+        return path
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+# ----------------------------------------------------------------------------- keys and cache
+def _processor() -> str:
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def code_hash() -> str:
+    """A hash of the source whose speed a table measures (catalogue, kernels, engines)."""
+    digest = hashlib.sha256()
+    for name in _MEASURED_CODE:
+        path = _PACKAGE / name
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for file in files:
+            digest.update(file.relative_to(_PACKAGE).as_posix().encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def machine_key() -> dict:
+    """What a table is valid for: this machine, these versions, this code."""
+    numba = sys.modules.get("numba")   # the kernels import it; never import it only for this
+    if numba is not None:
+        numba_version = numba.__version__
+    else:   # its dist-info directory names the version (importlib.metadata is slow to load)
+        import importlib.util
+        spec = importlib.util.find_spec("numba")
+        found = sorted(pathlib.Path(spec.origin).parent.parent.glob("numba-*.dist-info")) \
+            if spec and spec.origin else []
+        numba_version = found[-1].name[len("numba-"):-len(".dist-info")] if found \
+            else "unknown"
+    return {"processor": _processor(), "cores": os.cpu_count(), "system": platform.system(),
+            "python": "%d.%d" % sys.version_info[:2], "numpy": np.__version__,
+            "numba": numba_version, "ad": sys.modules["ad"].__version__, "code": code_hash()}
+
+
+def cache_dir() -> pathlib.Path:
+    """$AD_CACHE_DIR, else $XDG_CACHE_HOME/admodes, else ~/.cache/admodes."""
+    explicit = os.environ.get("AD_CACHE_DIR")
+    if explicit:
+        return pathlib.Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(base) / "admodes"
+
+
+def cache_path(key: dict) -> pathlib.Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return cache_dir() / f"calibration-{digest}.json"
+
+
+def load_cached(key: dict | None = None) -> Calibration | None:
+    """This key's cached table, or None (missing, unreadable, or made for another key)."""
+    key = machine_key() if key is None else key
+    path = cache_path(key)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if data.get("key") != key:       # copied from another machine, or a stale version
+        return None
+    return Calibration.from_json(data, "cache")
+
+
+def load_default() -> Calibration:
+    """The table shipped with the package."""
+    return Calibration.from_json(json.loads(DEFAULT_TABLE.read_text(encoding="utf-8")),
+                                 "default")
+
+
+_CURRENT: list[Calibration] = []
+
+
+def current() -> Calibration:
+    """The table predictions use: set by `use`, else this machine's cached one, else the
+    shipped default. Looked up once per process."""
+    if not _CURRENT:
+        _CURRENT.append(load_cached() or load_default())
+    return _CURRENT[0]
+
+
+def use(table: Calibration | None) -> None:
+    """Make `table` the one predictions use (None: look it up again)."""
+    _CURRENT.clear()
+    if table is not None:
+        _CURRENT.append(table)
+
+
+__all__ = ["Calibration", "Line", "MODES", "ENGINE_TERMS", "KINDS", "entry_work", "kind_of",
+           "variant",
+           "machine_key", "code_hash", "cache_dir", "cache_path", "load_cached",
+           "load_default", "current", "use", "DEFAULT_TABLE"]
