@@ -65,6 +65,8 @@ def median_seconds(fn: Callable[[], object], budget: float = 1e-4, repeats: int 
         fn()
         once = time.perf_counter() - start
         number = max(1, int(budget / max(once, 1e-7)))
+        if once > 50 * budget:      # a long call: fewer repeats (its noise is relatively small)
+            repeats = min(repeats, 3)
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
@@ -160,6 +162,11 @@ def program_probes(size: int, r: int) -> list[tuple[str, Program, np.ndarray]]:
     ]
 
 
+#: The probes of `program_probes` whose cost is a matrix size's cube.
+MATRIX_PROBES = ("matvec", "matmat", "solve", "solve in A", "inv", "det", "slogdet",
+                 "cholesky")   # eigh, svd, qr, pinv: too slow to calibrate there in seconds
+
+
 def scalar_chain(length: int) -> tuple[str, Program, np.ndarray]:
     """`length` tiny scalar primitives: a pass over it is all per-entry cost."""
     def f(x):
@@ -187,7 +194,7 @@ def time_entries(f: Program, x: np.ndarray, ks: Sequence[int], samples: dict,
     """Time every entry of f's tape at x: value, JVP(k) and VJP(k), into `samples` as
     samples[name][mode] = [(value work, the mode's work, seconds), ...], each work times
     `memory`'s factor for the bytes its block streams (so the lines fit the in-cache rate)."""
-    factor = (memory or Calibration({})).memory_factor
+    streaming, blocked = (memory or Calibration({})).memory_factor, Calibration({}).memory_factor
     tape, x_id, _ = _record(f, x)
     rng = _rng(7)
     values: dict[int, object] = {x_id: x}
@@ -208,9 +215,11 @@ def time_entries(f: Program, x: np.ndarray, ks: Sequence[int], samples: dict,
         itemsize = np.dtype(np.result_type(value if not several else value[0])).itemsize
         touched = out_size + sum(math.prod(s) for s, need in zip(in_shapes, needs) if need)
         moved = out_size + sum(math.prod(s) for s in in_shapes)
-        value_work = works[0] * float(factor(np.array([moved * itemsize]))[0])
         name = variant(primitive.name, needs)
-        kinds[name] = kinds[primitive.name] = kind_of(primitive)
+        kinds[name] = kinds[primitive.name] = kind = kind_of(primitive)
+        # as predictions do: the memory curve for streaming kinds, not for blocked kernels
+        factor = streaming if kind != "other" else blocked
+        value_work = works[0] * float(factor(np.array([moved * itemsize]))[0])
         rows = samples.setdefault(name, {mode: [] for mode in MODES})
         rows["value"].append((0.0, value_work, median_seconds(
             lambda: primitive.forward(primals, params, needs), budget)))
@@ -322,26 +331,31 @@ def fit_engine(table: Calibration, programs, ks: Sequence[int], budget: float) -
             residuals["sweep"].append((c.nodes, times["sweep", k] - vjp
                                        - accumulate * k * c.fan_in))
     engine = {"accumulate": accumulate}
-    # the chains: each pass minus its entries' rules timed alone, in this same run
-    chains = []
-    for _, f, x in programs[:2]:
-        samples: dict = {}
-        time_entries(f, x, ks[:1], samples, {}, budget, table)
-        rules = {mode: sum(t for modes in samples.values() for *_, t in modes[mode])
-                 for mode in MODES}
-        times = _passes(f, x, ks[:1], 20 * budget)     # long loops: these set every pass
-        nodes = len(_record(f, x)[0])
-        chains.append((nodes, {"eval": times["eval"] - rules["value"],
-                               "record": times["record"] - rules["value"],
-                               "forward": times["forward", ks[0]] - rules["value"]
-                               - rules["jvp"],
-                               "sweep": times["sweep", ks[0]] - rules["vjp"]}))
-    (n1, short), (n2, long_) = chains
+    # the chains: each pass minus its entries' rules timed alone, in this same run; the
+    # per-entry cost is their difference over the entries, the median of three estimates
+    estimates: dict[str, list[float]] = {"eval": [], "record": [], "forward": [], "sweep": []}
+    for _ in range(3):
+        chains = []
+        for _, f, x in programs[:2]:
+            samples: dict = {}
+            time_entries(f, x, ks[:1], samples, {}, budget, table)
+            rules = {mode: sum(t for modes in samples.values() for *_, t in modes[mode])
+                     for mode in MODES}
+            times = _passes(f, x, ks[:1], 10 * budget)
+            nodes = len(_record(f, x)[0])
+            chains.append((nodes, {"eval": times["eval"] - rules["value"],
+                                   "record": times["record"] - rules["value"],
+                                   "forward": times["forward", ks[0]] - rules["value"]
+                                   - rules["jvp"],
+                                   "sweep": times["sweep", ks[0]] - rules["vjp"]}))
+        (n1, short), (n2, long_) = chains
+        for what in estimates:
+            estimates[what].append((long_[what] - short[what]) / (n2 - n1))
     for what, per_entry, per_pass in (("eval", "eval_entry", None),
                                       ("forward", "forward_entry", "forward_pass"),
                                       ("record", "record_entry", "record_pass"),
                                       ("sweep", "sweep_entry", "sweep_pass")):
-        entry = max(0.0, (long_[what] - short[what]) / (n2 - n1))
+        entry = max(0.0, float(np.median(estimates[what])))
         engine[per_entry] = entry
         if per_pass:
             engine[per_pass] = max(0.0, float(np.median([r - nodes * entry
@@ -363,8 +377,8 @@ def memory_curve(points: Sequence[int] = (10, 12, 14, 16, 17, 18, 19, 20, 21, 22
 
 def fit_jacobian_terms(table: Calibration, budget: float) -> dict:
     """The per-call cost (tiny Jacobians: all of the remainder once their passes are
-    predicted) and the per-element cost of seed blocks and assembly (timed directly, on a
-    square Jacobian in each mode)."""
+    predicted), and the per-element cost of seed blocks and assembly timed directly on
+    square Jacobians of 80 KB to 16 MB in each mode (engine terms, assembly curve)."""
     tiny = []
     for size in (1, 2, 4):
         f, x = (lambda x: anp.sin(x) * 2.0), np.linspace(0.1, 0.9, size)
@@ -374,18 +388,17 @@ def fit_jacobian_terms(table: Calibration, budget: float) -> dict:
         for by, cost, directions in ((jacfwd, forward_cost, c.n), (jacrev, reverse_cost, c.m)):
             predicted = cost(c, directions, chunk, table).seconds
             tiny.append(median_seconds(lambda: by(f)(x), budget) - predicted)
-    per_element = []
-    for n in (100, 300):
+    assembly = []
+    for n in (100, 300, 700, 1400):
         shapes, dtypes = [(n,)], [np.dtype(np.float64)]
-        block = np.ones((n, n))
+        per_mode = []
         for by_columns in (True, False):
             def seeds_and_assembly():
-                transforms._seeds(0, n, shapes, dtypes)
+                block = transforms._seeds(0, n, shapes, dtypes)[0] * 1.0   # a fresh block
                 transforms._assemble([[block]], shapes, shapes, by_columns)
-            per_element.append(median_seconds(seeds_and_assembly, budget) / (n * 2 * n)
-                               / float(table.memory_factor(np.array([n * n * 8.0]))[0]))
-    return {"call": max(0.0, float(np.median(tiny))),
-            "element": float(np.median(per_element))}
+            per_mode.append(median_seconds(seeds_and_assembly, budget, 3) / (n * 2 * n))
+        assembly.append([float(n * n * 8), float(np.median(per_mode))])
+    return {"call": max(0.0, float(np.median(tiny))), "element": assembly[0][1]}, assembly
 
 
 def fit_pass_factors(table: Calibration, budget: float) -> dict:
@@ -414,15 +427,24 @@ def fit_pass_factors(table: Calibration, budget: float) -> dict:
 def run(quick: bool = False, verbose: bool = False) -> Calibration:
     """Measure the table on this machine (quick: fewer sizes and shorter loops)."""
     budget = 5e-5 if quick else 1e-4
-    sizes = ((8, 4, (1, 16)), (1024 if quick else 2048, 24 if quick else 48, (1, 16, 128)))
+    # (vector size, matrix size, block widths, which probes): matrix primitives also at a
+    # size where LAPACK and BLAS run at their large-matrix rate
+    sizes = ((8, 4, (1, 16), "all"), (1024 if quick else 2048, 24 if quick else 48,
+                                       (1, 16, 128), "all"),
+             (256, 96 if quick else 128, (1, 32, 128), "matrix"))
     samples: dict = {}
     kinds: dict = {}
     started = time.perf_counter()
     memory = Calibration({}, memory=memory_curve())
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        for size, r, ks in sizes:
-            for name, f, x in elementwise_probes(size) + program_probes(size, r):
+        for size, r, ks, which in sizes:
+            probes = program_probes(size, r)
+            if which == "all":
+                probes = elementwise_probes(size) + probes
+            else:
+                probes = [p for p in probes if p[0] in MATRIX_PROBES]
+            for name, f, x in probes:
                 try:
                     time_entries(f, x, ks, samples, kinds, budget, memory)
                 except Exception as error:  # noqa: BLE001 - a probe that fails is reported
@@ -435,10 +457,12 @@ def run(quick: bool = False, verbose: bool = False) -> Calibration:
             [p for p in program_probes(256, 12)] + elementwise_probes(64)[:8]
         engine = fit_engine(table, programs, (1, 16), budget)
         table = Calibration(table.lines, kinds, engine, table.key, "measured", memory.memory)
-        engine.update(fit_jacobian_terms(table, budget))
-        table = Calibration(table.lines, kinds, engine, table.key, "measured", table.memory)
+        terms, assembly = fit_jacobian_terms(table, budget)
+        engine.update(terms)
         table = Calibration(table.lines, kinds, engine, table.key, "measured", table.memory,
-                            fit_pass_factors(table, budget))
+                            {}, assembly)
+        table = Calibration(table.lines, kinds, engine, table.key, "measured", table.memory,
+                            fit_pass_factors(table, budget), assembly)
     if verbose:
         print(f"calibrated {len(table.lines)} primitives in "
               f"{time.perf_counter() - started:.1f} s")

@@ -2,21 +2,23 @@
 
 Run from the repository root::
 
-    python -m benchmarks.auto_suite [--quick] [--repeats 5] [--json FILE]
+    python -m benchmarks.auto_suite [--quick] [--repeats 7] [--json FILE] [--record]
 
 A suite of programs of varied shape (stencils, banded chains, matrix inputs and outputs,
 reductions, gathers and scatters, solves, scalar loops, wide and tall MLPs, mixed-width
-chains). For each: the measured time of `jacfwd`, `jacrev` and `jacobian(mode="auto")`
-(its remembered decision: what a user's loop pays), the mode auto chose, its *regret*
-(auto's time over the better pure mode's) and what the fixed rules would have paid: ADOL-C
+chains). For each: the measured time of `jacfwd`, `jacrev` and `jacobian(mode="auto")` (its
+remembered decision: what a user's loop pays), the mode auto chose, its *regret* (auto's
+time over the better pure mode's, paired per round) and its *choice regret* (the chosen
+mode's time over the better one's, from the same pure-mode measurements: the decision's cost
+without the noise of timing a third loop) and what the fixed rules would have paid: ADOL-C
 (forward iff n/2 < m), CppAD (forward iff n <= m), CasADi (forward iff n <= 2m: a fixed 2:1
 weight) and JAX's `jacobian` (always reverse). The first call of auto (recording, the
 prediction and the chosen mode) is reported over the chosen mode's time: the price of the
-selection; the selection alone (counting the recording and predicting, what auto adds to
-the recording the chosen mode reuses) likewise. Times are medians over rounds that time
-every mode once each (drifts in load hit all alike), in one process, under the default
-threading (as `python -m ad.calibrate` measures); only ratios are meant to be read (the
-machine is shared and noisy).
+selection; the selection alone (counting the recording and predicting, what auto adds to the
+recording the chosen mode reuses) likewise. Times are medians over rounds that time every
+mode once each (drifts in load hit all alike), in one process, under the default threading
+(as `python -m ad.calibrate` measures); only ratios are meant to be read (the machine is
+shared and noisy).
 """
 from __future__ import annotations
 
@@ -24,14 +26,19 @@ import argparse
 import json
 import math
 import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 import ad
+import ad.cost.calibration
 import ad.numpy as anp
 from ad.cost import predict, tape_counts
 from ad.recording import Recording
+from benchmarks import machine
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 Program = tuple[str, Callable, np.ndarray]
 
@@ -250,6 +257,7 @@ def _interleaved(fns: dict[str, Callable[[], Any]], repeats: int,
             for _ in range(loops[key]):
                 fn()
             samples[key].append((time.perf_counter() - start) / loops[key])
+    _interleaved.samples = samples      # per round, for paired ratios
     return {key: float(np.median(v)) for key, v in samples.items()}
 
 
@@ -271,6 +279,7 @@ def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, An
     measured = _interleaved({"forward": lambda: forward(x), "reverse": lambda: reverse(x),
                              "auto": lambda: auto(x)}, repeats)
     t_fwd, t_rev, t_auto = measured["forward"], measured["reverse"], measured["auto"]
+    rounds = _interleaved.samples
     settled = auto.report               # after the loops: a close call is settled by now
     n, m = int(np.size(x)), int(np.size(J) // max(np.size(x), 1))
     times = {"forward": t_fwd, "reverse": t_rev}
@@ -279,7 +288,12 @@ def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, An
            "auto_s": t_auto, "auto": settled.choice, "predicted_choice": report.choice,
            "settled": "settled by measurement" in settled.reason,
            "faster": min(times, key=times.get),
-           "regret": t_auto / best, "first_call_over_chosen": first / times[report.choice],
+           # paired: auto's time over the faster mode's in the same round, the median over
+           # rounds (drifts in load between rounds cancel)
+           "regret": float(np.median(np.array(rounds["auto"]) / np.array(
+               rounds[min(times, key=times.get)]))),
+           "choice_regret": times[settled.choice] / best,
+           "first_call_over_chosen": first / times[report.choice],
            "selection_over_chosen": selection / times[report.choice],
            "predicted_forward_s": report.forward.seconds,
            "predicted_reverse_s": report.reverse.seconds,
@@ -300,7 +314,10 @@ def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     regrets = np.array([r["regret"] for r in rows])
     errors = np.array([r[f"error_{mode}"] for r in rows for mode in ("forward", "reverse")])
     big = [r for r in rows if r[f"{r['auto']}_s"] > 1e-3]
+    choice = np.array([r["choice_regret"] for r in rows])
     out = {"programs": len(rows), "regret_le_1.10": float(np.mean(regrets <= 1.10)),
+           "choice_regret_le_1.10": float(np.mean(choice <= 1.10)),
+           "choice_regret_max": float(choice.max()),
            "regret_max": float(regrets.max()), "regret_geomean": float(np.exp(np.log(
                regrets).mean())), "auto_picked_faster": int(sum(r["auto"] == r["faster"]
                                                              for r in rows)),
@@ -321,6 +338,7 @@ def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
     head = ("program", "n", "m", "fwd ms", "rev ms", "predicted", "auto", "faster", "regret",
+            "choice regret",
             "pred fwd ms", "pred rev ms", "err fwd", "err rev", "ADOL-C", "CppAD", "CasADi",
             "JAX")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -329,11 +347,27 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
             r["program"], str(r["n"]), str(r["m"]), f"{r['forward_s'] * 1e3:.3g}",
             f"{r['reverse_s'] * 1e3:.3g}", r["predicted_choice"],
             r["auto"] + (" (settled)" if r["settled"] else ""), r["faster"],
-            f"{r['regret']:.2f}",
+            f"{r['regret']:.2f}", f"{r['choice_regret']:.2f}",
             f"{r['predicted_forward_s'] * 1e3:.3g}", f"{r['predicted_reverse_s'] * 1e3:.3g}",
             f"{r['error_forward']:.2f}", f"{r['error_reverse']:.2f}",
             *(f"{r[rule]:.2f}" for rule in RULES)]) + " |")
     return "\n".join(lines)
+
+
+def solve_against_hand(n: int = 200, repeats: int = 7) -> dict[str, float]:
+    """The Jacobian of solve(A, tanh(b)) by each mode against the hand-written one,
+    solve(A, diag(1 - tanh(b)^2)): one factorisation and n right-hand sides."""
+    f, b = linear_solve(n)
+    a = _rng(14).standard_normal((n, n)) + n * np.eye(n)   # linear_solve's matrix
+    def hand():
+        return np.linalg.solve(a, np.diag(1.0 - np.tanh(b) ** 2))
+    np.testing.assert_allclose(ad.jacfwd(f)(b), hand(), rtol=1e-10, atol=1e-13)
+    auto = ad.jacobian(f)
+    times = _interleaved({"hand": hand, "forward": lambda: ad.jacfwd(f)(b),
+                          "reverse": lambda: ad.jacrev(f)(b), "auto": lambda: auto(b)},
+                         repeats)
+    return {f"{mode} / hand": times[mode] / times["hand"]
+            for mode in ("forward", "reverse", "auto")} | {"hand_s": times["hand"]}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -341,16 +375,40 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", type=str, help="also write the rows and summary here")
+    parser.add_argument("--record", action="store_true",
+                        help="write benchmarks/results/auto_suite-DATE.{json,md} with the "
+                        "machine record (to commit)")
     args = parser.parse_args(argv)
     rows = run(args.quick, args.repeats)
-    result = {"rows": rows, "summary": summary(rows)}
+    result = {"rows": rows, "summary": summary(rows),
+              "solve 200 Jacobian": solve_against_hand(200, args.repeats),
+              "calibration": ad.cost.calibration.current().source,
+              "machine": machine.machine(), "environment": machine.environment()}
     print(table(rows))
     print()
     for key, value in result["summary"].items():
         print(f"{key}: {value}")
+    print("solve(A, tanh(b)), A 200 x 200, Jacobian against the hand-written "
+          "solve(A, diag(1 - tanh(b)^2)):",
+          ", ".join(f"{k} {v:.3g}" for k, v in result["solve 200 Jacobian"].items()))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(result, handle, indent=1)
+    if args.record:
+        stem = RESULTS / f"auto_suite-{time.strftime('%Y%m%d')}"
+        stem.with_suffix(".json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+        lines = [f"### `python -m benchmarks.auto_suite --repeats {args.repeats}` — "
+                 f"{time.strftime('%Y-%m-%d')}, calibration: {result['calibration']}", "",
+                 f"{result['machine']['cpu']}, {result['machine']['usable_cores']} cores, "
+                 f"Python {result['environment']['python']}, numpy "
+                 f"{result['environment']['versions'].get('numpy')}; medians of "
+                 f"{args.repeats} interleaved rounds, one process.", "", table(rows), ""]
+        lines += [f"- {k}: {v}" for k, v in result["summary"].items()]
+        lines.append("- solve(A, tanh(b)), A 200 x 200, Jacobian over the hand-written "
+                     "solve(A, diag(1 - tanh(b)^2)): " + ", ".join(
+                         f"{k} {v:.3g}" for k, v in result["solve 200 Jacobian"].items()))
+        stem.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(f"recorded {stem}.md and .json")
     return result
 
 

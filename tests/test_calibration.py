@@ -187,3 +187,53 @@ def test_every_builtin_primitive_runs_in_forward_mode():
     assert reverse_only == []
     report = ad.cost_report(lambda x: anp.concatenate([x, x]), np.ones(2))
     assert report.counts.reverse_only is None
+
+
+# ----------------------------------------------------------------------------- settling
+def test_a_close_call_is_settled_by_measurement():
+    """Predicted within SETTLE_WITHIN of each other, the modes are each timed
+    SETTLE_TRIALS times on the next calls, and the faster one is kept."""
+    calibration.use(_table())
+    try:
+        jac = ad.jacobian(anp.sin)
+        x = np.linspace(0, 1, 50)
+        J = jac(x)
+        report = jac.report
+        assert max(report.ratio, 1 / report.ratio) < transforms.SETTLE_WITHIN
+        for _ in range(2 * transforms.SETTLE_TRIALS):
+            np.testing.assert_allclose(jac(x), J, atol=1e-15)
+        settled = jac.report
+        assert "settled by measurement" in settled.reason
+        assert set(settled.measured) == {"forward", "reverse"}
+        assert settled.choice in ("forward", "reverse")
+        # later calls run the settled mode only
+        jac(x)
+        assert "settled by measurement" in jac.report.reason
+        keep = ad.jacobian(anp.sin, settle=False)
+        for _ in range(5):
+            keep(x)
+        assert set(keep.report.measured) == {keep.report.choice}
+        assert "settled" not in keep.report.reason
+    finally:
+        calibration.use(calibration.load_default())
+
+
+def test_a_clear_call_is_not_explored():
+    calibration.use(_table())
+    try:
+        A = np.ones((1, 2000))
+        jac = ad.jacobian(lambda x: A @ anp.sin(x))       # 2000 -> 1: reverse, clearly
+        for _ in range(6):
+            jac(np.ones(2000))
+        assert jac.report.choice == "reverse" and set(jac.report.measured) == {"reverse"}
+    finally:
+        calibration.use(calibration.load_default())
+
+
+def test_assembly_is_priced_by_the_jacobians_size():
+    table = Calibration({}, {}, {"element": 1e-9}, assembly=[[1e5, 2e-9], [1e7, 4e-9]])
+    assert table.assembly_seconds(1e6, 1e5) == pytest.approx(2e-3)
+    assert table.assembly_seconds(1e6, 1e6) == pytest.approx(3e-3)     # log-interpolated
+    assert table.assembly_seconds(1e6, 1e9) == pytest.approx(4e-3)     # held at the end
+    assert Calibration({}, {}, {"element": 1e-9}).assembly_seconds(1e6, 1e9) == \
+        pytest.approx(1e-3)

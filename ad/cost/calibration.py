@@ -140,6 +140,9 @@ class Calibration:
     #: cost more per element than rules timed alone (fresh pages for every intermediate
     #: block, where a loop reuses one), measured on passes of `ad.calibrate`'s programs.
     passes: dict = field(default_factory=dict)
+    #: (Jacobian bytes, seconds per element) of seeding the blocks of directions and
+    #: assembling the Jacobian, measured at several sizes (large ones fault in fresh pages).
+    assembly: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.engine = {term: float(self.engine.get(term, 0.0)) for term in ENGINE_TERMS}
@@ -152,6 +155,9 @@ class Calibration:
             self._in_cache = float(self._rate[fastest])
             self._rate = np.where(np.arange(len(self._rate)) < fastest, self._in_cache,
                                   self._rate)
+        self._lines: dict[tuple, Line] = {}             # (name, mode, kind) -> its line
+        self._passes = {mode: np.array(sorted(points), dtype=float)
+                        for mode, points in self.passes.items() if points}
         self._variants: dict[str, list[str]] = {}     # primitive -> its variants' lines
         for key in sorted(self.lines):
             if "~" in key:
@@ -171,17 +177,35 @@ class Calibration:
         """The fitted line of primitive (or `variant`) `name` in `mode`; else that of the
         primitive the variant is of, or of another variant of it; else the median of its
         kind."""
+        known = self._lines.get((name, mode, kind))
+        if known is not None:
+            return known
         base = name.split("~")[0]
+        line = self._fallback[kind, mode]
         for key in (name, base, *self._variants.get(base, ())):
             entry = self.lines.get(key)
             if entry is not None and mode in entry:
-                return Line(*entry[mode])
-        return self._fallback[kind, mode]
+                line = Line(*entry[mode])
+                break
+        self._lines[name, mode, kind] = line
+        return line
 
     def calibrated(self, name: str) -> bool:
         """Whether `name` (a primitive or a variant) has a line of its own primitive."""
         base = name.split("~")[0]
         return base in self.lines or base in self._variants
+
+    def assembly_seconds(self, elements: float, jacobian_bytes: float) -> float:
+        """Seeds and assembly of a Jacobian of `jacobian_bytes`, `elements` of them in all
+        (directions x (n + m)): the measured rate at that size, else the engine's element
+        term times the memory curve."""
+        if self.assembly:
+            points = np.array(sorted(self.assembly), dtype=float)
+            rate = float(np.interp(math.log2(max(jacobian_bytes, 1.0)), np.log2(points[:, 0]),
+                                   points[:, 1]))
+            return elements * rate
+        factor = float(self.memory_factor(np.array([jacobian_bytes]))[0])
+        return self.engine["element"] * elements * factor
 
     def memory_factor(self, block_bytes: np.ndarray, mode: str | None = None) -> np.ndarray:
         """Per block, how much more an element costs when the block streams `block_bytes`
@@ -194,16 +218,15 @@ class Calibration:
             factor = np.maximum(rate / self._in_cache, 1.0)
         else:
             factor = np.ones_like(block_bytes)
-        points = self.passes.get(mode) if mode is not None else None
-        if points:
-            points = np.array(sorted(points), dtype=float)
+        points = self._passes.get(mode) if mode is not None else None
+        if points is not None:
             factor = factor * np.interp(log_bytes, np.log2(points[:, 0]), points[:, 1])
         return factor
 
     # --- storage ---------------------------------------------------------------------
     def to_json(self) -> dict:
         return {"key": self.key, "engine": self.engine, "kinds": self.kinds,
-                "memory": self.memory, "passes": self.passes,
+                "memory": self.memory, "passes": self.passes, "assembly": self.assembly,
                 "lines": {name: {mode: list(v) for mode, v in modes.items()}
                           for name, modes in sorted(self.lines.items())}}
 
@@ -213,7 +236,7 @@ class Calibration:
                  for name, modes in data["lines"].items()}
         return cls(lines, dict(data.get("kinds", {})), dict(data["engine"]),
                    dict(data.get("key", {})), source, list(data.get("memory", [])),
-                   dict(data.get("passes", {})))
+                   dict(data.get("passes", {})), list(data.get("assembly", [])))
 
     def save(self, path: str | os.PathLike | None = None) -> pathlib.Path:
         """Write the table (by default to this machine's cache file for its key)."""

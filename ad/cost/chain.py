@@ -287,7 +287,8 @@ class ChainReport:
             cheap, other = (r.forward, r.reverse) if r.choice == "forward" else \
                 (r.reverse, r.forward)
             lines.append(f"  J{i}: {r.counts.m} x {r.counts.n} by {r.choice:<7} (predicted "
-                         f"{_seconds(cheap.cost)}; the other mode {other.cost / cheap.cost:.3g}x more)")
+                         f"{_seconds(cheap.cost)}; the other mode "
+                         f"{other.cost / cheap.cost:.3g}x more)")
         lines.append(f"  product order: {self.plan}")
         for mc in (self.forward, self.reverse, self.optimal):
             lines.append(f"  {mc.label:<32} predicted {_seconds(mc.cost)}")

@@ -18,6 +18,7 @@ tape) or the transforms.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -78,6 +79,8 @@ class ProgramCounts:
     entry_seed: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
     entry_touched: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
     entry_moved: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
+    #: What predictions with one calibration table reuse (the priced work per line).
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int],
@@ -298,14 +301,25 @@ def _rules(c: ProgramCounts, table: Calibration, value_passes: float, mode: str 
         return {}
     k = len(rows)
     where = c.entry_primitive
-    value_factor = table.memory_factor(c.entry_moved * c.itemsize)
-    value_work = np.bincount(where, c.entry_work[:, 0] * value_factor, minlength=k)
+    memo = c.memo.setdefault(id(table), {})      # per table: what every prediction reuses
+    value_work = memo.get("value")
+    if value_work is None:
+        # streaming primitives pay the memory curve; matrix products and factorisations
+        # are blocked for the caches, and their lines are fitted at large sizes already
+        streams = memo["streams"] = np.array([kind != "other" for _, kind, *_ in rows])[where]
+        value_factor = np.where(streams, table.memory_factor(c.entry_moved * c.itemsize), 1.0)
+        value_work = memo["value"] = np.bincount(where, c.entry_work[:, 0] * value_factor,
+                                                 minlength=k).tolist()
     if mode is not None:
-        column = c.entry_work[:, 1 if mode == "jvp" else 2]
-        if mode == "jvp" and seeded:
-            column = column - c.entry_seed
-        factor = table.memory_factor(width * c.entry_touched * c.itemsize, mode)
-        mode_work = np.bincount(where, column * factor, minlength=k)
+        key = (mode, seeded, width)
+        mode_work = memo.get(key)
+        if mode_work is None:
+            column = c.entry_work[:, 1 if mode == "jvp" else 2]
+            if mode == "jvp" and seeded:
+                column = column - c.entry_seed
+            factor = np.where(memo["streams"], table.memory_factor(
+                width * c.entry_touched * c.itemsize, mode), 1.0)
+            mode_work = memo[key] = np.bincount(where, column * factor, minlength=k).tolist()
     out: dict[str, float] = {}
     for j, (line, kind, count, *_) in enumerate(rows):
         t = value_passes * table.line(line, "value", kind)(count, value_work[j])
@@ -319,8 +333,8 @@ def _rules(c: ProgramCounts, table: Calibration, value_passes: float, mode: str 
 
 def _assembly(c: ProgramCounts, table: Calibration, directions: int) -> float:
     """Seed blocks and the assembled Jacobian, per element (priced by the Jacobian's size)."""
-    factor = table.memory_factor(np.array([float(c.n * c.m * c.itemsize)]))[0]
-    return table.engine["element"] * directions * (c.n + c.m) * factor
+    return table.assembly_seconds(float(directions * (c.n + c.m)),
+                                  float(c.n * c.m * c.itemsize))
 
 
 def forward_cost(c: ProgramCounts, directions: int, chunk: int,
@@ -373,9 +387,6 @@ class CostReport:
 
     counts: ProgramCounts
     chunk: int
-    evaluation: ModeCost
-    jvp: ModeCost
-    vjp: ModeCost
     forward: ModeCost
     reverse: ModeCost
     choice: str
@@ -384,6 +395,35 @@ class CostReport:
     calibration: str = "fixed"
     #: mode -> seconds of the last call actually made in that mode.
     measured: dict = field(default_factory=dict, compare=False)
+    #: The table the prices came from (the rows below are priced on demand with it).
+    table: Calibration | None = field(default=None, compare=False, repr=False)
+
+    # f, one JVP and one VJP: for the table, not for the choice, so priced when asked for
+    @functools.cached_property
+    def evaluation(self) -> ModeCost:
+        c, e = self.counts, self.table.engine
+        return _priced("f", 0, 1, c.flops, c.bytes, c.itemsize * c.peak_live,
+                       _rules(c, self.table, 1, None, 0, 0),
+                       {"evaluation (per entry)": c.nodes * e["eval_entry"]})
+
+    @functools.cached_property
+    def jvp(self) -> ModeCost:
+        c, e = self.counts, self.table.engine
+        return _priced("one JVP", 1, 1, c.flops + c.jvp, 2 * c.bytes,
+                       2 * c.itemsize * c.peak_live, _rules(c, self.table, 1, "jvp", 1, 1),
+                       {"forward pass (per entry)": c.nodes * e["forward_entry"],
+                        "pass fixed cost": e["forward_pass"]})
+
+    @functools.cached_property
+    def vjp(self) -> ModeCost:
+        c, e = self.counts, self.table.engine
+        return _priced("one VJP", 1, 1, c.flops + c.vjp, 2 * c.bytes,
+                       c.itemsize * (c.saved + 2 * c.peak_live),
+                       _rules(c, self.table, 1, "vjp", 1, 1),
+                       {"recording and sweep (per entry)":
+                        c.nodes * (e["record_entry"] + e["sweep_entry"]),
+                        "pass fixed costs": e["record_pass"] + e["sweep_pass"],
+                        "cotangent accumulation": e["accumulate"] * c.fan_in})
 
     @property
     def ratio(self) -> float:
@@ -468,31 +508,16 @@ def predict(counts: ProgramCounts, chunk_size: int | BlockPlan | None = None,
     """
     c = counts
     table = table or current()
-    e = table.engine
     plan = chunk_size if isinstance(chunk_size, BlockPlan) else plan_blocks(
         c.in_shapes or [(c.n,)], c.out_shapes or [(c.m,)], chunk_size)
     chunk = plan.chunk
-    evaluation = _priced("f", 0, 1, c.flops, c.bytes, c.itemsize * c.peak_live,
-                         _rules(c, table, 1, None, 0, 0),
-                         {"evaluation (per entry)": c.nodes * e["eval_entry"]})
-    jvp = _priced("one JVP", 1, 1, c.flops + c.jvp, 2 * c.bytes, 2 * c.itemsize * c.peak_live,
-                  _rules(c, table, 1, "jvp", 1, 1),
-                  {"forward pass (per entry)": c.nodes * e["forward_entry"],
-                   "pass fixed cost": e["forward_pass"]})
-    vjp = _priced("one VJP", 1, 1, c.flops + c.vjp, 2 * c.bytes,
-                  c.itemsize * (c.saved + 2 * c.peak_live), _rules(c, table, 1, "vjp", 1, 1),
-                  {"recording and sweep (per entry)":
-                   c.nodes * (e["record_entry"] + e["sweep_entry"]),
-                   "pass fixed costs": e["record_pass"] + e["sweep_pass"],
-                   "cotangent accumulation": e["accumulate"] * c.fan_in})
     fwd = forward_cost(c, c.n, chunk, table)
     rev = reverse_cost(c, c.m, chunk, table)
     choice, reason = _choose(fwd, rev, c.n, c.m)
     if c.reverse_only is not None:
         choice, reason = "reverse", (f"reverse mode: forward mode cannot go through "
                                      f"{c.reverse_only}, which has a VJP only")
-    return CostReport(c, chunk, evaluation, jvp, vjp, fwd, rev, choice, reason, plan,
-                      table.source)
+    return CostReport(c, chunk, fwd, rev, choice, reason, plan, table.source, table=table)
 
 
 def _choose(fwd: ModeCost, rev: ModeCost, n: int, m: int) -> tuple[str, str]:
