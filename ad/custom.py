@@ -26,13 +26,13 @@ import numpy as np
 from ad import tree
 from ad.catalogue.define import defprimitive
 from ad.errors import RegistrationError
-from ad.primitive import ZERO, PerElement, Tracer, bind, primal_value, shape_of
+from ad.primitive import ZERO, PerElement, Tracer, bind, primal_value, shape_of, value_dtype
 
 _COST = PerElement(1, 1, 1, 1)   # unknown: one flop per element in each pass
 
 
 def _zeros_like(x):
-    return np.zeros(shape_of(x), np.result_type(primal_value(x)))
+    return np.zeros(shape_of(x), value_dtype(x))
 
 
 def _innermost(leaves):

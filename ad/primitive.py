@@ -240,6 +240,15 @@ class Primitive:
     #: model: the sweep then pays no separate addition for this contribution).
     fuses_accumulation = False
 
+    #: How a compiled tape runs this primitive (a fact for `ad.compiled`, like the cost
+    #: entry for the cost model): "elementwise" (its value and partial functions, compiled
+    #: into the interpreter), "gather" (a linear map that moves elements: its impl applied
+    #: to element indices gives the map), "scatter" (a linear map that sums elements into
+    #: others, sum: its transpose applied to indices gives the map), a callable
+    #: `expand(emit, args, params)` that writes the primitive with others, or None (the
+    #: entry does not lower).
+    lowering = None
+
     def vjp_accumulate(self, i: int, acc, cotangent, residuals, params: dict):
         """Add argument `i`'s cotangent into the owned buffer `acc` in place, or return None.
 
@@ -422,6 +431,7 @@ class Tracer:
 
     def __bool__(self) -> bool:
         # Control flow on values is allowed: the branch taken is what gets differentiated.
+        self._level.value_read("bool() of a traced value (a Python if or while on it)")
         return bool(self.primal)
 
     def _conversion_error(self, to: str, remedy: str = ""):
@@ -670,12 +680,23 @@ def shape_of(value) -> tuple[int, ...]:
 
 def float_dtype(value) -> np.dtype:
     """The dtype a derivative of `value` takes: its own when floating, else float64."""
-    dtype = np.result_type(primal_value(value))
+    dtype = value_dtype(value)
     return dtype if dtype.kind in "fc" else np.dtype(np.float64)
 
 
-def primal_value(value):
-    """The plain value under any number of tracing levels (derivatives are dropped)."""
+def value_dtype(value) -> np.dtype:
+    """The dtype of a value under any number of tracing levels (metadata: no level is told
+    its value was read)."""
     while isinstance(value, Tracer):
+        value = value.primal
+    return np.result_type(value)
+
+
+def primal_value(value):
+    """The plain value under any number of tracing levels (derivatives are dropped; each
+    level is told its value was read, see `Level.value_read`)."""
+    while isinstance(value, Tracer):
+        value._level.value_read("a traced value read as a number (ad.primal_value: argmax, "
+                                "sort, nonzero and the like)")
         value = value.primal
     return value

@@ -19,6 +19,7 @@ import numpy as np
 
 from ad import numpy as anp
 from ad import tree
+from ad.compiled import CompiledGrad
 from ad.context import entered
 from ad.cost import Chain, predict, tape_counts
 from ad.errors import DTypeError, ShapeError
@@ -70,18 +71,35 @@ def vjp(f: Callable, *primals, has_aux: bool = False):
     return (out, vjp_fn, recording.aux) if has_aux else (out, vjp_fn)
 
 
-def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *,
+                   compile: bool = False):
     """A function returning `f`'s value and its gradient with respect to `argnums`.
+
+    With `compile=True`, f is recorded once per input signature (shapes, dtypes, pytree
+    structure, non-numeric arguments) and lowered to a compiled tape (`ad.compiled`) that
+    later calls replay in one Numba call. Whatever f reads besides its arguments (globals,
+    closures) is taken as fixed. A recording that is value-dependent (a comparison, mask or
+    rounding of a traced value: the path could change with the inputs) or that has an entry
+    with no lowering runs the interpreted engine on every call, as without compile;
+    `value_and_grad_f.compiled.reports` says why.
 
     >>> import ad
     >>> ad.value_and_grad(lambda x: x ** 3)(2.0)
     (np.float64(8.0), np.float64(12.0))
     """
     check_callable(f, "value_and_grad")
+    compiled = CompiledGrad(f) if compile and not has_aux else None
 
     @functools.wraps(f)
     def value_and_grad_f(*args, **kwargs):
         nums = normalize_argnums(argnums, len(args), "grad", f)
+        if compiled is not None:
+            compiled.calls += 1
+            replay, _leaves = compiled.lookup(
+                args, kwargs, nums, isinstance(argnums, int),
+                lambda: flatten_inputs(args, nums, "grad", f)[1])
+            if replay is not None:
+                return replay(_leaves)
         recording = Recording(f, args, kwargs, nums, has_aux, "grad")
         if len(recording.out_primals) != 1 or np.shape(recording.out_primals[0]) != ():
             shapes = [np.shape(p) for p in recording.out_primals]
@@ -102,17 +120,23 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
         value = as_scalar(out)
         return ((value, recording.aux), grads) if has_aux else (value, grads)
 
+    value_and_grad_f.compiled = compiled
     return value_and_grad_f
 
 
-def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
-    """The gradient of a scalar-valued `f` with respect to the arguments in `argnums`.
+def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *,
+         compile: bool = False):
+    """The gradient of a scalar-valued `f` with respect to the arguments in `argnums`;
+    `compile=True` replays a compiled tape (see `value_and_grad`).
 
     >>> import ad, ad.numpy as anp
     >>> float(ad.grad(anp.sin)(0.0))
     1.0
+    >>> g = ad.grad(lambda x: anp.sum(anp.sin(x) * x), compile=True)
+    >>> g(np.array([0.0, 1.0])).round(6)
+    array([0.      , 1.381773])
     """
-    value_and_grad_f = value_and_grad(f, argnums, has_aux)
+    value_and_grad_f = value_and_grad(f, argnums, has_aux, compile=compile)
 
     @functools.wraps(f)
     def grad_f(*args, **kwargs):
@@ -121,6 +145,7 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
             return grads, aux
         return value_and_grad_f(*args, **kwargs)[1]
 
+    grad_f.compiled = value_and_grad_f.compiled
     return grad_f
 
 

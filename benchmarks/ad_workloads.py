@@ -13,6 +13,7 @@ dispatches NumPy's protocol), differentiated with ``ad``'s public transforms:
 * ``jacobian[optimal]`` (W6) optimal bracketing through ``ad.chain`` when ``ad`` has it
 * ``grad[numpy-path]`` (W2) the gradient with the Numba kernels switched off, when
   ``ad.kernels`` has the size switch (so fused and plain NumPy paths show side by side)
+* ``grad[compiled]`` (W1) ``ad.value_and_grad(f, compile=True)``: a compiled tape
 """
 
 from __future__ import annotations
@@ -42,6 +43,17 @@ def _scalar(f: Callable[..., Any], names: tuple[str, ...]) -> dict[str, Variant]
         return lambda: value_and_grad(*args)
 
     return {"value": Variant(value), "grad": Variant(grad)}
+
+
+def _compiled_grad(f: Callable[..., Any], names: tuple[str, ...]) -> Variant:
+    """``ad.value_and_grad(f, compile=True)``: recorded and lowered on the warm-up call, a
+    compiled tape replayed after (issue 12)."""
+    value_and_grad = ad.value_and_grad(f, compile=True)
+
+    def prepare(inputs: Inputs) -> Callable[[], Any]:
+        args = [inputs[n] for n in names]
+        return lambda: value_and_grad(*args)
+    return Variant(prepare)
 
 
 @contextlib.contextmanager
@@ -129,6 +141,7 @@ def workloads(table: dict[str, wl.Workload] | None = None) -> dict[str, dict[str
         family = wl.family(name)
         if family == "W1":
             out[name] = _scalar(wl.w1_f, ("x",))
+            out[name]["grad[compiled]"] = _compiled_grad(wl.w1_f, ("x",))
         elif family == "W2":
             out[name] = _scalar(wl.w2_f, ("x",))
             kernels = getattr(ad, "kernels", None)

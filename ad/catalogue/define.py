@@ -34,7 +34,7 @@ import numpy as np
 from ad import kernels
 from ad.errors import NotDifferentiableError, RegistrationError
 from ad.primitive import (ZERO, CostFn, PerElement, Primitive, Tracer, aval_of, bind,
-                          check_rule, primal_value, register, shape_of)
+                          check_rule, register, shape_of, value_dtype)
 
 REAL = (-np.inf, np.inf)
 #: The cost entry of a primitive declared without one: one flop per output element for its
@@ -134,7 +134,7 @@ def _stack(results: list, batch: tuple, target: tuple):
     if all(r is ZERO for r in results):
         return ZERO
     target = tuple(target)
-    dtype = np.result_type(*[primal_value(r) for r in results if r is not ZERO])
+    dtype = np.result_type(*[value_dtype(r) for r in results if r is not ZERO])
     rows = [reshape(np.zeros(target, dtype) if r is ZERO else r, shape=(1,) + target)
             for r in results]
     stacked = rows[0] if len(rows) == 1 else concatenate(*rows, axis=0)
@@ -232,7 +232,7 @@ def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None]
               broadcasting: bool = False,
               variadic: bool = False, numpy: Callable | None = None, arity: int | None = None,
               identity_seed: str | None = None, accumulate: Callable | None = None,
-              fresh_transpose: bool = False) -> Primitive:
+              fresh_transpose: bool = False, lowering: str | None = None) -> Primitive:
     """Declare a primitive linear in its differentiable arguments (sum, reshape, index...).
 
     `transpose[i](ct, out, *args, **params)` is the cotangent of argument i (None: not
@@ -247,7 +247,8 @@ def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None]
     transposes always return a new array (the sweep may then accumulate into it in place);
     `accumulate(acc, ct, out, *args, **params)` adds the transpose of `ct` into the sweep's
     own buffer `acc` in place and returns it (or None to decline), so a scatter never
-    allocates and adds a full buffer per contribution.
+    allocates and adds a full buffer per contribution. `lowering` ("gather" or "scatter")
+    says how a compiled tape runs it (`Primitive.lowering`).
 
     >>> import numpy as np, ad
     >>> def double_transpose(ct, out, x): return 2.0 * ct
@@ -275,6 +276,10 @@ def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None]
                                 broadcasting=broadcasting, variadic=variadic, numpy=numpy,
                                 arity=arity, identity_seed=identity_seed,
                                 accumulate=accumulate, fresh_transpose=fresh_transpose)
+    if lowering not in (None, "gather", "scatter"):
+        raise RegistrationError(f"primitive '{name}': lowering= is 'gather', 'scatter' or None, "
+                                f"not {lowering!r}")
+    primitive.lowering = lowering
     return register(primitive)
 
 
@@ -292,6 +297,7 @@ class ElementwisePrimitive(Primitive):
     """A primitive given by its value and its partial derivatives, with NumPy broadcasting."""
 
     elementwise = True
+    lowering = "elementwise"   # its value and partials compile into the tape interpreter
     fresh_vjp = True   # partial * cotangent is always a new array
     fuses_accumulation = True   # acc += partial * cotangent in one kernel (same shapes)
     #: The partial derivatives, one per argument (None where not needed): with the shapes

@@ -55,8 +55,8 @@ def _sqrt_d(x, out): return 0.5 / out
 def _cbrt_d(x, out): return 1.0 / (3.0 * out * out)
 
 
-defelementwise("multiply", np.multiply, (_mul_dx, _mul_dy), flops=1, partial_flops=0,
-               numpy=np.multiply, kernel=False)
+multiply = defelementwise("multiply", np.multiply, (_mul_dx, _mul_dy), flops=1,
+                          partial_flops=0, numpy=np.multiply, kernel=False)
 defelementwise("true_divide", np.true_divide, (_div_dx, _div_dy), flops=4, partial_flops=5,
                domain=(REAL, NONZERO), numpy=np.true_divide)
 power = defelementwise("power", np.power, (_pow_dx, _pow_dy), flops=20, partial_flops=45,
@@ -88,8 +88,27 @@ integer_pow = defprimitive("integer_pow", _integer_pow, jvp=(_integer_pow_rule,)
                            vjp=(_integer_pow_rule,), cost=_integer_pow_cost, batched=True)
 
 defelementwise("square", np.square, (_square_d,), flops=1, partial_flops=1, numpy=np.square)
-defelementwise("reciprocal", np.reciprocal, (_reciprocal_d,), flops=4, partial_flops=2,
-               domain=(NONZERO,), numpy=np.reciprocal)
+reciprocal = defelementwise("reciprocal", np.reciprocal, (_reciprocal_d,), flops=4,
+                            partial_flops=2, domain=(NONZERO,), numpy=np.reciprocal)
+
+
+def _integer_pow_lowering(emit, args, *, n):
+    """x ** n for a compiled tape: products by repeated squaring and a reciprocal, so their
+    rules run (exact at x == 0, like integer_pow's own); x ** 0 is the constant 1."""
+    (x,) = args
+    if n == 0:
+        return emit.constant(1.0, x)
+    result, base, k = None, x, abs(n)
+    while k:
+        if k & 1:
+            result = base if result is None else emit(multiply, result, base)
+        k >>= 1
+        if k:
+            base = emit(multiply, base, base)
+    return emit(reciprocal, result) if n < 0 else result
+
+
+integer_pow.lowering = _integer_pow_lowering
 defelementwise("sqrt", np.sqrt, (_sqrt_d,), flops=4, partial_flops=4, domain=(POSITIVE,),
                numpy=np.sqrt)
 defelementwise("cbrt", np.cbrt, (_cbrt_d,), flops=20, partial_flops=6, domain=(NONZERO,),

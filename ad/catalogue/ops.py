@@ -14,7 +14,7 @@ import numpy as np
 from ad.catalogue.elementwise import where
 from ad.catalogue.structure import (broadcast_to, concatenate, getitem, normalize_index,
                                     reshape, sum_, transpose)
-from ad.primitive import primal_value, shape_of
+from ad.primitive import primal_value, shape_of, value_dtype
 
 __all__ = ["reshape", "broadcast_to", "concatenate", "where", "getitem", "expand_dims",
            "swap_last", "diagonal", "trace", "tril", "triu", "primal_value",
@@ -64,4 +64,4 @@ def triu(x, k: int = 0):
 
 def dtype_of(x) -> np.dtype:
     """The dtype of a value under any number of tracing levels."""
-    return np.result_type(primal_value(x))
+    return value_dtype(x)

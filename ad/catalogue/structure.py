@@ -47,7 +47,7 @@ def _reshape_transpose(ct, out, x, *, shape):
 
 
 reshape = deflinear("reshape", _reshape, transpose=(_reshape_transpose,), batch=_reshape_batch,
-                    cost=_copy_cost, identity_seed="keeps")
+                    cost=_copy_cost, identity_seed="keeps", lowering="gather")
 
 
 # ----------------------------------------------------------------------------- broadcast_to
@@ -60,7 +60,8 @@ def _broadcast_transpose(ct, out, x, *, shape):
 
 
 broadcast_to = deflinear("broadcast_to", _broadcast_to, transpose=(_broadcast_transpose,),
-                         batch=_reshape_batch, broadcasting=True, cost=_copy_cost)
+                         batch=_reshape_batch, broadcasting=True, cost=_copy_cost,
+                         lowering="gather")
 
 
 # ----------------------------------------------------------------------------- sum
@@ -95,7 +96,8 @@ def _reduce_cost(in_shapes, out_shape, **params) -> Counts:
     return Counts(n, n, n, 0)
 
 
-sum_ = deflinear("sum", _sum, transpose=(_sum_transpose,), batch=_shift_axes, cost=_reduce_cost)
+sum_ = deflinear("sum", _sum, transpose=(_sum_transpose,), batch=_shift_axes, cost=_reduce_cost,
+                 lowering="scatter")
 
 
 # ----------------------------------------------------------------------------- transpose
@@ -116,7 +118,7 @@ def _transpose_transpose(ct, out, x, *, axes):
 
 
 transpose = deflinear("transpose", _transpose, transpose=(_transpose_transpose,),
-                      batch=_transpose_batch, cost=_copy_cost)
+                      batch=_transpose_batch, cost=_copy_cost, lowering="gather")
 
 
 # ----------------------------------------------------------------------------- indexing
@@ -227,7 +229,8 @@ def _getitem_accumulate(acc, ct, out, x, *, index, nbatch):
 
 
 getitem = deflinear("getitem", _getitem, transpose=(_getitem_transpose,), batch=_more_batch,
-                    cost=_index_cost, accumulate=_getitem_accumulate, fresh_transpose=True)
+                    cost=_index_cost, accumulate=_getitem_accumulate, fresh_transpose=True,
+                    lowering="gather")
 index_add = deflinear("index_add", _index_add, transpose=(_index_add_transpose,),
                       batch=_more_batch, cost=_index_cost)
 

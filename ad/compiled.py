@@ -1,0 +1,609 @@
+"""Compiled tapes: a recorded program lowered to flat arrays and run by one Numba interpreter.
+
+`lower(tape, ...)` turns a `Tape` into a `Program`: per entry an interpreter opcode, its
+argument and result slots and the start of its index map; per slot an offset and a size in
+one float64 value arena (inputs, constants, every intermediate). How an entry lowers is a
+fact on its primitive (`Primitive.lowering`, declared in the catalogue beside its rules):
+
+* "elementwise": the primitive's own value and partial functions, compiled into the
+  interpreter (no derivative formula is written here); an argument broadcasts when it has
+  one element or the result's layout, else a gather of its broadcast indices goes first;
+* "gather" (reshape, transpose, broadcast_to, getitem with a constant index): the map is the
+  primitive's impl applied to element indices, so result[i] = argument[map[i]];
+* "scatter" (sum): the map is its transpose rule applied to indices, so each argument
+  element adds into result[map[i]];
+* a callable `expand(emit, args, params)`: the primitive written with others (integer_pow
+  as products).
+
+The interpreter is one module generated from the catalogue (its text names every
+elementwise primitive's functions by module and qualified name, as `ad.kernels` does) and
+compiled by `numba.njit(cache=True)` once per catalogue and machine, never per program: its
+`run` walks the entries forward (values) and, when asked, backward (adjoints), in one call.
+
+What does not lower makes the whole program fall back to the interpreted engine (every call
+records and sweeps, as without compile), with the reason in `Program`'s report. The same
+goes for any value-dependent step: a non-differentiable operation applied to a traced value
+(a comparison behind a Python `if`, a `where` mask, `floor`, `argmax`, `stop_gradient`)
+bakes a value into the recording, which a replay at other inputs would silently reuse, so
+such a program is never replayed (`CompilingLevel` notices them while recording).
+
+Imports `ad.context`, `ad.primitive`, `ad.tape`, `ad.reverse`, `ad.kernels` and `ad.tree`.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ad import kernels, tree
+from ad.context import entered
+from ad.primitive import BUILTIN_NAMES, OPCODES, Tracer
+from ad.reverse import ReverseLevel, TapeValue
+from ad.tape import CONSTANT, Tape
+
+#: Interpreter opcodes before the elementwise primitives' own.
+GATHER, SCATTER, FIRST_ELEMENTWISE = 0, 1, 2
+_FLOAT = np.dtype(np.float64)
+
+
+class NotLowered(Exception):
+    """An entry (or a recording) that cannot run on a compiled tape; the message says why."""
+
+
+# ----------------------------------------------------------------------------- recording
+class CompilingLevel(ReverseLevel):
+    """A reverse level that also notes the first value-dependent step of the recording: a
+    non-differentiable primitive applied to a traced value, or a traced value read as a
+    plain number (`bool()`, `ad.primal_value`): what came of it is a value the tape cannot
+    recompute, so a replay at other inputs could be silently wrong."""
+
+    __slots__ = ("value_dependent",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.value_dependent: str | None = None
+
+    def value_read(self, why: str) -> None:
+        if self.value_dependent is None:
+            self.value_dependent = why
+
+    def process(self, primitive, args, params):
+        if not primitive.differentiable and self.value_dependent is None:
+            if any(type(a) is TapeValue and a._level is self for a in args):
+                self.value_dependent = (
+                    f"{primitive.name} of a traced value (a comparison, mask, rounding or "
+                    "index computed from the inputs): the path depends on the values")
+        return super().process(primitive, args, params)
+
+
+# ----------------------------------------------------------------------------- the interpreter
+class _Interpreter:
+    """The generated interpreter module and the opcode of each elementwise primitive.
+
+    It covers the built-in catalogue's elementwise primitives (a fixed set per version, so
+    one compiled module per machine); one whose functions Numba cannot compile is left out
+    (found by compiling, and named in `skipped`), and its entries fall back."""
+
+    def __init__(self) -> None:
+        self.skipped: dict[str, str] = {}
+        candidates = []
+        for primitive in OPCODES:
+            if (primitive.lowering != "elementwise" or not primitive.differentiable
+                    or primitive.name not in BUILTIN_NAMES):
+                continue
+            try:
+                value = kernels._Function(primitive.value, primitive.arity, True)
+                partials = [None if p is None else
+                            kernels._Function(p, primitive.arity + 1, False)
+                            for p in primitive.partials]
+            except kernels._Unsupported as error:
+                self.skipped[primitive.name] = str(error)
+                continue
+            candidates.append((primitive, value, partials))
+        for _ in range(len(candidates) + 1):
+            functions = [(FIRST_ELEMENTWISE + k, p, v, ps)
+                         for k, (p, v, ps) in enumerate(candidates)]
+            source = _interpreter_source(functions)
+            digest = kernels._digest(source + kernels._versions())
+            module = kernels._import_generated(f"interpreter_{digest}", source)
+            failed = _compile(module.run)
+            if failed is None:
+                break
+            if not 0 <= failed - FIRST_ELEMENTWISE < len(candidates):
+                raise NotLowered(f"the interpreter does not compile: {failed}")
+            primitive = candidates.pop(failed - FIRST_ELEMENTWISE)[0]
+            self.skipped[primitive.name] = "Numba cannot compile its functions"
+        self.module, self.run = module, module.run
+        self.opcodes = {p: code for code, p, _, _ in functions}
+
+
+def _compile(run) -> int | str | None:
+    """Compile the interpreter (an empty program runs every branch's typing): None, or
+    the opcode whose functions failed to compile (the error message names `_v<code>` or
+    `_p<code>_<i>`), or the error itself."""
+    import re
+    import warnings
+    from numba.core.errors import TypingError
+    empty = np.zeros((7, 0), dtype=np.int64)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run(empty, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
+                np.zeros(1), np.zeros(1), True)
+    except TypingError as error:
+        found = re.search(r"_[vp](\d+)", str(error).split("During: typing of call at")[-1])
+        return int(found.group(1)) if found else str(error)[:300]
+    return None
+
+
+def _interpreter_source(functions) -> str:
+    lines = ['"""Generated by ad.compiled: the compiled-tape interpreter. Safe to delete."""',
+             "import numpy as np", "import numba", "",
+             '_jit = numba.njit(cache=True, nogil=True, error_model="numpy")']
+    for code, primitive, value, partials in functions:
+        args = ", ".join(f"x{i}" for i in range(primitive.arity))
+        for name, fn in [(f"v{code}", value)] + [(f"p{code}_{i}", p)
+                                                  for i, p in enumerate(partials)]:
+            if fn is None:
+                continue
+            if fn.ufunc:
+                params = args if name.startswith("v") else args + ", out"
+                lines += [f"def _{name}_py({params}):", f"    return np.{fn.ufunc}({args})"]
+            else:
+                lines.append(f"import {fn.module} as _m_{name}")
+                lines.append(f"_{name}_py = _m_{name}.{fn.qualname}")
+            lines.append(f"_{name} = _jit(_{name}_py)")
+    body = ['', '', '@numba.njit(cache=True, nogil=True, error_model="numpy")',
+            "def run(entries, offs, sizes, maps, vals, adj, backward):",
+            "    code, arg0, arg1, dst = entries[0], entries[1], entries[2], entries[3]",
+            "    mstart, need0, need1 = entries[4], entries[5], entries[6]",
+            "    n_entries = code.shape[0]",
+            "    for k in range(n_entries):",
+            "        c = code[k]",
+            "        o = offs[dst[k]]",
+            "        n = sizes[dst[k]]",
+            "        a = offs[arg0[k]]",
+            "        sa = 1 if sizes[arg0[k]] > 1 else 0",
+            f"        if c == {GATHER}:",
+            "            m = mstart[k]",
+            "            for i in range(n):",
+            "                vals[o + i] = vals[a + maps[m + i]]",
+            f"        elif c == {SCATTER}:",
+            "            m = mstart[k]",
+            "            for i in range(n):",
+            "                vals[o + i] = 0.0",
+            "            for i in range(sizes[arg0[k]]):",
+            "                vals[o + maps[m + i]] += vals[a + i]"]
+    for code, primitive, _, _ in functions:
+        body.append(f"        elif c == {code}:")
+        if primitive.arity == 1:
+            body += ["            for i in range(n):",
+                     f"                vals[o + i] = _v{code}(vals[a + i * sa])"]
+        else:
+            body += ["            b = offs[arg1[k]]",
+                     "            sb = 1 if sizes[arg1[k]] > 1 else 0",
+                     "            for i in range(n):",
+                     f"                vals[o + i] = _v{code}(vals[a + i * sa], vals[b + i * sb])"]
+    body += ["    if not backward:", "        return",
+             "    for k in range(n_entries - 1, -1, -1):",
+             "        c = code[k]",
+             "        o = offs[dst[k]]",
+             "        n = sizes[dst[k]]",
+             "        a = offs[arg0[k]]",
+             "        sa = 1 if sizes[arg0[k]] > 1 else 0",
+             f"        if c == {GATHER}:",
+             "            if need0[k]:",
+             "                m = mstart[k]",
+             "                for i in range(n):",
+             "                    adj[a + maps[m + i]] += adj[o + i]",
+             f"        elif c == {SCATTER}:",
+             "            if need0[k]:",
+             "                m = mstart[k]",
+             "                for i in range(sizes[arg0[k]]):",
+             "                    adj[a + i] += adj[o + maps[m + i]]"]
+    for code, primitive, _, partials in functions:
+        body.append(f"        elif c == {code}:")
+        if primitive.arity == 1:
+            body += ["            if need0[k]:",
+                     "                for i in range(n):",
+                     "                    g = adj[o + i]",
+                     "                    if g != 0.0:",
+                     "                        x0 = vals[a + i * sa]",
+                     f"                        adj[a + i * sa] += _p{code}_0(x0, vals[o + i]) * g"
+                     if partials[0] is not None else "                        pass"]
+        else:
+            body += ["            b = offs[arg1[k]]",
+                     "            sb = 1 if sizes[arg1[k]] > 1 else 0",
+                     "            for i in range(n):",
+                     "                g = adj[o + i]",
+                     "                if g != 0.0:",
+                     "                    x0 = vals[a + i * sa]",
+                     "                    x1 = vals[b + i * sb]",
+                     "                    y = vals[o + i]"]
+            for j, (slot, stride) in enumerate((("a", "sa"), ("b", "sb"))):
+                if partials[j] is not None:
+                    body += [f"                    if need{j}[k]:",
+                             f"                        adj[{slot} + i * {stride}] += "
+                             f"_p{code}_{j}(x0, x1, y) * g"]
+    return "\n".join(lines + body) + "\n"
+
+
+_interpreter: _Interpreter | None = None
+_lock = threading.Lock()
+
+
+def interpreter() -> _Interpreter:
+    """The interpreter for this catalogue (generated and compiled on first use, then read
+    from Numba's on-disk cache in later processes)."""
+    global _interpreter
+    with _lock:
+        if _interpreter is None:
+            if not kernels.numba_available():
+                raise NotLowered("Numba is not available (or NUMBA_DISABLE_JIT is set)")
+            _interpreter = _Interpreter()
+        return _interpreter
+
+
+# ----------------------------------------------------------------------------- lowering
+@dataclass
+class Program:
+    """A lowered tape: entry columns for the interpreter and the value arena's layout.
+
+    `listing()` prints it; `report` says what it is (ops, slots, arena bytes, build time).
+    """
+
+    code: np.ndarray
+    arg0: np.ndarray
+    arg1: np.ndarray
+    dst: np.ndarray
+    mstart: np.ndarray
+    need0: np.ndarray
+    need1: np.ndarray
+    offs: np.ndarray
+    sizes: np.ndarray
+    maps: np.ndarray
+    arena: np.ndarray            # the constants in place, zeros elsewhere
+    inputs: list[int]            # slot of each input leaf
+    in_shapes: list[tuple]
+    output: int                  # slot of the (scalar) output
+    names: list[str] = field(default_factory=list)   # per entry, for the listing
+    build_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        # the interpreter reads the entry columns as the rows of one array (fewer arguments
+        # for Numba's dispatcher to check on every call)
+        self.entries = np.ascontiguousarray(np.stack([
+            self.code, self.arg0, np.maximum(self.arg1, 0), self.dst, self.mstart,
+            self.need0.astype(np.int64), self.need1.astype(np.int64)]))
+        self.run = interpreter().run
+        self._spans = [(int(self.offs[s]), int(self.offs[s] + self.sizes[s])) for s in self.inputs]
+        self._out = int(self.offs[self.output])
+        self._buffers = threading.local()
+
+    @property
+    def n_ops(self) -> int:
+        return len(self.code)
+
+    def arena_bytes(self) -> int:
+        return int(self.arena.nbytes)
+
+    def tape_bytes(self) -> int:
+        """Bytes the compiled tape keeps: the entry columns, the layout, maps and arena."""
+        arrays = (self.entries, self.offs, self.sizes, self.maps, self.arena)
+        return int(sum(a.nbytes for a in arrays))
+
+    @property
+    def report(self) -> str:
+        return (f"compiled tape: {self.n_ops} ops, {len(self.sizes)} slots, arena "
+                f"{self.arena_bytes()} bytes ({self.tape_bytes()} in all, "
+                f"{self.tape_bytes() / max(self.n_ops, 1):.0f} per op), built in "
+                f"{self.build_seconds * 1e3:.2f} ms")
+
+    def listing(self) -> str:
+        lines = [self.report]
+        for k in range(self.n_ops):
+            args = [f"s{self.arg0[k]}"] + ([f"s{self.arg1[k]}"] if self.arg1[k] >= 0 else [])
+            lines.append(f"  s{self.dst[k]} = {self.names[k]}({', '.join(args)})"
+                         f"    # {self.sizes[self.dst[k]]} elements")
+        return "\n".join(lines)
+
+    def value_and_grad(self, leaves: Sequence[np.ndarray], backward: bool = True):
+        """The output value and, with `backward`, the adjoint of every input leaf."""
+        # Each thread has its own pair of arenas (threads never share one, and nothing grows
+        # across calls: the pair is reused, and freed with the thread).
+        buffers = self._buffers.__dict__
+        vals = buffers.get("vals")
+        if vals is None:
+            vals = buffers["vals"] = np.empty_like(self.arena)
+            buffers["adj"] = np.empty_like(self.arena)
+        adj = buffers["adj"]
+        vals[:] = self.arena
+        for (start, stop), leaf in zip(self._spans, leaves):
+            vals[start:stop] = leaf.ravel() if type(leaf) is np.ndarray else leaf
+        if backward:
+            adj[:] = 0.0
+            adj[self._out] = 1.0
+        self.run(self.entries, self.offs, self.sizes, self.maps, vals, adj, backward)
+        value = vals[self._out]
+        if not backward:
+            return value, None
+        return value, [adj[start:stop].reshape(shape)
+                       for (start, stop), shape in zip(self._spans, self.in_shapes)]
+
+
+class _Builder:
+    """Emits interpreter entries and allocates arena slots while lowering."""
+
+    def __init__(self, tape: Tape, opcodes: dict) -> None:
+        self.tape = tape
+        self.opcodes = opcodes
+        self.slot_of: dict[int, int] = {}
+        self.shapes: list[tuple] = []      # per slot
+        self.traced: list[bool] = []       # per slot: depends on an input
+        self.data: dict[int, np.ndarray] = {}
+        self.entries: list[tuple] = []     # (code, a0, a1, dst, map or None, name)
+
+    def slot(self, shape: tuple, traced: bool, data: np.ndarray | None = None) -> int:
+        index = len(self.shapes)
+        self.shapes.append(tuple(shape))
+        self.traced.append(traced)
+        if data is not None:
+            self.data[index] = np.asarray(data, dtype=np.float64).ravel()
+        return index
+
+    def constant(self, value, like: int | None = None) -> int:
+        """A slot holding a constant (broadcast to slot `like`'s shape when given)."""
+        array = np.asarray(value)
+        if array.dtype.kind not in "fiub":
+            raise NotLowered(f"a constant of dtype {array.dtype}")
+        if like is not None:
+            array = np.broadcast_to(array, self.shapes[like])
+        return self.slot(array.shape, False, array)
+
+    def gather(self, source: int, mapping: np.ndarray, shape: tuple, name: str) -> int:
+        out = self.slot(shape, self.traced[source])
+        self.entries.append((GATHER, source, -1, out, np.asarray(mapping).ravel(), name))
+        return out
+
+    def __call__(self, primitive, *args: int) -> int:
+        """Emit an elementwise primitive on slots (for `expand` lowerings)."""
+        shape = np.broadcast_shapes(*(self.shapes[a] for a in args))
+        return self.elementwise(primitive, list(args), shape)
+
+    def elementwise(self, primitive, args: list[int], shape: tuple) -> int:
+        code = self.opcodes.get(primitive)
+        if code is None:
+            raise NotLowered(f"{primitive.name}: its functions do not compile into the "
+                             "interpreter")
+        size = math.prod(shape)
+        aligned = []
+        for a in args:
+            a_shape = self.shapes[a]
+            a_size = math.prod(a_shape)
+            same = a_size == size and (a_shape == shape or
+                                       tuple(d for d in a_shape if d != 1) ==
+                                       tuple(d for d in shape if d != 1))
+            if a_size != 1 and not same:   # general broadcasting: gather its indices first
+                mapping = np.broadcast_to(np.arange(a_size).reshape(a_shape), shape)
+                a = self.gather(a, mapping, shape, "broadcast")
+            aligned.append(a)
+        out = self.slot(shape, any(self.traced[a] for a in aligned))
+        self.entries.append((code, aligned[0], aligned[1] if len(aligned) > 1 else -1, out,
+                             None, primitive.name))
+        return out
+
+
+def lower(tape: Tape, input_ids: Sequence[int], output_id: int) -> Program:
+    """Lower a recorded tape with a scalar output to a `Program` (raises `NotLowered`)."""
+    start = time.perf_counter()
+    builder = _Builder(tape, interpreter().opcodes)
+    for index in input_ids:
+        if tape.dtypes[index] != _FLOAT:
+            raise NotLowered(f"an input of dtype {tape.dtypes[index]} (float64 only for now)")
+        builder.slot_of[index] = builder.slot(tape.shapes[index], True)
+    for primitive, params, parents, constants, out, residuals in tape.entries():
+        if primitive.n_outputs != 1:
+            raise NotLowered(f"{primitive.name}: several outputs do not lower yet")
+        if tape.dtypes[out] != _FLOAT:
+            raise NotLowered(f"{primitive.name} gives dtype {tape.dtypes[out]} (float64 only)")
+        args = [builder.constant(constants[k]) if parent == CONSTANT else
+                builder.slot_of[parent] for k, parent in enumerate(parents)]
+        builder.slot_of[out] = _lower_entry(builder, primitive, params, args, residuals,
+                                            tape.shapes[out])
+    if output_id not in builder.slot_of:
+        raise NotLowered("the output does not depend on the inputs")
+    return _assemble(builder, [builder.slot_of[i] for i in input_ids],
+                     [tape.shapes[i] for i in input_ids], builder.slot_of[output_id],
+                     time.perf_counter() - start)
+
+
+def _lower_entry(builder: _Builder, primitive, params, args, residuals, out_shape) -> int:
+    how = primitive.lowering
+    if how is None:
+        raise NotLowered(f"{primitive.name} has no lowering yet")
+    if callable(how):
+        return how(builder, args, **params)
+    if how == "elementwise":
+        if params:
+            raise NotLowered(f"{primitive.name} with parameters {sorted(params)}")
+        return builder.elementwise(primitive, args, tuple(out_shape))
+    (source,) = args
+    in_shape = builder.shapes[source]
+    indices = np.arange(math.prod(in_shape)).reshape(in_shape)
+    if how == "gather":
+        mapping = primitive.impl(indices, **params)
+        if np.shape(mapping) != tuple(out_shape):
+            raise NotLowered(f"{primitive.name}: its index map has shape {np.shape(mapping)}")
+        return builder.gather(source, mapping, tuple(out_shape), primitive.name)
+    if how == "scatter":
+        ct = np.arange(math.prod(out_shape)).reshape(out_shape)
+        mapping = primitive.vjp(0, ct, residuals, params, in_shape, tuple(out_shape))
+        mapping = np.broadcast_to(np.asarray(mapping), in_shape)
+        out = builder.slot(tuple(out_shape), builder.traced[source])
+        builder.entries.append((SCATTER, source, -1, out, mapping.ravel(), primitive.name))
+        return out
+    raise NotLowered(f"{primitive.name}: unknown lowering {how!r}")
+
+
+def _assemble(builder: _Builder, inputs, in_shapes, output: int, seconds: float) -> Program:
+    sizes = np.array([math.prod(s) for s in builder.shapes], dtype=np.int64)
+    offs = np.zeros(len(sizes), dtype=np.int64)
+    np.cumsum(sizes[:-1], out=offs[1:])
+    arena = np.zeros(int(sizes.sum()), dtype=np.float64)
+    for slot, data in builder.data.items():
+        arena[offs[slot]:offs[slot] + sizes[slot]] = data
+    entries = builder.entries
+    n = len(entries)
+    code = np.array([e[0] for e in entries], dtype=np.int64)
+    arg0 = np.array([e[1] for e in entries], dtype=np.int64)
+    arg1 = np.array([e[2] for e in entries], dtype=np.int64)
+    dst = np.array([e[3] for e in entries], dtype=np.int64)
+    arg1_slot = np.where(arg1 >= 0, arg1, 0)
+    traced = np.array(builder.traced + [False], dtype=bool)
+    need0 = traced[arg0].astype(np.uint8)
+    need1 = np.where(arg1 >= 0, traced[arg1_slot], False).astype(np.uint8)
+    mapped = [e[4] for e in entries if e[4] is not None]
+    maps = np.concatenate(mapped).astype(np.int64) if mapped else np.zeros(1, np.int64)
+    mstart = np.zeros(n, dtype=np.int64)
+    position = 0
+    for k, e in enumerate(entries):
+        if e[4] is not None:
+            mstart[k] = position
+            position += len(e[4])
+    if sizes[output] != 1:
+        raise NotLowered(f"the output has {sizes[output]} elements; grad needs a scalar")
+    return Program(code, arg0, arg1, dst, mstart, need0, need1, offs,
+                   sizes, maps, arena, list(inputs), list(in_shapes), output,
+                   [e[5] for e in entries], seconds)
+
+
+# ----------------------------------------------------------------------------- grad, compiled
+class Replay:
+    """One signature's compiled value_and_grad: the program, and where the differentiated
+    arguments' leaves are among the traced ones."""
+
+    __slots__ = ("program", "traced", "wanted", "dtypes", "structures", "single", "plain",
+                 "all_traced")
+
+    def __init__(self, program: Program, traced: list[int], wanted: list[int], dtypes,
+                 structures, single: bool) -> None:
+        self.program = program
+        self.traced = traced          # flat leaf index of each program input
+        self.wanted = wanted          # program input index of each differentiated leaf
+        self.dtypes = dtypes          # their dtypes (gradients take the input's dtype)
+        self.structures = structures
+        self.single = single
+        self.plain = all(count == 1 and structure.is_leaf() for structure, count in structures)
+        self.all_traced = traced == list(range(len(traced)))
+
+    def __call__(self, leaves):
+        value, adjoints = self.program.value_and_grad(
+            leaves if self.all_traced else [leaves[i] for i in self.traced])
+        grads = []
+        for k, dtype in zip(self.wanted, self.dtypes):
+            g = adjoints[k]
+            if g.dtype != dtype:
+                g = g.astype(dtype)
+            grads.append(g[()] if g.ndim == 0 else g)
+        if self.plain:            # every differentiated argument is one array
+            return value, (grads[0] if self.single else tuple(grads))
+        grouped, position = [], 0
+        for structure, count in self.structures:
+            grouped.append(tree.unflatten(structure, grads[position:position + count]))
+            position += count
+        return value, (grouped[0] if self.single else tuple(grouped))
+
+
+@dataclass
+class CompiledGrad:
+    """value_and_grad(f) with compiled tapes: per input signature (and argnums), f is
+    recorded once and lowered; later calls replay the `Program`. A signature whose recording
+    does not lower (or is value-dependent) runs the interpreted engine on every call;
+    `reports` says why, `recordings` counts the recordings made."""
+
+    f: Callable
+    replays: dict = field(default_factory=dict)
+    reports: dict = field(default_factory=dict)
+    calls: int = 0
+    recordings: int = 0
+
+    def lookup(self, args, kwargs, argnums: tuple, single: bool, check: Callable):
+        """(the signature's Replay or None, the flat leaves of (args, kwargs)); `check()`
+        validates the differentiated arguments and gives their structures (called once per
+        signature, when it is recorded)."""
+        if not kwargs and all(type(a) is np.ndarray for a in args):   # the common case
+            key = (argnums, len(args)) + tuple((a.shape, a.dtype.str) for a in args)
+            replay = self.replays.get(key)
+            if replay is not None:
+                return replay, args
+        leaves, structure = tree.flatten((args, kwargs))
+        key = [argnums, structure]
+        for leaf in leaves:
+            if isinstance(leaf, Tracer):
+                return None, leaves     # inside another transform: the engines nest
+            if isinstance(leaf, (np.ndarray, np.generic, float, int)) and \
+                    not isinstance(leaf, bool):
+                key.append((np.shape(leaf), np.result_type(leaf).str))
+            else:
+                key.append(("static", leaf))   # part of the signature: must be hashable
+        try:
+            key = tuple(key)
+            replay = self.replays[key]
+            return replay, leaves
+        except TypeError:
+            return None, leaves          # an unhashable static argument: not compiled
+        except KeyError:
+            pass
+        replay = self._record(key, leaves, structure, argnums, check(), single, args)
+        self.replays[key] = replay
+        if not kwargs and all(type(a) is np.ndarray for a in args):
+            self.replays[(argnums, len(args)) + tuple((a.shape, a.dtype.str) for a in args)] \
+                = replay
+        return replay, leaves
+
+    def _record(self, key, leaves, structure, argnums, structures, single, args):
+        self.recordings += 1
+        level = CompilingLevel()
+        traced = [i for i, leaf in enumerate(leaves)
+                  if isinstance(leaf, (np.ndarray, np.generic, float, int))
+                  and not isinstance(leaf, bool)]
+        try:
+            with entered(level):
+                wrapped = list(leaves)
+                for i in traced:
+                    value = np.asarray(leaves[i])
+                    if value.dtype.kind in "iub":
+                        value = value.astype(np.float64)
+                    wrapped[i] = level.new_input(value)
+                call_args, call_kwargs = tree.unflatten(structure, wrapped)
+                out = self.f(*call_args, **call_kwargs)
+            if level.value_dependent is not None:
+                raise NotLowered(level.value_dependent)
+            if not (type(out) is TapeValue and out._level is level):
+                raise NotLowered("the output is not a traced scalar")
+            if np.shape(out.primal) != ():
+                raise NotLowered(f"the output has shape {np.shape(out.primal)}")
+            program = lower(level.tape, [wrapped[i].index for i in traced], out.index)
+        except NotLowered as why:
+            self.reports[key] = f"runs interpreted: {why}"
+            return None
+        finally:
+            level.tape.clear()
+        starts = np.cumsum([0] + [len(tree.flatten(a)[0]) for a in args]).tolist()
+        position = {leaf: k for k, leaf in enumerate(traced)}
+        wanted, dtypes = [], []
+        for a in argnums:
+            for i in range(starts[a], starts[a + 1]):
+                wanted.append(position[i])
+                dtypes.append(np.result_type(leaves[i], np.float16))
+        self.reports[key] = program.report
+        return Replay(program, traced, wanted, dtypes, structures, single)
+
+
+__all__ = ["lower", "Program", "NotLowered", "CompilingLevel", "CompiledGrad", "Replay",
+           "interpreter",
+           "GATHER", "SCATTER", "FIRST_ELEMENTWISE"]

@@ -1,0 +1,259 @@
+"""Compiled tapes (ad/compiled.py): parity with the interpreted engine for every primitive
+that lowers, value-dependent recordings never replayed, threads, no growth, the on-disk
+cache reused by a second process."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ad
+import ad.numpy as anp
+from ad import compiled
+from ad.calibrate import _in_domain
+
+pytestmark = pytest.mark.skipif(not ad.kernels.numba_available(),
+                                reason="compiled tapes need Numba")
+
+ELEMENTWISE = sorted((p for p in compiled.interpreter().opcodes), key=lambda p: p.name)
+
+
+def both(f, *args, argnums=0):
+    """(compiled value_and_grad, interpreted value_and_grad, the compiled function)."""
+    fast = ad.value_and_grad(f, argnums, compile=True)
+    return fast(*args), ad.value_and_grad(f, argnums)(*args), fast
+
+
+def assert_same(got, want, rtol=1e-12, atol=1e-14):
+    (v1, g1), (v2, g2) = got, want
+    np.testing.assert_allclose(v1, v2, rtol=rtol, atol=atol)
+    for a, b in zip(g1 if isinstance(g1, tuple) else (g1,), g2 if isinstance(g2, tuple)
+                    else (g2,)):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+        assert np.shape(a) == np.shape(b)
+
+
+def test_the_interpreter_covers_the_elementwise_catalogue():
+    names = {p.name for p in ELEMENTWISE}
+    assert {"add", "subtract", "multiply", "true_divide", "sin", "cos", "exp", "log", "tanh",
+            "sqrt", "power", "maximum", "absolute"} <= names
+    assert not compiled.interpreter().skipped, compiled.interpreter().skipped
+
+
+@pytest.mark.parametrize("primitive", ELEMENTWISE, ids=lambda p: p.name)
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2 ** 16), size=st.sampled_from([1, 3, 7]))
+def test_every_elementwise_primitive_matches_the_interpreted_engine(primitive, seed, size):
+    rng = np.random.default_rng(seed)
+    domains = primitive.domain or ((-np.inf, np.inf),) * primitive.arity
+    xs = [_in_domain(d, size, rng) for d in domains]
+    w = rng.standard_normal(size)
+
+    def f(*xs):
+        return anp.sum(primitive(*xs) * w)
+    with np.errstate(all="ignore"):
+        got, want, fast = both(f, *xs, argnums=tuple(range(primitive.arity)))
+    assert_same(got, want)
+    assert "compiled tape" in next(iter(fast.compiled.reports.values()))
+
+
+@pytest.mark.parametrize("shapes", [((3, 1), (1, 4)), ((), (5,)), ((4,), ()), ((2, 3), (3,)),
+                                    ((2, 1, 3), (4, 1))])
+def test_broadcasting_matches(shapes):
+    rng = np.random.default_rng(1)
+    x, y = (rng.standard_normal(s) for s in shapes)
+    got, want, _ = both(lambda x, y: anp.sum(anp.sin(x) * y + x / (2.0 + y * y)), x, y,
+                        argnums=(0, 1))
+    assert_same(got, want)
+
+
+STRUCTURAL = {
+    "reshape": lambda x: anp.sum(anp.sin(anp.reshape(x, (3, 4))) * np.arange(12.0)
+                                 .reshape(3, 4)),
+    "transpose": lambda x: anp.sum(anp.transpose(anp.reshape(x, (3, 4))) * np.arange(12.0)
+                                   .reshape(4, 3)),
+    "broadcast_to": lambda x: anp.sum(anp.broadcast_to(x[:4], (3, 4)) * np.arange(12.0)
+                                      .reshape(3, 4)),
+    "slices": lambda x: anp.sum(x[1:-1:2] * x[::-2][:5] ** 2),
+    "integer index": lambda x: anp.sum(anp.exp(x[np.array([0, 5, 5, 11, 2])])),
+    "sum over axes": lambda x: anp.sum(anp.tanh(anp.sum(anp.reshape(x, (2, 3, 2)), axis=(0, 2),
+                                                        keepdims=True)) * 3.0),
+    "mean": lambda x: anp.mean(x * x) + anp.mean(anp.reshape(x, (3, 4)), axis=0)[1],
+    "a chain": lambda x: anp.sum(anp.reshape(anp.cos(x), (2, 6))[:, ::2] ** 3),
+}
+
+
+@pytest.mark.parametrize("name", list(STRUCTURAL))
+def test_structural_primitives_lower_as_index_maps(name):
+    x = np.linspace(-1.0, 1.3, 12)
+    got, want, fast = both(STRUCTURAL[name], x)
+    assert_same(got, want)
+    assert "compiled tape" in next(iter(fast.compiled.reports.values()))
+
+
+@pytest.mark.parametrize("n", [-3, -1, 0, 1, 2, 3, 4, 7])
+@pytest.mark.parametrize("x", [0.0, 0.7, -1.3])
+def test_integer_powers_lower_as_products_exact_at_zero(n, x):
+    if n < 0 and x == 0.0:
+        pytest.skip("x ** -n at 0 is infinite")
+    got, want, _ = both(lambda x: x ** n * 2.0 + x, np.array(x))
+    assert_same(got, want)
+
+
+# ------------------------------------------------------------------------ never silently wrong
+def _sign_branch(x):
+    return anp.sum(x * 2.0) if x[0] > 0 else anp.sum(x * x)
+
+
+VALUE_DEPENDENT = {
+    "if on a comparison": _sign_branch,
+    "where": lambda x: anp.sum(anp.where(x > 0, x, 3.0 * x)),
+    "argmax index": lambda x: x[anp.argmax(x)] * 2.0,
+    "stop_gradient": lambda x: anp.sum(x * ad.stop_gradient(x)),
+    "floor": lambda x: anp.sum(x * anp.floor(x)),
+}
+
+
+@pytest.mark.parametrize("name", list(VALUE_DEPENDENT))
+def test_value_dependent_recordings_are_not_replayed(name):
+    """Recorded at one input, called where the path (or the baked value) differs: the
+    compiled function gives the derivative of the path taken now."""
+    f = VALUE_DEPENDENT[name]
+    fast = ad.grad(f, compile=True)
+    for x in (np.array([0.5, -1.0, 2.0]), np.array([-0.5, 1.0, -2.0]),
+              np.array([3.0, 2.0, -4.0])):
+        np.testing.assert_allclose(fast(x), ad.grad(f)(x), rtol=1e-13)
+    (report,) = fast.compiled.reports.values()
+    assert report.startswith("runs interpreted")
+
+
+def test_a_loop_whose_trip_count_depends_on_x():
+    def f(x):
+        y = x
+        while y < 10.0:
+            y = y * 1.5
+        return y
+    fast = ad.grad(f, compile=True)
+    for x in (1.0, 2.0, 0.3, 9.0):
+        assert float(fast(np.array(x))) == pytest.approx(float(ad.grad(f)(np.array(x))))
+
+
+@pytest.mark.parametrize("pair", [(1.0, 1.0), (2.0, 1.0), (-1.0, 3.0)])
+def test_maximum_and_abs_recompute_their_partials_at_replay(pair):
+    """These are differentiable: their partials are functions of the values, re-evaluated
+    by the interpreter at every call (recorded once at another point, ties included)."""
+    f = lambda x, y: anp.maximum(x, y) * 3.0 + anp.abs(x - y)   # noqa: E731
+    fast = ad.value_and_grad(f, (0, 1), compile=True)
+    fast(np.array(5.0), np.array(-5.0))                            # recorded here
+    x, y = map(np.array, pair)
+    assert_same(fast(x, y), ad.value_and_grad(f, (0, 1))(x, y))
+
+
+def test_what_does_not_lower_runs_interpreted_and_says_why():
+    A = np.ones((3, 4))
+    fast = ad.grad(lambda x: anp.sum(anp.tanh(A @ x)), compile=True)
+    x = np.linspace(0, 1, 4)
+    np.testing.assert_allclose(fast(x), ad.grad(lambda x: anp.sum(anp.tanh(A @ x)))(x))
+    (report,) = fast.compiled.reports.values()
+    assert "matmul" in report and report.startswith("runs interpreted")
+
+
+# ------------------------------------------------------------------------ signatures, nesting
+def test_one_recording_per_signature():
+    fast = ad.grad(lambda x, scale: anp.sum(anp.sin(x)) * scale, compile=True)
+    for _ in range(5):
+        fast(np.ones(3), 2.0)
+    fast(np.ones(4), 2.0)
+    assert fast.compiled.recordings == 2
+    # the scale is an input (traced), not a baked constant
+    np.testing.assert_allclose(fast(np.ones(3), 5.0), 5.0 * np.cos(np.ones(3)))
+
+
+def test_pytrees_and_argnums():
+    def loss(params, x):
+        return anp.sum(anp.tanh(params["w"] * x + params["b"]) ** 2)
+    params = {"w": np.linspace(0.1, 0.5, 3), "b": np.array(0.2)}
+    x = np.linspace(-1, 1, 3)
+    got, want, _ = both(loss, params, x, argnums=(0, 1))
+    (v1, (p1, x1)), (v2, (p2, x2)) = got, want
+    np.testing.assert_allclose(v1, v2)
+    for k in params:
+        np.testing.assert_allclose(p1[k], p2[k], rtol=1e-12)
+    np.testing.assert_allclose(x1, x2, rtol=1e-12)
+
+
+def test_nested_under_another_transform_uses_the_engines():
+    f = lambda x: anp.sum(anp.sin(x) * x)       # noqa: E731
+    x = np.linspace(0.1, 1.0, 3)
+    H = ad.jacfwd(ad.grad(f, compile=True))(x)
+    np.testing.assert_allclose(H, ad.hessian(f)(x), rtol=1e-12)
+
+
+def test_listing_and_report():
+    fast = ad.grad(lambda x: anp.sum(anp.exp(x) * 2.0), compile=True)
+    fast(np.ones(3))
+    replay = next(iter(fast.compiled.replays.values()))
+    text = replay.program.listing()
+    assert "exp(" in text and "multiply(" in text and "sum(" in text
+    assert "ops" in replay.program.report and "bytes" in replay.program.report
+
+
+# ------------------------------------------------------------------------ threads, memory, cache
+def test_eight_threads_share_one_compiled_program():
+    f = lambda x: anp.sum(anp.sin(x) * anp.cos(x * 2.0))    # noqa: E731
+    fast = ad.grad(f, compile=True)
+    fast(np.ones(50))
+    results, errors = {}, []
+
+    def work(k):
+        try:
+            x = np.linspace(0, 1, 50) + k
+            for _ in range(200):
+                results[k] = fast(x)
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for k, g in results.items():
+        np.testing.assert_allclose(g, ad.grad(f)(np.linspace(0, 1, 50) + k), rtol=1e-12)
+    assert fast.compiled.recordings == 1
+
+
+def test_nothing_grows_across_calls():
+    fast = ad.grad(lambda x: anp.sum(anp.tanh(x) * x), compile=True)
+    x = np.linspace(0, 1, 20)
+    for _ in range(100):
+        fast(x)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for _ in range(5000):
+        fast(x)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    assert grown < 20_000, grown
+
+
+def test_a_second_process_reuses_the_compiled_interpreter():
+    code = ("import numpy as np, ad, ad.numpy as anp\n"
+            "g = ad.grad(lambda x: anp.sum(anp.sin(x) * x), compile=True)\n"
+            "print(g(np.array([0.5, 1.0])).tolist(), list(g.compiled.reports.values())[0])\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))] +
+        [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=600, check=True).stdout
+    x = np.array([0.5, 1.0])
+    assert str((np.sin(x) + x * np.cos(x)).tolist()) in out
+    assert "compiled tape" in out
