@@ -41,12 +41,15 @@ import numpy as np
 
 from ad import kernels, tree
 from ad.context import entered
-from ad.primitive import BUILTIN_NAMES, OPCODES, Tracer
+from ad.primitive import BUILTIN_NAMES, OPCODES, PRIMITIVES, Tracer
 from ad.reverse import ReverseLevel, TapeValue
 from ad.tape import CONSTANT, Tape
 
 #: Interpreter opcodes before the elementwise primitives' own.
 GATHER, SCATTER, FIRST_ELEMENTWISE = 0, 1, 2
+#: The rows of a lowered program's entry table (`Program.entries`, int32).
+ENTRY_ROWS = ("code", "arg0", "arg1", "dst", "map start", "arg0 traced", "arg1 traced",
+              "primitive")
 _FLOAT = np.dtype(np.float64)
 
 
@@ -128,11 +131,11 @@ def _compile(run) -> int | str | None:
     import re
     import warnings
     from numba.core.errors import TypingError
-    empty = np.zeros((7, 0), dtype=np.int64)
+    empty = np.zeros((len(ENTRY_ROWS), 0), dtype=np.int32)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            run(empty, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
+            run(empty, np.zeros(1, np.int32), np.zeros(1, np.int32), np.zeros(1, np.int32),
                 np.zeros(1), np.zeros(1), True)
     except TypingError as error:
         found = re.search(r"_[vp](\d+)", str(error).split("During: typing of call at")[-1])
@@ -256,29 +259,19 @@ class Program:
     `listing()` prints it; `report` says what it is (ops, slots, arena bytes, build time).
     """
 
-    code: np.ndarray
-    arg0: np.ndarray
-    arg1: np.ndarray
-    dst: np.ndarray
-    mstart: np.ndarray
-    need0: np.ndarray
-    need1: np.ndarray
-    offs: np.ndarray
-    sizes: np.ndarray
-    maps: np.ndarray
+    #: The entries as the rows of one int32 array (fewer arguments for Numba's dispatcher
+    #: to check on every call): ENTRY_ROWS.
+    entries: np.ndarray
+    offs: np.ndarray             # per slot: its offset in the arena
+    sizes: np.ndarray            # per slot: its number of elements
+    maps: np.ndarray             # the index maps of gathers and scatters, end to end
     arena: np.ndarray            # the constants in place, zeros elsewhere
     inputs: list[int]            # slot of each input leaf
     in_shapes: list[tuple]
     output: int                  # slot of the (scalar) output
-    names: list[str] = field(default_factory=list)   # per entry, for the listing
     build_seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        # the interpreter reads the entry columns as the rows of one array (fewer arguments
-        # for Numba's dispatcher to check on every call)
-        self.entries = np.ascontiguousarray(np.stack([
-            self.code, self.arg0, np.maximum(self.arg1, 0), self.dst, self.mstart,
-            self.need0.astype(np.int64), self.need1.astype(np.int64)]))
         self.run = interpreter().run
         self._spans = [(int(self.offs[s]), int(self.offs[s] + self.sizes[s])) for s in self.inputs]
         self._out = int(self.offs[self.output])
@@ -286,7 +279,7 @@ class Program:
 
     @property
     def n_ops(self) -> int:
-        return len(self.code)
+        return self.entries.shape[1]
 
     def arena_bytes(self) -> int:
         return int(self.arena.nbytes)
@@ -305,10 +298,12 @@ class Program:
 
     def listing(self) -> str:
         lines = [self.report]
+        code, arg0, arg1, dst, _, _, _, primitive = self.entries
         for k in range(self.n_ops):
-            args = [f"s{self.arg0[k]}"] + ([f"s{self.arg1[k]}"] if self.arg1[k] >= 0 else [])
-            lines.append(f"  s{self.dst[k]} = {self.names[k]}({', '.join(args)})"
-                         f"    # {self.sizes[self.dst[k]]} elements")
+            args = [f"s{arg0[k]}"] + ([f"s{arg1[k]}"] if arg1[k] >= 0 else [])
+            how = {GATHER: " (gather)", SCATTER: " (scatter)"}.get(int(code[k]), "")
+            lines.append(f"  s{dst[k]} = {OPCODES[primitive[k]].name}({', '.join(args)})"
+                         f"{how}    # {self.sizes[dst[k]]} elements")
         return "\n".join(lines)
 
     def value_and_grad(self, leaves: Sequence[np.ndarray], backward: bool = True):
@@ -345,7 +340,7 @@ class _Builder:
         self.shapes: list[tuple] = []      # per slot
         self.traced: list[bool] = []       # per slot: depends on an input
         self.data: dict[int, np.ndarray] = {}
-        self.entries: list[tuple] = []     # (code, a0, a1, dst, map or None, name)
+        self.entries: list[tuple] = []     # (code, a0, a1, dst, map or None, primitive)
 
     def slot(self, shape: tuple, traced: bool, data: np.ndarray | None = None) -> int:
         index = len(self.shapes)
@@ -364,9 +359,9 @@ class _Builder:
             array = np.broadcast_to(array, self.shapes[like])
         return self.slot(array.shape, False, array)
 
-    def gather(self, source: int, mapping: np.ndarray, shape: tuple, name: str) -> int:
+    def gather(self, source: int, mapping: np.ndarray, shape: tuple, primitive) -> int:
         out = self.slot(shape, self.traced[source])
-        self.entries.append((GATHER, source, -1, out, np.asarray(mapping).ravel(), name))
+        self.entries.append((GATHER, source, -1, out, np.asarray(mapping).ravel(), primitive))
         return out
 
     def __call__(self, primitive, *args: int) -> int:
@@ -389,11 +384,11 @@ class _Builder:
                                        tuple(d for d in shape if d != 1))
             if a_size != 1 and not same:   # general broadcasting: gather its indices first
                 mapping = np.broadcast_to(np.arange(a_size).reshape(a_shape), shape)
-                a = self.gather(a, mapping, shape, "broadcast")
+                a = self.gather(a, mapping, shape, PRIMITIVES["broadcast_to"])
             aligned.append(a)
         out = self.slot(shape, any(self.traced[a] for a in aligned))
         self.entries.append((code, aligned[0], aligned[1] if len(aligned) > 1 else -1, out,
-                             None, primitive.name))
+                             None, primitive))
         return out
 
 
@@ -438,13 +433,13 @@ def _lower_entry(builder: _Builder, primitive, params, args, residuals, out_shap
         mapping = primitive.impl(indices, **params)
         if np.shape(mapping) != tuple(out_shape):
             raise NotLowered(f"{primitive.name}: its index map has shape {np.shape(mapping)}")
-        return builder.gather(source, mapping, tuple(out_shape), primitive.name)
+        return builder.gather(source, mapping, tuple(out_shape), primitive)
     if how == "scatter":
         ct = np.arange(math.prod(out_shape)).reshape(out_shape)
         mapping = primitive.vjp(0, ct, residuals, params, in_shape, tuple(out_shape))
         mapping = np.broadcast_to(np.asarray(mapping), in_shape)
         out = builder.slot(tuple(out_shape), builder.traced[source])
-        builder.entries.append((SCATTER, source, -1, out, mapping.ravel(), primitive.name))
+        builder.entries.append((SCATTER, source, -1, out, mapping.ravel(), primitive))
         return out
     raise NotLowered(f"{primitive.name}: unknown lowering {how!r}")
 
@@ -453,32 +448,29 @@ def _assemble(builder: _Builder, inputs, in_shapes, output: int, seconds: float)
     sizes = np.array([math.prod(s) for s in builder.shapes], dtype=np.int64)
     offs = np.zeros(len(sizes), dtype=np.int64)
     np.cumsum(sizes[:-1], out=offs[1:])
+    if sizes[output] != 1:
+        raise NotLowered(f"the output has {sizes[output]} elements; grad needs a scalar")
+    if offs[-1] + sizes[-1] >= 2 ** 31:
+        raise NotLowered("the arena would exceed 2**31 elements")
     arena = np.zeros(int(sizes.sum()), dtype=np.float64)
     for slot, data in builder.data.items():
         arena[offs[slot]:offs[slot] + sizes[slot]] = data
     entries = builder.entries
-    n = len(entries)
-    code = np.array([e[0] for e in entries], dtype=np.int64)
-    arg0 = np.array([e[1] for e in entries], dtype=np.int64)
-    arg1 = np.array([e[2] for e in entries], dtype=np.int64)
-    dst = np.array([e[3] for e in entries], dtype=np.int64)
-    arg1_slot = np.where(arg1 >= 0, arg1, 0)
-    traced = np.array(builder.traced + [False], dtype=bool)
-    need0 = traced[arg0].astype(np.uint8)
-    need1 = np.where(arg1 >= 0, traced[arg1_slot], False).astype(np.uint8)
-    mapped = [e[4] for e in entries if e[4] is not None]
-    maps = np.concatenate(mapped).astype(np.int64) if mapped else np.zeros(1, np.int64)
-    mstart = np.zeros(n, dtype=np.int64)
+    table = np.zeros((len(ENTRY_ROWS), len(entries)), dtype=np.int32)
+    traced = np.array(builder.traced, dtype=bool)
     position = 0
-    for k, e in enumerate(entries):
-        if e[4] is not None:
-            mstart[k] = position
-            position += len(e[4])
-    if sizes[output] != 1:
-        raise NotLowered(f"the output has {sizes[output]} elements; grad needs a scalar")
-    return Program(code, arg0, arg1, dst, mstart, need0, need1, offs,
-                   sizes, maps, arena, list(inputs), list(in_shapes), output,
-                   [e[5] for e in entries], seconds)
+    for k, (code, a0, a1, dst, mapping, primitive) in enumerate(entries):
+        table[:4, k] = code, a0, a1, dst
+        if mapping is not None:
+            table[4, k] = position
+            position += len(mapping)
+        table[5, k] = traced[a0]
+        table[6, k] = a1 >= 0 and traced[a1]
+        table[7, k] = primitive.opcode
+    mapped = [e[4] for e in entries if e[4] is not None]
+    maps = np.concatenate(mapped).astype(np.int32) if mapped else np.zeros(1, np.int32)
+    return Program(table, offs.astype(np.int32), sizes.astype(np.int32), maps, arena,
+                   list(inputs), list(in_shapes), output, seconds)
 
 
 # ----------------------------------------------------------------------------- grad, compiled

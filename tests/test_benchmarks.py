@@ -110,3 +110,12 @@ def test_auto_suite_measures_a_program():
     assert "softmax 20" in auto_suite.table([row])
     assert auto_suite.summary([row])["programs"] == 1
     assert len(auto_suite._suite(quick=True)) >= 30
+
+
+def test_compiled_tapes_benchmark_measures_a_program():
+    pytest.importorskip("numba")
+    from benchmarks import compiled_tapes
+    row = compiled_tapes.measure("10 ops", compiled_tapes.ten_ops, np.array(0.3), repeats=1)
+    assert row["compiled ops"] >= 10 and row["speed-up"] > 0
+    assert "compiled tape" in row["report"]
+    assert "10 ops" in compiled_tapes.table([row])

@@ -1,0 +1,216 @@
+"""Compiled tapes against the interpreted engine (issue 12).
+
+Run from the repository root::
+
+    python -m benchmarks.compiled_tapes [--repeats 7] [--record]
+
+For each program: the median time of `ad.value_and_grad(f)` (interpreted: every call
+records and sweeps) and of `ad.value_and_grad(f, compile=True)` (a compiled tape replayed),
+interleaved round by round, their ratio, the time per recorded operation, and what building
+the compiled program costs (recording plus lowering, once per signature). Programs: W1 (the
+main benchmark's 252-op chain on 8-vectors), a 10-op scalar program (the per-call
+overhead), an op mix on small vectors (softmax, softplus, sums: "Fastest Autograd in the
+West") at 100, 1,000 and 10,000 ops, W7 (an RK4 integration of Lotka-Volterra for 1,000
+steps, gradient with respect to the 4 parameters and the 2 initial values), and the bytes
+per operation a compiled tape keeps on a deep scalar chain. When the peers' venv exists,
+JAX jit (with `lax.fori_loop`; its first call, which compiles, and later calls) and torch
+eager run the op mix and W7 in the same run (`benchmarks.compiled_peers`); JAX jit and
+CasADi on W1 are in `python -m benchmarks` (the "grad[compiled]" variant there). Only
+ratios are meant to be read (the machine is shared and noisy).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+import ad
+import ad.numpy as anp
+from benchmarks import machine
+from benchmarks import workloads as wl
+from benchmarks.auto_suite import _interleaved
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def w1(x):
+    return wl.w1_f(x, anp)
+
+
+def ten_ops(x):
+    return anp.sin(x) * x + anp.exp(-x * x) / (1.0 + x * x) - anp.tanh(x)
+
+
+def op_mix(ops: int):
+    """Blocks of softmax, softplus and a residual on a 10-vector, about `ops` operations."""
+    blocks = max(1, ops // 8)
+
+    def f(x):
+        for _ in range(blocks):
+            e = anp.exp(x)
+            p = e / anp.sum(e)                      # softmax: exp, sum, divide
+            x = anp.log1p(anp.exp(p)) * 0.5 + x * 0.5   # softplus, residual
+        return anp.sum(x * x)
+    return f
+
+
+def lotka_volterra(steps: int = 1000, dt: float = 0.01):
+    """W7: RK4 on dx = a x - b x y, dy = -c y + d x y; theta = (a, b, c, d, x0, y0); the
+    loss is the sum of the final state."""
+    def rhs(x, y, a, b, c, d):
+        return a * x - b * x * y, -c * y + d * x * y
+
+    def f(theta):
+        a, b, c, d, x, y = (theta[i] for i in range(6))
+        for _ in range(steps):
+            k1x, k1y = rhs(x, y, a, b, c, d)
+            k2x, k2y = rhs(x + 0.5 * dt * k1x, y + 0.5 * dt * k1y, a, b, c, d)
+            k3x, k3y = rhs(x + 0.5 * dt * k2x, y + 0.5 * dt * k2y, a, b, c, d)
+            k4x, k4y = rhs(x + dt * k3x, y + dt * k3y, a, b, c, d)
+            x = x + dt / 6.0 * (k1x + 2.0 * k2x + 2.0 * k3x + k4x)
+            y = y + dt / 6.0 * (k1y + 2.0 * k2y + 2.0 * k3y + k4y)
+        return x + y
+    return f
+
+
+def scalar_chain(length: int):
+    def f(x):
+        for _ in range(length // 3):
+            x = anp.sin(x) * 0.999 + x
+        return x
+    return f
+
+
+PROGRAMS: list[tuple[str, Callable, Callable[[], np.ndarray]]] = [
+    ("W1 (252 ops on 8-vectors)", w1, lambda: np.linspace(0.1, 1.0, 8)),
+    ("10-op scalar program", ten_ops, lambda: np.array(0.3)),
+    ("op mix, 100 ops", op_mix(100), lambda: np.linspace(-1, 1, 10)),
+    ("op mix, 1,000 ops", op_mix(1000), lambda: np.linspace(-1, 1, 10)),
+    ("op mix, 10,000 ops", op_mix(10_000), lambda: np.linspace(-1, 1, 10)),
+    ("W7 Lotka-Volterra RK4, 1,000 steps", lotka_volterra(),
+     lambda: np.array([1.1, 0.4, 0.4, 0.1, 10.0, 10.0])),
+]
+
+
+def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, Any]:
+    interpreted = ad.value_and_grad(f)
+    start = time.perf_counter()
+    fast = ad.value_and_grad(f, compile=True)
+    value, grad = fast(x)                      # records and lowers
+    build = time.perf_counter() - start
+    v2, g2 = interpreted(x)
+    np.testing.assert_allclose(value, v2, rtol=1e-12)
+    np.testing.assert_allclose(grad, g2, rtol=1e-10, atol=1e-12)
+    (report,) = fast.compiled.reports.values()
+    replay = next(r for r in fast.compiled.replays.values() if r is not None)
+    ops = ad.trace(f, x).tape.__len__()
+    times = _interleaved({"interpreted": lambda: interpreted(x), "compiled": lambda: fast(x)},
+                         repeats)
+    return {"program": name, "recorded ops": ops, "compiled ops": replay.program.n_ops,
+            "interpreted_s": times["interpreted"], "compiled_s": times["compiled"],
+            "speed-up": times["interpreted"] / times["compiled"],
+            "interpreted per op_s": times["interpreted"] / ops,
+            "compiled per op_s": times["compiled"] / ops,
+            "build_s": build, "build per 200 ops_s": build / ops * 200, "report": report}
+
+
+def tape_bytes(length: int = 400_000) -> dict[str, float]:
+    f = scalar_chain(length)
+    fast = ad.value_and_grad(f, compile=True)
+    fast(np.array(0.5))
+    replay = next(r for r in fast.compiled.replays.values() if r is not None)
+    program = replay.program
+    return {"ops": program.n_ops, "compiled tape bytes per op":
+            program.tape_bytes() / program.n_ops}
+
+
+PEERS_PYTHON = Path(__file__).resolve().parent.parent / ".venv-peers" / "bin" / "python"
+
+
+def peers() -> dict[str, dict[str, float]]:
+    """JAX jit and torch eager on the same programs, from the peers' venv (when there)."""
+    if not PEERS_PYTHON.exists():
+        return {}
+    done = subprocess.run([str(PEERS_PYTHON), "-m", "benchmarks.compiled_peers"],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                          text=True, timeout=1800)
+    if done.returncode != 0:
+        print("peers failed:", done.stderr[-2000:])
+        return {}
+    return json.loads(done.stdout)
+
+
+def _time(t: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if t >= scale or unit == "ns":
+            return f"{t / scale:.3g} {unit}"
+    return ""  # pragma: no cover
+
+
+def table(rows: Sequence[dict[str, Any]], others: dict | None = None) -> str:
+    """ad's rows; with `others` (from `peers()`), JAX jit and torch eager beside them as
+    time (their time over compiled ad's: above 1x ad is faster)."""
+    others = others or {}
+    head = ("program", "ops", "interpreted", "compiled", "speed-up", "per op interpreted",
+            "per op compiled", "build (record + lower)", "JAX jit", "JAX jit 1st call",
+            "torch eager")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        peer = others.get(r["program"], {})
+        cells = []
+        for key in ("JAX jit_s", "JAX jit first call (compiles)_s", "torch eager_s"):
+            t = peer.get(key)
+            cells.append("-" if t is None else f"{_time(t)} ({t / r['compiled_s']:.2g}x)")
+        lines.append("| " + " | ".join([
+            r["program"], str(r["recorded ops"]), _time(r["interpreted_s"]),
+            _time(r["compiled_s"]), f"{r['speed-up']:.1f}x", _time(r["interpreted per op_s"]),
+            _time(r["compiled per op_s"]), _time(r["build_s"]), *cells]) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--record", action="store_true",
+                        help="write benchmarks/results/compiled_tapes-DATE.{json,md}")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    ad.compiled.interpreter()
+    interpreter_s = time.perf_counter() - start
+    rows = [measure(name, f, make(), args.repeats) for name, f, make in PROGRAMS]
+    memory = tape_bytes()
+    others = peers()
+    result = {"rows": rows, "tape": memory, "interpreter load_s": interpreter_s,
+              "peers": others, "machine": machine.machine(),
+              "environment": machine.environment()}
+    text = [table(rows, others), "",
+            f"- deep scalar chain of {memory['ops']:,} ops: the compiled tape keeps "
+            f"{memory['compiled tape bytes per op']:.0f} bytes per op (entries, slot layout "
+            "and value arena; `python -m benchmarks.tape_memory` measures the interpreted "
+            "tape)",
+            f"- the interpreter: loaded (or compiled, on a machine's first use) in "
+            f"{interpreter_s:.2f} s"]
+    print("\n".join(text))
+    if args.record:
+        stem = RESULTS / f"compiled_tapes-{time.strftime('%Y%m%d')}"
+        stem.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str),
+                                             encoding="utf-8")
+        head = (f"### `python -m benchmarks.compiled_tapes --repeats {args.repeats}` — "
+                f"{time.strftime('%Y-%m-%d')}\n\n{result['machine']['cpu']}, "
+                f"{result['machine']['usable_cores']} cores, Python "
+                f"{result['environment']['python']}, numpy "
+                f"{result['environment']['versions'].get('numpy')}, numba "
+                f"{result['environment']['versions'].get('numba')}; medians of "
+                f"{args.repeats} interleaved rounds, one process.\n\n")
+        stem.with_suffix(".md").write_text(head + "\n".join(text) + "\n", encoding="utf-8")
+        print(f"recorded {stem}.md and .json")
+    return result
+
+
+if __name__ == "__main__":
+    main()
