@@ -136,7 +136,7 @@ def _compile(run) -> int | str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             run(empty, np.zeros(1, np.int32), np.zeros(1, np.int32), np.zeros(1, np.int32),
-                np.zeros(1), np.zeros(1), True)
+                np.zeros(1), np.zeros((1, 1)), 2)
     except TypingError as error:
         found = re.search(r"_[vp](\d+)", str(error).split("During: typing of call at")[-1])
         return int(found.group(1)) if found else str(error)[:300]
@@ -160,11 +160,16 @@ def _interpreter_source(functions) -> str:
                 lines.append(f"import {fn.module} as _m_{name}")
                 lines.append(f"_{name}_py = _m_{name}.{fn.qualname}")
             lines.append(f"_{name} = _jit(_{name}_py)")
+    # run(entries, offs, sizes, maps, vals, blk, mode): mode 0 computes the values; mode 1
+    # also pushes the tangent block blk (arena elements x K directions) forward; mode 2
+    # computes the values, then pulls the cotangent block blk back through the entries.
     body = ['', '', '@numba.njit(cache=True, nogil=True, error_model="numpy")',
-            "def run(entries, offs, sizes, maps, vals, adj, backward):",
+            "def run(entries, offs, sizes, maps, vals, blk, mode):",
             "    code, arg0, arg1, dst = entries[0], entries[1], entries[2], entries[3]",
             "    mstart, need0, need1 = entries[4], entries[5], entries[6]",
             "    n_entries = code.shape[0]",
+            "    K = blk.shape[1]",
+            "    tangents = mode == 1",
             "    for k in range(n_entries):",
             "        c = code[k]",
             "        o = offs[dst[k]]",
@@ -175,23 +180,41 @@ def _interpreter_source(functions) -> str:
             "            m = mstart[k]",
             "            for i in range(n):",
             "                vals[o + i] = vals[a + maps[m + i]]",
+            "                if tangents and need0[k]:",
+            "                    for j in range(K):",
+            "                        blk[o + i, j] = blk[a + maps[m + i], j]",
             f"        elif c == {SCATTER}:",
             "            m = mstart[k]",
             "            for i in range(n):",
             "                vals[o + i] = 0.0",
             "            for i in range(sizes[arg0[k]]):",
-            "                vals[o + maps[m + i]] += vals[a + i]"]
-    for code, primitive, _, _ in functions:
+            "                vals[o + maps[m + i]] += vals[a + i]",
+            "                if tangents and need0[k]:",
+            "                    for j in range(K):",
+            "                        blk[o + maps[m + i], j] += blk[a + i, j]"]
+    for code, primitive, _, partials in functions:
         body.append(f"        elif c == {code}:")
-        if primitive.arity == 1:
-            body += ["            for i in range(n):",
-                     f"                vals[o + i] = _v{code}(vals[a + i * sa])"]
-        else:
+        unary = primitive.arity == 1
+        xs = "x0" if unary else "x0, x1"
+        if not unary:
             body += ["            b = offs[arg1[k]]",
-                     "            sb = 1 if sizes[arg1[k]] > 1 else 0",
-                     "            for i in range(n):",
-                     f"                vals[o + i] = _v{code}(vals[a + i * sa], vals[b + i * sb])"]
-    body += ["    if not backward:", "        return",
+                     "            sb = 1 if sizes[arg1[k]] > 1 else 0"]
+        body += ["            for i in range(n):",
+                 "                x0 = vals[a + i * sa]"]
+        if not unary:
+            body.append("                x1 = vals[b + i * sb]")
+        body += [f"                y = _v{code}({xs})", "                vals[o + i] = y",
+                 "                if tangents:"]
+        for j_arg, (slot, stride) in enumerate((("a", "sa"), ("b", "sb"))[:primitive.arity]):
+            if partials[j_arg] is None:
+                continue
+            body += [f"                    if need{j_arg}[k]:",
+                     f"                        d = _p{code}_{j_arg}({xs}, y)",
+                     "                        for j in range(K):",
+                     f"                            blk[o + i, j] += "
+                     f"d * blk[{slot} + i * {stride}, j]"]
+        body.append("                    pass")
+    body += ["    if mode != 2:", "        return",
              "    for k in range(n_entries - 1, -1, -1):",
              "        c = code[k]",
              "        o = offs[dst[k]]",
@@ -202,36 +225,34 @@ def _interpreter_source(functions) -> str:
              "            if need0[k]:",
              "                m = mstart[k]",
              "                for i in range(n):",
-             "                    adj[a + maps[m + i]] += adj[o + i]",
+             "                    for j in range(K):",
+             "                        blk[a + maps[m + i], j] += blk[o + i, j]",
              f"        elif c == {SCATTER}:",
              "            if need0[k]:",
              "                m = mstart[k]",
              "                for i in range(sizes[arg0[k]]):",
-             "                    adj[a + i] += adj[o + maps[m + i]]"]
+             "                    for j in range(K):",
+             "                        blk[a + i, j] += blk[o + maps[m + i], j]"]
     for code, primitive, _, partials in functions:
         body.append(f"        elif c == {code}:")
-        if primitive.arity == 1:
-            body += ["            if need0[k]:",
-                     "                for i in range(n):",
-                     "                    g = adj[o + i]",
-                     "                    if g != 0.0:",
-                     "                        x0 = vals[a + i * sa]",
-                     f"                        adj[a + i * sa] += _p{code}_0(x0, vals[o + i]) * g"
-                     if partials[0] is not None else "                        pass"]
-        else:
+        unary = primitive.arity == 1
+        xs = "x0" if unary else "x0, x1"
+        if not unary:
             body += ["            b = offs[arg1[k]]",
-                     "            sb = 1 if sizes[arg1[k]] > 1 else 0",
-                     "            for i in range(n):",
-                     "                g = adj[o + i]",
-                     "                if g != 0.0:",
-                     "                    x0 = vals[a + i * sa]",
-                     "                    x1 = vals[b + i * sb]",
-                     "                    y = vals[o + i]"]
-            for j, (slot, stride) in enumerate((("a", "sa"), ("b", "sb"))):
-                if partials[j] is not None:
-                    body += [f"                    if need{j}[k]:",
-                             f"                        adj[{slot} + i * {stride}] += "
-                             f"_p{code}_{j}(x0, x1, y) * g"]
+                     "            sb = 1 if sizes[arg1[k]] > 1 else 0"]
+        body += ["            for i in range(n):",
+                 "                x0 = vals[a + i * sa]"]
+        if not unary:
+            body.append("                x1 = vals[b + i * sb]")
+        body.append("                y = vals[o + i]")
+        for j_arg, (slot, stride) in enumerate((("a", "sa"), ("b", "sb"))[:primitive.arity]):
+            if partials[j_arg] is None:
+                continue
+            body += [f"                if need{j_arg}[k]:",
+                     f"                    d = _p{code}_{j_arg}({xs}, y)",
+                     "                    for j in range(K):",
+                     f"                        blk[{slot} + i * {stride}, j] += d * blk[o + i, j]"]
+        body.append("                pass")
     return "\n".join(lines + body) + "\n"
 
 
@@ -268,8 +289,9 @@ class Program:
     arena: np.ndarray            # the constants in place, zeros elsewhere
     inputs: list[int]            # slot of each input leaf
     in_shapes: list[tuple]
-    output: int                  # slot of the (scalar) output
+    output: int                  # slot of the output
     build_seconds: float = 0.0
+    out_shape: tuple = ()
 
     def __post_init__(self) -> None:
         self.run = interpreter().run
@@ -306,28 +328,67 @@ class Program:
                          f"{how}    # {self.sizes[dst[k]]} elements")
         return "\n".join(lines)
 
-    def value_and_grad(self, leaves: Sequence[np.ndarray], backward: bool = True):
-        """The output value and, with `backward`, the adjoint of every input leaf."""
-        # Each thread has its own pair of arenas (threads never share one, and nothing grows
-        # across calls: the pair is reused, and freed with the thread).
+    def _arenas(self, width: int):
+        """This thread's value arena (the constants in place) and a zeroed block of `width`
+        directions per arena element. Each thread has its own (threads never share one),
+        reused call after call (nothing grows), freed with the thread."""
         buffers = self._buffers.__dict__
         vals = buffers.get("vals")
         if vals is None:
             vals = buffers["vals"] = np.empty_like(self.arena)
-            buffers["adj"] = np.empty_like(self.arena)
-        adj = buffers["adj"]
+        block = buffers.get(width)
+        if block is None:
+            block = buffers[width] = np.empty((len(self.arena), width))
         vals[:] = self.arena
+        block[:] = 0.0
+        return vals, block
+
+    def _load(self, vals, leaves) -> None:
         for (start, stop), leaf in zip(self._spans, leaves):
             vals[start:stop] = leaf.ravel() if type(leaf) is np.ndarray else leaf
-        if backward:
-            adj[:] = 0.0
-            adj[self._out] = 1.0
-        self.run(self.entries, self.offs, self.sizes, self.maps, vals, adj, backward)
-        value = vals[self._out]
-        if not backward:
-            return value, None
-        return value, [adj[start:stop].reshape(shape)
-                       for (start, stop), shape in zip(self._spans, self.in_shapes)]
+
+    def value_and_grad(self, leaves: Sequence[np.ndarray]):
+        """The (scalar) output's value and the adjoint of every input leaf."""
+        vals, block = self._arenas(1)
+        self._load(vals, leaves)
+        block[self._out, 0] = 1.0
+        self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, 2)
+        return vals[self._out], [block[start:stop, 0].reshape(shape) for (start, stop), shape
+                                 in zip(self._spans, self.in_shapes)]
+
+    def jacobian(self, leaves: Sequence[np.ndarray], mode: str, chunk: int = 1024):
+        """The output's value and its Jacobian with respect to every input leaf (shape
+        out + in each), by forward mode (blocks of input directions pushed forward) or
+        reverse mode (blocks of output cotangents pulled back)."""
+        out_size = int(self.sizes[self.output])
+        start_out = self._out
+        n_total = sum(stop - start for start, stop in self._spans)
+        directions = n_total if mode == "forward" else out_size
+        rows = np.empty((directions, out_size if mode == "forward" else n_total))
+        value = None
+        for first in range(0, directions, chunk):
+            width = min(chunk, directions - first)
+            vals, block = self._arenas(width)
+            self._load(vals, leaves)
+            if mode == "forward":      # seed directions first..first+width of the inputs
+                flat = np.concatenate([np.arange(a, b) for a, b in self._spans])
+                block[flat[first:first + width], np.arange(width)] = 1.0
+                self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, 1)
+                rows[first:first + width] = block[start_out:start_out + out_size].T
+            else:
+                block[start_out + first + np.arange(width), np.arange(width)] = 1.0
+                self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, 2)
+                rows[first:first + width] = np.concatenate(
+                    [block[a:b] for a, b in self._spans]).T
+            value = vals[start_out:start_out + out_size].copy()
+        matrix = rows.T if mode == "forward" else rows          # (out, all inputs)
+        out_shape = self.out_shape
+        pieces, position = [], 0
+        for (start, stop), shape in zip(self._spans, self.in_shapes):
+            size = stop - start
+            pieces.append(matrix[:, position:position + size].reshape(out_shape + shape))
+            position += size
+        return value.reshape(out_shape), pieces
 
 
 class _Builder:
@@ -393,7 +454,7 @@ class _Builder:
 
 
 def lower(tape: Tape, input_ids: Sequence[int], output_id: int) -> Program:
-    """Lower a recorded tape with a scalar output to a `Program` (raises `NotLowered`)."""
+    """Lower a recorded tape (one array output) to a `Program` (raises `NotLowered`)."""
     start = time.perf_counter()
     builder = _Builder(tape, interpreter().opcodes)
     for index in input_ids:
@@ -411,9 +472,11 @@ def lower(tape: Tape, input_ids: Sequence[int], output_id: int) -> Program:
                                             tape.shapes[out])
     if output_id not in builder.slot_of:
         raise NotLowered("the output does not depend on the inputs")
-    return _assemble(builder, [builder.slot_of[i] for i in input_ids],
-                     [tape.shapes[i] for i in input_ids], builder.slot_of[output_id],
-                     time.perf_counter() - start)
+    program = _assemble(builder, [builder.slot_of[i] for i in input_ids],
+                        [tape.shapes[i] for i in input_ids], builder.slot_of[output_id],
+                        time.perf_counter() - start)
+    program.out_shape = tuple(tape.shapes[output_id])
+    return program
 
 
 def _lower_entry(builder: _Builder, primitive, params, args, residuals, out_shape) -> int:
@@ -426,6 +489,22 @@ def _lower_entry(builder: _Builder, primitive, params, args, residuals, out_shap
         if params:
             raise NotLowered(f"{primitive.name} with parameters {sorted(params)}")
         return builder.elementwise(primitive, args, tuple(out_shape))
+    if how == "scatter":
+        # each argument adds into the output at the positions its transpose rule reads
+        # (sum: many elements into one; concatenate: each argument into its block)
+        ct = np.arange(math.prod(out_shape)).reshape(out_shape)
+        parts = []
+        for i, source in enumerate(args):
+            in_shape = builder.shapes[source]
+            mapping = primitive.vjp(i, ct, residuals, params, in_shape, tuple(out_shape))
+            mapping = np.broadcast_to(np.asarray(mapping), in_shape)
+            out = builder.slot(tuple(out_shape), builder.traced[source])
+            builder.entries.append((SCATTER, source, -1, out, mapping.ravel(), primitive))
+            parts.append(out)
+        total = parts[0]
+        for part in parts[1:]:
+            total = builder(PRIMITIVES["add"], total, part)
+        return total
     (source,) = args
     in_shape = builder.shapes[source]
     indices = np.arange(math.prod(in_shape)).reshape(in_shape)
@@ -434,13 +513,6 @@ def _lower_entry(builder: _Builder, primitive, params, args, residuals, out_shap
         if np.shape(mapping) != tuple(out_shape):
             raise NotLowered(f"{primitive.name}: its index map has shape {np.shape(mapping)}")
         return builder.gather(source, mapping, tuple(out_shape), primitive)
-    if how == "scatter":
-        ct = np.arange(math.prod(out_shape)).reshape(out_shape)
-        mapping = primitive.vjp(0, ct, residuals, params, in_shape, tuple(out_shape))
-        mapping = np.broadcast_to(np.asarray(mapping), in_shape)
-        out = builder.slot(tuple(out_shape), builder.traced[source])
-        builder.entries.append((SCATTER, source, -1, out, mapping.ravel(), primitive))
-        return out
     raise NotLowered(f"{primitive.name}: unknown lowering {how!r}")
 
 
@@ -448,8 +520,6 @@ def _assemble(builder: _Builder, inputs, in_shapes, output: int, seconds: float)
     sizes = np.array([math.prod(s) for s in builder.shapes], dtype=np.int64)
     offs = np.zeros(len(sizes), dtype=np.int64)
     np.cumsum(sizes[:-1], out=offs[1:])
-    if sizes[output] != 1:
-        raise NotLowered(f"the output has {sizes[output]} elements; grad needs a scalar")
     if offs[-1] + sizes[-1] >= 2 ** 31:
         raise NotLowered("the arena would exceed 2**31 elements")
     arena = np.zeros(int(sizes.sum()), dtype=np.float64)
@@ -475,8 +545,8 @@ def _assemble(builder: _Builder, inputs, in_shapes, output: int, seconds: float)
 
 # ----------------------------------------------------------------------------- grad, compiled
 class Replay:
-    """One signature's compiled value_and_grad: the program, and where the differentiated
-    arguments' leaves are among the traced ones."""
+    """One signature's compiled program, and where the differentiated arguments' leaves
+    are among the traced ones: calling it gives value_and_grad, `jacobian` the Jacobian."""
 
     __slots__ = ("program", "traced", "wanted", "dtypes", "structures", "single", "plain",
                  "all_traced")
@@ -501,13 +571,26 @@ class Replay:
             if g.dtype != dtype:
                 g = g.astype(dtype)
             grads.append(g[()] if g.ndim == 0 else g)
+        return value, self._group(grads)
+
+    def jacobian(self, leaves, mode: str, chunk: int):
+        """The Jacobian by `mode` ("forward", "reverse"), grouped like the arguments."""
+        _, pieces = self.program.jacobian(
+            leaves if self.all_traced else [leaves[i] for i in self.traced], mode, chunk)
+        blocks = []
+        for k, dtype in zip(self.wanted, self.dtypes):
+            block = pieces[k]
+            blocks.append(block.astype(dtype, copy=False) if block.dtype != dtype else block)
+        return self._group([b[()] if b.ndim == 0 else b for b in blocks])
+
+    def _group(self, leaves):
         if self.plain:            # every differentiated argument is one array
-            return value, (grads[0] if self.single else tuple(grads))
+            return leaves[0] if self.single else tuple(leaves)
         grouped, position = [], 0
         for structure, count in self.structures:
-            grouped.append(tree.unflatten(structure, grads[position:position + count]))
+            grouped.append(tree.unflatten(structure, leaves[position:position + count]))
             position += count
-        return value, (grouped[0] if self.single else tuple(grouped))
+        return grouped[0] if self.single else tuple(grouped)
 
 
 @dataclass
@@ -518,6 +601,8 @@ class CompiledGrad:
     `reports` says why, `recordings` counts the recordings made."""
 
     f: Callable
+    #: "grad" (a scalar output: value_and_grad) or "jacobian" (one array output).
+    kind: str = "grad"
     replays: dict = field(default_factory=dict)
     reports: dict = field(default_factory=dict)
     calls: int = 0
@@ -576,8 +661,8 @@ class CompiledGrad:
             if level.value_dependent is not None:
                 raise NotLowered(level.value_dependent)
             if not (type(out) is TapeValue and out._level is level):
-                raise NotLowered("the output is not a traced scalar")
-            if np.shape(out.primal) != ():
+                raise NotLowered("the output is not one traced array")
+            if self.kind == "grad" and np.shape(out.primal) != ():
                 raise NotLowered(f"the output has shape {np.shape(out.primal)}")
             program = lower(level.tape, [wrapped[i].index for i in traced], out.index)
         except NotLowered as why:

@@ -243,8 +243,9 @@ class Primitive:
     #: How a compiled tape runs this primitive (a fact for `ad.compiled`, like the cost
     #: entry for the cost model): "elementwise" (its value and partial functions, compiled
     #: into the interpreter), "gather" (a linear map that moves elements: its impl applied
-    #: to element indices gives the map), "scatter" (a linear map that sums elements into
-    #: others, sum: its transpose applied to indices gives the map), a callable
+    #: to element indices gives the map), "scatter" (a linear map that adds each
+    #: argument's elements into the result, sum or concatenate: its transpose rules applied
+    #: to indices give the maps), a callable
     #: `expand(emit, args, params)` that writes the primitive with others, or None (the
     #: entry does not lower).
     lowering = None

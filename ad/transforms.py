@@ -284,7 +284,34 @@ def _forward_jacobian(pass_, leaves, structures, single: bool, plan: BlockPlan):
     return _jacobian_structure(out_structure, blocks, structures, single)
 
 
-def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None):
+def _compiled_jacobian(f, argnums, chunk_size, mode: str, transform: str, fallback):
+    """A Jacobian transform on compiled tapes (see `value_and_grad`'s compile): the
+    signature's program replayed in blocks of directions (`mode` "forward", "reverse", or
+    "auto": forward iff n <= m, the compiled path's costs not yet calibrated), `fallback`
+    (the interpreted transform) where it does not lower."""
+    compiled = CompiledGrad(f, kind="jacobian")
+
+    @functools.wraps(f)
+    def jacobian_f(*args, **kwargs):
+        nums = normalize_argnums(argnums, len(args), transform, f)
+        compiled.calls += 1
+        replay, leaves = compiled.lookup(args, kwargs, nums, isinstance(argnums, int),
+                                         lambda: flatten_inputs(args, nums, transform, f)[1])
+        if replay is None:
+            return fallback(*args, **kwargs)
+        program = replay.program
+        n = sum(math.prod(s) for s in program.in_shapes)
+        m = math.prod(program.out_shape)
+        chosen = mode if mode != "auto" else ("forward" if n <= m else "reverse")
+        chunk = plan_blocks(program.in_shapes, [program.out_shape], chunk_size).chunk
+        return replay.jacobian(leaves, chosen, chunk)
+
+    jacobian_f.compiled = compiled
+    return jacobian_f
+
+
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None,
+           compile: bool = False):
     """Jacobian by forward mode: ceil(n / chunk) passes of vector-mode duals.
 
     The chunk is `chunk_size`, else `ad.tape.plan_blocks` of the input shapes (CHUNK_SIZE
@@ -297,6 +324,9 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
            [0., 3., 2.]])
     """
     check_callable(f, "jacfwd")
+    if compile:
+        return _compiled_jacobian(f, argnums, chunk_size, "forward", "jacfwd",
+                                  jacfwd(f, argnums, chunk_size=chunk_size))
 
     @functools.wraps(f)
     def jacfwd_f(*args, **kwargs):
@@ -339,7 +369,8 @@ def _jacrev_from(recording: Recording, single: bool, plan: BlockPlan):
     return _jacobian_structure(recording.out_structure, blocks, recording.structures, single)
 
 
-def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None):
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None,
+           compile: bool = False):
     """Jacobian by reverse mode: one recording, ceil(m / chunk) batched sweeps.
 
     >>> import numpy as np, ad
@@ -348,6 +379,9 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
            [0., 3., 2.]])
     """
     check_callable(f, "jacrev")
+    if compile:
+        return _compiled_jacobian(f, argnums, chunk_size, "reverse", "jacrev",
+                                  jacrev(f, argnums, chunk_size=chunk_size))
 
     @functools.wraps(f)
     def jacrev_f(*args, **kwargs):
@@ -360,7 +394,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
 
 
 def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", *,
-             chunk_size: int | None = None, settle: bool = True):
+             chunk_size: int | None = None, settle: bool = True, compile: bool = False):
     """Jacobian in the mode the cost model predicts cheaper, or in the mode you name.
 
     `mode`:
@@ -381,6 +415,10 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
       last `CostReport`, with measured times next to the prediction (print it for the
       table, the largest terms and the reason of the choice).
     * "forward" / "reverse": `jacfwd` / `jacrev`.
+
+    `compile=True` replays a compiled tape per signature (see `value_and_grad`), in the
+    mode named or, for "auto", forward iff n <= m (the compiled path's costs are not
+    calibrated yet); signatures that do not lower run as without it.
     * "optimal": for an `ad.chain(f1, ..., fL)`, each stage's Jacobian in its cheaper mode,
       multiplied in the optimal bracketing, unless the cost model predicts a pure mode over
       the whole chain to be cheaper (forming stage Jacobians is not free); `.report` is the
@@ -400,6 +438,11 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
     if mode not in ("auto", "forward", "reverse", "optimal"):
         raise ValueError(f"jacobian: mode must be 'auto', 'forward', 'reverse' or 'optimal', "
                          f"not {mode!r}")
+    if compile and not isinstance(f, Chain):
+        interpreted = jacobian(f, argnums, mode, chunk_size=chunk_size, settle=settle)
+        return _compiled_jacobian(f, argnums, chunk_size,
+                                  mode if mode in ("forward", "reverse") else "auto",
+                                  "jacobian", interpreted)
     if mode == "forward":
         return jacfwd(f, argnums, chunk_size=chunk_size)
     if mode == "reverse":

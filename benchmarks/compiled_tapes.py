@@ -119,6 +119,34 @@ def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, An
             "build_s": build, "build per 200 ops_s": build / ops * 200, "report": report}
 
 
+def jacobians(repeats: int) -> list[dict[str, Any]]:
+    """Jacobians of some of `benchmarks.auto_suite`'s programs, interpreted
+    (`jacobian(mode="auto")`, settled) against compiled (`jacobian(compile=True)`)."""
+    from benchmarks import auto_suite as suite
+    rows = []
+    for name, (f, x) in (("Lotka-Volterra RK4 50 steps, 4 -> 100", suite.ode_trajectory(50)),
+                         ("scalar loop 200 x10", suite.scalar_loop(200, 10)),
+                         ("tridiagonal 500", suite.tridiagonal(500)),
+                         ("elementwise 1000", suite.elementwise_map(1000))):
+        interpreted, fast = ad.jacobian(f), ad.jacobian(f, compile=True)
+        np.testing.assert_allclose(fast(x), interpreted(x), rtol=1e-10, atol=1e-12)
+        times = _interleaved({"interpreted": lambda: interpreted(x),
+                              "compiled": lambda: fast(x)}, repeats)
+        (report,) = fast.compiled.reports.values()
+        rows.append({"program": name, "interpreted_s": times["interpreted"],
+                     "compiled_s": times["compiled"],
+                     "speed-up": times["interpreted"] / times["compiled"], "report": report})
+    return rows
+
+
+def jacobian_table(rows: Sequence[dict[str, Any]]) -> str:
+    lines = ["| Jacobian | interpreted (auto) | compiled | speed-up |", "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['program']} | {_time(r['interpreted_s'])} | "
+                     f"{_time(r['compiled_s'])} | {r['speed-up']:.1f}x |")
+    return "\n".join(lines)
+
+
 def tape_bytes(length: int = 400_000) -> dict[str, float]:
     f = scalar_chain(length)
     fast = ad.value_and_grad(f, compile=True)
@@ -183,12 +211,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ad.compiled.interpreter()
     interpreter_s = time.perf_counter() - start
     rows = [measure(name, f, make(), args.repeats) for name, f, make in PROGRAMS]
+    jacobian_rows = jacobians(args.repeats)
     memory = tape_bytes()
     others = peers()
-    result = {"rows": rows, "tape": memory, "interpreter load_s": interpreter_s,
-              "peers": others, "machine": machine.machine(),
-              "environment": machine.environment()}
-    text = [table(rows, others), "",
+    result = {"rows": rows, "jacobians": jacobian_rows, "tape": memory,
+              "interpreter load_s": interpreter_s, "peers": others,
+              "machine": machine.machine(), "environment": machine.environment()}
+    text = [table(rows, others), "", jacobian_table(jacobian_rows), "",
             f"- deep scalar chain of {memory['ops']:,} ops: the compiled tape keeps "
             f"{memory['compiled tape bytes per op']:.0f} bytes per op (entries, slot layout "
             "and value arena; `python -m benchmarks.tape_memory` measures the interpreted "

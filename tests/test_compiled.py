@@ -87,6 +87,10 @@ STRUCTURAL = {
                                                         keepdims=True)) * 3.0),
     "mean": lambda x: anp.mean(x * x) + anp.mean(anp.reshape(x, (3, 4)), axis=0)[1],
     "a chain": lambda x: anp.sum(anp.reshape(anp.cos(x), (2, 6))[:, ::2] ** 3),
+    "concatenate": lambda x: anp.sum(anp.concatenate([anp.sin(x[:5]), x * x, np.ones(2)])
+                                     * np.arange(19.0)),
+    "stack": lambda x: anp.sum(anp.stack([x[:4], anp.exp(x[4:8]), x[8:]], axis=1) ** 2
+                               * np.arange(12.0).reshape(4, 3)),
 }
 
 
@@ -257,3 +261,65 @@ def test_a_second_process_reuses_the_compiled_interpreter():
     x = np.array([0.5, 1.0])
     assert str((np.sin(x) + x * np.cos(x)).tolist()) in out
     assert "compiled tape" in out
+
+
+# ------------------------------------------------------------------------ Jacobians
+JACOBIAN_PROGRAMS = {
+    "outer": (lambda x: anp.ravel(anp.tanh(x[:, None] * anp.sin(x))), (5,)),
+    "stencil": (lambda x: x[:-2] - 2.0 * anp.sin(x[1:-1]) + anp.cos(x[2:]) ** 2, (9,)),
+    "matrix in, matrix out": (lambda x: anp.transpose(anp.exp(anp.reshape(x, (2, 3)))) * 3.0,
+                              (6,)),
+    "reductions": (lambda x: anp.sum(anp.reshape(x * x, (3, 4)), axis=1) / (1.0 + x[0]),
+                   (12,)),
+    "scalar loop": (lambda x: _euler(x), (3,)),
+    "trajectory (stack, concatenate)": (lambda x: _trajectory(x), (2,)),
+}
+
+
+def _trajectory(x):
+    states = []
+    for _ in range(5):
+        x = anp.stack([x[0] + 0.1 * x[1], x[1] - 0.1 * anp.sin(x[0])])
+        states.append(x)
+    return anp.concatenate(states)
+
+
+def _euler(x):
+    y = x
+    for _ in range(20):
+        y = y + 0.1 * anp.sin(y) * x
+    return y
+
+
+@pytest.mark.parametrize("name", list(JACOBIAN_PROGRAMS))
+@pytest.mark.parametrize("transform", [ad.jacfwd, ad.jacrev, ad.jacobian],
+                         ids=["jacfwd", "jacrev", "jacobian"])
+@pytest.mark.parametrize("chunk", [None, 2])
+def test_compiled_jacobians_match(name, transform, chunk):
+    f, shape = JACOBIAN_PROGRAMS[name]
+    x = np.linspace(-0.7, 1.1, int(np.prod(shape))).reshape(shape)
+    fast = transform(f, chunk_size=chunk, compile=True)
+    for point in (x, x[::-1] * 0.5):
+        np.testing.assert_allclose(fast(point), ad.jacfwd(f)(point), rtol=1e-12, atol=1e-14)
+    (report,) = fast.compiled.reports.values()
+    assert report.startswith("compiled tape")
+
+
+def test_compiled_jacobian_of_several_arguments():
+    def f(x, y):
+        return anp.sin(x) * y[0] + anp.reshape(anp.exp(y), (2, 2))[0, :] * x
+    x, y = np.array([0.2, -0.4]), np.linspace(-1, 1, 4)
+    for transform in (ad.jacfwd, ad.jacrev):
+        got = transform(f, argnums=(0, 1), compile=True)(x, y)
+        want = ad.jacrev(f, argnums=(0, 1))(x, y)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-13)
+            assert a.shape == b.shape
+
+
+def test_compiled_jacobian_falls_back_when_value_dependent():
+    f = lambda x: anp.where(x > 0, anp.sin(x), x * x)     # noqa: E731
+    fast = ad.jacrev(f, compile=True)
+    for x in (np.array([0.5, -1.0]), np.array([-0.5, 1.0])):
+        np.testing.assert_allclose(fast(x), ad.jacfwd(f)(x))
+    assert next(iter(fast.compiled.reports.values())).startswith("runs interpreted")

@@ -252,7 +252,8 @@ def _concatenate_transpose(i, ct, out, *xs, axis):
 
 
 concatenate = deflinear("concatenate", _concatenate, transpose=_concatenate_transpose,
-                        batch=_concatenate_batch, variadic=True, cost=_copy_cost)
+                        batch=_concatenate_batch, variadic=True, cost=_copy_cost,
+                        lowering="scatter")
 
 
 # ----------------------------------------------------------------------------- broadcasting
