@@ -32,6 +32,16 @@ def _median(fn, repeats: int, min_time: float = 0.05) -> float:
     return float(np.median(samples))
 
 
+def _programs(op_mix, lotka_volterra) -> dict:
+    """The programs of `benchmarks.compiled_tapes` (same names, sizes and inputs) from one
+    library's definitions of the op mix and W7."""
+    return {"op mix, 100 ops": (op_mix(12), np.linspace(-1, 1, 10)),
+            "op mix, 1,000 ops": (op_mix(125), np.linspace(-1, 1, 10)),
+            "op mix, 10,000 ops": (op_mix(1250), np.linspace(-1, 1, 10)),
+            "W7 Lotka-Volterra RK4, 1,000 steps":
+            (lotka_volterra(), np.array([1.1, 0.4, 0.4, 0.1, 10.0, 10.0]))}
+
+
 def jax_programs():
     import jax
     import jax.numpy as jnp
@@ -66,11 +76,7 @@ def jax_programs():
             return x + y
         return f
 
-    programs = {"op mix, 100 ops": (op_mix(12), np.linspace(-1, 1, 10)),
-                "op mix, 1,000 ops": (op_mix(125), np.linspace(-1, 1, 10)),
-                "op mix, 10,000 ops": (op_mix(1250), np.linspace(-1, 1, 10)),
-                "W7 Lotka-Volterra RK4, 1,000 steps":
-                (lotka_volterra(), np.array([1.1, 0.4, 0.4, 0.1, 10.0, 10.0]))}
+    programs = _programs(op_mix, lotka_volterra)
     out = {}
     for name, (f, x) in programs.items():
         grad = jax.jit(jax.value_and_grad(f))
@@ -111,11 +117,7 @@ def torch_programs():
             return x + y
         return f
 
-    programs = {"op mix, 100 ops": (op_mix(12), np.linspace(-1, 1, 10)),
-                "op mix, 1,000 ops": (op_mix(125), np.linspace(-1, 1, 10)),
-                "op mix, 10,000 ops": (op_mix(1250), np.linspace(-1, 1, 10)),
-                "W7 Lotka-Volterra RK4, 1,000 steps":
-                (lotka_volterra(), np.array([1.1, 0.4, 0.4, 0.1, 10.0, 10.0]))}
+    programs = _programs(op_mix, lotka_volterra)
     out = {}
     for name, (f, x) in programs.items():
         def grad():

@@ -161,12 +161,27 @@ def test_maximum_and_abs_recompute_their_partials_at_replay(pair):
 
 
 def test_what_does_not_lower_runs_interpreted_and_says_why():
-    A = np.ones((3, 4))
-    fast = ad.grad(lambda x: anp.sum(anp.tanh(A @ x)), compile=True)
+    f = lambda x: anp.max(anp.tanh(x)) * 2.0     # noqa: E731
+    fast = ad.grad(f, compile=True)
     x = np.linspace(0, 1, 4)
-    np.testing.assert_allclose(fast(x), ad.grad(lambda x: anp.sum(anp.tanh(A @ x)))(x))
+    np.testing.assert_allclose(fast(x), ad.grad(f)(x))
     (report,) = fast.compiled.reports.values()
-    assert "matmul" in report and report.startswith("runs interpreted")
+    assert "max" in report and report.startswith("runs interpreted")
+    big = np.ones((300, 300))
+    fast = ad.grad(lambda x: anp.sum(big @ x), compile=True)
+    np.testing.assert_allclose(fast(np.ones((300, 2))), 300.0 * np.ones((300, 2)))
+    (report,) = fast.compiled.reports.values()
+    assert "matmul" in report and "expands" in report
+
+
+@pytest.mark.parametrize("shapes", [((3, 4), (4,)), ((2, 3), (3, 2)), ((4,), (4, 3)),
+                                    ((2, 2, 3), (3,)), ((2, 2, 3), (2, 3, 2)), ((3,), (3,))])
+def test_small_matrix_products_lower_as_products_and_sums(shapes):
+    rng = np.random.default_rng(4)
+    a, b = (rng.standard_normal(s) for s in shapes)
+    got, want, fast = both(lambda a, b: anp.sum(anp.tanh(a @ b) * 1.5), a, b, argnums=(0, 1))
+    assert_same(got, want)
+    assert next(iter(fast.compiled.reports.values())).startswith("compiled tape")
 
 
 # ------------------------------------------------------------------------ signatures, nesting
@@ -323,3 +338,16 @@ def test_compiled_jacobian_falls_back_when_value_dependent():
     for x in (np.array([0.5, -1.0]), np.array([-0.5, 1.0])):
         np.testing.assert_allclose(fast(x), ad.jacfwd(f)(x))
     assert next(iter(fast.compiled.reports.values())).startswith("runs interpreted")
+
+
+def test_float32_runs_in_float64_and_comes_back_float32():
+    f = lambda x: anp.sum(anp.tanh(x) * x ** 2)      # noqa: E731
+    x = np.linspace(-1, 1.3, 7, dtype=np.float32)
+    (value, grad), (v2, g2), fast = both(f, x)
+    assert value.dtype == np.float32 and grad.dtype == np.float32
+    assert v2.dtype == np.float32 and g2.dtype == np.float32
+    np.testing.assert_allclose(grad, g2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(value, v2, rtol=1e-5, atol=1e-6)
+    assert next(iter(fast.compiled.reports.values())).startswith("compiled tape")
+    J = ad.jacrev(lambda x: anp.sin(x) * 2.0, compile=True)(x)
+    assert J.dtype == np.float32

@@ -44,6 +44,7 @@ import warnings
 import numpy as np
 
 from ad.catalogue.define import defprimitive
+from ad.catalogue.elementwise import multiply
 from ad.catalogue.ops import diagonal, dtype_of, expand_dims, swap_last, tril, triu, where
 from ad.catalogue.structure import align, sum_, unbroadcast
 from ad.primitive import ZERO, Counts, shape_of
@@ -115,6 +116,33 @@ def _matmul(a, b):
 matmul = defprimitive("matmul", _matmul, jvp=(_matmul_jvp_a, _matmul_jvp_b),
                       vjp=(_matmul_vjp_a, _matmul_vjp_b), cost=_matmul_cost, batched=True,
                       identity_seed="free")   # see _matmul: A @ I is A
+
+#: The largest product a compiled tape expands (elements of the (..., m, k, n) block).
+MATMUL_EXPAND_LIMIT = 2 ** 16
+
+
+def _matmul_lowering(emit, args):
+    """a @ b for a compiled tape, written with other primitives: both factors gathered to
+    (..., m, k, n), multiplied, and summed over k, so their rules give the derivatives.
+    Meant for the small products of programs of many small operations."""
+    a, b = args
+    sa, sb = emit.shapes[a], emit.shapes[b]
+    (m, k), n = sa[-2:], sb[-1]
+    stack = np.broadcast_shapes(sa[:-2], sb[:-2])
+    full = stack + (m, k, n)
+    if math.prod(full) > MATMUL_EXPAND_LIMIT:
+        emit.refuse(f"matmul of {sa} by {sb}: {math.prod(full):,} products is more than a "
+                    "compiled tape expands")
+    index_a = np.arange(math.prod(sa)).reshape(sa)[..., :, :, None]
+    index_b = np.arange(math.prod(sb)).reshape(sb)[..., None, :, :]
+    terms = emit(multiply, emit.gather(a, np.broadcast_to(index_a, full), full, matmul),
+                 emit.gather(b, np.broadcast_to(index_b, full), full, matmul))
+    out_shape = stack + (m, n)
+    index_out = np.arange(math.prod(out_shape)).reshape(out_shape)[..., :, None, :]
+    return emit.scatter(terms, np.broadcast_to(index_out, full), out_shape, matmul)
+
+
+matmul.lowering = _matmul_lowering
 
 
 # ----------------------------------------------------------------------------- shared helpers
