@@ -11,9 +11,13 @@ The public surface only. Layout (imports go down this list, never up):
     forward     Dual numbers (vector mode) and the forward level
     reverse     recording on a tape, the one sweep, push, VJPs by transposition
     graph       trace: the program as a graph, Wengert list, Graphviz DOT (values, adjoints)
-    cost/       counts and predictions, matrix-chain DP and chain(), vertex elimination
+    cost/       counts and predictions in seconds (calibration.py: the per-machine table),
+                matrix-chain DP and chain(), vertex elimination
     numpy/      NumPy's API on traced values
+    compiled    tapes lowered to flat arrays and run by one generated Numba interpreter
     transforms  grad, jvp, vjp, jacfwd, jacrev, jacobian, hessian, hvp, stop_gradient
+                (compile=True on grad, value_and_grad and the Jacobians)
+    calibrate   `python -m ad.calibrate`: measures the cost model's table (nothing imports it)
     checking    check_grads
     custom      custom_jvp, custom_vjp (JAX's interface for user derivatives)
 
@@ -37,6 +41,7 @@ from ad.primitive import PRIMITIVES as primitives
 from ad.primitive import ZERO, Aval, Counts, PerElement, Primitive, primal_value
 from ad.transforms import (CHUNK_SIZE, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp,
                            stop_gradient, value_and_grad, vjp)
+from ad.transforms import compile_program as compile  # noqa: A001,F401 (not in __all__)
 
 __version__ = "0.1.0"
 

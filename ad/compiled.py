@@ -27,7 +27,8 @@ goes for any value-dependent step: a non-differentiable operation applied to a t
 bakes a value into the recording, which a replay at other inputs would silently reuse, so
 such a program is never replayed (`CompilingLevel` notices them while recording).
 
-Imports `ad.context`, `ad.primitive`, `ad.tape`, `ad.reverse`, `ad.kernels` and `ad.tree`.
+Imports `ad.context`, `ad.errors`, `ad.primitive`, `ad.tape`, `ad.reverse`, `ad.kernels` and
+`ad.tree`.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ import numpy as np
 
 from ad import kernels, tree
 from ad.context import entered
+from ad.errors import ADError
 from ad.primitive import BUILTIN_NAMES, OPCODES, PRIMITIVES, Tracer
 from ad.reverse import ReverseLevel, TapeValue
 from ad.tape import CONSTANT, Tape
@@ -55,7 +57,7 @@ ENTRY_ROWS = ("code", "arg0", "arg1", "dst", "map start", "arg0 traced", "arg1 t
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 
 
-class NotLowered(Exception):
+class NotLowered(ADError):
     """An entry (or a recording) that cannot run on a compiled tape; the message says why."""
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ad import numpy as anp
 from ad import tree
-from ad.compiled import CompiledGrad
+from ad.compiled import CompiledGrad, NotLowered
 from ad.context import entered
 from ad.cost import Chain, predict, tape_counts
 from ad.errors import DTypeError, ShapeError
@@ -308,6 +308,30 @@ def _compiled_jacobian(f, argnums, chunk_size, mode: str, transform: str, fallba
 
     jacobian_f.compiled = compiled
     return jacobian_f
+
+
+def compile_program(f: Callable, *example_args, **example_kwargs):
+    """The compiled tape of `f` at these arguments (see `value_and_grad`'s compile), to
+    inspect: `.listing()` prints its entries, `.report` its op and slot counts, arena bytes
+    and build time. Raises `ad.compiled.NotLowered`, saying why, when it does not lower.
+    `ad.compile` is this function.
+
+    >>> import numpy as np, ad, ad.numpy as anp
+    >>> program = ad.compile(lambda x: anp.sum(anp.sin(x) * 2.0), np.ones(3))
+    >>> program.n_ops, program.report.split(",")[0]
+    (3, 'compiled tape: 3 ops')
+    """
+    check_callable(f, "compile")
+    compiled = CompiledGrad(f, kind="jacobian")
+    nums = tuple(range(len(example_args)))
+    replay, _ = compiled.lookup(example_args, example_kwargs, nums, False,
+                                lambda: flatten_inputs(example_args, nums, "compile", f)[1])
+    if replay is None:
+        reasons = list(compiled.reports.values())
+        raise NotLowered(f"compile({name_of(f)}): " + (reasons[0] if reasons else
+                         "its arguments cannot be traced (an unhashable static argument, "
+                         "or a traced value of another transform)"))
+    return replay.program
 
 
 def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None,
@@ -609,5 +633,5 @@ def stop_gradient(x):
 
 
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hessian",
-           "hvp", "stop_gradient", "CHUNK_SIZE", "CHUNK_BUDGET", "SETTLE_WITHIN",
-           "SETTLE_TRIALS"]
+           "hvp", "stop_gradient", "compile_program", "CHUNK_SIZE", "CHUNK_BUDGET",
+           "SETTLE_WITHIN", "SETTLE_TRIALS"]

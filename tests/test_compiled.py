@@ -351,3 +351,11 @@ def test_float32_runs_in_float64_and_comes_back_float32():
     assert next(iter(fast.compiled.reports.values())).startswith("compiled tape")
     J = ad.jacrev(lambda x: anp.sin(x) * 2.0, compile=True)(x)
     assert J.dtype == np.float32
+
+
+def test_ad_compile_returns_the_program_or_says_why_not():
+    program = ad.compile(lambda x, y: anp.sum(anp.exp(x) * y), np.ones(3), 2.0)
+    assert program.n_ops == 3 and "exp(" in program.listing()
+    assert program.tape_bytes() > program.arena_bytes() > 0
+    with pytest.raises(compiled.NotLowered, match="greater of a traced value"):
+        ad.compile(lambda x: anp.sum(anp.where(x > 0, x, -x)), np.ones(3))
