@@ -43,7 +43,7 @@ import numpy as np
 from ad import kernels, tree
 from ad.context import entered
 from ad.errors import ADError
-from ad.primitive import BUILTIN_NAMES, OPCODES, PRIMITIVES, Tracer
+from ad.primitive import BUILTIN_NAMES, OPCODES, PRIMITIVES, ZERO, Tracer
 from ad.reverse import ReverseLevel, TapeValue
 from ad.tape import CONSTANT, Tape
 
@@ -485,8 +485,57 @@ def lower(tape: Tape, input_ids: Sequence[int], output_id: int) -> Program:
     return program
 
 
+#: The largest linear map `_lower_linear` takes apart (argument elements x result elements).
+LINEAR_LIMIT = 2 ** 22
+
+
+def _lower_linear(builder: _Builder, primitive, params, args, residuals, out_shape) -> int:
+    """Any linear primitive without a lowering of its own (cumsum, index_add, where with a
+    constant mask, a user's deflinear): per traced argument, its matrix from the engine's
+    own batched JVP on an identity block, run as a gather of the columns holding nonzeros,
+    a product by the nonzero weights (skipped when all are 1) and a scatter into the rows;
+    the constant arguments' part is the primitive applied to them with the traced ones at
+    zero. Only nonzero weights are kept, so 0 * inf never meets an unselected element."""
+    out_shape = tuple(out_shape)
+    out_size = math.prod(out_shape)
+    parts = []
+    for i, source in enumerate(args):
+        if not builder.traced[source]:
+            continue
+        in_shape = builder.shapes[source]
+        n = math.prod(in_shape)
+        if n * out_size > LINEAR_LIMIT:
+            raise NotLowered(f"{primitive.name}: a {n} x {out_size} linear map is more than "
+                             "a compiled tape takes apart")
+        tangents = [ZERO] * len(args)
+        tangents[i] = np.eye(n).reshape((n,) + in_shape)
+        matrix = primitive.jvp(residuals, tangents, params)
+        if matrix is ZERO:
+            continue
+        matrix = np.asarray(matrix).reshape(n, out_size)
+        cols, rows = np.nonzero(matrix)
+        weights = matrix[cols, rows]
+        if not len(cols):
+            continue
+        picked = builder.gather(source, cols, (len(cols),), primitive)
+        if not np.all(weights == 1.0):
+            picked = builder(PRIMITIVES["multiply"], picked, builder.constant(weights))
+        parts.append(builder.scatter(picked, rows, out_shape, primitive))
+    constants = [builder.data[a].reshape(builder.shapes[a]) if not builder.traced[a] else
+                 np.zeros(builder.shapes[a]) for a in args]
+    rest = np.asarray(primitive.impl(*constants, **params), dtype=np.float64)
+    if np.any(rest != 0) or not parts:
+        parts.append(builder.constant(np.broadcast_to(rest, out_shape)))
+    total = parts[0]
+    for part in parts[1:]:
+        total = builder(PRIMITIVES["add"], total, part)
+    return total
+
+
 def _lower_entry(builder: _Builder, primitive, params, args, residuals, out_shape) -> int:
     how = primitive.lowering
+    if how is None and primitive.residual_form == "avals":    # a linear primitive
+        return _lower_linear(builder, primitive, params, args, residuals, out_shape)
     if how is None:
         raise NotLowered(f"{primitive.name} has no lowering yet")
     if callable(how):

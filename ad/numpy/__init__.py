@@ -39,6 +39,7 @@ from ad.primitive import NAMESPACES as _NAMESPACES
 from ad.primitive import UFUNCS as _UFUNCS
 from ad.primitive import Tracer as _Tracer
 from ad.primitive import primal_value as _primal_value
+from ad.primitive import value_dtype as _value_dtype
 from ad.primitive import shape_of as _shape_of
 
 pi = _np.pi
@@ -229,7 +230,7 @@ def size(a, axis=None) -> int:
 
 
 def result_type(*args):
-    return _np.result_type(*[_primal_value(a) for a in args])
+    return _np.result_type(*[_value_dtype(a) if isinstance(a, _Tracer) else a for a in args])
 
 
 _FUNCTIONS.update({_np.shape: shape, _np.ndim: ndim, _np.size: size,
@@ -238,12 +239,12 @@ _FUNCTIONS.update({_np.shape: shape, _np.ndim: ndim, _np.size: size,
 
 @_implements(_np.zeros_like)
 def zeros_like(a, dtype=None):
-    return _np.zeros(shape(a), dtype=dtype or _np.result_type(_primal_value(a)))
+    return _np.zeros(shape(a), dtype=dtype or _value_dtype(a))
 
 
 @_implements(_np.ones_like)
 def ones_like(a, dtype=None):
-    return _np.ones(shape(a), dtype=dtype or _np.result_type(_primal_value(a)))
+    return _np.ones(shape(a), dtype=dtype or _value_dtype(a))
 
 
 zeros = _np.zeros

@@ -20,7 +20,7 @@ from ad import numpy as anp
 from ad.catalogue import structure as _structure
 from ad.catalogue.structure import _is_basic, normalize_index
 from ad.numpy import _implements
-from ad.primitive import FUNCTIONS, Tracer, primal_value
+from ad.primitive import FUNCTIONS, Tracer, primal_value, value_dtype
 
 __all__ = ["take", "take_along_axis", "select", "at", "index_update", "index_add"]
 
@@ -89,9 +89,9 @@ def _positions(shape: tuple[int, ...], index) -> np.ndarray:
 
 def _as_dtype_of(x, values):
     """Values cast to x's float dtype, as NumPy's assignment would (no silent upcast)."""
-    dtype = np.result_type(primal_value(x))
-    if dtype.kind == "f" and np.result_type(primal_value(values)).kind in "fiub" and \
-            np.result_type(primal_value(values)) != dtype:
+    dtype = value_dtype(x)
+    if dtype.kind == "f" and value_dtype(values).kind in "fiub" and \
+            value_dtype(values) != dtype:
         return anp.astype(values, dtype)
     return values
 
