@@ -304,6 +304,8 @@ def _compiled_jacobian(f, argnums, chunk_size, mode: str, transform: str, fallba
         m = math.prod(program.out_shape)
         chosen = mode if mode != "auto" else ("forward" if n <= m else "reverse")
         chunk = plan_blocks(program.in_shapes, [program.out_shape], chunk_size).chunk
+        # a block carries every arena element in each direction: bound it like the planner
+        chunk = min(chunk, max(1, CHUNK_BUDGET // len(program.arena)))
         return replay.jacobian(leaves, chosen, chunk)
 
     jacobian_f.compiled = compiled

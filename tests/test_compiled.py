@@ -382,3 +382,16 @@ def test_linear_primitives_lower_by_their_matrix(name):
         got, want, fast = both(f, point)
         assert_same(got, want, rtol=1e-9, atol=1e-12)   # sums in another order
     assert next(iter(fast.compiled.reports.values())).startswith("compiled tape")
+
+
+def test_compiled_jacobian_blocks_stay_within_the_budget(monkeypatch):
+    """A block carries the whole arena per direction, so its width is cut to keep
+    arena x width within CHUNK_BUDGET (here shrunk to force several blocks)."""
+    import ad.transforms as transforms
+    monkeypatch.setattr(transforms, "CHUNK_BUDGET", 200)
+    f = lambda x: anp.sin(x) * anp.cos(x[::-1])      # noqa: E731
+    x = np.linspace(0, 1, 20)
+    fast = ad.jacrev(f, compile=True)
+    np.testing.assert_allclose(fast(x), ad.jacfwd(f)(x), rtol=1e-13)
+    program = next(iter(fast.compiled.replays.values())).program
+    assert len(program.arena) > 20        # so blocks of fewer than 20 rows were used
