@@ -648,6 +648,14 @@ class Replay:
         return grouped[0] if self.single else tuple(grouped)
 
 
+def _traced(leaf) -> bool:
+    """Whether a leaf is an input of the compiled program: floating-point values (arrays,
+    NumPy and Python floats). Integers and booleans are part of the signature instead."""
+    if isinstance(leaf, float):
+        return True
+    return isinstance(leaf, (np.ndarray, np.floating)) and leaf.dtype.kind == "f"
+
+
 @dataclass
 class CompiledGrad:
     """value_and_grad(f) with compiled tapes: per input signature (and argnums), f is
@@ -667,7 +675,8 @@ class CompiledGrad:
         """(the signature's Replay or None, the flat leaves of (args, kwargs)); `check()`
         validates the differentiated arguments and gives their structures (called once per
         signature, when it is recorded)."""
-        if not kwargs and all(type(a) is np.ndarray for a in args):   # the common case
+        plain = not kwargs and all(type(a) is np.ndarray and a.dtype.kind == "f" for a in args)
+        if plain:                    # the common case: float arrays only
             key = (argnums, len(args)) + tuple((a.shape, a.dtype.str) for a in args)
             replay = self.replays.get(key)
             if replay is not None:
@@ -677,9 +686,14 @@ class CompiledGrad:
         for leaf in leaves:
             if isinstance(leaf, Tracer):
                 return None, leaves     # inside another transform: the engines nest
-            if isinstance(leaf, (np.ndarray, np.generic, float, int)) and \
-                    not isinstance(leaf, bool):
+            if _traced(leaf):
                 key.append((np.shape(leaf), np.result_type(leaf).str))
+            elif isinstance(leaf, (np.ndarray, np.generic, int)) and \
+                    np.result_type(leaf).kind in "iub":
+                # integers and booleans (indices, counts, masks) are part of the signature
+                # by value: the recording bakes them in, as the interpreted engine does
+                array = np.asarray(leaf)
+                key.append(("value", array.dtype.str, array.shape, array.tobytes()))
             else:
                 key.append(("static", leaf))   # part of the signature: must be hashable
         try:
@@ -692,7 +706,7 @@ class CompiledGrad:
             pass
         replay = self._record(key, leaves, structure, argnums, check(), single, args)
         self.replays[key] = replay
-        if not kwargs and all(type(a) is np.ndarray for a in args):
+        if plain:
             self.replays[(argnums, len(args)) + tuple((a.shape, a.dtype.str) for a in args)] \
                 = replay
         return replay, leaves
@@ -700,17 +714,12 @@ class CompiledGrad:
     def _record(self, key, leaves, structure, argnums, structures, single, args):
         self.recordings += 1
         level = CompilingLevel()
-        traced = [i for i, leaf in enumerate(leaves)
-                  if isinstance(leaf, (np.ndarray, np.generic, float, int))
-                  and not isinstance(leaf, bool)]
+        traced = [i for i, leaf in enumerate(leaves) if _traced(leaf)]
         try:
             with entered(level):
                 wrapped = list(leaves)
                 for i in traced:
-                    value = np.asarray(leaves[i])
-                    if value.dtype.kind in "iub":
-                        value = value.astype(np.float64)
-                    wrapped[i] = level.new_input(value)
+                    wrapped[i] = level.new_input(np.asarray(leaves[i]))
                 call_args, call_kwargs = tree.unflatten(structure, wrapped)
                 out = self.f(*call_args, **call_kwargs)
             if level.value_dependent is not None:

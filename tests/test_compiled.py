@@ -395,3 +395,19 @@ def test_compiled_jacobian_blocks_stay_within_the_budget(monkeypatch):
     np.testing.assert_allclose(fast(x), ad.jacfwd(f)(x), rtol=1e-13)
     program = next(iter(fast.compiled.replays.values())).program
     assert len(program.arena) > 20        # so blocks of fewer than 20 rows were used
+
+
+def test_integer_and_boolean_arguments_are_part_of_the_signature():
+    """Indices, counts and masks passed as arguments are baked into the recording, as the
+    interpreted engine bakes them: a new value is a new signature (a new recording)."""
+    f = lambda x, idx, n, mask: anp.sum(x[idx] ** n * anp.where(mask, 1.0, 2.0))  # noqa
+    fast = ad.grad(f, compile=True)
+    x = np.linspace(0.5, 1.5, 4)
+    for idx, n, mask in ((np.array([0, 2]), 3, np.array([True, False])),
+                         (np.array([1, 3]), 3, np.array([True, False])),
+                         (np.array([1, 3]), 2, np.array([False, False])),
+                         (np.array([0, 2]), 3, np.array([True, False]))):
+        np.testing.assert_allclose(fast(x, idx, n, mask), ad.grad(f)(x, idx, n, mask),
+                                   rtol=1e-13)
+    assert fast.compiled.recordings == 3
+    assert all(r.startswith("compiled tape") for r in fast.compiled.reports.values())
