@@ -34,8 +34,8 @@ import numpy as np
 import ad.numpy as anp
 from ad.context import entered
 from ad.cost import tape_counts
-from ad.cost.calibration import (DEFAULT_TABLE, MODES, Calibration, entry_work, kind_of,
-                                 machine_key, use, variant)
+from ad.cost.calibration import (DEFAULT_TABLE, MODES, Calibration, entry_elements,
+                                 entry_work, kind_of, machine_key, use, variant)
 from ad.cost.counts import forward_cost, predict, reverse_cost
 from ad.forward import Dual, ForwardLevel
 from ad.primitive import OPCODES, ZERO
@@ -208,13 +208,11 @@ def time_entries(f: Program, x: np.ndarray, ks: Sequence[int], samples: dict,
         needs = [parent != CONSTANT for parent in parents]
         in_shapes = tape.in_shapes(parents, constants)
         out_shape = tape.out_shape(primitive, out)
-        out_shapes = out_shape if several else (out_shape,)
-        out_size = sum(math.prod(s) for s in out_shapes)
+        out_size, touched, moved = entry_elements(
+            in_shapes, out_shape if several else (out_shape,), needs)
         counts = primitive.counts(in_shapes, out_shape, params, needs)
         works = entry_work(counts, in_shapes, out_size, needs)
         itemsize = np.dtype(np.result_type(value if not several else value[0])).itemsize
-        touched = out_size + sum(math.prod(s) for s, need in zip(in_shapes, needs) if need)
-        moved = out_size + sum(math.prod(s) for s in in_shapes)
         name = variant(primitive.name, needs)
         kinds[name] = kinds[primitive.name] = kind = kind_of(primitive)
         # as predictions do: the memory curve for streaming kinds, not for blocked kernels

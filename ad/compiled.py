@@ -45,7 +45,7 @@ from ad.context import entered
 from ad.errors import ADError
 from ad.primitive import BUILTIN_NAMES, OPCODES, PRIMITIVES, ZERO, Tracer
 from ad.reverse import ReverseLevel, TapeValue
-from ad.tape import CONSTANT, Tape
+from ad.tape import CONSTANT, BlockPlan, Tape
 
 #: Interpreter opcodes before the elementwise primitives' own.
 GATHER, SCATTER, FIRST_ELEMENTWISE = 0, 1, 2
@@ -348,22 +348,22 @@ class Program:
         return vals[self._out], [block[start:stop, 0].reshape(shape) for (start, stop), shape
                                  in zip(self._spans, self.in_shapes)]
 
-    def jacobian(self, leaves: Sequence[np.ndarray], mode: str, chunk: int = 1024):
+    def jacobian(self, leaves: Sequence[np.ndarray], mode: str, plan: BlockPlan):
         """The output's value and its Jacobian with respect to every input leaf (shape
-        out + in each), by forward mode (blocks of input directions pushed forward) or
-        reverse mode (blocks of output cotangents pulled back)."""
+        out + in each), by forward mode (`plan`'s blocks of input directions pushed forward)
+        or reverse mode (its blocks of output cotangents pulled back)."""
         out_size = int(self.sizes[self.output])
         start_out = self._out
         n_total = sum(stop - start for start, stop in self._spans)
         directions = n_total if mode == "forward" else out_size
         rows = np.empty((directions, out_size if mode == "forward" else n_total))
         value = None
-        for first in range(0, directions, chunk):
-            width = min(chunk, directions - first)
+        flat = np.concatenate([np.arange(a, b) for a, b in self._spans])   # input elements
+        for first, stop in plan.forward_blocks if mode == "forward" else plan.reverse_blocks:
+            width = stop - first
             vals, block = self._arenas(width)
             self._load(vals, leaves)
             if mode == "forward":      # seed directions first..first+width of the inputs
-                flat = np.concatenate([np.arange(a, b) for a, b in self._spans])
                 block[flat[first:first + width], np.arange(width)] = 1.0
                 self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, 1)
                 rows[first:first + width] = block[start_out:start_out + out_size].T
@@ -628,10 +628,11 @@ class Replay:
             grads.append(g[()] if g.ndim == 0 else g)
         return value, self._group(grads)
 
-    def jacobian(self, leaves, mode: str, chunk: int):
-        """The Jacobian by `mode` ("forward", "reverse"), grouped like the arguments."""
+    def jacobian(self, leaves, mode: str, plan: BlockPlan):
+        """The Jacobian by `mode` ("forward", "reverse") in `plan`'s blocks, grouped like
+        the arguments."""
         _, pieces = self.program.jacobian(
-            leaves if self.all_traced else [leaves[i] for i in self.traced], mode, chunk)
+            leaves if self.all_traced else [leaves[i] for i in self.traced], mode, plan)
         blocks = []
         for k, dtype in zip(self.wanted, self.dtypes):
             block = pieces[k]

@@ -303,10 +303,10 @@ def _compiled_jacobian(f, argnums, chunk_size, mode: str, transform: str, fallba
         n = sum(math.prod(s) for s in program.in_shapes)
         m = math.prod(program.out_shape)
         chosen = mode if mode != "auto" else ("forward" if n <= m else "reverse")
-        chunk = plan_blocks(program.in_shapes, [program.out_shape], chunk_size).chunk
-        # a block carries every arena element in each direction: bound it like the planner
-        chunk = min(chunk, max(1, CHUNK_BUDGET // len(program.arena)))
-        return replay.jacobian(leaves, chosen, chunk)
+        # each direction carries the whole arena through the interpreter
+        plan = plan_blocks(program.in_shapes, [program.out_shape], chunk_size,
+                           carried=len(program.arena))
+        return replay.jacobian(leaves, chosen, plan)
 
     jacobian_f.compiled = compiled
     return jacobian_f

@@ -387,8 +387,8 @@ def test_linear_primitives_lower_by_their_matrix(name):
 def test_compiled_jacobian_blocks_stay_within_the_budget(monkeypatch):
     """A block carries the whole arena per direction, so its width is cut to keep
     arena x width within CHUNK_BUDGET (here shrunk to force several blocks)."""
-    import ad.transforms as transforms
-    monkeypatch.setattr(transforms, "CHUNK_BUDGET", 200)
+    import ad.tape
+    monkeypatch.setattr(ad.tape, "CHUNK_BUDGET", 200)
     f = lambda x: anp.sin(x) * anp.cos(x[::-1])      # noqa: E731
     x = np.linspace(0, 1, 20)
     fast = ad.jacrev(f, compile=True)

@@ -80,6 +80,21 @@ def variant(name: str, traced: Sequence[bool]) -> str:
     return name + "~" + "".join("t" if t else "c" for t in traced)
 
 
+def entry_elements(in_shapes: Sequence[tuple], out_shapes: Sequence[tuple],
+                   traced: Sequence[bool]) -> tuple[int, int, int]:
+    """(output elements, elements one direction's rule reads and writes: the output and the
+    traced arguments, elements the value moves: the output and every argument) of an entry
+    with these argument and output shapes: what `entry_work` and the memory curve count.
+
+    >>> entry_elements([(5,), (5,)], [(5,)], [True, False])
+    (5, 10, 15)
+    """
+    out_size = sum(math.prod(s) for s in out_shapes)
+    sizes = [math.prod(s) for s in in_shapes]
+    return (out_size, out_size + sum(n for n, t in zip(sizes, traced) if t),
+            out_size + sum(sizes))
+
+
 def entry_work(counts: Counts, in_shapes: Sequence[tuple], out_sizes: int,
                traced: Sequence[bool]) -> tuple[float, float, float]:
     """The work of one application per mode, from its cost entry and shapes: (value, JVP per
@@ -343,7 +358,8 @@ def use(table: Calibration | None) -> None:
         _CURRENT.append(table)
 
 
-__all__ = ["Calibration", "Line", "MODES", "ENGINE_TERMS", "KINDS", "entry_work", "kind_of",
+__all__ = ["Calibration", "Line", "MODES", "ENGINE_TERMS", "KINDS", "entry_work",
+           "entry_elements", "kind_of",
            "variant",
            "machine_key", "code_hash", "cache_dir", "cache_path", "load_cached",
            "load_default", "current", "use", "DEFAULT_TABLE"]

@@ -12,9 +12,8 @@
   come from `ad.tape.plan_blocks`, the same plan the transforms execute. `CostReport`
   prints the table and says which mode it chose and why; `jacobian(mode="auto")` uses it.
 
-Imports `ad.context`, `ad.primitive`, `ad.forward`, `ad.reverse`, `ad.tape`, `ad.graph` and
-`ad.cost.calibration`; never the catalogue (facts come from the primitive objects on the
-tape) or the transforms.
+Imports `ad.primitive`, `ad.tape`, `ad.graph` and `ad.cost.calibration`; never the
+catalogue (facts come from the primitive objects on the tape) or the transforms.
 """
 from __future__ import annotations
 
@@ -25,7 +24,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ad.cost.calibration import Calibration, current, entry_work, kind_of, variant
+from ad.cost.calibration import (Calibration, current, entry_elements, entry_work, kind_of,
+                                 variant)
 from ad.graph import Graph, trace
 from ad.primitive import primal_value
 from ad.tape import CONSTANT, BlockPlan, Tape, plan_blocks
@@ -227,12 +227,10 @@ def _group(primitive, params, parents, in_shapes, out_shape) -> tuple:
     direction's rule touches, elements moved by the value, the line that prices it)."""
     traced = [parent != CONSTANT for parent in parents]
     counts = primitive.counts(list(in_shapes), out_shape, params, traced)
-    out_size = (math.prod(out_shape) if primitive.n_outputs == 1
-                else sum(math.prod(s) for s in out_shape))
-    in_sizes = [math.prod(s) for s in in_shapes]
-    touched = out_size + sum(size for size, t in zip(in_sizes, traced) if t)
+    out_size, touched, moved = entry_elements(
+        in_shapes, [out_shape] if primitive.n_outputs == 1 else out_shape, traced)
     return (primitive, counts, out_size, entry_work(counts, in_shapes, out_size, traced),
-            touched, out_size + sum(in_sizes), variant(primitive.name, traced))
+            touched, moved, variant(primitive.name, traced))
 
 
 def count(graph: Graph) -> ProgramCounts:
@@ -301,7 +299,10 @@ def _rules(c: ProgramCounts, table: Calibration, value_passes: float, mode: str 
         return {}
     k = len(rows)
     where = c.entry_primitive
-    memo = c.memo.setdefault(id(table), {})      # per table: what every prediction reuses
+    if c.memo.get("table") is not table:       # what predictions with this table reuse
+        c.memo.clear()
+        c.memo["table"] = table
+    memo = c.memo
     value_work = memo.get("value")
     if value_work is None:
         # streaming primitives pay the memory curve; matrix products and factorisations
