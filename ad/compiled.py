@@ -722,7 +722,15 @@ class CompiledGrad:
                 for i in traced:
                     wrapped[i] = level.new_input(np.asarray(leaves[i]))
                 call_args, call_kwargs = tree.unflatten(structure, wrapped)
-                out = self.f(*call_args, **call_kwargs)
+                try:
+                    out = self.f(*call_args, **call_kwargs)
+                except Exception as error:  # noqa: BLE001 - the interpreted run decides
+                    # every float argument is traced here, where the interpreted engine
+                    # takes the non-differentiated ones as plain numbers (math.exp(s),
+                    # int(n)): that signature runs interpreted, which also re-raises a
+                    # genuine error of f
+                    raise NotLowered(f"f fails on traced float arguments "
+                                     f"({type(error).__name__}: {error})") from error
             if level.value_dependent is not None:
                 raise NotLowered(level.value_dependent)
             if not (type(out) is TapeValue and out._level is level):

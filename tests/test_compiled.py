@@ -411,3 +411,16 @@ def test_integer_and_boolean_arguments_are_part_of_the_signature():
                                    rtol=1e-13)
     assert fast.compiled.recordings == 3
     assert all(r.startswith("compiled tape") for r in fast.compiled.reports.values())
+
+
+def test_a_float_argument_used_as_a_plain_number_runs_interpreted():
+    """The compiled recording traces every float argument; where f needs one as a Python
+    number (as the interpreted engine gives it, when not differentiated), that signature
+    runs interpreted instead of failing."""
+    import math
+    f = lambda x, s: anp.sum(x * math.exp(s))      # noqa: E731
+    fast = ad.grad(f, compile=True)
+    np.testing.assert_allclose(fast(np.ones(2), 0.5), ad.grad(f)(np.ones(2), 0.5))
+    assert next(iter(fast.compiled.reports.values())).startswith("runs interpreted")
+    with pytest.raises(ZeroDivisionError):         # a genuine error still reaches the user
+        ad.grad(lambda x: anp.sum(x) * (1 / 0), compile=True)(np.ones(2))
