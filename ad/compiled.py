@@ -544,28 +544,24 @@ def _lower_entry(builder: _Builder, primitive, params, args, residuals, out_shap
         if params:
             raise NotLowered(f"{primitive.name} with parameters {sorted(params)}")
         return builder.elementwise(primitive, args, tuple(out_shape))
+    in_shapes = [builder.shapes[a] for a in args]
     if how == "scatter":
         # each argument adds into the output at the positions its transpose rule reads
         # (sum: many elements into one; concatenate: each argument into its block)
-        ct = np.arange(math.prod(out_shape)).reshape(out_shape)
         parts = []
         for i, source in enumerate(args):
-            in_shape = builder.shapes[source]
-            mapping = primitive.vjp(i, ct, residuals, params, in_shape, tuple(out_shape))
-            mapping = np.broadcast_to(np.asarray(mapping), in_shape)
+            mapping = primitive.index_map(i, how, in_shapes, out_shape, params, residuals)
             parts.append(builder.scatter(source, mapping, tuple(out_shape), primitive))
         total = parts[0]
         for part in parts[1:]:
             total = builder(PRIMITIVES["add"], total, part)
         return total
-    (source,) = args
-    in_shape = builder.shapes[source]
-    indices = np.arange(math.prod(in_shape)).reshape(in_shape)
     if how == "gather":
-        mapping = primitive.impl(indices, **params)
-        if np.shape(mapping) != tuple(out_shape):
-            raise NotLowered(f"{primitive.name}: its index map has shape {np.shape(mapping)}")
-        return builder.gather(source, mapping, tuple(out_shape), primitive)
+        try:
+            mapping = primitive.index_map(0, how, in_shapes, out_shape, params, residuals)
+        except ValueError as error:
+            raise NotLowered(str(error)) from None
+        return builder.gather(args[0], mapping, tuple(out_shape), primitive)
     raise NotLowered(f"{primitive.name}: unknown lowering {how!r}")
 
 

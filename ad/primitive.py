@@ -250,6 +250,34 @@ class Primitive:
     #: entry does not lower).
     lowering = None
 
+    #: Which elements of the result depend on which elements of each argument (a fact for
+    #: sparsity detection, `ad.sparse`): "elementwise" (result element j on the argument's
+    #: broadcast element j), "gather" / "scatter" (the index maps of `index_map`, as for
+    #: `lowering`), "linear" (a linear primitive's own matrix, from its batched JVP on an
+    #: identity block: exact, costs argument x result elements), a callable
+    #: `dependency(i, in_shapes, out_shapes, params) -> [(rows, cols), ...]` (per result,
+    #: the flat result and argument-i element index of every pair that may depend), or None
+    #: (undeclared: detection raises a named error rather than guess a pattern).
+    dependency = None
+
+    def index_map(self, i: int, how: str, in_shapes, out_shape, params: dict, residuals):
+        """A "gather" primitive's map (per result element, the flat index of the argument
+        element it takes: its impl applied to indices) or a "scatter" primitive's map for
+        argument i (per element of that argument, the flat index of the result element it
+        adds into: its transpose rule applied to indices). Compiled tapes and sparsity
+        detection both read the primitive this way."""
+        out_shape = tuple(out_shape)
+        if how == "gather":
+            indices = np.arange(math.prod(in_shapes[0])).reshape(in_shapes[0])
+            mapping = np.asarray(self.impl(indices, **params))
+            if mapping.shape != out_shape:
+                raise ValueError(f"{self.name}: its index map has shape {mapping.shape}, not "
+                                 f"the result's {out_shape}")
+            return mapping
+        ct = np.arange(math.prod(out_shape)).reshape(out_shape)
+        mapping = self.vjp(i, ct, residuals, params, tuple(in_shapes[i]), out_shape)
+        return np.broadcast_to(np.asarray(mapping), tuple(in_shapes[i]))
+
     def vjp_accumulate(self, i: int, acc, cotangent, residuals, params: dict):
         """Add argument `i`'s cotangent into the owned buffer `acc` in place, or return None.
 

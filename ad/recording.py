@@ -3,9 +3,10 @@
 `Recording` flattens and checks the differentiated arguments (pytrees of float arrays),
 wraps their leaves as tape inputs, calls the function once and reads its outputs; it then
 pulls cotangents back (`ad.reverse.sweep`) or pushes tangents forward (`ad.reverse.push`)
-through that one recording. The argument checks here are what every transform reports:
-which argument, which leaf, which dtype. Imports `ad.errors`, `ad.context`,
-`ad.primitive`, `ad.reverse`, `ad.numpy` (casts) and `ad.tree`.
+through that one recording; `push_forward` runs it once on dual numbers instead. The
+argument checks here are what every transform reports: which argument, which leaf, which
+dtype. Imports `ad.errors`, `ad.context`, `ad.primitive`, `ad.forward`, `ad.reverse`,
+`ad.numpy` (casts) and `ad.tree`.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ad import numpy as anp
 from ad import tree
 from ad.context import entered
 from ad.errors import DTypeError
+from ad.forward import Dual, ForwardLevel
 from ad.primitive import Tracer
 from ad.reverse import ReverseLevel, TapeValue, push, sweep
 
@@ -133,6 +135,26 @@ def output_leaf(leaf, f, transform: str):
         raise TypeError(f"{transform}({name_of(f)}): the function returned a {type(leaf).__name__}"
                         ", which is not an array or number")
     return value
+
+
+# ----------------------------------------------------------------------------- forward mode
+def push_forward(f, args, kwargs, argnums, leaves, structures, tangents, transform):
+    """Run `f` on duals (leaf i carries tangents[i]); return output primals and tangents."""
+    level = ForwardLevel()
+    with entered(level):
+        duals = [Dual._make(leaf, t, level) for leaf, t in zip(leaves, tangents)]
+        out = f(*rebuild_args(args, argnums, structures, duals), **kwargs)
+    out_leaves, out_structure = tree.flatten(out)
+    primals, out_tangents = [], []
+    for leaf in out_leaves:
+        leaf = output_leaf(leaf, f, transform)
+        if type(leaf) is Dual and leaf._level is level:
+            primals.append(leaf.primal)
+            out_tangents.append(leaf.tangent)
+        else:
+            primals.append(leaf)
+            out_tangents.append(None)
+    return primals, out_tangents, out_structure
 
 
 # ----------------------------------------------------------------------------- reverse mode

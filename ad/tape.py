@@ -266,12 +266,15 @@ def _ranges(total: int, chunk: int) -> list[tuple[int, int]]:
 
 
 def plan_blocks(in_shapes: Sequence[tuple[int, ...]], out_shapes: Sequence[tuple[int, ...]],
-                chunk_size: int | None = None, carried: int | None = None) -> BlockPlan:
+                chunk_size: int | None = None, carried: int | None = None,
+                groups: tuple[int, int] | None = None) -> BlockPlan:
     """The block plan of a Jacobian from leaf shapes: `chunk_size` directions per pass when
     given, else CHUNK_SIZE cut so that a block of the largest leaf (inputs or outputs) stays
     within CHUNK_BUDGET elements. `carried` is for passes where each direction carries that
     many elements whatever the leaves (a compiled tape's whole arena): the chunk, given or
-    not, is then cut so that a block stays within CHUNK_BUDGET too.
+    not, is then cut so that a block stays within CHUNK_BUDGET too. `groups` = (forward,
+    reverse) is for seeds that are not the n inputs and m outputs one by one (the colour
+    groups of a sparse Jacobian): the plan's blocks then range over that many directions.
 
     >>> plan_blocks([(10,)], [(3,)]).chunk, plan_blocks([(100_000,)], [()]).chunk
     (1024, 167)
@@ -282,6 +285,8 @@ def plan_blocks(in_shapes: Sequence[tuple[int, ...]], out_shapes: Sequence[tuple
     [(0, 2), (2, 3)]
     >>> plan_blocks([(3,)], [(2,)], carried=CHUNK_BUDGET // 2).chunk
     2
+    >>> plan_blocks([(2048,)], [(2048,)], chunk_size=4, groups=(6, 0)).forward_blocks
+    [(0, 4), (4, 6)]
     """
     n = sum(math.prod(s) for s in in_shapes)
     m = sum(math.prod(s) for s in out_shapes)
@@ -294,6 +299,8 @@ def plan_blocks(in_shapes: Sequence[tuple[int, ...]], out_shapes: Sequence[tuple
         chunk = max(1, min(CHUNK_SIZE, CHUNK_BUDGET // max(largest, 1)))
     if carried:
         chunk = min(chunk, max(1, CHUNK_BUDGET // int(carried)))
+    if groups is not None:
+        n, m = groups
     return BlockPlan(int(n), int(m), chunk)
 
 

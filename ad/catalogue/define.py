@@ -48,7 +48,8 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None] | 
                  vjp: Sequence[Callable | None] | str, cost: CostFn = DEFAULT_COST,
                  domain: Sequence[tuple[float, float]] | None = None, numpy: Callable | None = None,
                  arity: int | None = None, batched: bool = False,
-                 identity_seed: str | None = None, outputs: int = 1) -> Primitive:
+                 identity_seed: str | None = None, outputs: int = 1,
+                 dependency: str | Callable | None = None) -> Primitive:
     """Declare a primitive with hand-written per-argument JVP and VJP rules.
 
     `jvp=None` declares a VJP-only primitive: reverse mode only (forward mode raises a
@@ -60,6 +61,10 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None] | 
     `outputs=k` declares k results: the value returns a tuple, each JVP rule returns a tuple
     of k tangents, each VJP rule takes the tuple of k cotangents (ZERO where none arrived),
     and `out` in the rules is the tuple of results.
+
+    `dependency` says which result elements depend on which argument elements, for
+    sparsity detection (`Primitive.dependency`: "elementwise", or a callable giving the
+    pairs); without it, `ad.sparsity` and `sparse=True` refuse programs using the primitive.
 
     `batched=True` declares that the rules accept tangents and cotangents with extra
     *leading* batch axes (vector mode: a Jacobian pushes many directions at once) and use
@@ -77,6 +82,7 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None] | 
     """
     primitive = Primitive(name, impl, jvp=jvp, vjp=vjp, cost=cost, domain=domain, arity=arity,
                           numpy=numpy, identity_seed=identity_seed, outputs=outputs)
+    primitive.dependency = _checked_dependency(name, dependency)
     for what, rules in (("JVP rule", primitive.jvp_rules), ("VJP rule", primitive.vjp_rules)):
         for rule in rules:
             if rule is not None:
@@ -232,7 +238,8 @@ def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None]
               broadcasting: bool = False,
               variadic: bool = False, numpy: Callable | None = None, arity: int | None = None,
               identity_seed: str | None = None, accumulate: Callable | None = None,
-              fresh_transpose: bool = False, lowering: str | None = None) -> Primitive:
+              fresh_transpose: bool = False, lowering: str | None = None,
+              dependency: str | Callable | None = None) -> Primitive:
     """Declare a primitive linear in its differentiable arguments (sum, reshape, index...).
 
     `transpose[i](ct, out, *args, **params)` is the cotangent of argument i (None: not
@@ -248,7 +255,9 @@ def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None]
     `accumulate(acc, ct, out, *args, **params)` adds the transpose of `ct` into the sweep's
     own buffer `acc` in place and returns it (or None to decline), so a scatter never
     allocates and adds a full buffer per contribution. `lowering` ("gather" or "scatter")
-    says how a compiled tape runs it (`Primitive.lowering`).
+    says how a compiled tape runs it (`Primitive.lowering`). `dependency` (default: the
+    lowering's index maps, else "linear", the primitive's own matrix) is its sparsity
+    structure (`Primitive.dependency`).
 
     >>> import numpy as np, ad
     >>> def double_transpose(ct, out, x): return 2.0 * ct
@@ -280,7 +289,22 @@ def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None]
         raise RegistrationError(f"primitive '{name}': lowering= is 'gather', 'scatter' or None, "
                                 f"not {lowering!r}")
     primitive.lowering = lowering
+    primitive.dependency = _checked_dependency(name, dependency or lowering or "linear")
     return register(primitive)
+
+
+#: The dependency kinds sparsity detection derives from other facts (`Primitive.dependency`).
+DEPENDENCY_KINDS = ("elementwise", "gather", "scatter", "linear")
+
+
+def _checked_dependency(name: str, dependency):
+    if dependency is None or dependency in DEPENDENCY_KINDS:
+        return dependency
+    if not callable(dependency):
+        raise RegistrationError(f"primitive '{name}': dependency= is one of {DEPENDENCY_KINDS}, "
+                                f"a callable or None, not {dependency!r}")
+    check_rule(name, "dependency rule", dependency, 4)
+    return dependency
 
 
 # ----------------------------------------------------------------------------- no derivative
@@ -298,6 +322,7 @@ class ElementwisePrimitive(Primitive):
 
     elementwise = True
     lowering = "elementwise"   # its value and partials compile into the tape interpreter
+    dependency = "elementwise"   # result element j depends on argument element j (broadcast)
     fresh_vjp = True   # partial * cotangent is always a new array
     fuses_accumulation = True   # acc += partial * cotangent in one kernel (same shapes)
     #: The partial derivatives, one per argument (None where not needed): with the shapes

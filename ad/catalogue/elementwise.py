@@ -85,7 +85,8 @@ def _integer_pow_cost(in_shapes, out_shape, *, n=2, **params):
 
 
 integer_pow = defprimitive("integer_pow", _integer_pow, jvp=(_integer_pow_rule,),
-                           vjp=(_integer_pow_rule,), cost=_integer_pow_cost, batched=True)
+                           vjp=(_integer_pow_rule,), cost=_integer_pow_cost, batched=True,
+                           dependency="elementwise")
 
 defelementwise("square", np.square, (_square_d,), flops=1, partial_flops=1, numpy=np.square)
 reciprocal = defelementwise("reciprocal", np.reciprocal, (_reciprocal_d,), flops=4,
@@ -255,7 +256,7 @@ def _where_cost(in_shapes, out_shape, **params):
 # Linear in x and y (the condition is a constant): the JVP selects between the tangents,
 # so the unselected branch contributes exactly 0 even where it is inf or NaN.
 where = deflinear("where", np.where, transpose=(None, _where_transpose_x, _where_transpose_y),
-                  broadcasting=True, arity=3, cost=_where_cost)
+                  broadcasting=True, arity=3, cost=_where_cost, dependency="elementwise")
 
 
 # ----------------------------------------------------------------------------- no derivative
@@ -294,4 +295,5 @@ def _astype_cost(in_shapes, out_shape, **params):
     return Counts(0, size, size, 0)
 
 
-astype = deflinear("astype", _astype, transpose=(_astype_transpose,), cost=_astype_cost)
+astype = deflinear("astype", _astype, transpose=(_astype_transpose,), cost=_astype_cost,
+                   dependency="elementwise")

@@ -52,6 +52,55 @@ from ad.primitive import ZERO, Counts, shape_of
 _mT = swap_last   # the matrix transpose of each stacked matrix
 
 
+# ----------------------------------------------------------------------------- dependency
+# Which result elements depend on which argument elements (`Primitive.dependency`, read by
+# sparsity detection): pairs of flat result and argument indices, built by broadcasting.
+def _indices(shape) -> np.ndarray:
+    return np.arange(math.prod(shape)).reshape(shape)
+
+
+def _stacked(shape, stack) -> np.ndarray:
+    """Element indices of a stack of matrices of `shape`, its stack broadcast to `stack`."""
+    return np.broadcast_to(_indices(shape), tuple(stack) + tuple(shape[-2:]))
+
+
+def _pairs(rows, cols) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.broadcast_arrays(rows, cols)
+    return rows.ravel(), cols.ravel()
+
+
+def _per_matrix_dependency(i, in_shapes, out_shapes, params):
+    """A matrix function: every result element of one matrix of the stack depends on every
+    element of that matrix (and of no other)."""
+    stack = tuple(in_shapes[0][:-2])
+    matrix = _indices(in_shapes[i]).reshape(stack + (1, -1))
+    return [_pairs(_indices(shape).reshape(stack + (-1, 1)), matrix) for shape in out_shapes]
+
+
+def _matmul_dependency(i, in_shapes, out_shapes, params):
+    """(a @ b)[..., r, c] depends on row r of a and column c of b."""
+    (out_shape,) = out_shapes
+    stack = tuple(out_shape[:-2])
+    out = _indices(out_shape)[..., None]                       # (..., r, c, 1)
+    if i == 0:
+        picked = _stacked(in_shapes[0], stack)[..., :, None, :]  # (..., r, 1, l)
+    else:
+        picked = np.swapaxes(_stacked(in_shapes[1], stack), -1, -2)[..., None, :, :]
+    return [_pairs(out, picked)]
+
+
+def _solve_dependency(i, in_shapes, out_shapes, params):
+    """solve(a, b)[..., r, c] depends on all of a and on column c of b."""
+    (out_shape,) = out_shapes
+    stack = tuple(out_shape[:-2])
+    out = _indices(out_shape)[..., None]                       # (..., r, c, 1)
+    if i == 0:
+        picked = _stacked(in_shapes[0], stack).reshape(stack + (1, 1, -1))
+    else:
+        picked = np.swapaxes(_stacked(in_shapes[1], stack), -1, -2)[..., None, :, :]
+    return [_pairs(out, picked)]
+
+
 # ----------------------------------------------------------------------------- matmul
 def _matmul_jvp_a(t, out, a, b):
     return matmul(align(t, np.ndim(a), np.ndim(out)), b)
@@ -115,7 +164,8 @@ def _matmul(a, b):
 
 matmul = defprimitive("matmul", _matmul, jvp=(_matmul_jvp_a, _matmul_jvp_b),
                       vjp=(_matmul_vjp_a, _matmul_vjp_b), cost=_matmul_cost, batched=True,
-                      identity_seed="free")   # see _matmul: A @ I is A
+                      identity_seed="free",   # see _matmul: A @ I is A
+                      dependency=_matmul_dependency)
 
 #: The largest product a compiled tape expands (elements of the (..., m, k, n) block).
 MATMUL_EXPAND_LIMIT = 2 ** 16
@@ -284,7 +334,8 @@ def _inv_vjp(ct, out, a):
 
 
 inv = defprimitive("inv", _inv, jvp=(_inv_jvp,), vjp=(_inv_vjp,), cost=_cubic_cost(2, 4, 4),
-                   batched=True)
+                   batched=True,
+                   dependency=_per_matrix_dependency)
 
 
 # ----------------------------------------------------------------------------- solve
@@ -348,7 +399,8 @@ def _solve_vjp_b(ct, out, a, b):
 
 
 solve = defprimitive("solve", _solve, jvp=(_solve_jvp_a, _solve_jvp_b),
-                     vjp=(_solve_vjp_a, _solve_vjp_b), cost=_solve_cost, batched=True)
+                     vjp=(_solve_vjp_a, _solve_vjp_b), cost=_solve_cost, batched=True,
+                     dependency=_solve_dependency)
 
 
 # ----------------------------------------------------------------------------- det, slogdet
@@ -375,7 +427,8 @@ def _det_vjp(ct, out, a):
 
 
 det = defprimitive("det", _det, jvp=(_det_jvp,), vjp=(_det_vjp,), cost=_det_cost,
-                   batched=True)
+                   batched=True,
+                   dependency=_per_matrix_dependency)
 
 
 def _logabsdet(a):
@@ -391,7 +444,8 @@ def _logabsdet_vjp(ct, out, a):
 
 
 logabsdet = defprimitive("logabsdet", _logabsdet, jvp=(_logabsdet_jvp,),
-                         vjp=(_logabsdet_vjp,), cost=_det_cost, batched=True)
+                         vjp=(_logabsdet_vjp,), cost=_det_cost, batched=True,
+                         dependency=_per_matrix_dependency)
 
 
 # ----------------------------------------------------------------------------- cholesky
@@ -425,7 +479,8 @@ def _cholesky_vjp(ct, out, a):
 
 
 cholesky = defprimitive("cholesky", _cholesky, jvp=(_cholesky_jvp,), vjp=(_cholesky_vjp,),
-                        cost=_cubic_cost(1 / 3, 2, 3), batched=True)
+                        cost=_cubic_cost(1 / 3, 2, 3), batched=True,
+                        dependency=_per_matrix_dependency)
 
 
 # ----------------------------------------------------------------------------- eigh
@@ -447,7 +502,8 @@ def _eigh_jvp(t, out, a):
 
 
 eigh = defprimitive("eigh", _eigh, jvp=(_eigh_jvp,), vjp="transpose", outputs=2,
-                    cost=_cubic_cost(9, 4, 4), batched=True)
+                    cost=_cubic_cost(9, 4, 4), batched=True,
+                    dependency=_per_matrix_dependency)
 
 
 # ----------------------------------------------------------------------------- svd
@@ -486,7 +542,8 @@ def _svd_jvp(t, out, a):
 
 
 svd = defprimitive("svd", _svd, jvp=(_svd_jvp,), vjp="transpose", outputs=3,
-                   cost=_cubic_cost(20, 6, 6), batched=True)
+                   cost=_cubic_cost(20, 6, 6), batched=True,
+                   dependency=_per_matrix_dependency)
 
 
 # ----------------------------------------------------------------------------- qr
@@ -518,7 +575,8 @@ def _qr_vjp(ct, out, a):
 
 
 qr = defprimitive("qr", _qr, jvp=(_qr_jvp,), vjp=(_qr_vjp,), outputs=2,
-                  cost=_cubic_cost(4, 6, 6), batched=True)
+                  cost=_cubic_cost(4, 6, 6), batched=True,
+                  dependency=_per_matrix_dependency)
 
 
 # ----------------------------------------------------------------------------- pinv
@@ -541,4 +599,5 @@ def _pinv_jvp(t, out, a):
 
 
 pinv = defprimitive("pinv", _pinv, jvp=(_pinv_jvp,), vjp="transpose",
-                    cost=_cubic_cost(20, 10, 10), batched=True)
+                    cost=_cubic_cost(20, 10, 10), batched=True,
+                    dependency=_per_matrix_dependency)

@@ -58,10 +58,20 @@ def _min(x, *, axis, keepdims):
     return np.min(x, axis=axis, keepdims=keepdims)
 
 
+def _reduce_dependency(i, in_shapes, out_shapes, params):
+    """Each result element depends on the elements reduced into it (sparsity detection)."""
+    shape = tuple(in_shapes[0])
+    axis = params["axis"]
+    axes = range(len(shape)) if axis is None else np.atleast_1d(axis) % max(len(shape), 1)
+    kept = tuple(1 if a in set(int(k) for k in axes) else d for a, d in enumerate(shape))
+    rows = np.broadcast_to(np.arange(math.prod(kept)).reshape(kept), shape)
+    return [(rows.ravel(), np.arange(math.prod(shape)))]
+
+
 amax = defprimitive("max", _max, jvp=(_extremum_jvp,), vjp=(_extremum_vjp,), cost=_reduce_cost,
-                    batched=True)
+                    batched=True, dependency=_reduce_dependency)
 amin = defprimitive("min", _min, jvp=(_extremum_jvp,), vjp=(_extremum_vjp,), cost=_reduce_cost,
-                    batched=True)
+                    batched=True, dependency=_reduce_dependency)
 
 
 # ----------------------------------------------------------------------------- cumsum

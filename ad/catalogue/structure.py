@@ -232,7 +232,7 @@ getitem = deflinear("getitem", _getitem, transpose=(_getitem_transpose,), batch=
                     cost=_index_cost, accumulate=_getitem_accumulate, fresh_transpose=True,
                     lowering="gather")
 index_add = deflinear("index_add", _index_add, transpose=(_index_add_transpose,),
-                      batch=_more_batch, cost=_index_cost)
+                      batch=_more_batch, cost=_index_cost, dependency="scatter")
 
 
 # ----------------------------------------------------------------------------- concatenate

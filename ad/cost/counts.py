@@ -332,16 +332,18 @@ def _rules(c: ProgramCounts, table: Calibration, value_passes: float, mode: str 
     return out
 
 
-def _assembly(c: ProgramCounts, table: Calibration, directions: int) -> float:
-    """Seed blocks and the assembled Jacobian, per element (priced by the Jacobian's size)."""
-    return table.assembly_seconds(float(directions * (c.n + c.m)),
-                                  float(c.n * c.m * c.itemsize))
+def _assembly(c: ProgramCounts, table: Calibration, directions: int,
+              stored: float | None = None) -> float:
+    """Seed blocks and the assembled Jacobian, per element (priced by the Jacobian's size:
+    n x m, or the `stored` elements of a sparse one)."""
+    stored = c.n * c.m if stored is None else stored
+    return table.assembly_seconds(float(directions * (c.n + c.m)), float(stored * c.itemsize))
 
 
 def forward_cost(c: ProgramCounts, directions: int, chunk: int,
-                 table: Calibration | None = None) -> ModeCost:
+                 table: Calibration | None = None, stored: float | None = None) -> ModeCost:
     """`directions` tangents pushed in ceil(directions / chunk) vector-mode passes, each a
-    fresh evaluation of f on duals."""
+    fresh evaluation of f on duals; `stored`: the result's elements when it is sparse."""
     table = table or current()
     e = table.engine
     passes = max(1, math.ceil(directions / chunk))   # = BlockPlan.passes(directions)
@@ -351,15 +353,16 @@ def forward_cost(c: ProgramCounts, directions: int, chunk: int,
     rules = _rules(c, table, passes, "jvp", passes, directions, seeded, width)
     engine = {"forward passes (per entry)": passes * c.nodes * e["forward_entry"],
               "pass and call fixed costs": passes * e["forward_pass"] + e["call"],
-              "seeds and assembly": _assembly(c, table, directions)}
+              "seeds and assembly": _assembly(c, table, directions, stored)}
     return _priced("Jacobian by forward mode", directions, passes,
                    passes * c.flops + directions * (c.jvp - seed), c.bytes * (passes + directions),
                    c.itemsize * c.peak_live * (1 + width), rules, engine)
 
 
 def reverse_cost(c: ProgramCounts, directions: int, chunk: int,
-                 table: Calibration | None = None) -> ModeCost:
-    """One recording, then `directions` cotangents in ceil(directions / chunk) sweeps."""
+                 table: Calibration | None = None, stored: float | None = None) -> ModeCost:
+    """One recording, then `directions` cotangents in ceil(directions / chunk) sweeps;
+    `stored`: the result's elements when it is sparse."""
     table = table or current()
     e = table.engine
     sweeps = max(1, math.ceil(directions / chunk))
@@ -370,7 +373,7 @@ def reverse_cost(c: ProgramCounts, directions: int, chunk: int,
               "pass and call fixed costs":
               e["record_pass"] + sweeps * e["sweep_pass"] + e["call"],
               "cotangent accumulation": e["accumulate"] * directions * c.fan_in,
-              "seeds and assembly": _assembly(c, table, directions)}
+              "seeds and assembly": _assembly(c, table, directions, stored)}
     return _priced("Jacobian by reverse mode", directions, sweeps, c.flops + directions * c.vjp,
                    c.bytes * (1 + directions), c.itemsize * (c.saved + c.peak_live * (1 + width)),
                    rules, engine)

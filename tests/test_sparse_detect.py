@@ -1,0 +1,228 @@
+"""Sparsity detection (ad/sparse/detect.py): detected patterns hold the dense Jacobian's
+nonzeros for every primitive of the catalogue, equal them on programs without value-dependent
+structure, follow the values in local mode, refuse branches in global mode, and name an
+undeclared primitive."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ad
+import ad.numpy as anp
+from ad.sparse import SparsityError, sparsity
+from tests.test_catalogue import STRUCTURAL_CASES
+
+pytest.importorskip("scipy")
+
+
+def dense_pattern(f, args, argnums=0, hessian=False):
+    """Nonzeros of the dense Jacobian (or Hessian), flattened as `sparsity` flattens."""
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    jac = (ad.hessian if hessian else ad.jacfwd)(f, argnums)(*args)
+    blocks = jac if isinstance(jac, tuple) else (jac,)
+    out = ad.jvp(f, tuple(args), tuple(np.zeros_like(a) for a in args))[0]
+    m = int(np.size(out)) if not hessian else sum(np.size(args[a]) for a in nums)
+    return np.concatenate([np.reshape(b, (m, -1)) for b in blocks], axis=1) != 0
+
+
+def test_the_docstring_band():
+    pattern = sparsity(lambda x: x[1:] * x[:-1], np.ones(4))
+    assert pattern.dtype == bool and pattern.shape == (3, 4)
+    assert pattern.toarray().astype(int).tolist() == [[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]]
+
+
+@pytest.mark.parametrize("name,case,f,args", STRUCTURAL_CASES,
+                         ids=[f"{n}-{i}" for n, i, _, _ in STRUCTURAL_CASES])
+def test_every_primitive_detected_pattern_holds_the_dense_nonzeros(name, case, f, args):
+    nums = tuple(range(len(args)))
+    pattern = sparsity(f, *args, argnums=nums).toarray()
+    dense = dense_pattern(f, args, nums)
+    assert pattern.shape == dense.shape
+    missing = dense & ~pattern
+    assert not missing.any(), f"{name}: detected pattern misses {np.argwhere(missing)[:5]}"
+
+
+#: Cases whose structure does not depend on values (no max/min, no masks: `where` declares
+#: both branches, which holds whatever the mask): the detected pattern is exactly the dense
+#: Jacobian's nonzeros at random inputs.
+EXACT = {"add", "subtract", "negative", "sum", "reshape", "broadcast_to",
+         "transpose", "concatenate", "matmul", "astype", "cumsum", "inv", "solve", "det",
+         "pinv"}
+
+
+@pytest.mark.parametrize("name,case,f,args", [c for c in STRUCTURAL_CASES if c[0] in EXACT],
+                         ids=[f"{n}-{i}" for n, i, _, _ in STRUCTURAL_CASES if n in EXACT])
+def test_patterns_are_exact_where_no_value_shapes_them(name, case, f, args):
+    nums = tuple(range(len(args)))
+    assert np.array_equal(sparsity(f, *args, argnums=nums).toarray(),
+                          dense_pattern(f, args, nums))
+
+
+def test_getitem_with_fancy_index_is_exact():
+    f = lambda x: x[np.array([3, 0, 3, 1])] * x[:4]   # noqa: E731
+    x = np.arange(1.0, 6.0)
+    assert np.array_equal(sparsity(f, x).toarray(), dense_pattern(f, (x,)))
+
+
+# ----------------------------------------------------------------------------- random programs
+UNARY = [anp.sin, anp.exp, anp.tanh, lambda v: v ** 2, lambda v: v ** 3, lambda v: anp.log1p(v * v),
+         lambda v: 1.0 / (1.5 + anp.cos(v))]
+
+
+def _program(ops, n):
+    """A random program on a vector of n elements from structural and elementwise steps."""
+    rng = np.random.default_rng(len(ops))
+    matrix = rng.standard_normal((n, n))
+    perm = rng.permutation(n)
+
+    def f(x):
+        v = x
+        for kind, k in ops:
+            if kind == "unary":
+                v = UNARY[k % len(UNARY)](v)
+            elif kind == "shift":
+                v = v * anp.roll(v, k % n + 1)
+            elif kind == "slice":
+                v = anp.concatenate([v[k % n:], v[:k % n] * 2.0])
+            elif kind == "perm":
+                v = v[perm] + v
+            elif kind == "cumsum":
+                v = anp.cumsum(v) * 0.1
+            elif kind == "reduce":
+                v = v + anp.sum(anp.reshape(v, (n // 2, 2)), axis=1).repeat(2) \
+                    if n % 2 == 0 else v + 1.0
+            elif kind == "matmul":
+                v = matrix[: k % n + 1] @ v
+                v = anp.concatenate([v, anp.zeros(n - v.shape[0])]) if v.shape[0] < n else v
+            elif kind == "at":
+                v = v.at[np.array([0, k % n])].add(v[-2:] ** 2)
+        return v
+    return f
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from(["unary", "shift", "slice", "perm", "cumsum",
+                                               "reduce", "matmul", "at"]),
+                              st.integers(0, 50)), min_size=1, max_size=6),
+       n=st.sampled_from([4, 6, 7]), seed=st.integers(0, 2 ** 16))
+def test_random_programs_detect_exactly_the_dense_nonzeros(ops, n, seed):
+    f = _program(ops, n)
+    x = np.random.default_rng(seed).uniform(0.2, 1.0, n)
+    pattern = sparsity(f, x).toarray()
+    dense = dense_pattern(f, (x,))
+    assert not (dense & ~pattern).any()          # never smaller than the truth
+    assert np.array_equal(pattern, dense)        # and no larger, without cancellation
+
+
+def test_several_inputs_and_outputs_are_flattened_in_order():
+    def f(x, y):
+        return {"a": x * y[0], "b": anp.sum(y)}
+    pattern = sparsity(f, np.ones(2), np.ones(3), argnums=(0, 1)).toarray().astype(int)
+    assert pattern.tolist() == [[1, 0, 1, 0, 0], [0, 1, 1, 0, 0], [0, 0, 1, 1, 1]]
+
+
+def test_a_constant_output_has_an_empty_row():
+    pattern = sparsity(lambda x: [x * 2.0, np.ones(2)], np.ones(3))
+    assert pattern.shape == (5, 3) and pattern[3:].nnz == 0
+
+
+# ----------------------------------------------------------------------------- global and local
+def branchy(x):
+    if x[0] > 0:
+        return x[1:] * 2.0
+    return x[:-1] * x[1:]
+
+
+def test_global_detection_refuses_a_branch_on_values():
+    with pytest.raises(SparsityError, match="branch.*sparse='local'"):
+        sparsity(branchy, np.array([1.0, 2.0, 3.0]))
+
+
+def test_local_detection_follows_the_branch():
+    up = sparsity(branchy, np.array([1.0, 2.0, 3.0]), local=True).toarray().astype(int)
+    down = sparsity(branchy, np.array([-1.0, 2.0, 3.0]), local=True).toarray().astype(int)
+    assert up.tolist() == [[0, 1, 0], [0, 0, 1]]
+    assert down.tolist() == [[1, 1, 0], [0, 1, 1]]
+
+
+def test_an_index_computed_from_values_is_dense_globally_and_exact_locally():
+    def f(x):
+        index = (x > 0).astype(np.intp)              # 0 or 1, from the values
+        return x[index] * 3.0
+    x = np.array([-1.0, 2.0, 5.0])
+    assert sparsity(f, x).toarray().all()           # any element might be picked
+    local = sparsity(f, x, local=True).toarray().astype(int)
+    assert local.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 0]]
+    assert not (dense_pattern(f, (x,)) & ~local.astype(bool)).any()
+
+
+def test_a_mask_used_elementwise_keeps_the_diagonal_globally():
+    f = lambda x: anp.where(x > 0, x, 0.1 * x) * x   # noqa: E731  (leaky relu times x)
+    assert np.array_equal(sparsity(f, np.array([-1.0, 2.0, 3.0])).toarray(), np.eye(3, dtype=bool))
+
+
+def test_a_primitive_without_a_dependency_declaration_is_named():
+    def cube_jvp(t, out, x):
+        return 3 * x * x * t
+    cube = ad.defprimitive("cube_no_dependency", lambda x: x ** 3, jvp=(cube_jvp,),
+                           vjp=(cube_jvp,))
+    with pytest.raises(SparsityError, match="cube_no_dependency.*dependency="):
+        sparsity(lambda x: cube(x) + x, np.ones(3))
+
+
+def test_a_declared_dependency_is_used():
+    def cube_jvp(t, out, x):
+        return 3 * x * x * t
+    cube = ad.defprimitive("cube_with_dependency", lambda x: x ** 3, jvp=(cube_jvp,),
+                           vjp=(cube_jvp,), dependency="elementwise")
+    assert np.array_equal(sparsity(lambda x: cube(x[::-1]), np.ones(3)).toarray(),
+                          np.eye(3, dtype=bool)[::-1])
+
+
+def test_a_bad_dependency_declaration_is_refused_at_registration():
+    with pytest.raises(ad.RegistrationError, match="dependency="):
+        ad.defprimitive("cube_bad_dependency", lambda x: x ** 3, jvp=(None,), vjp=(None,),
+                        dependency="diagonal")
+
+
+# ----------------------------------------------------------------------------- Hessians
+def rosenbrock(x):
+    return anp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def grid_energy(u):
+    g = anp.reshape(u, (6, 6))
+    return (anp.sum((g[1:] - g[:-1]) ** 4) + anp.sum((g[:, 1:] - g[:, :-1]) ** 4)) / 4 \
+        + anp.sum(anp.cos(u))
+
+
+@pytest.mark.parametrize("f,n", [(rosenbrock, 12), (grid_energy, 36)],
+                         ids=["rosenbrock", "grid energy"])
+def test_hessian_patterns_equal_the_dense_hessian_nonzeros(f, n):
+    x = np.random.default_rng(0).uniform(0.3, 1.2, n)
+    pattern = sparsity(f, x, hessian=True).toarray()
+    assert np.array_equal(pattern, pattern.T)
+    assert np.array_equal(pattern, dense_pattern(f, (x,), hessian=True))
+
+
+def test_a_hessian_pattern_needs_a_scalar_function():
+    with pytest.raises(SparsityError, match="scalar"):
+        sparsity(lambda x: x ** 2, np.ones(3), hessian=True)
+
+
+def test_the_brusselator_pattern():
+    from benchmarks.auto_suite import brusselator
+    f, x = brusselator(8)
+    pattern = sparsity(f, x)
+    assert pattern.nnz == 6 * 2 * 64
+    assert np.array_equal(pattern.toarray(), dense_pattern(f, (x,)))
+
+
+def test_deep_programs_do_not_recurse():
+    def f(x):
+        for _ in range(3000):
+            x = anp.sin(x) * 1.0001
+        return x
+    assert sparsity(f, np.ones(3)).nnz == 3
