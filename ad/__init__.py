@@ -17,6 +17,8 @@ The public surface only. Layout (imports go down this list, never up):
     compiled    tapes lowered to flat arrays and run by one generated Numba interpreter
     transforms  grad, jvp, vjp, jacfwd, jacrev, jacobian, hessian, hvp, stop_gradient
                 (compile=True on grad, value_and_grad and the Jacobians)
+    sparse/     sparsity detection, colourings, compressed sparse Jacobians and Hessians
+                (jacobian(sparse=True), hessian(sparse=True); SciPy, an optional extra)
     calibrate   `python -m ad.calibrate`: measures the cost model's table (nothing imports it)
     checking    check_grads
     custom      custom_jvp, custom_vjp (JAX's interface for user derivatives)
@@ -39,6 +41,7 @@ from ad.forward import Dual
 from ad.graph import Graph, GraphvizNotFoundError, trace
 from ad.primitive import PRIMITIVES as primitives
 from ad.primitive import ZERO, Aval, Counts, PerElement, Primitive, primal_value
+from ad.sparse import SparsityError, sparsity
 from ad.transforms import (CHUNK_SIZE, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp,
                            stop_gradient, value_and_grad, vjp)
 from ad.transforms import compile_program as compile  # noqa: A001,F401 (not in __all__)
@@ -54,5 +57,5 @@ __all__ = [
     "ADError", "DTypeError", "InPlaceError", "LevelError", "NotDifferentiableError",
     "RegistrationError", "ShapeError", "TracerConversionError", "UnsupportedFunctionError",
     "trace", "Graph", "GraphvizNotFoundError",
-    "cost_report", "CostReport", "chain", "Chain", "matrix_chain",
+    "cost_report", "CostReport", "chain", "Chain", "matrix_chain", "sparsity", "SparsityError",
 ]

@@ -20,14 +20,13 @@ import numpy as np
 from ad import numpy as anp
 from ad import tree
 from ad.compiled import CompiledGrad, NotLowered
-from ad.context import entered
 from ad.cost import Chain, predict, tape_counts
 from ad.errors import DTypeError, ShapeError
-from ad.forward import Dual, ForwardLevel
 from ad.primitive import Tracer, float_dtype, primal_value, shape_of
 from ad.tape import CHUNK_BUDGET, CHUNK_SIZE, BlockPlan, plan_blocks
 from ad.recording import (Recording, as_scalar, check_callable, flatten_inputs, name_of,
-                          normalize_argnums, output_leaf, per_argnum, rebuild_args)
+                          normalize_argnums, per_argnum)
+from ad.recording import push_forward as _push_forward   # the name tests patch
 
 
 def _check_cotangent(ct, primal, position: str, transform: str):
@@ -150,25 +149,6 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *
 
 
 # ----------------------------------------------------------------------------- forward mode
-def _push_forward(f, args, kwargs, argnums, leaves, structures, tangents, transform):
-    """Run `f` on duals (leaf i carries tangents[i]); return output primals and tangents."""
-    level = ForwardLevel()
-    with entered(level):
-        duals = [Dual._make(leaf, t, level) for leaf, t in zip(leaves, tangents)]
-        out = f(*rebuild_args(args, argnums, structures, duals), **kwargs)
-    out_leaves, out_structure = tree.flatten(out)
-    primals, out_tangents = [], []
-    for leaf in out_leaves:
-        leaf = output_leaf(leaf, f, transform)
-        if type(leaf) is Dual and leaf._level is level:
-            primals.append(leaf.primal)
-            out_tangents.append(leaf.tangent)
-        else:
-            primals.append(leaf)
-            out_tangents.append(None)
-    return primals, out_tangents, out_structure
-
-
 def jvp(f: Callable, primals: Sequence, tangents: Sequence):
     """Push `tangents` forward through `f` at `primals`: returns (output, output tangent).
 
@@ -420,7 +400,8 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
 
 
 def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", *,
-             chunk_size: int | None = None, settle: bool = True, compile: bool = False):
+             chunk_size: int | None = None, settle: bool = True, compile: bool = False,
+             sparse: bool | str = False, dense_output: bool = False):
     """Jacobian in the mode the cost model predicts cheaper, or in the mode you name.
 
     `mode`:
@@ -445,6 +426,14 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
     `compile=True` replays a compiled tape per signature (see `value_and_grad`), in the
     mode named or, for "auto", forward iff n <= m (the compiled path's costs are not
     calibrated yet); signatures that do not lower run as without it.
+    `sparse=True` (or "local") detects the Jacobian's sparsity pattern once per signature
+    (`ad.sparsity`; global: valid for every input, or local: at these inputs, re-detected
+    when they change), colours it and returns a `scipy.sparse.csr_array` (one row per
+    output element, one column per input element; `dense_output=True` gives the dense
+    Jacobian), computed by the strategy the cost model predicts fastest among dense
+    forward, dense reverse, column-coloured forward, row-coloured reverse and bicoloured
+    ("forward", "reverse" or "bidirectional" as `mode` fix the colouring); `.report`
+    lists every candidate with its predicted and measured time (see `ad.sparse`).
     * "optimal": for an `ad.chain(f1, ..., fL)`, each stage's Jacobian in its cheaper mode,
       multiplied in the optimal bracketing, unless the cost model predicts a pure mode over
       the whole chain to be cheaper (forming stage Jacobians is not free); `.report` is the
@@ -461,6 +450,8 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
     ((1000,), 'reverse')
     """
     check_callable(f, "jacobian")
+    if sparse:
+        return _sparse(f, argnums, mode, sparse, chunk_size, dense_output, False, "jacobian")
     if mode not in ("auto", "forward", "reverse", "optimal"):
         raise ValueError(f"jacobian: mode must be 'auto', 'forward', 'reverse' or 'optimal', "
                          f"not {mode!r}")
@@ -595,8 +586,14 @@ class _Decision:
         self.settled = True
 
 
-def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None):
+def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None,
+            sparse: bool | str = False, dense_output: bool = False):
     """Hessian of a scalar `f`: forward mode (vector duals) over reverse mode.
+
+    `sparse=True` (or "local"): the Hessian's pattern is detected once per signature (the
+    Jacobian pattern of the gradient's recording), star-coloured, and the Hessian is
+    recovered from one forward-over-reverse pass per colour, as a `scipy.sparse.csr_array`
+    (`dense_output=True`: dense), unless the cost model predicts the dense Hessian faster.
 
     >>> import numpy as np, ad, ad.numpy as anp
     >>> ad.hessian(lambda x: anp.sum(x ** 3))(np.array([1.0, 2.0]))
@@ -604,7 +601,19 @@ def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | 
            [ 0., 12.]])
     """
     check_callable(f, "hessian")
+    if sparse:
+        return _sparse(f, argnums, "auto", sparse, chunk_size, dense_output, True, "hessian")
     return jacfwd(jacrev(f, argnums), argnums, chunk_size=chunk_size)
+
+
+def _sparse(f, argnums, mode, sparse, chunk_size, dense_output, hessian, transform):
+    if sparse not in (True, "global", "local"):
+        raise ValueError(f"{transform}: sparse must be True, 'global' or 'local', not "
+                         f"{sparse!r}")
+    from ad.sparse.evaluate import sparse_transform   # SciPy is optional
+    return sparse_transform(f, argnums, hessian=hessian, local=sparse == "local", mode=mode,
+                            chunk_size=chunk_size, dense_output=dense_output,
+                            transform=transform)
 
 
 def hvp(f: Callable, primals: Sequence, tangents: Sequence):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create the virtual environments used by the peer benchmarks.
-#   .venv-peers  (Python 3.11): numpy, numba, jax[cpu], torch==2.13.0 (CPU), autograd, mygrad, casadi
+#   .venv-peers  (Python 3.11): numpy, numba, jax[cpu], torch==2.13.0 (CPU), autograd, mygrad, casadi,
+#                asdex (sparse Jacobians in JAX; 0.5.2 needs Python >= 3.12, so pip picks 0.5.1)
 #   .venv-advect (Python 3.12): advect (NumPy-protocol AD), run in a subprocess by the runner
 # Usage: bash benchmarks/setup_peers.sh   (from the repository root; idempotent)
 set -euo pipefail
@@ -17,7 +18,7 @@ fi
 pipq .venv-peers/bin/python -m pip install -q --upgrade pip
 # torch is pinned exactly: the CPU wheel is found locally (find-links); an unpinned
 # install would download the multi-GB CUDA build.
-pipq .venv-peers/bin/python -m pip install -q numpy numba "jax[cpu]" "torch==2.13.0" autograd mygrad casadi
+pipq .venv-peers/bin/python -m pip install -q numpy numba "jax[cpu]" "torch==2.13.0" autograd mygrad casadi asdex
 
 if [ ! -x .venv-advect/bin/python ]; then
     "$PY312" -m venv .venv-advect

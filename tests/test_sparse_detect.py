@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import ad
@@ -67,7 +67,8 @@ def test_getitem_with_fancy_index_is_exact():
 
 
 # ----------------------------------------------------------------------------- random programs
-UNARY = [anp.sin, anp.exp, anp.tanh, lambda v: v ** 2, lambda v: v ** 3, lambda v: anp.log1p(v * v),
+UNARY = [anp.sin, lambda v: anp.exp(-v * v), anp.tanh, lambda v: v ** 2, lambda v: v ** 3,
+         lambda v: anp.log1p(v * v),
          lambda v: 1.0 / (1.5 + anp.cos(v))]
 
 
@@ -95,7 +96,7 @@ def _program(ops, n):
                     if n % 2 == 0 else v + 1.0
             elif kind == "matmul":
                 v = matrix[: k % n + 1] @ v
-                v = anp.concatenate([v, anp.zeros(n - v.shape[0])]) if v.shape[0] < n else v
+                v = anp.concatenate([v, anp.ones(n - v.shape[0])]) if v.shape[0] < n else v
             elif kind == "at":
                 v = v.at[np.array([0, k % n])].add(v[-2:] ** 2)
         return v
@@ -110,6 +111,7 @@ def _program(ops, n):
 def test_random_programs_detect_exactly_the_dense_nonzeros(ops, n, seed):
     f = _program(ops, n)
     x = np.random.default_rng(seed).uniform(0.2, 1.0, n)
+    assume(np.all(np.isfinite(ad.jacfwd(f)(x))))   # an overflow is not a pattern
     pattern = sparsity(f, x).toarray()
     dense = dense_pattern(f, (x,))
     assert not (dense & ~pattern).any()          # never smaller than the truth

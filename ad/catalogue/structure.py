@@ -121,6 +121,22 @@ transpose = deflinear("transpose", _transpose, transpose=(_transpose_transpose,)
                       batch=_transpose_batch, cost=_copy_cost, lowering="gather")
 
 
+# ----------------------------------------------------------------------------- roll
+def _roll(x, *, shift, axis):
+    return np.roll(x, shift, axis)
+
+
+def _roll_transpose(ct, out, x, *, shift, axis):
+    # axes are negative (ad.numpy makes them so), so leading batch axes need no shift
+    return roll(ct, shift=tuple(-s for s in shift), axis=axis)
+
+
+# One gather, where slices and a concatenate were three entries; its transpose is the roll
+# back (no scatter-add).
+roll = deflinear("roll", _roll, transpose=(_roll_transpose,), cost=_copy_cost,
+                 lowering="gather")
+
+
 # ----------------------------------------------------------------------------- indexing
 def normalize_index(index, ndim: int) -> tuple:
     """Make an index explicit: a tuple with no Ellipsis that names every axis.

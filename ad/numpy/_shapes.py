@@ -212,15 +212,16 @@ def roll(a, shift, axis=None):
     axes = axis if isinstance(axis, (tuple, list)) else [axis]
     shifts, axes = np.broadcast_arrays(np.asarray(shifts), np.asarray(axes))
     nd = anp.ndim(a)
+    moves = {}
     for s, ax in zip(shifts.tolist(), axes.tolist()):
-        ax = _axis(ax, nd, "roll")
+        ax = _axis(ax, nd, "roll") - nd                  # negative: batch axes lead
         n = anp.shape(a)[ax]
-        if n == 0 or s % n == 0:
-            continue
-        k = s % n
-        a = anp.concatenate([a[_index_on(ax, nd, slice(n - k, None))],
-                             a[_index_on(ax, nd, slice(0, n - k))]], axis=ax)
-    return a
+        if n:
+            moves[ax] = (moves.get(ax, 0) + s) % n
+    moves = {ax: s for ax, s in moves.items() if s}
+    if not moves or not isinstance(a, Tracer):
+        return np.roll(a, tuple(moves.values()), tuple(moves)) if moves else a
+    return _structure.roll(a, shift=tuple(moves.values()), axis=tuple(moves))
 
 
 @_implements(np.rot90)

@@ -239,6 +239,8 @@ def _combine(parts: Sequence[tuple[Rows, tuple]], dense: Sequence[Rows], out_siz
         source, (form, *arrays) = parts[0]
         if form == "map" and arrays[0] is None:
             return source                       # the identity map: the same rows
+    if not dense and all(form == "map" for _, (form, *_) in parts):
+        return _combine_maps(parts, out_size, n_cols)
     ptrs, idxs, rows_all, srcs_all, offset, filled = [], [], [], [], 0, 0
     for source, (form, *arrays) in parts:
         if form == "map":
@@ -269,6 +271,31 @@ def _combine(parts: Sequence[tuple[Rows, tuple]], dense: Sequence[Rows], out_siz
     pair_ptr = np.zeros(out_size + 1, np.int64)
     np.cumsum(np.bincount(rows, minlength=out_size), out=pair_ptr[1:])
     indptr, indices = _union_rows(out_size, pair_ptr, srcs, src_ptr, src_idx, n_cols)
+    return Rows(indptr, indices)
+
+
+def _combine_maps(parts, out_size: int, n_cols: int) -> Rows:
+    """`_combine` when every part takes one source row per result element (elementwise,
+    gathers): the k pairs of a result element are consecutive, so nothing is sorted."""
+    if len(parts) == 1:
+        source, (_, mapping) = parts[0]
+        indptr, indices = _union_rows(out_size, np.arange(out_size + 1, dtype=np.int64),
+                                      np.asarray(mapping, np.int64), source.indptr,
+                                      source.indices, n_cols)
+        return Rows(indptr, indices)
+    columns, ptrs, idxs, offset, filled = [], [], [], 0, 0
+    for source, (_, mapping) in parts:
+        columns.append((np.arange(out_size) if mapping is None else
+                        np.asarray(mapping, np.int64)) + offset)
+        ptrs.append(source.indptr[:-1] + filled)
+        idxs.append(source.indices)
+        filled += len(source.indices)
+        offset += source.size
+    k = len(parts)
+    src_ptr = np.concatenate(ptrs + [np.array([filled])]).astype(np.int64)
+    indptr, indices = _union_rows(out_size, np.arange(0, k * (out_size + 1), k, dtype=np.int64),
+                                  np.stack(columns, axis=1).ravel(), src_ptr,
+                                  np.concatenate(idxs).astype(np.int64), n_cols)
     return Rows(indptr, indices)
 
 

@@ -1,0 +1,188 @@
+"""Sparse Jacobians and Hessians (ad/sparse/evaluate.py): every strategy's decompressed
+result equals the dense one, the prepared pattern is reused per signature (a local one is
+re-detected when x changes), the cost model's choice follows the colour counts, and the
+report shows every candidate."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ad
+import ad.numpy as anp
+from ad.sparse import SparsityError
+from benchmarks.auto_suite import brusselator, tridiagonal
+
+sparse = pytest.importorskip("scipy.sparse")
+
+MODES = ["auto", "forward", "reverse", "bidirectional"]
+
+
+def arrowhead(x):
+    return anp.concatenate([anp.sum(x ** 2)[None], x[1:] ** 3 + x[0]])
+
+
+def dense_row(x):
+    return anp.concatenate([anp.sum(anp.sin(x))[None], x[1:] ** 2])
+
+
+PROGRAMS = {
+    "brusselator": brusselator(6),
+    "tridiagonal": tridiagonal(40),
+    "arrowhead": (arrowhead, np.linspace(0.5, 1.5, 300)),
+    "dense row": (dense_row, np.linspace(0.5, 1.5, 300)),
+    "wide": (lambda x: anp.tanh(x[:10] * x[10:20]) + x[20:], np.linspace(-1, 1, 30)),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_every_strategy_equals_the_dense_jacobian(name, mode):
+    f, x = PROGRAMS[name]
+    jac = ad.jacobian(f, sparse=True, mode=mode)
+    got = jac(x)
+    assert isinstance(got, sparse.csr_array)
+    np.testing.assert_allclose(got.toarray(), ad.jacfwd(f)(x), rtol=1e-12, atol=1e-12)
+    assert got.has_sorted_indices
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2 ** 16), n=st.integers(2, 12), density=st.floats(0.05, 0.6))
+def test_random_sparse_maps_in_every_mode(seed, n, density):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n + 1, n)) < density
+    weights = rng.standard_normal((n + 1, n)) * mask
+
+    def f(x):
+        return anp.tanh(weights @ anp.sin(x)) + anp.sum(x[:1]) * 0.0 + weights[:, 0] * x[0]
+    x = rng.uniform(-1, 1, n)
+    want = ad.jacfwd(f)(x)
+    for mode in MODES:
+        np.testing.assert_allclose(ad.jacobian(f, sparse=True, mode=mode)(x).toarray(), want,
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_the_cost_model_picks_the_colouring_with_fewer_passes():
+    f, x = PROGRAMS["arrowhead"]
+    jac = ad.jacobian(f, sparse=True)
+    jac(x)
+    assert jac.report.choice == "bicoloured"
+    bi = jac.report.candidate("bicoloured")
+    assert bi.forward + bi.reverse <= 3
+    f, x = PROGRAMS["dense row"]
+    jac = ad.jacobian(f, sparse=True)
+    jac(x)
+    assert jac.report.colorings["column-coloured forward"] == 300
+    assert jac.report.choice in ("row-coloured reverse", "bicoloured")
+    f, x = brusselator(16)
+    jac = ad.jacobian(f, sparse=True)
+    jac(x)
+    assert jac.report.choice in ("column-coloured forward", "row-coloured reverse")
+
+
+def test_the_report_lists_every_candidate_and_the_choice():
+    f, x = PROGRAMS["brusselator"]
+    jac = ad.jacobian(f, sparse=True)
+    jac(x)
+    jac(x)
+    report = jac.report
+    assert [c.strategy for c in report.candidates][:4] == [
+        "dense forward", "dense reverse", "column-coloured forward", "row-coloured reverse"]
+    assert min(report.candidates, key=lambda c: c.seconds).strategy == report.choice
+    assert len(report.measured[report.choice]) == 2
+    text = str(report)
+    assert "<- chosen" in text and "nonzeros" in text and "detection" in text
+
+
+def test_the_pattern_is_detected_once_per_signature():
+    f, x = PROGRAMS["tridiagonal"]
+    jac = ad.jacobian(f, sparse=True)
+    first = (jac(x), jac.report)
+    second = (jac(x + 1.0), jac.report)
+    assert first[1] is second[1]
+    np.testing.assert_allclose(second[0].toarray(), ad.jacfwd(f)(x + 1.0), rtol=1e-12)
+    jac(np.ones(12))                                   # another shape: prepared anew
+    assert jac.report is not first[1] and jac.report.n == 12
+
+
+def branchy(x):
+    if x[0] > 0:
+        return x[1:] * x[1:]
+    return x[:-1] * x[1:]
+
+
+def test_a_global_jacobian_refuses_a_branch_and_a_local_one_follows_it():
+    with pytest.raises(SparsityError, match="sparse='local'"):
+        ad.jacobian(branchy, sparse=True)(np.array([1.0, 2.0, 3.0]))
+    jac = ad.jacobian(branchy, sparse="local")
+    for x in (np.array([1.0, 2.0, 3.0]), np.array([-1.0, 2.0, 3.0])):
+        got = jac(x)
+        np.testing.assert_allclose(got.toarray(), ad.jacfwd(branchy)(x), rtol=1e-12)
+    assert jac.report.nnz == 4                        # re-detected at the second x
+
+
+def test_any_on_a_comparison_is_a_branch_too():
+    def f(x):
+        while (x > 10).any():
+            x = x / 2
+        return x * 2.0
+    with pytest.raises(SparsityError, match="branches"):
+        ad.sparsity(f, np.array([20.0, 1.0]))
+    assert ad.sparsity(f, np.array([20.0, 1.0]), local=True).nnz == 2
+
+
+def test_pytrees_in_and_out_with_dense_output():
+    def f(p):
+        return {"u": p["a"] * p["b"][:2], "v": anp.sum(p["b"])}
+    p = {"a": np.array([1.0, 2.0]), "b": np.array([3.0, 4.0, 5.0])}
+    got = ad.jacobian(f, sparse=True, dense_output=True)(p)
+    want = ad.jacobian(f)(p)
+    for out in ("u", "v"):
+        for leaf in ("a", "b"):
+            np.testing.assert_allclose(got[out][leaf], want[out][leaf], rtol=1e-12)
+            assert np.shape(got[out][leaf]) == np.shape(want[out][leaf])
+    flat = ad.jacobian(f, sparse=True)(p)
+    assert flat.shape == (3, 5)
+
+
+def test_argnums_and_static_arguments():
+    def f(x, y, scale):
+        return anp.sin(x * y) * scale
+    x, y = np.linspace(0, 1, 4), np.linspace(1, 2, 4)
+    got = ad.jacobian(f, argnums=(0, 1), sparse=True)(x, y, 3.0)
+    assert got.shape == (4, 8) and got.nnz == 8
+    want = np.concatenate(ad.jacfwd(f, argnums=(0, 1))(x, y, 3.0), axis=1)
+    np.testing.assert_allclose(got.toarray(), want, rtol=1e-12)
+
+
+def rosenbrock(x):
+    return anp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def grid_energy(u):
+    g = anp.reshape(u, (8, 8))
+    return (anp.sum((g[1:] - g[:-1]) ** 4) + anp.sum((g[:, 1:] - g[:, :-1]) ** 4)) / 4 \
+        + anp.sum(anp.cos(u))
+
+
+@pytest.mark.parametrize("f,n,colours", [(rosenbrock, 50, 3), (grid_energy, 64, 5)],
+                         ids=["rosenbrock", "grid energy"])
+def test_sparse_hessians_equal_the_dense_ones(f, n, colours):
+    x = np.random.default_rng(1).uniform(0.3, 1.2, n)
+    hess = ad.hessian(f, sparse=True)
+    got = hess(x)
+    np.testing.assert_allclose(got.toarray(), ad.hessian(f)(x), rtol=1e-12, atol=1e-10)
+    assert hess.report.choice == "star-coloured"
+    assert hess.report.colorings["star-coloured"] <= colours
+    dense = ad.hessian(f, sparse=True, dense_output=True)(x)
+    np.testing.assert_allclose(dense, ad.hessian(f)(x), rtol=1e-12, atol=1e-10)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="sparse must be"):
+        ad.jacobian(anp.sin, sparse="banana")
+    with pytest.raises(ValueError, match="mode must be"):
+        ad.jacobian(anp.sin, sparse=True, mode="optimal")
+    with pytest.raises(SparsityError, match="scalar"):
+        ad.hessian(anp.sin, sparse=True)(np.ones(3))
