@@ -22,6 +22,8 @@ The public surface only. Layout (imports go down this list, never up):
     calibrate   `python -m ad.calibrate`: measures the cost model's table (nothing imports it)
     checking    check_grads
     custom      custom_jvp, custom_vjp (JAX's interface for user derivatives)
+    schedule    binomial (revolve) checkpointing schedules
+    checkpoint  checkpoint (recompute a function in the sweep), loop (checkpointed loops)
 
 >>> import ad, ad.numpy as anp
 >>> float(ad.grad(lambda x: anp.sum(x ** 2))(3.0))
@@ -32,6 +34,7 @@ from __future__ import annotations
 from ad import numpy  # noqa: F401  (registers NumPy dispatch; also ad.numpy)
 from ad.catalogue.define import defelementwise, deflinear, defnondiff, defprimitive
 from ad.checking import check_grads
+from ad.checkpoint import checkpoint, loop
 from ad.custom import custom_jvp, custom_vjp
 from ad.cost import Chain, CostReport, chain, cost_report, matrix_chain
 from ad.errors import (ADError, DTypeError, InPlaceError, LevelError, NotDifferentiableError,
@@ -41,6 +44,7 @@ from ad.forward import Dual
 from ad.graph import Graph, GraphvizNotFoundError, trace
 from ad.primitive import PRIMITIVES as primitives
 from ad.primitive import ZERO, Aval, Counts, PerElement, Primitive, primal_value
+from ad.schedule import binomial_schedule
 from ad.sparse import SparsityError, sparsity
 from ad.transforms import (CHUNK_SIZE, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp,
                            stop_gradient, value_and_grad, vjp)
@@ -58,4 +62,5 @@ __all__ = [
     "RegistrationError", "ShapeError", "TracerConversionError", "UnsupportedFunctionError",
     "trace", "Graph", "GraphvizNotFoundError",
     "cost_report", "CostReport", "chain", "Chain", "matrix_chain", "sparsity", "SparsityError",
+    "checkpoint", "loop", "binomial_schedule",
 ]

@@ -34,6 +34,8 @@ ALLOWED = {
     "calibrate": LOWER + ["tape", "forward", "reverse", "recording", "numpy", "cost", "graph",
                           "transforms", "scipy", "compiled"],
     "custom": LOWER + ["catalogue"],
+    "schedule": [],
+    "checkpoint": LOWER + ["catalogue", "numpy", "recording", "schedule"],
     "scipy": LOWER + ["catalogue", "numpy", "scipy"],
     "nn": LOWER + ["numpy", "transforms", "nn", "catalogue"],
     "testing": None,       # test helper: may import anything; nothing in ad imports it
