@@ -23,7 +23,7 @@ The public surface only. Layout (imports go down this list, never up):
     checking    check_grads
     custom      custom_jvp, custom_vjp (JAX's interface for user derivatives)
     schedule    binomial (revolve) checkpointing schedules
-    checkpoint  checkpoint (recompute a function in the sweep), loop (checkpointed loops)
+    checkpointing  checkpoint (recompute a function in the sweep), loop (checkpointed loops)
 
 >>> import ad, ad.numpy as anp
 >>> float(ad.grad(lambda x: anp.sum(x ** 2))(3.0))
@@ -34,7 +34,7 @@ from __future__ import annotations
 from ad import numpy  # noqa: F401  (registers NumPy dispatch; also ad.numpy)
 from ad.catalogue.define import defelementwise, deflinear, defnondiff, defprimitive
 from ad.checking import check_grads
-from ad.checkpoint import checkpoint, loop
+from ad.checkpointing import checkpoint, loop
 from ad.custom import custom_jvp, custom_vjp
 from ad.cost import Chain, CostReport, chain, cost_report, matrix_chain
 from ad.errors import (ADError, DTypeError, InPlaceError, LevelError, NotDifferentiableError,

@@ -219,15 +219,19 @@ def binomial_schedule(n: int, s: int) -> Schedule:
     return Schedule(n, s, actions, evaluations, peak)
 
 
-def _binomial_actions(n: int, s: int) -> tuple[tuple[Action, ...], int, int]:
-    """The actions of `binomial_schedule(n, s)` (n >= 1, 1 <= s <= n), their step
-    evaluations and the peak of states stored."""
-    actions: list[Action] = []
-    emit = actions.append
+def binomial_actions(n: int, s: int) -> Iterator[Action]:
+    """The actions of `binomial_schedule(n, s)` one at a time, generated as they are
+    taken (memory O(s), whatever n): what a loop's sweep executes.
+
+    >>> [a.kind for a in binomial_actions(2, 1)]
+    ['store', 'advance', 'reverse', 'restore', 'reverse', 'free']
+    """
+    n = _integer("n", n, 0)
+    s = min(_integer("s", s, 1), max(n, 1))
+    if n == 0:
+        return
     restores: dict[int, Action] = {}                    # restore(a) recurs: one object per a
-    evaluations = 0
-    stored = peak = 1
-    emit(Action(STORE, 0))
+    yield Action(STORE, 0)
     # Tasks: (a, l, k) reverses steps a .. a+l-1 with k slots, state a current and (if l > 1)
     # stored in one of them; (a, -1, b) frees state a if a >= 0, then makes stored b current.
     tasks: list[tuple[int, int, int]] = [(0, n, s)]
@@ -235,42 +239,53 @@ def _binomial_actions(n: int, s: int) -> tuple[tuple[Action, ...], int, int]:
         a, length, k = tasks.pop()
         if length < 0:                                  # back from the tail of a split
             if a >= 0:
-                emit(Action(FREE, a))
-                stored -= 1
-            emit(restores.get(k) or restores.setdefault(k, Action(RESTORE, k)))
+                yield Action(FREE, a)
+            yield restores.get(k) or restores.setdefault(k, Action(RESTORE, k))
         elif length == 1:
-            emit(Action(REVERSE, a))
-            evaluations += 1
+            yield Action(REVERSE, a)
         elif k == 1:                                    # one slot: from state a every time
             restore = restores.get(a) or restores.setdefault(a, Action(RESTORE, a))
             last = a + length - 1
-            emit(Action(ADVANCE, a, last))
-            emit(Action(REVERSE, last))
+            yield Action(ADVANCE, a, last)
+            yield Action(REVERSE, last)
             for last in range(last - 1, a, -1):
-                emit(restore)
-                emit(Action(ADVANCE, a, last))
-                emit(Action(REVERSE, last))
-            emit(restore)
-            emit(Action(REVERSE, a))
-            evaluations += length * (length + 1) // 2
+                yield restore
+                yield Action(ADVANCE, a, last)
+                yield Action(REVERSE, last)
+            yield restore
+            yield Action(REVERSE, a)
         else:
             j = 1 if k >= length - 1 else _split(length, k)     # enough slots: store all
             middle = a + j
-            emit(Action(ADVANCE, a, middle))
-            evaluations += j
+            yield Action(ADVANCE, a, middle)
             tasks.append((a, j, k))                     # last: the first j steps, k slots
             if length - j > 1:
-                emit(Action(STORE, middle))
-                stored += 1
-                peak = max(peak, stored)
+                yield Action(STORE, middle)
                 tasks.append((middle, -1, a))
                 tasks.append((middle, length - j, k - 1))   # first: the tail, one slot fewer
             else:                                       # a one-step tail: reverse it at once
-                emit(Action(REVERSE, middle))
-                evaluations += 1
+                yield Action(REVERSE, middle)
                 tasks.append((-1, -1, a))
-    emit(Action(FREE, 0))
-    return tuple(actions), evaluations, peak
+    yield Action(FREE, 0)
+
+
+def _binomial_actions(n: int, s: int) -> tuple[tuple[Action, ...], int, int]:
+    """The actions of `binomial_schedule(n, s)` (n >= 1, 1 <= s <= n), their step
+    evaluations and the peak of states stored (counted from the actions themselves)."""
+    actions = tuple(binomial_actions(n, s))
+    evaluations = stored = peak = 0
+    for action in actions:
+        kind = action.kind
+        if kind == ADVANCE:
+            evaluations += action.to - action.at
+        elif kind == REVERSE:
+            evaluations += 1
+        elif kind == STORE:
+            stored += 1
+            peak = max(peak, stored)
+        elif kind == FREE:
+            stored -= 1
+    return actions, evaluations, peak
 
 
 def store_all_schedule(n: int) -> Schedule:
@@ -316,5 +331,5 @@ def slots_for_budget(n: int, state_bytes: int, budget_bytes: int) -> int:
     return max(1, min(slots, n))
 
 
-__all__ = ["Action", "Schedule", "binomial_schedule", "store_all_schedule", "optimal_steps",
-           "slots_for_budget"]
+__all__ = ["Action", "Schedule", "binomial_schedule", "binomial_actions", "store_all_schedule",
+           "optimal_steps", "slots_for_budget"]

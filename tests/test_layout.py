@@ -35,7 +35,7 @@ ALLOWED = {
                           "transforms", "scipy", "compiled"],
     "custom": LOWER + ["catalogue"],
     "schedule": [],
-    "checkpoint": LOWER + ["catalogue", "numpy", "recording", "schedule"],
+    "checkpointing": LOWER + ["catalogue", "numpy", "recording", "schedule"],
     "scipy": LOWER + ["catalogue", "numpy", "scipy"],
     "nn": LOWER + ["numpy", "transforms", "nn", "catalogue"],
     "testing": None,       # test helper: may import anything; nothing in ad imports it

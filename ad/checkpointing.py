@@ -23,6 +23,7 @@ Imports numpy, `ad.errors`, `ad.primitive`, `ad.catalogue`, `ad.numpy`, `ad.reco
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -31,9 +32,10 @@ from ad import numpy as anp
 from ad import tree
 from ad.catalogue.define import defprimitive
 from ad.errors import ShapeError
-from ad.primitive import Counts, Tracer, value_dtype
+from ad.primitive import (ZERO, Counts, Primitive, Tracer, bind, primal_value, register,
+                          value_dtype)
 from ad.recording import Recording, name_of, push_forward
-from ad.schedule import binomial_schedule, slots_for_budget
+from ad.schedule import binomial_actions, optimal_steps, slots_for_budget
 
 
 # ----------------------------------------------------------------------------- packing
@@ -96,20 +98,86 @@ def _dense_dependency(i, in_shapes, out_shapes, params):
 
 
 # ----------------------------------------------------------------------------- checkpoint
-def _checkpointed_impl(x, *, flat_fun):
-    return np.asarray(flat_fun(x))
+class _Checkpointed(Primitive):
+    """f as one entry with k arguments and r results (one primitive per (k, r), shared by
+    every checkpointed function: f travels in the parameters). Its value is f on plain
+    arrays; `forward` keeps f's inputs and which of them are traced; `jvp` pushes every
+    tangent through f at once (duals, no tape); `vjp` re-runs f on a tape once per sweep
+    and hands each traced argument its cotangent (kept only until all are taken)."""
+
+    def __init__(self, arity: int, outputs: int) -> None:
+        super().__init__(f"checkpoint_{arity}_{outputs}", self._value,
+                         jvp=[self._along(i) for i in range(arity)],
+                         vjp=[self._against(i) for i in range(arity)],
+                         cost=_checkpointed_cost, arity=arity, outputs=outputs)
+        self.dependency = _dense_dependency
+        self._pulled: dict = {}
+
+    # Per-argument rules, as every primitive has; the engines call `jvp` and `vjp` below,
+    # which serve all arguments with one run of f.
+    def _along(self, i: int):
+        def rule(t, out, *primals, fun):
+            tangents = [ZERO] * len(primals)
+            tangents[i] = t
+            return self.jvp((out, primals, ()), tangents, {"fun": fun})
+        return rule
+
+    def _against(self, i: int):
+        def rule(ct, out, *primals, fun):
+            needs = tuple(k == i for k in range(len(primals)))
+            return self.vjp(i, ct, (out, primals, needs), {"fun": fun})
+        return rule
+
+    @staticmethod
+    def _value(*leaves, fun):
+        out = fun(*leaves)
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def forward(self, primals, params, needs):
+        out = bind(self, primals, params)
+        return out, (out, primals, tuple(needs))
+
+    def jvp(self, residuals, tangents, params, in_shapes=None, out_shape=None):
+        out, primals, _ = residuals
+        fun = params["fun"]
+        batch = next(np.shape(t)[:np.ndim(t) - np.ndim(p)] for t, p in zip(tangents, primals)
+                     if t is not ZERO)
+        full = [anp.zeros(batch + np.shape(p)) if t is ZERO else t
+                for t, p in zip(tangents, primals)]
+        _, found, _ = push_forward(lambda *xs: fun(*xs), tuple(primals), {},
+                                   tuple(range(len(primals))), list(primals),
+                                   [(tree.structure(0), 1)] * len(primals), full, "checkpoint")
+        found = [anp.zeros(batch + np.shape(o)) if t is None else t
+                 for t, o in zip(found, out if self.n_outputs > 1 else (out,))]
+        return tuple(found) if self.n_outputs > 1 else found[0]
+
+    def vjp(self, i, cotangent, residuals, params, in_shape=None, out_shape=None):
+        out, primals, needs = residuals
+        key = id(residuals)
+        entry = self._pulled.get(key)
+        if entry is None or entry[0] is not residuals:
+            wanted = tuple(k for k, need in enumerate(needs) if need)
+            recording = Recording(lambda *xs: params["fun"](*xs), tuple(primals), {}, wanted,
+                                  False, "checkpoint")
+            outs = out if self.n_outputs > 1 else (out,)
+            cts = cotangent if self.n_outputs > 1 else (cotangent,)
+            batch = next(np.shape(c)[:np.ndim(c) - np.ndim(o)] for c, o in zip(cts, outs)
+                         if c is not ZERO)
+            cts = [anp.zeros(batch + np.shape(o)) if c is ZERO else c for c, o in zip(cts, outs)]
+            pulled = recording.pull(cts, batch=batch)
+            entry = self._pulled[key] = (residuals, dict(zip(wanted, pulled)))
+        results = entry[1]
+        found = results.pop(i)
+        if not results:                          # every traced argument has its cotangent
+            del self._pulled[key]
+        return found
 
 
-def _checkpointed_jvp(t, out, x, *, flat_fun):
-    return _push(flat_fun, x, t)[1]
-
-
-def _checkpointed_vjp(ct, out, x, *, flat_fun):
-    return _pull(flat_fun, x, ct)
-
-
-def _run_cost(in_shapes, out_shape, *, repeats=1, **params) -> Counts:
-    size = math.prod(out_shape) + math.prod(in_shapes[0])
+def _run_cost(in_shapes, out_shape, repeats: int = 1) -> Counts:
+    """A whole program's cost, unknown: per run, one flop per element in and out."""
+    several = bool(out_shape) and all(isinstance(s, tuple) for s in out_shape)
+    size = sum(math.prod(s) for s in in_shapes) + (
+        sum(math.prod(s) for s in out_shape) if several else math.prod(out_shape))
     return Counts(repeats * size, 2 * repeats * size, 3 * repeats * size, size)
 
 
@@ -117,9 +185,14 @@ def _checkpointed_cost(in_shapes, out_shape, **params) -> Counts:
     return _run_cost(in_shapes, out_shape)
 
 
-checkpointed = defprimitive("checkpoint", _checkpointed_impl, jvp=(_checkpointed_jvp,),
-                            vjp=(_checkpointed_vjp,), cost=_checkpointed_cost, batched=True,
-                            dependency=_dense_dependency)
+_CHECKPOINTED: dict[tuple[int, int], _Checkpointed] = {}
+
+
+def _checkpointed(arity: int, outputs: int) -> _Checkpointed:
+    found = _CHECKPOINTED.get((arity, outputs))
+    if found is None:
+        found = _CHECKPOINTED[arity, outputs] = register(_Checkpointed(arity, outputs))
+    return found
 
 
 def checkpoint(f: Callable) -> Callable:
@@ -131,22 +204,27 @@ def checkpoint(f: Callable) -> Callable:
     >>> round(float(ad.grad(lambda w: anp.sum(layer(w, np.ones(3))))(0.5)), 4)
     2.3593
     """
+    outputs_of: dict = {}     # per argument signature: how many results f returns
+
     def checkpointed_f(*args):
         leaves, structure = _float_leaves(args, f"checkpoint({name_of(f)})")
         if not any(isinstance(x, Tracer) for x in leaves):
             return f(*args)                      # nothing to differentiate
-        packing = _Packing(leaves)
-        results = {}
+        found = {}
+        signature = (structure, tuple((np.shape(x), str(value_dtype(x))) for x in leaves))
 
-        def flat_fun(vector):
-            out = f(*tree.unflatten(structure, packing.unpack(vector)))
-            out_leaves, out_structure = _float_leaves(out, f"checkpoint({name_of(f)}) result")
-            results["packing"] = (_Packing(out_leaves), out_structure)
-            return results["packing"][0].pack(out_leaves)
+        def fun(*xs):
+            out = f(*tree.unflatten(structure, list(xs)))
+            out_leaves, found["structure"] = _float_leaves(out, f"checkpoint({name_of(f)}) "
+                                                                "result")
+            return out_leaves
 
-        vector = checkpointed(packing.pack(leaves), flat_fun=flat_fun)   # its value ran f
-        out_packing, out_structure = results["packing"]
-        return tree.unflatten(out_structure, out_packing.unpack(vector))
+        outputs = outputs_of.get(signature)
+        if outputs is None:                      # one plain run tells, once per signature
+            outputs = outputs_of[signature] = len(fun(*[primal_value(x) for x in leaves]))
+        results = bind(_checkpointed(len(leaves), outputs), leaves, {"fun": fun})
+        results = list(results) if outputs > 1 else [results]
+        return tree.unflatten(found["structure"], results)   # the value's run set it
 
     checkpointed_f.__name__ = f"checkpoint_{name_of(f)}"
     checkpointed_f.__wrapped__ = f
@@ -154,23 +232,27 @@ def checkpoint(f: Callable) -> Callable:
 
 
 # ----------------------------------------------------------------------------- loop
-def _loop_impl(x, *, flat_step, n, schedule):
+#: Bytes a stored state costs beyond its array object (its entry in the executor's table).
+STATE_OVERHEAD = 100
+
+def _loop_impl(x, *, flat_step, n, slots):
     for _ in range(n):
         x = flat_step(x)
     return np.asarray(x)
 
 
-def _loop_jvp(t, out, x, *, flat_step, n, schedule):
+def _loop_jvp(t, out, x, *, flat_step, n, slots):
     for _ in range(n):
         x, t = _push(flat_step, x, t)
     return t
 
 
-def _loop_vjp(ct, out, x, *, flat_step, n, schedule):
-    """Reverse the loop by its schedule: at most `schedule.slots` states held at once."""
+def _loop_vjp(ct, out, x, *, flat_step, n, slots):
+    """Reverse the loop by the binomial schedule, its actions generated as they are taken:
+    at most `slots` states held at once, and no list of actions either."""
     stored: dict[int, Any] = {}
     current = x
-    for action in schedule.actions:
+    for action in binomial_actions(n, slots):
         kind = action.kind
         if kind == "advance":
             for _ in range(action.to - action.at):
@@ -186,9 +268,8 @@ def _loop_vjp(ct, out, x, *, flat_step, n, schedule):
     return ct
 
 
-def _loop_cost(in_shapes, out_shape, *, n, schedule, **params) -> Counts:
-    steps = schedule.forward_steps if schedule is not None else n
-    return _run_cost(in_shapes, out_shape, repeats=max(n, 1) + steps)
+def _loop_cost(in_shapes, out_shape, *, n, slots, **params) -> Counts:
+    return _run_cost(in_shapes, out_shape, repeats=max(n, 1) + optimal_steps(n, slots))
 
 
 loop_primitive = defprimitive("loop", _loop_impl, jvp=(_loop_jvp,), vjp=(_loop_vjp,),
@@ -241,8 +322,9 @@ def loop(step: Callable, carry, n: int, *, checkpoints: int | str | None = None,
         if memory_budget is None:
             raise ValueError(f"loop({name_of(step)}): checkpoints='auto' needs "
                              "memory_budget= (bytes)")
-        slots = slots_for_budget(n, sum(packing.sizes) * packing.dtype.itemsize,
-                                 int(memory_budget))
+        state = np.empty(sum(packing.sizes), packing.dtype)
+        # a stored state costs its array object and its slot in the schedule's table
+        slots = slots_for_budget(n, sys.getsizeof(state) + STATE_OVERHEAD, int(memory_budget))
     elif isinstance(checkpoints, (int, np.integer)) and not isinstance(checkpoints, bool):
         slots = int(checkpoints)
         if slots < 1:
@@ -255,9 +337,9 @@ def loop(step: Callable, carry, n: int, *, checkpoints: int | str | None = None,
         for _ in range(n):
             vector = flat_step(vector)
         return tree.unflatten(structure, packing.unpack(vector))
-    schedule = binomial_schedule(n, min(slots, max(n, 1)))
-    result = loop_primitive(packing.pack(leaves), flat_step=flat_step, n=n, schedule=schedule)
+    result = loop_primitive(packing.pack(leaves), flat_step=flat_step, n=n,
+                            slots=min(slots, max(n, 1)))
     return tree.unflatten(structure, packing.unpack(result))
 
 
-__all__ = ["checkpoint", "loop", "checkpointed", "loop_primitive"]
+__all__ = ["checkpoint", "loop", "loop_primitive"]
