@@ -251,3 +251,13 @@ def test_block_of_directions_factorises_once(case, monkeypatch):
     for mode in ("forward", "reverse"):
         assert len(seen[mode, 16]) <= len(seen[mode, 2]), (mode, seen[mode, 2], seen[mode, 16])
         assert max((m for _, m in seen[mode, 16]), default=0) <= 2, (mode, seen[mode, 16])
+
+
+@pytest.mark.skipif(not hasattr(np.linalg, "vector_norm"), reason="NumPy 2's vector_norm")
+def test_numpy_vector_and_matrix_norm_dispatch():
+    x = np.linspace(0.1, 1.0, 6)
+    np.testing.assert_allclose(ad.grad(lambda x: np.linalg.vector_norm(x))(x),
+                               x / np.linalg.norm(x), rtol=1e-14)
+    np.testing.assert_allclose(
+        ad.grad(lambda x: np.linalg.matrix_norm(np.reshape(x, (2, 3))))(x),
+        x / np.linalg.norm(x), rtol=1e-14)

@@ -3,6 +3,7 @@ interpolation, convolution and polynomials; value against NumPy, derivatives to 
 order in every traced argument, and NumPy's own functions dispatching on traced values."""
 import numpy as np
 
+import ad
 import ad.numpy as anp
 from numpy_table import Table, nz, v
 
@@ -53,3 +54,13 @@ row("interp", [v(4)], id="interp period", np_fn=lambda f: np.interp(_XS, _XP, f,
 
 test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
     TABLE.tests()
+
+
+def test_convolve_and_correlate_take_lists_and_integers():
+    x = np.linspace(0.1, 1.0, 6)
+    for fn, kernel in ((np.convolve, [1.0, 2.0, 1.0]), (np.correlate, [1, 2])):
+        got = ad.grad(lambda x: np.sum(fn(x, kernel) ** 2))(x)
+        want = ad.grad(lambda x: np.sum(fn(x, np.asarray(kernel, float)) ** 2))(x)
+        np.testing.assert_allclose(got, want, rtol=1e-14)
+        np.testing.assert_allclose(fn(x, kernel), np.asarray(
+            anp.convolve(x, kernel) if fn is np.convolve else anp.correlate(x, kernel)))

@@ -184,6 +184,14 @@ def _lags(n: int, m: int):
     return np.where(valid, lag, 0), valid
 
 
+def _array_like(x):
+    """A traced value as it is; anything else (a list, a scalar) as a NumPy array."""
+    if isinstance(x, Tracer):
+        return x
+    x = np.asarray(x)
+    return x if x.dtype.kind in "fc" else x.astype(float)
+
+
 def _convolve_full(a, v):
     n, m = anp.shape(a)[0], anp.shape(v)[0]
     lag, valid = _lags(n, m)
@@ -212,6 +220,7 @@ def convolve(a, v, mode: str = "full"):
     >>> convolve(np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, 0.5]))
     array([0. , 1. , 2.5, 4. , 1.5])
     """
+    a, v = _array_like(a), _array_like(v)
     if anp.ndim(a) != 1 or anp.ndim(v) != 1:
         raise ValueError("convolve: both inputs must be 1-D")
     n, m = anp.shape(a)[0], anp.shape(v)[0]
@@ -223,6 +232,7 @@ def convolve(a, v, mode: str = "full"):
 @_implements(np.correlate)
 def correlate(a, v, mode: str = "valid"):
     """Cross-correlation of two 1-D arrays (real), as numpy.correlate."""
+    a, v = _array_like(a), _array_like(v)
     if anp.ndim(a) != 1 or anp.ndim(v) != 1:
         raise ValueError("correlate: both inputs must be 1-D")
     n, m = anp.shape(a)[0], anp.shape(v)[0]

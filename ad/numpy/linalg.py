@@ -376,6 +376,12 @@ def norm(x, ord=None, axis=None, keepdims: bool = False):
     raise ValueError("norm: improper number of dimensions to norm")
 
 
+def _numpy_has(*names):
+    """The NumPy functions of these names this NumPy has (vector_norm: NumPy 2)."""
+    return [getattr(_np.linalg, name) for name in names if hasattr(_np.linalg, name)]
+
+
+@_implements(*_numpy_has("vector_norm"))
 def vector_norm(x, /, *, axis=None, keepdims: bool = False, ord=2):
     """Vector norm over `axis` (all axes, flattened, when None)."""
     if axis is None:
@@ -384,6 +390,7 @@ def vector_norm(x, /, *, axis=None, keepdims: bool = False, ord=2):
     return norm(x, ord=ord, axis=axis, keepdims=keepdims)
 
 
+@_implements(*_numpy_has("matrix_norm"))
 def matrix_norm(x, /, *, keepdims: bool = False, ord="fro"):
     """Matrix norm over the last two axes."""
     return norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
