@@ -17,6 +17,7 @@ The public surface only. Layout (imports go down this list, never up):
     compiled    tapes lowered to flat arrays and run by one generated Numba interpreter
     transforms  grad, jvp, vjp, jacfwd, jacrev, jacobian, hessian, hvp, stop_gradient
                 (compile=True on grad, value_and_grad and the Jacobians)
+    distributed blocks of directions as tasks on Dask or concurrent.futures (executor=)
     sparse/     sparsity detection, colourings, compressed sparse Jacobians and Hessians
                 (jacobian(sparse=True), hessian(sparse=True); SciPy, an optional extra)
     calibrate   `python -m ad.calibrate`: measures the cost model's table (nothing imports it)
@@ -46,8 +47,8 @@ from ad.primitive import PRIMITIVES as primitives
 from ad.primitive import ZERO, Aval, Counts, PerElement, Primitive, primal_value
 from ad.schedule import binomial_schedule
 from ad.sparse import SparsityError, sparsity
-from ad.transforms import (CHUNK_SIZE, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp,
-                           stop_gradient, value_and_grad, vjp)
+from ad.transforms import (CHUNK_SIZE, grad, grad_sum, hessian, hvp, jacfwd, jacobian, jacrev,
+                           jvp, stop_gradient, value_and_grad, vjp)
 from ad.transforms import compile_program as compile  # noqa: A001,F401 (not in __all__)
 
 __version__ = "0.1.0"
@@ -62,5 +63,5 @@ __all__ = [
     "RegistrationError", "ShapeError", "TracerConversionError", "UnsupportedFunctionError",
     "trace", "Graph", "GraphvizNotFoundError",
     "cost_report", "CostReport", "chain", "Chain", "matrix_chain", "sparsity", "SparsityError",
-    "checkpoint", "loop", "binomial_schedule",
+    "checkpoint", "loop", "binomial_schedule", "grad_sum",
 ]

@@ -27,6 +27,7 @@ from ad.tape import CHUNK_BUDGET, CHUNK_SIZE, BlockPlan, plan_blocks
 from ad.recording import (Recording, as_scalar, check_callable, flatten_inputs, name_of,
                           normalize_argnums, per_argnum)
 from ad.recording import push_forward as _push_forward   # the name tests patch
+from ad.distributed import RETRIES
 
 
 def _check_cotangent(ct, primal, position: str, transform: str):
@@ -317,7 +318,8 @@ def compile_program(f: Callable, *example_args, **example_kwargs):
 
 
 def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None,
-           compile: bool = False):
+           compile: bool = False, executor=None, retries: int = RETRIES,
+           progress: bool = False):
     """Jacobian by forward mode: ceil(n / chunk) passes of vector-mode duals.
 
     The chunk is `chunk_size`, else `ad.tape.plan_blocks` of the input shapes (CHUNK_SIZE
@@ -330,6 +332,9 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
            [0., 3., 2.]])
     """
     check_callable(f, "jacfwd")
+    if executor is not None:
+        return _distributed(f, argnums, "forward", chunk_size, executor, retries, progress,
+                            "jacfwd")
     if compile:
         return _compiled_jacobian(f, argnums, chunk_size, "forward", "jacfwd",
                                   jacfwd(f, argnums, chunk_size=chunk_size))
@@ -376,7 +381,8 @@ def _jacrev_from(recording: Recording, single: bool, plan: BlockPlan):
 
 
 def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None,
-           compile: bool = False):
+           compile: bool = False, executor=None, retries: int = RETRIES,
+           progress: bool = False):
     """Jacobian by reverse mode: one recording, ceil(m / chunk) batched sweeps.
 
     >>> import numpy as np, ad
@@ -385,6 +391,9 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
            [0., 3., 2.]])
     """
     check_callable(f, "jacrev")
+    if executor is not None:
+        return _distributed(f, argnums, "reverse", chunk_size, executor, retries, progress,
+                            "jacrev")
     if compile:
         return _compiled_jacobian(f, argnums, chunk_size, "reverse", "jacrev",
                                   jacrev(f, argnums, chunk_size=chunk_size))
@@ -401,7 +410,8 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
 
 def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", *,
              chunk_size: int | None = None, settle: bool = True, compile: bool = False,
-             sparse: bool | str = False, dense_output: bool = False):
+             sparse: bool | str = False, dense_output: bool = False, executor=None,
+             retries: int = RETRIES, progress: bool = False):
     """Jacobian in the mode the cost model predicts cheaper, or in the mode you name.
 
     `mode`:
@@ -422,6 +432,12 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
       last `CostReport`, with measured times next to the prediction (print it for the
       table, the largest terms and the reason of the choice).
     * "forward" / "reverse": `jacfwd` / `jacrev`.
+
+    `executor=` (a `dask.distributed.Client` or a `concurrent.futures.Executor`) runs the
+    blocks of directions as tasks, sized by the cost model to take at least
+    `ad.distributed.TASK_SECONDS` (0.1 s) each, with `retries=` and results reassembled in
+    block order: the same bits as the serial Jacobian with the same `chunk_size`
+    (`.report` gives it, and every block's time; `progress=True` shows a bar).
 
     `compile=True` replays a compiled tape per signature (see `value_and_grad`), in the
     mode named or, for "auto", forward iff n <= m (the compiled path's costs are not
@@ -452,6 +468,12 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
     check_callable(f, "jacobian")
     if sparse:
         return _sparse(f, argnums, mode, sparse, chunk_size, dense_output, False, "jacobian")
+    if executor is not None:
+        if mode not in ("auto", "forward", "reverse"):
+            raise ValueError(f"jacobian(executor=...): mode must be 'auto', 'forward' or "
+                             f"'reverse', not {mode!r}")
+        return _distributed(f, argnums, mode, chunk_size, executor, retries, progress,
+                            "jacobian")
     if mode not in ("auto", "forward", "reverse", "optimal"):
         raise ValueError(f"jacobian: mode must be 'auto', 'forward', 'reverse' or 'optimal', "
                          f"not {mode!r}")
@@ -587,7 +609,8 @@ class _Decision:
 
 
 def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None,
-            sparse: bool | str = False, dense_output: bool = False):
+            sparse: bool | str = False, dense_output: bool = False, executor=None,
+            retries: int = RETRIES, progress: bool = False):
     """Hessian of a scalar `f`: forward mode (vector duals) over reverse mode.
 
     `sparse=True` (or "local"): the Hessian's pattern is detected once per signature (the
@@ -603,6 +626,9 @@ def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | 
     check_callable(f, "hessian")
     if sparse:
         return _sparse(f, argnums, "auto", sparse, chunk_size, dense_output, True, "hessian")
+    if executor is not None:   # forward over reverse, the forward blocks as tasks
+        return _distributed(grad(f, argnums), argnums, "forward", chunk_size, executor,
+                            retries, progress, "hessian")
     return jacfwd(jacrev(f, argnums), argnums, chunk_size=chunk_size)
 
 
@@ -633,6 +659,106 @@ def hvp(f: Callable, primals: Sequence, tangents: Sequence):
     return tangent[0] if len(primals) == 1 else tangent
 
 
+# ----------------------------------------------------------------------------- on an executor
+def _forward_task(payload, start: int, stop: int) -> list:
+    """Directions start..stop pushed forward: the output tangents, one (k,) + shape array
+    per output leaf (a task: f and its arguments travel in `payload`)."""
+    f, args, kwargs, nums, transform = payload
+    leaves, structures = flatten_inputs(args, nums, transform, f)
+    seeds = _seeds(start, stop, [np.shape(x) for x in leaves], [float_dtype(x) for x in leaves])
+    primals, tangents, _ = _push_forward(f, args, kwargs, nums, leaves, structures, seeds,
+                                         transform)
+    return [np.zeros((stop - start,) + np.shape(p), dtype=float_dtype(p)) if t is None else t
+            for t, p in zip(tangents, primals)]
+
+
+def _reverse_task(payload, start: int, stop: int) -> list:
+    """Output cotangents start..stop pulled back through one recording: the input
+    cotangents, one (k,) + shape array per input leaf."""
+    f, args, kwargs, nums, transform = payload
+    recording = Recording(f, args, kwargs, nums, False, transform)
+    seeds = _seeds(start, stop, [np.shape(p) for p in recording.out_primals],
+                   [float_dtype(p) for p in recording.out_primals])
+    return recording.pull(seeds, batch=(stop - start,))
+
+
+def _distributed(f, argnums, mode: str, chunk_size, executor, retries, progress,
+                 transform: str):
+    """A Jacobian whose blocks of directions run as tasks on `executor` (see `jacobian`)."""
+    from ad import distributed
+
+    @functools.wraps(f)
+    def distributed_f(*args, **kwargs):
+        start_time = time.perf_counter()
+        nums = normalize_argnums(argnums, len(args), transform, f)
+        recording = Recording(f, args, kwargs, nums, False, transform)   # shapes and counts
+        in_shapes = [np.shape(x) for x in recording.in_primals]
+        out_shapes = [np.shape(p) for p in recording.out_primals]
+        in_sizes = [math.prod(s) for s in in_shapes]
+        m = sum(math.prod(s) for s in out_shapes)
+        counts = tape_counts(recording.level.tape, recording.in_ids, in_sizes,
+                             recording.out_ids, m, 8, out_shapes)
+        plan = plan_blocks(in_shapes, out_shapes, None)
+        predicted = predict(counts, plan)
+        chosen = predicted.choice if mode == "auto" else mode
+        cost = predicted.forward if chosen == "forward" else predicted.reverse
+        per_direction = cost.seconds / max(counts.n if chosen == "forward" else m, 1)
+        chunk = int(chunk_size) if chunk_size else min(plan.chunk, max(1, math.ceil(
+            distributed.TASK_SECONDS / max(per_direction, 1e-12))))
+        plan = plan_blocks(in_shapes, out_shapes, chunk)
+        forward = chosen == "forward"
+        results, timings = distributed.run_blocks(
+            executor, _forward_task if forward else _reverse_task,
+            (f, args, kwargs, nums, transform),
+            plan.forward_blocks if forward else plan.reverse_blocks,
+            retries=retries, progress=progress, what=transform)
+        pieces = [list(column) for column in zip(*results)]
+        blocks = _assemble(pieces, in_shapes, out_shapes, by_columns=forward)
+        distributed_f.report = distributed.DistributedReport(
+            chosen, chunk, per_direction * chunk, distributed.executor_name(executor),
+            timings, time.perf_counter() - start_time)
+        return _jacobian_structure(recording.out_structure, blocks, recording.structures,
+                                   isinstance(argnums, int))
+
+    distributed_f.report = None
+    return distributed_f
+
+
+def grad_sum(loss: Callable, params, partitions: Sequence[tuple], *, executor=None,
+             retries: int = RETRIES, progress: bool = False):
+    """The gradient with respect to `params` of sum(loss(params, *part) for part in
+    partitions), each partition's gradient computed as a task on `executor` (serially
+    without one) and summed in partition order: the same bits as the serial sum.
+
+    >>> import numpy as np, ad, ad.numpy as anp
+    >>> parts = [(np.array([1.0, 2.0]),), (np.array([3.0]),)]
+    >>> float(ad.grad_sum(lambda w, x: anp.sum((w * x) ** 2), 0.5, parts))
+    14.0
+    """
+    from ad import distributed
+    check_callable(loss, "grad_sum")
+    partitions = [tuple(p) if isinstance(p, (tuple, list)) else (p,) for p in partitions]
+    if not partitions:
+        raise ValueError("grad_sum: no partitions")
+    payload = (loss, params, partitions)
+    blocks = [(k, k + 1) for k in range(len(partitions))]
+    if executor is None:
+        grads = [_partition_task(payload, a, b) for a, b in blocks]
+    else:
+        grads, _ = distributed.run_blocks(executor, _partition_task, payload, blocks,
+                                          retries=retries, progress=progress,
+                                          what="grad_sum")
+    total = grads[0]
+    for g in grads[1:]:
+        total = tree.tree_map(np.add, total, g)
+    return total
+
+
+def _partition_task(payload, start: int, stop: int):
+    loss, params, partitions = payload
+    return grad(loss)(params, *partitions[start])
+
+
 def stop_gradient(x):
     """The value of `x` with no derivative, at every level (a pytree is mapped leafwise).
 
@@ -644,5 +770,5 @@ def stop_gradient(x):
 
 
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hessian",
-           "hvp", "stop_gradient", "compile_program", "CHUNK_SIZE", "CHUNK_BUDGET",
+           "hvp", "stop_gradient", "grad_sum", "compile_program", "CHUNK_SIZE", "CHUNK_BUDGET",
            "SETTLE_WITHIN", "SETTLE_TRIALS"]

@@ -27,8 +27,9 @@ ALLOWED = {
     "cost": LOWER + ["tape", "forward", "reverse", "graph", "cost"],
     "compiled": LOWER + ["tape", "reverse", "kernels"],
     "sparse": LOWER + ["tape", "reverse", "recording", "cost", "sparse"],
+    "distributed": ["errors"],
     "transforms": LOWER + ["tape", "forward", "reverse", "recording", "numpy", "cost", "graph",
-                           "compiled", "sparse"],
+                           "compiled", "sparse", "distributed"],
     "checking": ["transforms", "tree", "errors"],
     # measures the catalogue through the engines and the transforms: nothing imports it
     "calibrate": LOWER + ["tape", "forward", "reverse", "recording", "numpy", "cost", "graph",
