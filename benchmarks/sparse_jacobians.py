@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -31,9 +30,9 @@ import ad.numpy as anp
 from ad.sparse import coloring
 from benchmarks import machine
 from benchmarks.auto_suite import _interleaved, brusselator
+from benchmarks.compiled_tapes import _time, peers
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PEERS_PYTHON = Path(__file__).resolve().parent.parent / ".venv-peers" / "bin" / "python"
 
 
 # ----------------------------------------------------------------------------- the programs
@@ -203,26 +202,7 @@ def hessians(repeats: int) -> dict[str, Any]:
     return out
 
 
-def peers() -> dict[str, Any]:
-    if not PEERS_PYTHON.exists():
-        return {}
-    done = subprocess.run([str(PEERS_PYTHON), "-m", "benchmarks.sparse_peers"],
-                          cwd=Path(__file__).resolve().parent.parent, capture_output=True,
-                          text=True, timeout=1800)
-    if done.returncode != 0:
-        print("peers failed:", done.stderr[-2000:])
-        return {}
-    return json.loads(done.stdout)
-
-
 # ----------------------------------------------------------------------------- the report
-def _time(t: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
-        if t >= scale or unit == "ns":
-            return f"{t / scale:.3g} {unit}"
-    return ""  # pragma: no cover
-
-
 def report(result: dict[str, Any]) -> str:
     theirs = result["peers"].get("colours", {})
     lines = ["| pattern | n | nnz | ad column | ad row | ad bicoloured (total) | ad chooses "
@@ -291,7 +271,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     result = {"colours": colours(args.repeats), "brusselator": brusselator_part(args.repeats),
               "one-off": one_off(max(3, args.repeats // 2)),
-              "hessians": hessians(args.repeats), "peers": peers(),
+              "hessians": hessians(args.repeats),
+              "peers": peers("benchmarks.sparse_peers"),
               "machine": machine.machine(), "environment": machine.environment()}
     text = report(result)
     print(text)

@@ -25,6 +25,7 @@ import numpy as np
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
                       "intra_op_parallelism_threads=1")
 
+from benchmarks.compiled_peers import _median  # noqa: E402  (imports numpy only)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
@@ -33,18 +34,6 @@ jax.config.update("jax_enable_x64", True)
 NOTES: list[str] = []
 
 
-def _median(fn, repeats: int, min_time: float = 0.05) -> float:
-    fn()
-    start = time.perf_counter()
-    fn()
-    loops = max(1, int(min_time / max(time.perf_counter() - start, 1e-7)))
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        samples.append((time.perf_counter() - start) / loops)
-    return float(np.median(samples))
 
 
 def _python_step(out: dict, key: str, fn, repeats: int) -> None:

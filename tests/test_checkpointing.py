@@ -21,6 +21,16 @@ def loss(w, x):
 
 
 W = np.random.default_rng(0).standard_normal((4, 4)) * 0.5
+
+
+def gradient_peak(f, x) -> int:
+    """tracemalloc's peak during one gradient of f at x (after a warm-up call)."""
+    ad.grad(f)(x)
+    tracemalloc.start()
+    ad.grad(f)(x)
+    _, top = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return top
 X = np.random.default_rng(1).standard_normal((3, 4))
 
 
@@ -87,15 +97,8 @@ def test_checkpoint_keeps_only_the_inputs_for_the_sweep():
             v = wrap(segment)(v)
         return v
 
-    def peak(f):
-        ad.grad(f)(x)
-        tracemalloc.start()
-        ad.grad(f)(x)
-        _, top = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        return top
-    stored = peak(lambda v: anp.sum(deep(v)))
-    recomputed = peak(lambda v: anp.sum(deep(v, ad.checkpoint)))
+    stored = gradient_peak(lambda v: anp.sum(deep(v)), x)
+    recomputed = gradient_peak(lambda v: anp.sum(deep(v, ad.checkpoint)), x)
     # the stored tape holds the residuals of 40 layers (160 kB arrays); checkpointed per
     # segment of 5, the sweep holds the 8 segments' inputs and one segment's tape
     assert recomputed < stored / 2, (stored, recomputed)
@@ -166,13 +169,7 @@ def test_a_checkpointed_loop_keeps_few_states():
         return x + 0.001 * anp.tanh(x)
 
     def peak(**how):
-        f = lambda x: anp.sum(ad.loop(step, x, 400, **how))   # noqa: E731
-        ad.grad(f)(x0)
-        tracemalloc.start()
-        ad.grad(f)(x0)
-        _, top = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        return top
+        return gradient_peak(lambda x: anp.sum(ad.loop(step, x, 400, **how)), x0)
     stored, checkpointed = peak(), peak(checkpoints=4)
     assert checkpointed < stored / 10, (stored, checkpointed)
 
