@@ -302,9 +302,8 @@ def _jacobian_once(f, args, kwargs, nums, prepared: Prepared, recording: Recordi
             f, args, kwargs, nums, False, "jacobian")
 
     candidate = prepared.report.candidate(strategy)
-    plan = plan_blocks(in_shapes, out_shapes, None, groups=(candidate.forward,
-                                                             candidate.reverse))
-    plan = type(plan)(plan.n, plan.m, prepared.chunk)
+    plan = plan_blocks(in_shapes, out_shapes, prepared.chunk,
+                       groups=(candidate.forward, candidate.reverse))
     n, m = pattern.shape[1], pattern.shape[0]
     if strategy in ("dense forward", "column-coloured forward"):
         seeds = (np.eye(n) if strategy == "dense forward" else
@@ -343,9 +342,8 @@ def _hessian_once(f, args, kwargs, nums, prepared: Prepared):
         return push_forward(gradient, args, kwargs, nums, leaves, structures, blocks,
                              "hessian")[1]
     seeds = np.eye(n) if strategy == "dense" else prepared.colorings[strategy].seeds()
-    plan = plan_blocks(detected.in_shapes, detected.in_shapes, None,
+    plan = plan_blocks(detected.in_shapes, detected.in_shapes, prepared.chunk,
                        groups=(seeds.shape[1], 0))
-    plan = type(plan)(plan.n, plan.m, prepared.chunk)
     compressed = _tangent_passes(push, seeds, detected.in_shapes, in_dtypes,
                                  detected.in_shapes, plan)
     if strategy == "dense":
