@@ -4,7 +4,8 @@ Run from the repository root::
 
     python -m benchmarks.checkpointing [--steps 100000] [--repeats 3] [--record]
 
-Parts: a long RK4 loop (a 4-species Lotka-Volterra system, `--steps` steps), gradient with
+Parts: a long RK4 loop (a 4-species Lotka-Volterra system, `--steps` steps; each variant
+in fresh processes, memory as peak RSS above the process's warmed-up baseline), gradient with
 respect to the initial state by the unrolled loop (every step taped) and by `ad.loop` with
 `checkpoints="auto"` under a memory budget 100x below the stored run's peak, and with a
 few fixed slot counts (time, peak memory, step evaluations predicted by the schedule,
@@ -62,37 +63,64 @@ def peak_bytes(fn: Callable) -> int:
     return int(peak)
 
 
+def _loop_worker(steps: int, how: dict) -> None:
+    """One gradient of the loop in this (fresh) process: prints its seconds, the peak RSS
+    above the process's baseline after a small warm-up, and the gradient."""
+    import resource
+
+    def objective(x):
+        return anp.sum(ad.loop(rk4_step, x, steps, **how) ** 2)
+    ad.grad(lambda x: anp.sum(ad.loop(rk4_step, x, 3, **how) ** 2))(X0)   # warm, small
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    start = time.perf_counter()
+    grad = ad.grad(objective)(X0)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"seconds": seconds, "extra bytes": max(peak - baseline, 0),
+                      "grad": [float(g).hex() for g in grad]}))
+
+
+def _in_process(steps: int, how: dict) -> dict:
+    import subprocess
+    done = subprocess.run([sys.executable, "-c", "import json, sys; from benchmarks."
+                           "checkpointing import _loop_worker; _loop_worker(int(sys.argv[1]), "
+                           "json.loads(sys.argv[2]))", str(steps), json.dumps(how)],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                          text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def loop_part(steps: int, repeats: int, slot_counts: Sequence[int] = (2, 10, 50)
               ) -> dict[str, Any]:
-    def objective(**how):
-        return lambda x: anp.sum(ad.loop(rk4_step, x, steps, **how) ** 2)
-    stored = ad.grad(objective())
-    stored_grad = stored(X0)
-    stored_peak = peak_bytes(lambda: stored(X0))
-    budget = stored_peak // 100
-    state_bytes = sys.getsizeof(np.empty_like(X0)) + checkpointing.STATE_OVERHEAD
-    variants = {"stored (unrolled)": stored,
-                "auto, budget = peak / 100": ad.grad(objective(checkpoints="auto",
-                                                               memory_budget=budget))}
+    """Each variant in fresh processes (peak RSS is per process), `repeats` times."""
+    def run(how):
+        samples = [_in_process(steps, how) for _ in range(repeats)]
+        return {"seconds": float(np.median([r["seconds"] for r in samples])),
+                "extra bytes": int(np.median([r["extra bytes"] for r in samples])),
+                "grad": samples[0]["grad"]}
+    stored = run({})
+    budget = max(stored["extra bytes"] // 100, 1)
+    variants = {"stored (unrolled)": ({}, stored)}
+    variants["auto, budget = peak / 100"] = (
+        {"checkpoints": "auto", "memory_budget": budget}, None)
     for s in slot_counts:
-        variants[f"checkpoints={s}"] = ad.grad(objective(checkpoints=s))
+        variants[f"checkpoints={s}"] = ({"checkpoints": s}, None)
+    state_bytes = sys.getsizeof(np.empty_like(X0)) + checkpointing.STATE_OVERHEAD
     rows = {}
-    for name, fn in variants.items():
-        grad = fn(X0)
-        s = (None if name.startswith("stored") else
-             ad.schedule.slots_for_budget(steps, state_bytes, budget) if name.startswith("auto")
-             else int(name.split("=")[1]))      # auto: the slots ad.loop takes, the same way
-        schedule_steps = steps if s is None else ad.schedule.optimal_steps(steps, s)
-        rows[name] = {"slots": s, "step evaluations": schedule_steps,
-                      "peak bytes": stored_peak if s is None else peak_bytes(lambda: fn(X0)),
-                      "identical to stored": bool(np.array_equal(grad, stored_grad)),
-                      "max abs difference": float(np.abs(grad - stored_grad).max())}
-    times = _interleaved({name: (lambda fn=fn: fn(X0)) for name, fn in variants.items()},
-                         repeats, min_time=0.0)
-    for name, t in times.items():
-        rows[name]["seconds"] = t
-        rows[name]["time / stored"] = t / times["stored (unrolled)"]
-        rows[name]["peak / stored"] = rows[name]["peak bytes"] / stored_peak
+    for name, (how, done) in variants.items():
+        done = done or run(how)
+        s = (None if not how else
+             ad.schedule.slots_for_budget(steps, state_bytes, budget) if how["checkpoints"]
+             == "auto" else how["checkpoints"])        # auto: the slots ad.loop takes
+        rows[name] = {"slots": s,
+                      "step evaluations": steps if s is None else
+                      ad.schedule.optimal_steps(steps, s),
+                      "seconds": done["seconds"], "peak bytes": done["extra bytes"],
+                      "identical to stored": done["grad"] == stored["grad"],
+                      "max abs difference": max(abs(float.fromhex(a) - float.fromhex(b))
+                                                for a, b in zip(done["grad"], stored["grad"])),
+                      "time / stored": done["seconds"] / stored["seconds"],
+                      "peak / stored": done["extra bytes"] / max(stored["extra bytes"], 1)}
     return {"steps": steps, "budget bytes": budget, "rows": rows}
 
 
@@ -197,19 +225,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     text = report(result)
     print(text)
     if args.record:
-        stem = RESULTS / f"checkpointing-{time.strftime('%Y%m%d')}"
-        stem.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str),
-                                             encoding="utf-8")
-        head = (f"### `python -m benchmarks.checkpointing --steps {args.steps} --repeats "
-                f"{args.repeats} --slots {' '.join(map(str, args.slots))}` — "
-                f"{time.strftime('%Y-%m-%d')}\n\n{result['machine']['cpu']}, "
-                f"{result['machine']['usable_cores']} cores, Python "
-                f"{result['environment']['python']}, numpy "
-                f"{result['environment']['versions'].get('numpy')}; medians of "
-                f"{args.repeats} interleaved rounds, peak memory by tracemalloc, one process."
-                "\n\n")
-        stem.with_suffix(".md").write_text(head + text + "\n", encoding="utf-8")
-        print(f"recorded {stem}.md and .json")
+        machine.record("checkpointing",
+                       f"python -m benchmarks.checkpointing --steps {args.steps} --repeats "
+                       f"{args.repeats} --slots {' '.join(map(str, args.slots))}",
+                       result, text, "the loop: each variant in fresh processes, peak RSS "
+                       "above the warmed-up baseline; the MLP: medians of interleaved "
+                       "rounds, memory by tracemalloc.")
     return result
 
 

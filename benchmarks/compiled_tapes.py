@@ -227,18 +227,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             f"{interpreter_s:.2f} s"]
     print("\n".join(text))
     if args.record:
-        stem = RESULTS / f"compiled_tapes-{time.strftime('%Y%m%d')}"
-        stem.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str),
-                                             encoding="utf-8")
-        head = (f"### `python -m benchmarks.compiled_tapes --repeats {args.repeats}` — "
-                f"{time.strftime('%Y-%m-%d')}\n\n{result['machine']['cpu']}, "
-                f"{result['machine']['usable_cores']} cores, Python "
-                f"{result['environment']['python']}, numpy "
-                f"{result['environment']['versions'].get('numpy')}, numba "
-                f"{result['environment']['versions'].get('numba')}; medians of "
-                f"{args.repeats} interleaved rounds, one process.\n\n")
-        stem.with_suffix(".md").write_text(head + "\n".join(text) + "\n", encoding="utf-8")
-        print(f"recorded {stem}.md and .json")
+        machine.record("compiled_tapes",
+                       f"python -m benchmarks.compiled_tapes --repeats {args.repeats}",
+                       result, "\n".join(text), f"medians of {args.repeats} interleaved "
+                       "rounds, one process.")
     return result
 
 

@@ -16,8 +16,6 @@ machine has 2 cores, so 2x is the ceiling.
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
@@ -91,16 +89,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     text = "\n".join(lines)
     print(text)
     if args.record:
-        stem = RESULTS / f"distributed_jacobians-{time.strftime('%Y%m%d')}"
-        stem.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str),
-                                             encoding="utf-8")
-        head = (f"### `python -m benchmarks.distributed_jacobians --repeats {args.repeats}` — "
-                f"{time.strftime('%Y-%m-%d')}\n\n{result['machine']['cpu']}, "
-                f"{result['machine']['usable_cores']} cores, Python "
-                f"{result['environment']['python']}; medians of {args.repeats} interleaved "
-                "rounds, one process (plus the workers).\n\n")
-        stem.with_suffix(".md").write_text(head + text + "\n", encoding="utf-8")
-        print(f"recorded {stem}.md and .json")
+        machine.record("distributed_jacobians",
+                       f"python -m benchmarks.distributed_jacobians --repeats {args.repeats}",
+                       result, text, f"medians of {args.repeats} interleaved rounds, one "
+                       "process (plus the workers).")
     return result
 
 

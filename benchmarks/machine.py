@@ -135,3 +135,22 @@ def machine() -> dict[str, Any]:
             "memory_bytes": memory, "hostname": platform.node(),
             "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "numpy_blas": numpy_blas()}
+
+
+def record(name: str, command: str, result: dict[str, Any], text: str, how: str) -> str:
+    """Write `result` (JSON) and `text` (Markdown, under a header naming the command, the
+    date, this machine and `how` it was measured) as benchmarks/results/NAME-DATE.*;
+    returns the stem written."""
+    import json
+    import time
+    from pathlib import Path
+    stem = Path(__file__).resolve().parent / "results" / f"{name}-{time.strftime('%Y%m%d')}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str),
+                                         encoding="utf-8")
+    m, e = result["machine"], result["environment"]
+    head = (f"### `{command}` — {time.strftime('%Y-%m-%d')}\n\n{m['cpu']}, "
+            f"{m['usable_cores']} cores, Python {e['python']}, numpy "
+            f"{e['versions'].get('numpy')}, numba {e['versions'].get('numba')}; {how}\n\n")
+    stem.with_suffix(".md").write_text(head + text + "\n", encoding="utf-8")
+    print(f"recorded {stem}.md and .json")
+    return str(stem)

@@ -18,7 +18,6 @@ Only ratios are meant to be read (the machine is shared and noisy).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -277,18 +276,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     text = report(result)
     print(text)
     if args.record:
-        stem = RESULTS / f"sparse_jacobians-{time.strftime('%Y%m%d')}"
-        stem.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str),
-                                             encoding="utf-8")
-        head = (f"### `python -m benchmarks.sparse_jacobians --repeats {args.repeats}` — "
-                f"{time.strftime('%Y-%m-%d')}\n\n{result['machine']['cpu']}, "
-                f"{result['machine']['usable_cores']} cores, Python "
-                f"{result['environment']['python']}, numpy "
-                f"{result['environment']['versions'].get('numpy')}, numba "
-                f"{result['environment']['versions'].get('numba')}; medians of "
-                f"{args.repeats} interleaved rounds, one process.\n\n")
-        stem.with_suffix(".md").write_text(head + text + "\n", encoding="utf-8")
-        print(f"recorded {stem}.md and .json")
+        machine.record("sparse_jacobians",
+                       f"python -m benchmarks.sparse_jacobians --repeats {args.repeats}",
+                       result, text, f"medians of {args.repeats} interleaved rounds, one "
+                       "process.")
     return result
 
 
