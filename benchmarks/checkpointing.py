@@ -110,7 +110,9 @@ def loop_part(steps: int, repeats: int, slot_counts: Sequence[int] = (2, 10, 50)
     for name, (how, done) in variants.items():
         done = done or run(how)
         s = (None if not how else
-             ad.schedule.slots_for_budget(steps, state_bytes, budget) if how["checkpoints"]
+             ad.schedule.slots_for_budget(steps, state_bytes,
+                                          int(checkpointing.STATE_SHARE * budget))
+             if how["checkpoints"]
              == "auto" else how["checkpoints"])        # auto: the slots ad.loop takes
         rows[name] = {"slots": s,
                       "step evaluations": steps if s is None else

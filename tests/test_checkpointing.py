@@ -125,7 +125,7 @@ X0 = np.array([10.0, 5.0])
 
 @pytest.mark.parametrize("how", [dict(checkpoints=1), dict(checkpoints=3),
                                  dict(checkpoints=17), dict(checkpoints=1000),
-                                 dict(checkpoints="auto", memory_budget=5 * 300)],
+                                 dict(checkpoints="auto", memory_budget=5 * 700)],
                          ids=["s=1", "s=3", "s=17", "s>n", "auto"])
 def test_checkpointed_loops_give_identical_gradients(how):
     want = ad.grad(final)(X0)                    # checkpoints=None: every step taped
