@@ -230,7 +230,7 @@ def binomial_actions(n: int, s: int) -> Iterator[Action]:
     s = min(_integer("s", s, 1), max(n, 1))
     if n == 0:
         return
-    restores: dict[int, Action] = {}                    # restore(a) recurs: one object per a
+    # (no table of restore actions: one per state ever restored would grow with n)
     yield Action(STORE, 0)
     # Tasks: (a, l, k) reverses steps a .. a+l-1 with k slots, state a current and (if l > 1)
     # stored in one of them; (a, -1, b) frees state a if a >= 0, then makes stored b current.
@@ -240,11 +240,11 @@ def binomial_actions(n: int, s: int) -> Iterator[Action]:
         if length < 0:                                  # back from the tail of a split
             if a >= 0:
                 yield Action(FREE, a)
-            yield restores.get(k) or restores.setdefault(k, Action(RESTORE, k))
+            yield Action(RESTORE, k)
         elif length == 1:
             yield Action(REVERSE, a)
         elif k == 1:                                    # one slot: from state a every time
-            restore = restores.get(a) or restores.setdefault(a, Action(RESTORE, a))
+            restore = Action(RESTORE, a)                # reused within this run only
             last = a + length - 1
             yield Action(ADVANCE, a, last)
             yield Action(REVERSE, last)
