@@ -238,7 +238,7 @@ def checkpoint(f: Callable) -> Callable:
 STATE_OVERHEAD = 350
 #: The share of `memory_budget` the stored states may take; the rest is for the one-step
 #: tape of the sweep and the allocator's slack.
-STATE_SHARE = 0.8
+STATE_SHARE = 0.6
 
 def _loop_impl(x, *, flat_step, n, slots):
     for _ in range(n):
