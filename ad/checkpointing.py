@@ -155,7 +155,9 @@ class _Checkpointed(Primitive):
         out, primals, needs = residuals
         key = id(residuals)
         entry = self._pulled.get(key)
-        if entry is None or entry[0] is not residuals:
+        # one pull per entry and cotangent (a sweep hands every argument the same object);
+        # another sweep of the same tape brings another cotangent and pulls afresh
+        if entry is None or entry[0] is not residuals or entry[1] is not cotangent:
             wanted = tuple(k for k, need in enumerate(needs) if need)
             recording = Recording(lambda *xs: params["fun"](*xs), tuple(primals), {}, wanted,
                                   False, "checkpoint")
@@ -165,8 +167,8 @@ class _Checkpointed(Primitive):
                          if c is not ZERO)
             cts = [anp.zeros(batch + np.shape(o)) if c is ZERO else c for c, o in zip(cts, outs)]
             pulled = recording.pull(cts, batch=batch)
-            entry = self._pulled[key] = (residuals, dict(zip(wanted, pulled)))
-        results = entry[1]
+            entry = self._pulled[key] = (residuals, cotangent, dict(zip(wanted, pulled)))
+        results = entry[2]
         found = results.pop(i)
         if not results:                          # every traced argument has its cotangent
             del self._pulled[key]

@@ -43,8 +43,8 @@ import numpy as np
 from ad import kernels, tree
 from ad.context import entered
 from ad.errors import ADError
-from ad.primitive import BUILTIN_NAMES, OPCODES, PRIMITIVES, ZERO, Tracer
-from ad.reverse import ReverseLevel, TapeValue
+from ad.primitive import BUILTIN_NAMES, OPCODES, PRIMITIVES, Tracer
+from ad.reverse import ReverseLevel, TapeValue, linear_matrix
 from ad.tape import CONSTANT, BlockPlan, Tape
 
 #: Interpreter opcodes before the elementwise primitives' own.
@@ -507,14 +507,8 @@ def _lower_linear(builder: _Builder, primitive, params, args, residuals, out_sha
         if n * out_size > LINEAR_LIMIT:
             raise NotLowered(f"{primitive.name}: a {n} x {out_size} linear map is more than "
                              "a compiled tape takes apart")
-        tangents = [ZERO] * len(args)
-        tangents[i] = np.eye(n).reshape((n,) + in_shape)
-        matrix = primitive.jvp(residuals, tangents, params)
-        if matrix is ZERO:
-            continue
-        matrix = np.asarray(matrix).reshape(n, out_size)
-        cols, rows = np.nonzero(matrix)
-        weights = matrix[cols, rows]
+        cols, rows, weights = linear_matrix(primitive, i, len(args), in_shape, out_shape,
+                                            residuals, params)
         if not len(cols):
             continue
         picked = builder.gather(source, cols, (len(cols),), primitive)

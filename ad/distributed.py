@@ -90,7 +90,7 @@ def _check_picklable(payload, what: str) -> None:
             "pickles closures with cloudpickle)") from None
 
 
-def _key(what: str, payload, start: int, stop: int, salt: str) -> str:
+def _key(what: str, salt: str, start: int, stop: int) -> str:
     return f"ad-{what}-{salt}-{start}-{stop}"
 
 
@@ -140,7 +140,7 @@ def _on_dask(client, task, payload, blocks, retries, bar, what):
     [shared] = client.scatter([payload], broadcast=True)   # one copy on every worker
     salt = _token(payload)
     futures = [client.submit(_timed, task, shared, start, stop, retries=retries, pure=False,
-                             key=_key(what, payload, start, stop, salt))
+                             key=_key(what, salt, start, stop))
                for start, stop in blocks]
     results, timings = [], []
     for (start, stop), future in zip(blocks, futures):

@@ -17,7 +17,7 @@ import numpy as np
 
 from ad.context import Level, entered, get_ident
 from ad.primitive import ZERO, Tracer, bind, float_dtype, refuse_complex, shape_of
-from ad.tape import CONSTANT, NO_PARAMS, Tape
+from ad.tape import CONSTANT, NO_PARAMS, Tape, plan_blocks
 
 _FLOAT = np.dtype(np.float64)
 
@@ -188,6 +188,37 @@ def pull_entry(primitive, i: int, cotangent, residuals, params: dict, in_shape: 
     if primitive.transposes_jvp:
         return transposed_jvp(primitive, i, cotangent, residuals, params, in_shape)
     return primitive.vjp(i, cotangent, residuals, params, in_shape, out_shape)
+
+
+def linear_matrix(primitive, i: int, n_args: int, in_shape: tuple, out_shape: tuple,
+                  residuals, params: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The nonzeros of a linear primitive's matrix for argument i, from its own batched JVP
+    on blocks of identity directions (exact: each direction is one argument element), in
+    the planner's blocks: (argument elements, result elements, weights), ordered by
+    argument element. Compiled tapes lower linear primitives with it; sparsity detection
+    reads their patterns from it."""
+    n = int(np.prod(in_shape, dtype=np.int64))
+    plan = plan_blocks([tuple(in_shape)], [tuple(out_shape)],
+                       carried=max(int(np.prod(out_shape, dtype=np.int64)), 1))
+    columns, rows, weights = [], [], []
+    for start, stop in plan.forward_blocks:
+        if stop == start:
+            continue
+        eye = np.zeros((stop - start, n))
+        eye[np.arange(stop - start), np.arange(start, stop)] = 1.0
+        tangents = [ZERO] * n_args
+        tangents[i] = eye.reshape((stop - start,) + tuple(in_shape))
+        matrix = primitive.jvp(residuals, tangents, params)
+        if matrix is ZERO:
+            continue
+        matrix = np.asarray(matrix).reshape(stop - start, -1)
+        direction, element = np.nonzero(matrix)
+        columns.append(direction + start)
+        rows.append(element)
+        weights.append(matrix[direction, element])
+    if not columns:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(columns), np.concatenate(rows), np.concatenate(weights)
 
 
 def transposed_jvp(primitive, i: int, cotangent, residuals, params: dict, in_shape: tuple):

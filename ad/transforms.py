@@ -20,7 +20,8 @@ import numpy as np
 from ad import numpy as anp
 from ad import tree
 from ad.compiled import CompiledGrad, NotLowered
-from ad.cost import Chain, predict, tape_counts
+from ad.cost import Chain, predict
+from ad.cost.counts import recorded_counts
 from ad.errors import DTypeError, ShapeError
 from ad.primitive import Tracer, float_dtype, primal_value, shape_of
 from ad.tape import CHUNK_BUDGET, CHUNK_SIZE, BlockPlan, plan_blocks
@@ -352,6 +353,12 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
     return jacfwd_f
 
 
+def _recording_counts(recording: Recording):
+    """The cost model's counts of a recording."""
+    return recorded_counts(recording.level.tape, recording.in_ids, recording.in_primals,
+                           recording.out_ids, recording.out_primals)
+
+
 def _recording_plan(recording: Recording, chunk_size) -> BlockPlan:
     return plan_blocks([np.shape(x) for x in recording.in_primals],
                        [np.shape(p) for p in recording.out_primals], chunk_size)
@@ -541,12 +548,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
             return result
         start = time.perf_counter()
         recording = Recording(f, args, kwargs, nums, False, "jacobian")
-        in_sizes = [math.prod(np.shape(x)) for x in recording.in_primals]
-        m = sum(math.prod(np.shape(p)) for p in recording.out_primals)
-        itemsize = max((float_dtype(x).itemsize for x in recording.in_primals), default=8)
-        counts = tape_counts(recording.level.tape, recording.in_ids, in_sizes,
-                             recording.out_ids, m, itemsize,
-                             [np.shape(p) for p in recording.out_primals])
+        counts = _recording_counts(recording)
         plan = _recording_plan(recording, chunk_size)
         predicting = time.perf_counter()
         report = predict(counts, plan)
@@ -694,10 +696,8 @@ def _distributed(f, argnums, mode: str, chunk_size, executor, retries, progress,
         recording = Recording(f, args, kwargs, nums, False, transform)   # shapes and counts
         in_shapes = [np.shape(x) for x in recording.in_primals]
         out_shapes = [np.shape(p) for p in recording.out_primals]
-        in_sizes = [math.prod(s) for s in in_shapes]
-        m = sum(math.prod(s) for s in out_shapes)
-        counts = tape_counts(recording.level.tape, recording.in_ids, in_sizes,
-                             recording.out_ids, m, 8, out_shapes)
+        counts = _recording_counts(recording)
+        m = counts.m
         plan = plan_blocks(in_shapes, out_shapes, None)
         predicted = predict(counts, plan)
         chosen = predicted.choice if mode == "auto" else mode

@@ -27,7 +27,7 @@ import numpy as np
 from ad.cost.calibration import (Calibration, current, entry_elements, entry_work, kind_of,
                                  variant)
 from ad.graph import Graph, trace
-from ad.primitive import primal_value
+from ad.primitive import float_dtype, primal_value
 from ad.tape import CONSTANT, BlockPlan, Tape, plan_blocks
 
 
@@ -220,6 +220,17 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
                          fan_in, row_of_group[index] if len(index) else np.zeros(0, np.intp),
                          group_work[index], entry_seed, group_touched[index],
                          group_moved[index])
+
+
+def recorded_counts(tape: Tape, input_ids: Sequence[int], in_primals: Sequence,
+                    output_ids: Sequence[int | None], out_primals: Sequence) -> ProgramCounts:
+    """`tape_counts` of a recording from its inputs' and outputs' values (sizes, itemsize,
+    the outputs as the Jacobian's rows): what the transforms predict from."""
+    out_shapes = [np.shape(p) for p in out_primals]
+    return tape_counts(tape, input_ids, [math.prod(np.shape(x)) for x in in_primals],
+                       output_ids, sum(math.prod(s) for s in out_shapes),
+                       max((float_dtype(x).itemsize for x in in_primals), default=8),
+                       out_shapes)
 
 
 def _group(primitive, params, parents, in_shapes, out_shape) -> tuple:
@@ -558,5 +569,5 @@ def cost_report(f: Callable, *args, argnums: int | Sequence[int] = 0,
     return predict(count(graph), chunk_size, table)
 
 
-__all__ = ["ProgramCounts", "tape_counts", "count", "ModeCost", "forward_cost",
+__all__ = ["ProgramCounts", "tape_counts", "recorded_counts", "count", "ModeCost", "forward_cost",
            "reverse_cost", "CostReport", "predict", "cost_report"]

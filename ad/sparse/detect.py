@@ -6,10 +6,10 @@ iterator (`Tape.entries`) gives each entry's result rows from its arguments' row
 primitive's declared dependency structure (`Primitive.dependency`, declared in the
 catalogue beside its rules): "elementwise" (broadcast diagonal), "gather" / "scatter" (the
 index maps of `Primitive.index_map`, which compiled tapes use too), "linear" (the
-primitive's own matrix, from its batched JVP on identity blocks) or a callable giving the
-pairs (matmul: the product pattern; reductions: the reduced elements; linalg: dense within
-each matrix). A primitive without a declaration stops detection with a named error: the
-pattern is never silently smaller than the truth.
+primitive's own matrix, `ad.reverse.linear_matrix`, as compiled tapes read it) or a
+callable giving the pairs (matmul: the product pattern; reductions: the reduced
+elements; linalg: dense within each matrix). A primitive without a declaration stops
+detection with a named error: the pattern is never silently smaller than the truth.
 
 Two variants:
 
@@ -37,9 +37,8 @@ import numba
 import numpy as np
 
 from ad.errors import ADError
-from ad.primitive import ZERO
 from ad.recording import Recording, check_callable, name_of, normalize_argnums
-from ad.reverse import ReverseLevel, TapeValue
+from ad.reverse import ReverseLevel, TapeValue, linear_matrix
 from ad.tape import CONSTANT
 
 
@@ -160,37 +159,9 @@ def _empty_rows(size: int) -> Rows:
 
 
 # ----------------------------------------------------------------------------- dependency maps
-#: The largest linear map whose matrix one JVP block forms (argument x result elements).
-LINEAR_BLOCK = 2 ** 22
-
-
 def _elementwise_map(in_shape, out_shape) -> np.ndarray:
     size = math.prod(in_shape)
     return np.broadcast_to(np.arange(size).reshape(in_shape), tuple(out_shape)).ravel()
-
-
-def _linear_pairs(primitive, i, n_args, in_shape, out_shape, params, residuals):
-    """Nonzeros of a linear primitive's matrix for argument i, from its batched JVP on
-    blocks of identity directions (exact: each direction is one argument element)."""
-    n = math.prod(in_shape)
-    out_size = max(math.prod(out_shape), 1)
-    block = max(1, LINEAR_BLOCK // out_size)
-    rows, cols = [], []
-    for start in range(0, n, block):
-        stop = min(n, start + block)
-        eye = np.zeros((stop - start, n))
-        eye[np.arange(stop - start), np.arange(start, stop)] = 1.0
-        tangents = [ZERO] * n_args
-        tangents[i] = eye.reshape((stop - start,) + tuple(in_shape))
-        matrix = primitive.jvp(residuals, tangents, params)
-        if matrix is ZERO:
-            continue
-        direction, element = np.nonzero(np.asarray(matrix).reshape(stop - start, -1))
-        rows.append(element)
-        cols.append(direction + start)
-    if not rows:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(rows), np.concatenate(cols)
 
 
 def _reads_values(params: dict, constants) -> bool:
@@ -224,8 +195,9 @@ def _dependency(primitive, i, in_shapes, out_shapes, params, residuals, n_args):
         mapping = primitive.index_map(i, "scatter", in_shapes, out_shapes[0], params, residuals)
         return [("pairs", np.asarray(mapping).ravel(), np.arange(math.prod(in_shapes[i])))]
     if how == "linear":
-        return [("pairs", *_linear_pairs(primitive, i, n_args, in_shapes[i], out_shapes[0],
-                                         params, residuals))]
+        cols, rows, _ = linear_matrix(primitive, i, n_args, tuple(in_shapes[i]),
+                                      tuple(out_shapes[0]), residuals, params)
+        return [("pairs", rows, cols)]
     return [("pairs", np.asarray(r, np.int64).ravel(), np.asarray(c, np.int64).ravel())
             for r, c in how(i, [tuple(s) for s in in_shapes], [tuple(s) for s in out_shapes],
                             params)]
@@ -440,4 +412,4 @@ def sparsity(f: Callable, *args, argnums: int | Sequence[int] = 0, hessian: bool
 
 __all__ = ["sparsity", "detect", "propagate", "gradient_of", "Detected", "DetectingLevel",
            "FromValues",
-           "SparsityError", "require_scipy", "LINEAR_BLOCK"]
+           "SparsityError", "require_scipy"]

@@ -31,7 +31,7 @@ import numpy as np
 
 from ad import tree
 from ad.cost.calibration import current
-from ad.cost.counts import forward_cost, reverse_cost, tape_counts
+from ad.cost.counts import forward_cost, recorded_counts, reverse_cost
 from ad.primitive import float_dtype
 from ad.recording import (Recording, as_scalar, check_callable, flatten_inputs, name_of,
                           normalize_argnums, per_argnum, push_forward)
@@ -144,11 +144,8 @@ def _bicolouring_may_help(pattern, column_colors: int, row_colors: int) -> bool:
 
 def _counts(detected: Detected):
     recording = detected.recording
-    in_sizes = [math.prod(s) for s in detected.in_shapes]
-    m = sum(math.prod(s) for s in detected.out_shapes)
-    itemsize = max((float_dtype(x).itemsize for x in recording.in_primals), default=8)
-    return tape_counts(recording.level.tape, recording.in_ids, in_sizes, recording.out_ids,
-                       m, itemsize, detected.out_shapes)
+    return recorded_counts(recording.level.tape, recording.in_ids, recording.in_primals,
+                           recording.out_ids, recording.out_primals)
 
 
 def prepare(f, args, kwargs, nums, *, local: bool, hessian: bool, mode: str,
@@ -279,11 +276,8 @@ def _cotangent_passes(recording: Recording, seeds: np.ndarray, in_shapes, out_sh
 
 def _on_pattern(pattern, dense: np.ndarray):
     """A dense Jacobian as a CSR array with the pattern's structure."""
-    sparse = require_scipy()
-    rows = np.repeat(np.arange(pattern.shape[0]), np.diff(pattern.indptr))
-    values = dense[rows, pattern.indices]
-    return sparse.csr_array((values, pattern.indices.copy(), pattern.indptr.copy()),
-                            shape=pattern.shape)
+    return coloring._on_pattern(pattern, dense[coloring._row_of_each_entry(pattern),
+                                               pattern.indices])
 
 
 def _jacobian_once(f, args, kwargs, nums, prepared: Prepared, recording: Recording | None):
