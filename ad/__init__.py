@@ -35,9 +35,10 @@ from __future__ import annotations
 from ad import numpy  # noqa: F401  (registers NumPy dispatch; also ad.numpy)
 from ad.catalogue.define import defelementwise, deflinear, defnondiff, defprimitive
 from ad.checking import check_grads
-from ad.checkpointing import checkpoint, loop
+from ad.checkpointing import checkpoint, checkpoint_name, checkpoint_policies, loop
 from ad.custom import custom_jvp, custom_vjp
 from ad.cost import Chain, CostReport, chain, cost_report, matrix_chain
+from ad.cost.memory import MemoryBudgetError
 from ad.errors import (ADError, DTypeError, InPlaceError, LevelError, NotDifferentiableError,
                        RegistrationError, ShapeError, TracerConversionError,
                        UnsupportedFunctionError)
@@ -63,5 +64,6 @@ __all__ = [
     "RegistrationError", "ShapeError", "TracerConversionError", "UnsupportedFunctionError",
     "trace", "Graph", "GraphvizNotFoundError",
     "cost_report", "CostReport", "chain", "Chain", "matrix_chain", "sparsity", "SparsityError",
-    "checkpoint", "loop", "binomial_schedule", "grad_sum",
+    "checkpoint", "checkpoint_name", "checkpoint_policies", "loop", "binomial_schedule",
+    "grad_sum", "MemoryBudgetError",
 ]

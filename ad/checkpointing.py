@@ -17,8 +17,13 @@ transforms themselves:
 
 The rules run on whatever values they get, traced values of outer transforms included,
 so every nesting works (a Hessian of a checkpointed function, grad inside a checkpoint).
-Imports numpy, `ad.errors`, `ad.primitive`, `ad.catalogue`, `ad.numpy`, `ad.recording`,
-`ad.tree` and `ad.schedule`.
+Policies (`checkpoint_policies`, `checkpoint_name`) keep some results of f besides its
+inputs: f's value run goes through a small level that keeps what the policy selects, by
+application number, and the sweep's re-run (a `ReverseLevel` subclass) records those
+entries from the kept results instead of recomputing them.
+
+Imports numpy, `ad.errors`, `ad.context`, `ad.primitive`, `ad.tape`, `ad.reverse`,
+`ad.catalogue`, `ad.numpy`, `ad.recording`, `ad.tree` and `ad.schedule`.
 """
 from __future__ import annotations
 
@@ -30,11 +35,14 @@ import numpy as np
 
 from ad import numpy as anp
 from ad import tree
-from ad.catalogue.define import defprimitive
+from ad.catalogue.define import deflinear, defprimitive
+from ad.context import Level, entered
 from ad.errors import ShapeError
-from ad.primitive import (ZERO, Counts, Primitive, Tracer, bind, primal_value, register,
-                          value_dtype)
+from ad.primitive import (ZERO, Counts, OutputShape, PerElement, Primitive, Tracer, bind,
+                          primal_value, register, value_dtype)
 from ad.recording import Recording, name_of, push_forward
+from ad.reverse import ReverseLevel, TapeValue
+from ad.tape import CONSTANT
 from ad.schedule import binomial_actions, optimal_steps, slots_for_budget
 
 
@@ -97,6 +105,137 @@ def _dense_dependency(i, in_shapes, out_shapes, params):
     return [(np.repeat(np.arange(m), n), np.tile(np.arange(n), m))]
 
 
+# ----------------------------------------------------------------------------- policies
+def _name_impl(x, *, name):
+    return x
+
+
+def _name_transpose(ct, out, x, *, name):
+    return ct
+
+
+#: `checkpoint_name(x, name)`: x itself, marked for a `save_only_these_names` policy.
+name_primitive = deflinear("checkpoint_name", _name_impl, transpose=(_name_transpose,),
+                           cost=PerElement(0, 0, 0, 0), dependency="elementwise")
+
+
+def checkpoint_name(x, name: str):
+    """x, named for `checkpoint(f, policy=checkpoint_policies.save_only_these_names(name))`:
+    such a policy keeps the value for the sweep instead of recomputing it.
+
+    >>> import numpy as np, ad, ad.numpy as anp
+    >>> policy = ad.checkpoint_policies.save_only_these_names("z")
+    >>> layer = ad.checkpoint(lambda w, x: anp.tanh(ad.checkpoint_name(w * x, "z")),
+    ...                       policy=policy)
+    >>> round(float(ad.grad(lambda w: anp.sum(layer(w, np.ones(3))))(0.5)), 4)
+    2.3593
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"checkpoint_name: name must be a str, not {name!r}")
+    return name_primitive(x, name=name)
+
+
+class checkpoint_policies:
+    """What `checkpoint(f, policy=...)` keeps for the sweep besides f's inputs, in JAX's
+    spirit: each policy is `policy(primitive, params) -> bool`, asked of every primitive
+    application inside f; a kept result is not recomputed when the sweep re-runs f (its
+    primitive's value is skipped where its rules need only the inputs, as matmul's do)."""
+
+    @staticmethod
+    def nothing_saveable(primitive, params) -> bool:
+        """Keep nothing: the sweep re-runs all of f (the default)."""
+        return False
+
+    @staticmethod
+    def everything_saveable(primitive, params) -> bool:
+        """Keep every result (as without checkpoint, but still re-running f's cheap rest)."""
+        return True
+
+    @staticmethod
+    def dots_saveable(primitive, params) -> bool:
+        """Keep matrix products' results: the sweep re-runs the elementwise rest only."""
+        return primitive.name == "matmul"
+
+    @staticmethod
+    def save_only_these_names(*names: str):
+        """Keep the values marked `checkpoint_name(x, name)` for these names."""
+        wanted = frozenset(names)
+
+        def policy(primitive, params) -> bool:
+            return primitive is name_primitive and params["name"] in wanted
+        policy.__name__ = f"save_only_these_names{tuple(sorted(wanted))}"
+        return policy
+
+
+class _Saving(Tracer):
+    """A value inside f's run under a policy: its primal, and which application made it
+    (its number and primitive)."""
+
+    __slots__ = ("primal", "_level", "origin")
+
+    def __init__(self, primal, level, origin) -> None:
+        self.primal, self._level, self.origin = primal, level, origin
+
+
+class _SavingLevel(Level):
+    """Runs f on its values, keeping (by application number) the results the policy
+    selects; a selected `checkpoint_name` keeps its argument's producer's result."""
+
+    kind = "checkpoint policy"
+    __slots__ = ("policy", "saved", "count")
+
+    def __init__(self, policy) -> None:
+        super().__init__()
+        self.policy, self.saved, self.count = policy, {}, 0
+
+    def process(self, primitive, args, params):
+        number = self.count
+        self.count += 1
+        mine = [type(a) is _Saving and a._level is self for a in args]
+        out = bind(primitive, [a.primal if m else a for a, m in zip(args, mine)], params)
+        if not primitive.differentiable:
+            return out
+        if self.policy(primitive, params):
+            if primitive is name_primitive and mine[0] and args[0].origin is not None:
+                self.saved[args[0].origin[0]] = (args[0].origin[1], args[0].primal)
+            else:
+                self.saved[number] = (primitive, out)
+        if primitive.n_outputs == 1:
+            return _Saving(out, self, (number, primitive))
+        return tuple(_Saving(o, self, None) for o in out)
+
+
+class _ReplayingLevel(ReverseLevel):
+    """Records f again for the sweep, taking the kept results instead of recomputing them
+    (the application numbers match: the same f on the same inputs)."""
+
+    __slots__ = ("saved", "count")
+
+    def __init__(self, saved: dict) -> None:
+        super().__init__()
+        self.saved, self.count = saved, 0
+
+    def process(self, primitive, args, params):
+        number = self.count
+        self.count += 1
+        kept = self.saved.get(number)
+        if kept is None or kept[0] is not primitive or \
+                type(primitive).forward is not Primitive.forward:
+            return ReverseLevel.process(self, primitive, args, params)
+        out = kept[1]      # its rules need the inputs (and the result, or its shape) only
+        primals, parents = [], []
+        for arg in args:
+            traced = type(arg) is TapeValue and arg._level is self
+            primals.append(arg.primal if traced else arg)
+            parents.append(arg.index if traced else CONSTANT)
+        constants = (tuple(None if p != CONSTANT else x for x, p in zip(primals, parents))
+                     if CONSTANT in parents else None)
+        residuals = (out if primitive.keeps_output else OutputShape(out, primitive.name),
+                     primals)
+        return TapeValue(out, self, self.tape.append(primitive, params, tuple(parents),
+                                                     constants, residuals, out))
+
+
 # ----------------------------------------------------------------------------- checkpoint
 class _Checkpointed(Primitive):
     """f as one entry with k arguments and r results (one primitive per (k, r), shared by
@@ -116,29 +255,37 @@ class _Checkpointed(Primitive):
     # Per-argument rules, as every primitive has; the engines call `jvp` and `vjp` below,
     # which serve all arguments with one run of f.
     def _along(self, i: int):
-        def rule(t, out, *primals, fun):
+        def rule(t, out, *primals, fun, policy):
             tangents = [ZERO] * len(primals)
             tangents[i] = t
-            return self.jvp((out, primals, ()), tangents, {"fun": fun})
+            return self.jvp((out, primals, (), {}), tangents, {"fun": fun})
         return rule
 
     def _against(self, i: int):
-        def rule(ct, out, *primals, fun):
+        def rule(ct, out, *primals, fun, policy):
             needs = tuple(k == i for k in range(len(primals)))
-            return self.vjp(i, ct, (out, primals, needs), {"fun": fun})
+            return self.vjp(i, ct, (out, primals, needs, {}), {"fun": fun})
         return rule
 
     @staticmethod
-    def _value(*leaves, fun):
+    def _value(*leaves, fun, policy):
         out = fun(*leaves)
         return out[0] if len(out) == 1 else tuple(out)
 
     def forward(self, primals, params, needs):
-        out = bind(self, primals, params)
-        return out, (out, primals, tuple(needs))
+        policy = params["policy"]
+        if policy is checkpoint_policies.nothing_saveable:
+            out = bind(self, primals, params)
+            return out, (out, primals, tuple(needs), {})
+        level = _SavingLevel(policy)             # f's run, keeping what the policy selects
+        with entered(level):
+            found = params["fun"](*[_Saving(x, level, None) for x in primals])
+        found = [x.primal if type(x) is _Saving and x._level is level else x for x in found]
+        out = found[0] if len(found) == 1 else tuple(found)
+        return out, (out, primals, tuple(needs), level.saved)
 
     def jvp(self, residuals, tangents, params, in_shapes=None, out_shape=None):
-        out, primals, _ = residuals
+        out, primals, _, _ = residuals
         fun = params["fun"]
         batch = next(np.shape(t)[:np.ndim(t) - np.ndim(p)] for t, p in zip(tangents, primals)
                      if t is not ZERO)
@@ -152,7 +299,7 @@ class _Checkpointed(Primitive):
         return tuple(found) if self.n_outputs > 1 else found[0]
 
     def vjp(self, i, cotangent, residuals, params, in_shape=None, out_shape=None):
-        out, primals, needs = residuals
+        out, primals, needs, saved = residuals
         key = id(residuals)
         entry = self._pulled.get(key)
         # one pull per entry and cotangent (a sweep hands every argument the same object);
@@ -160,7 +307,8 @@ class _Checkpointed(Primitive):
         if entry is None or entry[0] is not residuals or entry[1] is not cotangent:
             wanted = tuple(k for k, need in enumerate(needs) if need)
             recording = Recording(lambda *xs: params["fun"](*xs), tuple(primals), {}, wanted,
-                                  False, "checkpoint")
+                                  False, "checkpoint",
+                                  level=_ReplayingLevel(saved) if saved else None)
             outs = out if self.n_outputs > 1 else (out,)
             cts = cotangent if self.n_outputs > 1 else (cotangent,)
             batch = next(np.shape(c)[:np.ndim(c) - np.ndim(o)] for c, o in zip(cts, outs)
@@ -197,15 +345,24 @@ def _checkpointed(arity: int, outputs: int) -> _Checkpointed:
     return found
 
 
-def checkpoint(f: Callable) -> Callable:
+def checkpoint(f: Callable | None = None, *, policy: Callable | None = None) -> Callable:
     """`f` whose intermediates are not kept for reverse mode: the sweep re-runs it from its
-    inputs (usable as a decorator; nests; forward mode pushes tangents through it).
+    inputs (usable as a decorator, `@checkpoint` or `@checkpoint(policy=...)`; nests;
+    forward mode pushes tangents through it). `policy` (see `checkpoint_policies`) keeps
+    some results besides the inputs: `dots_saveable` the matrix products (the re-run then
+    skips them), `save_only_these_names(...)` the values marked by `checkpoint_name`.
 
     >>> import numpy as np, ad, ad.numpy as anp
     >>> layer = ad.checkpoint(lambda w, x: anp.tanh(w * x))
     >>> round(float(ad.grad(lambda w: anp.sum(layer(w, np.ones(3))))(0.5)), 4)
     2.3593
     """
+    if f is None:
+        return lambda g: checkpoint(g, policy=policy)
+    policy = checkpoint_policies.nothing_saveable if policy is None else policy
+    if not callable(policy):
+        raise TypeError(f"checkpoint({name_of(f)}): policy must be one of "
+                        f"ad.checkpoint_policies (a callable), not {policy!r}")
     outputs_of: dict = {}     # per argument signature: how many results f returns
 
     def checkpointed_f(*args):
@@ -224,7 +381,8 @@ def checkpoint(f: Callable) -> Callable:
         outputs = outputs_of.get(signature)
         if outputs is None:                      # one plain run tells, once per signature
             outputs = outputs_of[signature] = len(fun(*[primal_value(x) for x in leaves]))
-        results = bind(_checkpointed(len(leaves), outputs), leaves, {"fun": fun})
+        results = bind(_checkpointed(len(leaves), outputs), leaves,
+                       {"fun": fun, "policy": policy})
         results = list(results) if outputs > 1 else [results]
         return tree.unflatten(found["structure"], results)   # the value's run set it
 
@@ -350,4 +508,4 @@ def loop(step: Callable, carry, n: int, *, checkpoints: int | str | None = None,
     return tree.unflatten(structure, packing.unpack(result))
 
 
-__all__ = ["checkpoint", "loop", "loop_primitive"]
+__all__ = ["checkpoint", "checkpoint_name", "checkpoint_policies", "loop", "loop_primitive"]

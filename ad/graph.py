@@ -26,7 +26,7 @@ import numpy as np
 from ad.errors import ADError
 from ad.primitive import Primitive, Tracer, float_dtype, primal_value
 from ad.recording import Recording, check_callable, normalize_argnums
-from ad.reverse import ReverseLevel, TapeValue, sweep
+from ad.reverse import MeasuringLevel, ReverseLevel, TapeValue, sweep
 from ad.tape import CONSTANT
 
 #: Colours of the picture: forward values and data edges, backward adjoints.
@@ -340,6 +340,21 @@ def trace(f: Callable, *args, argnums: int | Sequence[int] | None = None, **kwar
                  recording.out_structure)
 
 
+def measure(f: Callable, *args, argnums: int | Sequence[int] | None = None, **kwargs):
+    """Run `f` once on a tape that keeps no residuals, only what they would cost
+    (`ad.reverse.MeasuringLevel`); returns that tape (`ad.cost.memory.footprint` reads it).
+
+    >>> import numpy as np, ad.numpy as anp
+    >>> tape = measure(lambda x: anp.sum(anp.tanh(x)), np.zeros(4))
+    >>> tape.residuals                       # tanh keeps its partial (32 bytes), sum nothing
+    [(32, ()), (0, ())]
+    """
+    check_callable(f, "measure")
+    nums = normalize_argnums(tuple(range(len(args))) if argnums is None else argnums,
+                             len(args), "measure", f)
+    return Recording(f, args, kwargs, nums, False, "measure", level=MeasuringLevel()).level.tape
+
+
 # ----------------------------------------------------------------------------- formatting
 def _short(value) -> str:
     """A parameter or constant in a few characters."""
@@ -377,5 +392,5 @@ def _dot_id(name: str) -> str:
     return name if name.isidentifier() else '"' + name.replace('"', r"\"") + '"'
 
 
-__all__ = ["trace", "Graph", "Node", "GraphLevel", "GraphvizNotFoundError", "run_dot",
+__all__ = ["trace", "measure", "Graph", "Node", "GraphLevel", "GraphvizNotFoundError", "run_dot",
            "FORWARD_COLOUR", "BACKWARD_COLOUR"]

@@ -196,11 +196,14 @@ class Primitive:
     #: What `forward` keeps for the rules (the tape's residual column holds it): the output
     #: and the primal arguments, `(out, primals)`.
     residual_form = "output and inputs"
+    #: False when the rules read only the output's shape and dtype (matmul's): the tape
+    #: then keeps an `OutputShape` in its place, not the output's memory.
+    keeps_output = True
 
     def forward(self, primals: list, params: dict, needs: Sequence[bool]):
         """Value and residuals (what the derivative rules need later)."""
         out = bind(self, primals, params)
-        return out, (out, primals)
+        return out, (out if self.keeps_output else OutputShape(out, self.name), primals)
 
     def jvp(self, residuals, tangents: Sequence[Any], params: dict,
             in_shapes: Sequence[tuple] | None = None, out_shape: tuple | None = None):
@@ -306,6 +309,30 @@ class Primitive:
         if traced is None:
             return self.cost(in_shapes, out_shape, **params)
         return self.cost(in_shapes, out_shape, traced=tuple(traced), **params)
+
+
+class OutputShape:
+    """Stands in for a result in the residuals of a primitive whose rules read only its
+    shape and dtype (`Primitive.keeps_output = False`): `np.shape`, `np.ndim` and `.dtype`
+    work; reading its values is an error naming the primitive."""
+
+    __slots__ = ("shape", "dtype", "_of")
+
+    def __init__(self, out, of: str) -> None:
+        self.shape = shape_of(out)
+        self.dtype = value_dtype(out)
+        self._of = of
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError(f"primitive '{self._of}' is declared keeps_output=False, but one of "
+                        "its rules read the output's values")
+
+    def __repr__(self) -> str:
+        return f"OutputShape({self.shape}, {self.dtype})"
 
 
 def add_tangents(a, b):

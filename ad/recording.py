@@ -211,3 +211,4 @@ class Recording:
                 ct = anp.astype(ct, dtype)
             results.append(ct)
         return results
+

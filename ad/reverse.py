@@ -17,7 +17,7 @@ import numpy as np
 
 from ad.context import Level, entered, get_ident
 from ad.primitive import ZERO, Tracer, bind, float_dtype, refuse_complex, shape_of
-from ad.tape import CONSTANT, NO_PARAMS, Tape, plan_blocks
+from ad.tape import CONSTANT, NO_PARAMS, Dropped, Tape, plan_blocks
 
 _FLOAT = np.dtype(np.float64)
 
@@ -75,6 +75,109 @@ class ReverseLevel(Level):
         if primitive.n_outputs == 1:
             return TapeValue(out, self, index)
         return tuple(TapeValue(value, self, index + j) for j, value in enumerate(out))
+
+
+def _buffers(residuals) -> list[np.ndarray]:
+    """The arrays a residual value holds (through tuples, lists, dicts and tracers)."""
+    stack, found = [residuals], []
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (tuple, list)):
+            stack.extend(x)
+        elif isinstance(x, dict):
+            stack.extend(x.values())
+        elif isinstance(x, Tracer):
+            stack.append(x.primal)
+        elif isinstance(x, np.ndarray):
+            found.append(x)
+    return found
+
+
+def _root(x) -> Any:
+    """The array owning x's memory (x itself unless it is a view)."""
+    while isinstance(x, Tracer):
+        x = x.primal
+    while isinstance(x, np.ndarray) and isinstance(x.base, np.ndarray):
+        x = x.base
+    return x
+
+
+class MeasuringLevel(ReverseLevel):
+    """Records the program but keeps no residuals: each entry's slot holds what its
+    residuals would have cost instead, `(fresh bytes, ids of the values they hold)`, a
+    value held by reference (an argument or the result) costing its own bytes once
+    however many entries keep it. What `ad.cost.memory.plan_recompute` plans from."""
+
+    __slots__ = ()
+
+    def process(self, primitive, args, params):
+        rows = self.tape.rows
+        before = len(rows)
+        result = ReverseLevel.process(self, primitive, args, params)
+        if len(rows) == before:                      # nothing recorded
+            return result
+        owners = {}                                  # root buffer -> the value id holding it
+        for arg in args:
+            if isinstance(arg, Tracer):
+                owners[id(_root(arg))] = arg.index if (type(arg) is TapeValue
+                                                        and arg._level is self) else None
+            else:
+                owners[id(_root(arg))] = None        # a constant: held by the tape anyway
+        first = rows[-2]
+        outs = result if isinstance(result, tuple) else (result,)
+        for j, value in enumerate(outs):
+            owners[id(_root(value.primal))] = first + j
+        fresh, held, seen = 0, set(), set()
+        for array in _buffers(rows[-1]):
+            root = _root(array)
+            if id(root) in seen:
+                continue
+            seen.add(id(root))
+            owner = owners.get(id(root), -1)
+            if owner == -1:
+                fresh += root.nbytes
+            elif owner is not None:
+                held.add(owner)
+        rows[-1] = (fresh, tuple(held))
+        return result
+
+
+class RecomputingLevel(ReverseLevel):
+    """Records the program keeping no residuals for the entries at the positions in
+    `ranges` ([start, stop) pairs, sorted): each range's entries share one `ad.tape.Dropped`
+    marker holding the values the range reads from before it, and the tape's walks
+    recompute the range when they reach it."""
+
+    __slots__ = ("ranges", "_next", "_segment")
+
+    def __init__(self, ranges) -> None:
+        super().__init__()
+        self.ranges = list(ranges)
+        self._next = 0
+        self._segment: Dropped | None = None
+
+    def process(self, primitive, args, params):
+        tape = self.tape
+        position, first_id = len(tape), len(tape.shapes)
+        result = ReverseLevel.process(self, primitive, args, params)
+        ranges = self.ranges
+        while self._next < len(ranges) and position >= ranges[self._next][1]:
+            self._next += 1                          # past a range: the next one
+            self._segment = None
+        if (self._next == len(ranges) or position < ranges[self._next][0]
+                or len(tape) == position):           # kept, or nothing recorded
+            return result
+        segment = self._segment
+        if segment is None:
+            segment = self._segment = Dropped(position, first_id)
+            tape.dropped += 1
+        segment.stop = position + 1
+        tape.rows[-1] = segment
+        for arg in args:
+            if (type(arg) is TapeValue and arg._level is self
+                    and arg.index < segment.first_id):
+                segment.inputs[arg.index] = arg.primal
+        return result
 
 
 class TapeValue(Tracer):

@@ -20,9 +20,13 @@ the recording's hot path) and read as columns (`tape.parents` is a strided view)
 
 Every walker reads the tape through `entries` (forward or backward, optionally consuming
 the rows it has passed so their residuals are freed during a sweep) and `replay` re-runs one
-entry on new primal inputs. `plan_blocks` is the one place that decides how many tangent
-directions (or cotangents) one pass carries: the transforms execute its plan and the cost
-model predicts from the same plan.
+entry on new primal inputs. A recording under a memory budget may leave a segment of entries
+without residuals (a `Dropped` marker in their slots, holding the primal values the segment
+reads from before it): `entries` recomputes them (`Tape.recompute`, replaying the segment)
+when the walk reaches the segment and drops them again once it has passed, so every walker
+sees residuals and at most one recomputed segment is held at a time. `plan_blocks` is the
+one place that decides how many tangent directions (or cotangents) one pass carries: the
+transforms execute its plan and the cost model predicts from the same plan.
 
 Imports `ad.primitive` only.
 """
@@ -42,6 +46,23 @@ CONSTANT = -1
 NO_PARAMS: dict = {}
 
 
+class Dropped:
+    """Stands in the residual slot of each entry of a segment recorded without residuals:
+    the segment's positions [start, stop) and, by id, the primal values its entries read
+    from before it (the tape's inputs and earlier entries' results), from which
+    `Tape.recompute` re-runs it."""
+
+    __slots__ = ("start", "stop", "first_id", "inputs")
+
+    def __init__(self, start: int, first_id: int) -> None:
+        self.start = self.stop = start
+        self.first_id = first_id                     # ids from here on are the segment's own
+        self.inputs: dict[int, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Dropped(entries {self.start}:{self.stop}, {len(self.inputs)} inputs)"
+
+
 class Tape:
     """A recorded program: columns per entry and per value id (see the module docstring).
 
@@ -51,7 +72,7 @@ class Tape:
     [('sin', (0,), 1), ('multiply', (1, -1), 2)]
     """
 
-    __slots__ = ("rows", "shapes", "dtypes", "inputs")
+    __slots__ = ("rows", "shapes", "dtypes", "inputs", "dropped")
 
     #: Fields of a row, in storage order: ROW_FIELDS.index(name) is the column's offset.
     ROW_FIELDS = ("opcodes", "params", "parents", "constants", "outs", "residuals")
@@ -62,6 +83,7 @@ class Tape:
         self.shapes: list[tuple[int, ...]] = []     # per value id
         self.dtypes: list[np.dtype | None] = []     # per value id
         self.inputs: list[int] = []
+        self.dropped = 0                            # segments recorded without residuals
 
     # --- the columns -----------------------------------------------------------------
     opcodes = property(lambda self: self.rows[0::6], doc="Opcode per entry.")
@@ -117,6 +139,7 @@ class Tape:
     def clear(self) -> None:
         """Drop every entry (and with them every residual)."""
         self.rows.clear()
+        self.dropped = 0
 
     # --- the one iterator ------------------------------------------------------------
     def entries(self, reverse: bool = False, consume: bool = False
@@ -126,9 +149,11 @@ class Tape:
         entry is removed as it is handed out, so its residuals can be freed while the walk
         goes on and the tape is empty at the end.
         """
+        if consume and not reverse:
+            raise ValueError("Tape.entries: consume=True walks backwards only")
+        if self.dropped:
+            return self._recomputing(reverse, consume)
         if consume:
-            if not reverse:
-                raise ValueError("Tape.entries: consume=True walks backwards only")
             return self._consumed()
         rows = self.rows
         if reverse:
@@ -145,6 +170,52 @@ class Tape:
             code, params, parents, constants, out, residuals = rows[-6:]
             del rows[-6:]
             yield OPCODES[code], params, parents, constants, out, residuals
+
+    def _recomputing(self, reverse: bool, consume: bool):
+        """`entries` on a tape with dropped segments: a segment's residuals are recomputed
+        when the walk enters it and dropped again when it leaves (consumed rows simply go)."""
+        rows = self.rows
+        positions = range(len(self) - 1, -1, -1) if reverse else range(len(self))
+        walking = None                                # the segment recomputed for this walk
+        for position in positions:
+            base = 6 * position
+            if type(rows[base + 5]) is Dropped:
+                walking = rows[base + 5]
+                self.recompute(walking)
+            code, params, parents, constants, out, residuals = rows[base:base + 6]
+            if consume:
+                del rows[base:]
+            yield OPCODES[code], params, parents, constants, out, residuals
+            if walking is not None and position == (walking.start if reverse
+                                                    else walking.stop - 1):
+                if not consume:                       # the segment's residuals go again
+                    rows[6 * walking.start + 5:6 * walking.stop:6] = \
+                        [walking] * (walking.stop - walking.start)
+                walking = residuals = None
+        if consume:
+            self.dropped = 0
+
+    def recompute(self, segment: Dropped) -> None:
+        """Re-run a dropped segment from the values it keeps, putting each entry's residuals
+        back in its slot; a value it produces is let go after its last reader in the
+        segment (the residuals keep what the rules need)."""
+        rows = self.rows
+        last = {}
+        for position in range(segment.start, segment.stop):
+            for parent in rows[6 * position + 2]:
+                last[parent] = position
+        values = dict(segment.inputs)
+        for position in range(segment.start, segment.stop):
+            out, _ = self.replay(position, values, store=True)
+            first = rows[6 * position + 4]
+            if OPCODES[rows[6 * position]].n_outputs == 1:
+                if first in last:
+                    values[first] = out
+            else:
+                values.update((i, v) for i, v in enumerate(out, first) if i in last)
+            for parent in rows[6 * position + 2]:
+                if last.get(parent) == position:
+                    values.pop(parent, None)
 
     # --- facts about entries ---------------------------------------------------------
     def primitive(self, position: int) -> Primitive:
@@ -304,5 +375,5 @@ def plan_blocks(in_shapes: Sequence[tuple[int, ...]], out_shapes: Sequence[tuple
     return BlockPlan(int(n), int(m), chunk)
 
 
-__all__ = ["Tape", "CONSTANT", "NO_PARAMS", "BlockPlan", "plan_blocks", "CHUNK_SIZE",
+__all__ = ["Tape", "Dropped", "CONSTANT", "NO_PARAMS", "BlockPlan", "plan_blocks", "CHUNK_SIZE",
            "CHUNK_BUDGET"]

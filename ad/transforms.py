@@ -22,8 +22,10 @@ from ad import tree
 from ad.compiled import CompiledGrad, NotLowered
 from ad.cost import Chain, predict
 from ad.cost.counts import recorded_counts
+from ad.cost.memory import RecomputePlan, check_budget, footprint, plan_recompute
 from ad.errors import DTypeError, ShapeError
 from ad.primitive import Tracer, float_dtype, primal_value, shape_of
+from ad.reverse import MeasuringLevel, RecomputingLevel
 from ad.tape import CHUNK_BUDGET, CHUNK_SIZE, BlockPlan, plan_blocks
 from ad.recording import (Recording, as_scalar, check_callable, flatten_inputs, name_of,
                           normalize_argnums, per_argnum)
@@ -43,12 +45,45 @@ def _check_cotangent(ct, primal, position: str, transform: str):
     return ct if isinstance(ct, Tracer) else np.asarray(ct, dtype=np.result_type(primal))
 
 
-def vjp(f: Callable, *primals, has_aux: bool = False):
+class BudgetedRecorder:
+    """Recordings of one function under a memory budget: per input signature, one
+    measuring run (`MeasuringLevel`, nothing kept) plans which segments to recompute
+    (`ad.cost.memory.plan_recompute`); every call then records with that plan
+    (`RecomputingLevel`). `plan` is the last call's `RecomputePlan` (what was chosen).
+    A recording whose entries differ from the plan's (another path through f) is still
+    right, as each dropped segment keeps what it reads; its signature is planned afresh
+    on the next call."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = check_budget(budget)
+        self.plans: dict = {}
+        self.plan: RecomputePlan | None = None
+
+    def record(self, f, args, kwargs, argnums, has_aux, transform) -> Recording:
+        leaves, structures = flatten_inputs(args, argnums, transform, f)
+        key = (tuple(structures), tuple((np.shape(x), str(np.result_type(x))) for x in leaves))
+        plan = self.plans.get(key)
+        if plan is None:
+            measured = Recording(f, args, kwargs, argnums, has_aux, transform,
+                                 level=MeasuringLevel())
+            plan = plan_recompute(footprint(measured.level.tape), self.budget)
+            del measured
+            self.plans[key] = plan
+        level = RecomputingLevel(plan.ranges) if plan.ranges else None
+        recording = Recording(f, args, kwargs, argnums, has_aux, transform, level=level)
+        if tuple(recording.level.tape.opcodes) != plan.opcodes:
+            del self.plans[key]
+        self.plan = plan
+        return recording
+
+
+def vjp(f: Callable, *primals, has_aux: bool = False, memory_budget: int | None = None):
     """Run `f` on a tape; return its output and a function pulling cotangents back.
 
     `vjp_fn(cotangent)` takes a cotangent shaped like the output and returns a tuple with
     one cotangent per primal. It can be called many times (the tape is kept while vjp_fn
-    lives).
+    lives). With `memory_budget` (bytes) the tape keeps what fits and recomputes the rest
+    in each sweep (see `value_and_grad`).
 
     >>> import ad, ad.numpy as anp
     >>> out, vjp_fn = ad.vjp(lambda x, y: x * anp.sin(y), 2.0, 0.0)
@@ -56,7 +91,10 @@ def vjp(f: Callable, *primals, has_aux: bool = False):
     [0.0, 2.0]
     """
     check_callable(f, "vjp")
-    recording = Recording(f, primals, {}, tuple(range(len(primals))), has_aux, "vjp")
+    nums = tuple(range(len(primals)))
+    recording = (Recording(f, primals, {}, nums, has_aux, "vjp") if memory_budget is None
+                 else BudgetedRecorder(memory_budget).record(f, primals, {}, nums, has_aux,
+                                                              "vjp"))
 
     def vjp_fn(cotangent):
         ct_leaves, ct_structure = tree.flatten(cotangent)
@@ -73,7 +111,7 @@ def vjp(f: Callable, *primals, has_aux: bool = False):
 
 
 def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *,
-                   compile: bool = False):
+                   compile: bool = False, memory_budget: int | None = None):
     """A function returning `f`'s value and its gradient with respect to `argnums`.
 
     With `compile=True`, f is recorded once per input signature (shapes, dtypes, pytree
@@ -84,12 +122,24 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     with no lowering runs the interpreted engine on every call, as without compile;
     `value_and_grad_f.compiled.reports` says why.
 
+    With `memory_budget` (bytes), the tape keeps at most that much for the sweep
+    (predicted; the result and the sweep's cotangents come on top): per input signature
+    one run that keeps nothing measures what each entry would keep, the cost model
+    chooses which segments of entries keep only their inputs and are re-run in the sweep
+    (the least predicted extra work that fits: `ad.cost.memory.plan_recompute`), and
+    `value_and_grad_f.recorder.plan` says what it chose. Gradients are the same, bit for
+    bit. A budget no choice fits raises `MemoryBudgetError`.
+
     >>> import ad
     >>> ad.value_and_grad(lambda x: x ** 3)(2.0)
     (np.float64(8.0), np.float64(12.0))
     """
     check_callable(f, "value_and_grad")
+    if compile and memory_budget is not None:
+        raise ValueError(f"value_and_grad({name_of(f)}): compile=True keeps the whole tape; "
+                         "it cannot be combined with memory_budget=")
     compiled = CompiledGrad(f) if compile and not has_aux else None
+    recorder = None if memory_budget is None else BudgetedRecorder(memory_budget)
 
     @functools.wraps(f)
     def value_and_grad_f(*args, **kwargs):
@@ -101,7 +151,8 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
                 lambda: flatten_inputs(args, nums, "grad", f)[1])
             if replay is not None:
                 return replay(_leaves)
-        recording = Recording(f, args, kwargs, nums, has_aux, "grad")
+        recording = (Recording(f, args, kwargs, nums, has_aux, "grad") if recorder is None
+                     else recorder.record(f, args, kwargs, nums, has_aux, "grad"))
         if len(recording.out_primals) != 1 or np.shape(recording.out_primals[0]) != ():
             shapes = [np.shape(p) for p in recording.out_primals]
             what = (f"shape {shapes[0]}" if len(shapes) == 1
@@ -122,13 +173,15 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
         return ((value, recording.aux), grads) if has_aux else (value, grads)
 
     value_and_grad_f.compiled = compiled
+    value_and_grad_f.recorder = recorder
     return value_and_grad_f
 
 
 def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *,
-         compile: bool = False):
+         compile: bool = False, memory_budget: int | None = None):
     """The gradient of a scalar-valued `f` with respect to the arguments in `argnums`;
-    `compile=True` replays a compiled tape (see `value_and_grad`).
+    `compile=True` replays a compiled tape, `memory_budget=` bytes bounds what the tape
+    keeps by recomputing segments of it in the sweep (see `value_and_grad`).
 
     >>> import ad, ad.numpy as anp
     >>> float(ad.grad(anp.sin)(0.0))
@@ -137,7 +190,8 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *
     >>> g(np.array([0.0, 1.0])).round(6)
     array([0.      , 1.381773])
     """
-    value_and_grad_f = value_and_grad(f, argnums, has_aux, compile=compile)
+    value_and_grad_f = value_and_grad(f, argnums, has_aux, compile=compile,
+                                      memory_budget=memory_budget)
 
     @functools.wraps(f)
     def grad_f(*args, **kwargs):
@@ -147,6 +201,7 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *
         return value_and_grad_f(*args, **kwargs)[1]
 
     grad_f.compiled = value_and_grad_f.compiled
+    grad_f.recorder = value_and_grad_f.recorder
     return grad_f
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -126,23 +127,29 @@ def loop_part(steps: int, repeats: int, slot_counts: Sequence[int] = (2, 10, 50)
     return {"steps": steps, "budget bytes": budget, "rows": rows}
 
 
-def kept_bytes(f: Callable, *args) -> int:
+def kept_bytes(f: Callable, *args, **how) -> int:
     """What a recording keeps for its sweep: memory still allocated after `ad.vjp` records
     (the residuals and the tape), before any cotangent is pulled."""
+    ad.vjp(f, *args, **how)                      # a budget plans on its first call
     tracemalloc.start()
     before, _ = tracemalloc.get_traced_memory()
-    _, pullback = ad.vjp(f, *args)
+    _, pullback = ad.vjp(f, *args, **how)
     after, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     del pullback
     return int(after - before)
 
 
-def mlp_part(repeats: int, layers: int = 100, width: int = 256, batch: int = 64
-             ) -> dict[str, Any]:
+def mlp_part(repeats: int, layers: int = 100, width: int = 256, batch: int = 64,
+             shares: Sequence[float] = (0.5, 0.25, 0.125)) -> dict[str, Any]:
+    """The MLP with respect to its weights (kept for the sweep, peak, time) for each way
+    of checkpointing; and with respect to its input batch (the weights fixed, so the
+    result is small and the peak during the gradient is the tape's), stored against
+    `grad(f, memory_budget=B)` for budgets B = `shares` of the stored tape."""
     rng = np.random.default_rng(0)
     weights = [rng.standard_normal((width, width)) / np.sqrt(width) for _ in range(layers)]
     x = rng.standard_normal((batch, width))
+    policies = ad.checkpoint_policies
 
     def layer_block(h, ws):
         for w in ws:
@@ -161,6 +168,8 @@ def mlp_part(repeats: int, layers: int = 100, width: int = 256, batch: int = 64
 
     variants = {"stored": loss(layers, lambda g: g),
                 "ad.checkpoint per layer": loss(1, ad.checkpoint),
+                "ad.checkpoint per layer, dots_saveable": loss(
+                    1, lambda g: ad.checkpoint(g, policy=policies.dots_saveable)),
                 "ad.checkpoint per 10 layers": loss(10, ad.checkpoint)}
     grads = {name: ad.grad(f) for name, f in variants.items()}
     reference = grads["stored"](weights)
@@ -178,8 +187,51 @@ def mlp_part(repeats: int, layers: int = 100, width: int = 256, batch: int = 64
         rows[name]["time / stored"] = times[name] / times["stored"]
         rows[name]["kept / stored"] = (rows[name]["kept for the sweep bytes"]
                                        / rows["stored"]["kept for the sweep bytes"])
+
+    def of_input(h):
+        return anp.sum(layer_block(h, weights) ** 2)
+    stored = kept_bytes(of_input, x)
+    budgets = {"stored": None, **{f"memory_budget = stored x {share:g}": int(share * stored)
+                                  for share in shares}}
+    input_grads = {name: ad.grad(of_input, memory_budget=b) for name, b in budgets.items()}
+    expected = input_grads["stored"](x)
+    budget_rows = {}
+    for name, g in input_grads.items():
+        got = g(x)
+        plan = g.recorder.plan if g.recorder is not None else None
+        budget_rows[name] = {"budget bytes": budgets[name],
+                             "peak bytes": peak_bytes(lambda: g(x)),
+                             "predicted peak bytes": None if plan is None else plan.peak_bytes,
+                             "plan": None if plan is None else str(plan),
+                             "extra evaluations": 0.0 if plan is None
+                             else plan.extra_evaluations,
+                             "identical": bool(np.array_equal(got, expected))}
+    times = _interleaved({name: (lambda g=g: g(x)) for name, g in input_grads.items()},
+                         repeats, min_time=0.0)
+    for name in budget_rows:
+        budget_rows[name]["seconds"] = times[name]
+        budget_rows[name]["time / stored"] = times[name] / times["stored"]
+        budget_rows[name]["peak / stored"] = (budget_rows[name]["peak bytes"]
+                                              / budget_rows["stored"]["peak bytes"])
     return {"layers": layers, "width": width, "batch": batch,
-            "parameter bytes": sum(w.nbytes for w in weights), "rows": rows}
+            "parameter bytes": sum(w.nbytes for w in weights), "rows": rows,
+            "budget rows": budget_rows, "peers": peers_part(repeats)}
+
+
+def peers_part(repeats: int) -> dict[str, Any]:
+    """JAX's jax.checkpoint and torch.utils.checkpoint on the same MLP, in the peers' venv
+    (`benchmarks.checkpointing_peers`), when it is there."""
+    from benchmarks.compiled_tapes import PEERS_PYTHON
+    if not PEERS_PYTHON.exists():
+        return {}
+    done = subprocess.run([str(PEERS_PYTHON), "-m", "benchmarks.checkpointing_peers",
+                           "--repeats", str(max(repeats, 3))],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                          text=True, timeout=1800)
+    if done.returncode != 0:
+        print("peers failed:", done.stderr[-2000:])
+        return {}
+    return json.loads(done.stdout)
 
 
 def _mb(b: float) -> str:
@@ -209,6 +261,37 @@ def report(result: dict[str, Any]) -> str:
                      f"{r['kept / stored']:.3f} | {_mb(r['peak bytes'])} | "
                      f"{r['seconds'] * 1e3:.0f} ms | {r['time / stored']:.2f}x | "
                      f"max diff {r['max abs difference']:.1e} |")
+    lines += ["", "**The same MLP, gradient with respect to its input batch** (the weights "
+              "fixed: the peak during the gradient is the tape's), `grad(f, memory_budget=B)`",
+              "", "| variant | budget | measured peak | predicted peak | peak / stored | "
+              "extra evaluations (predicted) | time / stored | gradient |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, r in m["budget rows"].items():
+        lines.append(f"| {name} | {_mb(r['budget bytes']) if r['budget bytes'] else '-'} | "
+                     f"{_mb(r['peak bytes'])} | "
+                     f"{_mb(r['predicted peak bytes']) if r['predicted peak bytes'] else '-'} | "
+                     f"{r['peak / stored']:.3f} | {r['extra evaluations']:.2f} | "
+                     f"{r['time / stored']:.2f}x | "
+                     f"{'identical' if r['identical'] else 'DIFFERS'} |")
+    peers = m.get("peers") or {}
+    if peers:
+        ours = m["rows"]
+        pairs = {"stored": "stored", "per layer": "ad.checkpoint per layer",
+                 "per 10 layers": "ad.checkpoint per 10 layers"}
+        lines += ["", "**Peers on the MLP (weights' gradient)**: kept for the backward pass "
+                  "(new arrays only) and median time, each peer in its own process of this "
+                  "run; ad's from the table above", "",
+                  "| variant | ad kept | ad time | JAX kept | JAX jit time | torch kept | "
+                  "torch time |", "|---|---|---|---|---|---|---|"]
+        for variant, mine in pairs.items():
+            cells = [variant, _mb(ours[mine]["kept for the sweep bytes"]),
+                     f"{ours[mine]['seconds'] * 1e3:.0f} ms"]
+            for peer in ("jax", "torch"):
+                r = peers.get(peer, {}).get(variant)
+                cells += ([_mb(r["kept"]), f"{r['time'] * 1e3:.0f} ms"] if r else ["-", "-"])
+            lines.append("| " + " | ".join(cells) + " |")
+        versions = ", ".join(f"{k} {v['version']}" for k, v in peers.items())
+        lines += ["", f"Peers: {versions}."]
     return "\n".join(lines)
 
 

@@ -10,6 +10,8 @@ import pytest
 
 import ad
 import ad.numpy as anp
+from ad.cost.memory import budget_range, footprint
+from ad.graph import measure
 
 
 def mlp(w, x):
@@ -102,6 +104,107 @@ def test_checkpoint_keeps_only_the_inputs_for_the_sweep():
     # the stored tape holds the residuals of 40 layers (160 kB arrays); checkpointed per
     # segment of 5, the sweep holds the 8 segments' inputs and one segment's tape
     assert recomputed < stored / 2, (stored, recomputed)
+
+
+# ----------------------------------------------------------------------------- policies
+P = ad.checkpoint_policies
+POLICIES = [P.nothing_saveable, P.dots_saveable, P.everything_saveable,
+            P.save_only_these_names("z"), P.save_only_these_names("unused")]
+WS = [np.random.default_rng(k).standard_normal((4, 4)) * 0.5 for k in range(4)]
+
+
+def deep_loss(policy):
+    layer = ad.checkpoint(lambda h, w: anp.tanh(ad.checkpoint_name(h @ w, "z")),
+                          policy=policy)
+
+    def f(ws, x):
+        h = x
+        for w in ws:
+            h = layer(h, w)
+        return anp.sum(h ** 2)
+    return f
+
+
+def plain_deep_loss(ws, x):
+    h = x
+    for w in ws:
+        h = anp.tanh(h @ w)
+    return anp.sum(h ** 2)
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.__name__)
+def test_every_policy_gives_the_same_derivatives(policy):
+    f = deep_loss(policy)
+    expected = ad.grad(plain_deep_loss)(WS, X)
+    assert all(np.array_equal(a, b) for a, b in zip(ad.grad(f)(WS, X), expected))
+    _, vjp_fn = ad.vjp(lambda x: f(WS, x), X)
+    first = vjp_fn(1.0)[0]
+    assert np.array_equal(vjp_fn(1.0)[0], first)            # the kept values serve again
+    h = ad.hessian(lambda x: f(WS, x))(X)
+    assert np.allclose(h, ad.hessian(lambda x: plain_deep_loss(WS, x))(X), atol=1e-12)
+    t = np.ones_like(X)
+    assert np.allclose(ad.jvp(lambda x: f(WS, x), (X,), (t,))[1],
+                       ad.jvp(lambda x: plain_deep_loss(WS, x), (X,), (t,))[1])
+
+
+def counted_product():
+    calls = {"n": 0}
+
+    def product(a, b):
+        calls["n"] += 1
+        return a @ b
+    prim = ad.defprimitive(f"counted_product_{id(calls)}", product,
+                           jvp=(lambda t, out, a, b: t @ b, lambda t, out, a, b: a @ t),
+                           vjp=(lambda ct, out, a, b: ct @ b.T,
+                                lambda ct, out, a, b: a.T @ ct),
+                           cost=lambda in_shapes, out_shape, **p: ad.Counts(1, 1, 1, 1))
+    return prim, calls
+
+
+@pytest.mark.parametrize("how", ["policy", "name"])
+def test_a_kept_result_is_not_recomputed(how):
+    prim, calls = counted_product()
+    if how == "policy":
+        policy = lambda primitive, params: primitive is prim      # noqa: E731
+        body = lambda h, w: anp.tanh(prim(h, w))                   # noqa: E731
+    else:
+        policy = P.save_only_these_names("z")
+        body = lambda h, w: anp.tanh(ad.checkpoint_name(prim(h, w), "z"))  # noqa: E731
+    for chosen, runs in ((P.nothing_saveable, 2), (policy, 1)):
+        layer = ad.checkpoint(body, policy=chosen)
+        grad = ad.grad(lambda w: anp.sum(layer(layer(X, w), w)))
+        grad(W)                        # the first call also counts f's results, once
+        calls["n"] = 0
+        g = grad(W)
+        assert calls["n"] == 2 * runs                           # two layers, one or two runs
+        assert np.array_equal(g, ad.grad(lambda w: anp.sum(body(body(X, w), w)))(W))
+
+
+def test_policy_decorator_and_bad_policies():
+    @ad.checkpoint(policy=P.dots_saveable)
+    def layer(h, w):
+        return anp.tanh(h @ w)
+    assert np.array_equal(ad.grad(lambda w: anp.sum(layer(X, w)))(W),
+                          ad.grad(lambda w: anp.sum(anp.tanh(X @ w)))(W))
+    with pytest.raises(TypeError, match="policy"):
+        ad.checkpoint(lambda h: h, policy="dots")
+    with pytest.raises(TypeError, match="name must be a str"):
+        ad.checkpoint_name(X, 3)
+
+
+def test_cost_report_shows_memory_per_mode():
+    f = lambda x: plain_deep_loss([w for w in WS * 10], x)      # noqa: E731
+    report = ad.cost_report(f, X)
+    assert report.budgeted is None and "forward mode keeps no tape" in str(report)
+    least, stored = budget_range(footprint(measure(f, X)))
+    budget = (least + stored) // 2
+    report = ad.cost_report(f, X, memory_budget=budget)
+    g = ad.grad(f, memory_budget=budget)
+    g(X)
+    assert report.memory == g.recorder.plan                     # the plan grad executes
+    assert report.budgeted.peak_bytes < report.vjp.peak_bytes
+    assert report.budgeted.seconds > report.vjp.seconds
+    assert "one VJP, budget" in str(report) and "segments recomputed" in str(report)
 
 
 # ----------------------------------------------------------------------------- loops

@@ -36,7 +36,7 @@ ALLOWED = {
                           "transforms", "scipy", "compiled"],
     "custom": LOWER + ["catalogue"],
     "schedule": [],
-    "checkpointing": LOWER + ["catalogue", "numpy", "recording", "schedule"],
+    "checkpointing": LOWER + ["tape", "reverse", "catalogue", "numpy", "recording", "schedule"],
     "scipy": LOWER + ["catalogue", "numpy", "scipy"],
     "nn": LOWER + ["numpy", "transforms", "nn", "catalogue"],
     "testing": None,       # test helper: may import anything; nothing in ad imports it

@@ -49,7 +49,8 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None] | 
                  domain: Sequence[tuple[float, float]] | None = None, numpy: Callable | None = None,
                  arity: int | None = None, batched: bool = False,
                  identity_seed: str | None = None, outputs: int = 1,
-                 dependency: str | Callable | None = None) -> Primitive:
+                 dependency: str | Callable | None = None,
+                 keeps_output: bool = True) -> Primitive:
     """Declare a primitive with hand-written per-argument JVP and VJP rules.
 
     `jvp=None` declares a VJP-only primitive: reverse mode only (forward mode raises a
@@ -65,6 +66,9 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None] | 
     `dependency` says which result elements depend on which argument elements, for
     sparsity detection (`Primitive.dependency`: "elementwise", or a callable giving the
     pairs); without it, `ad.sparsity` and `sparse=True` refuse programs using the primitive.
+
+    `keeps_output=False` declares that the rules read only `out`'s shape and dtype, so the
+    tape keeps a stand-in for it (`ad.primitive.OutputShape`) rather than its memory.
 
     `batched=True` declares that the rules accept tangents and cotangents with extra
     *leading* batch axes (vector mode: a Jacobian pushes many directions at once) and use
@@ -83,6 +87,7 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None] | 
     primitive = Primitive(name, impl, jvp=jvp, vjp=vjp, cost=cost, domain=domain, arity=arity,
                           numpy=numpy, identity_seed=identity_seed, outputs=outputs)
     primitive.dependency = _checked_dependency(name, dependency)
+    primitive.keeps_output = bool(keeps_output)
     for what, rules in (("JVP rule", primitive.jvp_rules), ("VJP rule", primitive.vjp_rules)):
         for rule in rules:
             if rule is not None:

@@ -124,8 +124,8 @@ def _matmul_cost(in_shapes, out_shape, traced=(True, True), **params) -> Counts:
     inner = in_shapes[0][-1]
     n_out = math.prod(out_shape)
     flops = 2 * inner * n_out
-    # the residuals hold the output and the arguments (constants are the program's own)
-    saved = n_out + sum(math.prod(s) for s, t in zip(in_shapes, traced) if t)
+    # the residuals hold the arguments (constants are the program's own), not the output
+    saved = sum(math.prod(s) for s, t in zip(in_shapes, traced) if t)
     terms = max(1, sum(traced))   # one product per argument that carries a derivative
     return Counts(flops, terms * flops, terms * flops, saved)
 
@@ -165,7 +165,7 @@ def _matmul(a, b):
 matmul = defprimitive("matmul", _matmul, jvp=(_matmul_jvp_a, _matmul_jvp_b),
                       vjp=(_matmul_vjp_a, _matmul_vjp_b), cost=_matmul_cost, batched=True,
                       identity_seed="free",   # see _matmul: A @ I is A
-                      dependency=_matmul_dependency)
+                      dependency=_matmul_dependency, keeps_output=False)
 
 #: The largest product a compiled tape expands (elements of the (..., m, k, n) block).
 MATMUL_EXPAND_LIMIT = 2 ** 16

@@ -17,6 +17,7 @@ catalogue (facts come from the primitive objects on the tape) or the transforms.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ import numpy as np
 
 from ad.cost.calibration import (Calibration, current, entry_elements, entry_work, kind_of,
                                  variant)
-from ad.graph import Graph, trace
+from ad.cost.memory import RecomputePlan, budget_range, footprint, plan_recompute
+from ad.graph import Graph, measure, trace
 from ad.primitive import float_dtype, primal_value
 from ad.tape import CONSTANT, BlockPlan, Tape, plan_blocks
 
@@ -412,6 +414,12 @@ class CostReport:
     measured: dict = field(default_factory=dict, compare=False)
     #: The table the prices came from (the rows below are priced on demand with it).
     table: Calibration | None = field(default=None, compare=False, repr=False)
+    #: What reverse mode's tape keeps, measured, and what it would recompute under a memory
+    #: budget (`ad.cost.memory.RecomputePlan`; `cost_report(memory_budget=)`).
+    memory: RecomputePlan | None = field(default=None, compare=False)
+    #: The budgets a plan can fit in: (the least any plan fits in, the least the stored tape
+    #: fits in), bytes (`ad.cost.memory.budget_range`).
+    memory_range: tuple | None = field(default=None, compare=False)
 
     # f, one JVP and one VJP: for the table, not for the choice, so priced when asked for
     @functools.cached_property
@@ -432,13 +440,29 @@ class CostReport:
     @functools.cached_property
     def vjp(self) -> ModeCost:
         c, e = self.counts, self.table.engine
+        tape = c.itemsize * c.saved if self.memory is None else self.memory.stored_bytes
         return _priced("one VJP", 1, 1, c.flops + c.vjp, 2 * c.bytes,
-                       c.itemsize * (c.saved + 2 * c.peak_live),
+                       tape + 2 * c.itemsize * c.peak_live,
                        _rules(c, self.table, 1, "vjp", 1, 1),
                        {"recording and sweep (per entry)":
                         c.nodes * (e["record_entry"] + e["sweep_entry"]),
                         "pass fixed costs": e["record_pass"] + e["sweep_pass"],
                         "cotangent accumulation": e["accumulate"] * c.fan_in})
+
+    @functools.cached_property
+    def budgeted(self) -> ModeCost | None:
+        """One VJP under the memory budget: the recomputation priced as that share of an
+        evaluation of f, the tape's peak the plan's."""
+        plan = self.memory
+        if plan is None or plan.budget >= 2 ** 60:
+            return None
+        c, vjp, share = self.counts, self.vjp, plan.extra_evaluations
+        extra = share * self.evaluation.seconds
+        return ModeCost("one VJP, budget", 1, 1, vjp.flops + share * c.flops,
+                        vjp.seconds + extra, vjp.overhead, vjp.bytes + share * c.bytes,
+                        plan.tape_peak_bytes + 2 * c.itemsize * c.peak_live,
+                        tuple(sorted([*vjp.terms, ("recomputation", extra)],
+                                     key=lambda t: -t[1])))
 
     @property
     def ratio(self) -> float:
@@ -459,7 +483,10 @@ class CostReport:
         rows = [("", "flops", "predicted", "measured", "largest terms", "peak memory",
                  "passes")]
         for mc, mode in ((self.evaluation, None), (self.jvp, None), (self.vjp, None),
-                         (self.forward, "forward"), (self.reverse, "reverse")):
+                         (self.budgeted, None), (self.forward, "forward"),
+                         (self.reverse, "reverse")):
+            if mc is None:
+                continue
             rows.append((mc.label, _num(mc.flops), _seconds(mc.seconds),
                          _seconds(measured[mode]) if mode in measured else "",
                          _terms(mc), _bytes(mc.peak_bytes), _passes(mc)))
@@ -470,6 +497,17 @@ class CostReport:
                 "  " + (cell.ljust(w) if k == 3 else cell.rjust(w))
                 for k, (cell, w) in enumerate(zip(r[1:], widths[1:]))))
         lines.append(f"auto mode: {self.reason}")
+        if self.memory is not None:
+            lines.append(f"memory: forward mode keeps no tape (peak {_bytes(self.jvp.peak_bytes)}"
+                         f" for one JVP: live values and their tangents); reverse mode's tape "
+                         f"keeps {_bytes(self.memory.stored_bytes)} for its sweep")
+            if self.memory_range is not None:
+                least, most = self.memory_range
+                lines.append(f"  memory_budget= from {_bytes(least)} (the least any plan of "
+                             f"recomputed segments fits in) to {_bytes(most)} (the stored "
+                             "tape fits)")
+            if self.budgeted is not None:
+                lines.append(f"  {self.memory}")
         return "\n".join(lines)
 
     def _repr_pretty_(self, p, cycle) -> None:   # IPython shows the table
@@ -501,11 +539,11 @@ def _num(x: float) -> str:
 
 
 def _bytes(x: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if x < 1024 or unit == "GB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if x < 1024 or unit == "GiB":
             return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
         x /= 1024
-    return f"{x:.1f} TB"  # pragma: no cover
+    return f"{x:.1f} TiB"  # pragma: no cover
 
 
 def predict(counts: ProgramCounts, chunk_size: int | BlockPlan | None = None,
@@ -557,8 +595,11 @@ def _choose(fwd: ModeCost, rev: ModeCost, n: int, m: int) -> tuple[str, str]:
 
 def cost_report(f: Callable, *args, argnums: int | Sequence[int] = 0,
                 chunk_size: int | None = None, table: Calibration | None = None,
-                **kwargs) -> CostReport:
-    """Trace `f` at `args` and predict what each way of differentiating it costs.
+                memory_budget: int | None = None, **kwargs) -> CostReport:
+    """Trace `f` at `args` and predict what each way of differentiating it costs; a
+    second run measures what reverse mode's tape keeps (`report.memory`), and with
+    `memory_budget` (bytes) what it would recompute to fit (the "one VJP, budget" row:
+    the plan `grad(f, memory_budget=)` executes).
 
     >>> import numpy as np, ad, ad.numpy as anp
     >>> r = ad.cost_report(lambda x: anp.tanh(x[:, None] * x), np.ones(3))
@@ -566,7 +607,11 @@ def cost_report(f: Callable, *args, argnums: int | Sequence[int] = 0,
     (3, 9, 'forward')
     """
     graph = trace(f, *args, argnums=argnums, **kwargs)
-    return predict(count(graph), chunk_size, table)
+    report = predict(count(graph), chunk_size, table)
+    facts = footprint(measure(f, *args, argnums=argnums, **kwargs))
+    return dataclasses.replace(report, memory=plan_recompute(
+        facts, 2 ** 62 if memory_budget is None else memory_budget),
+        memory_range=budget_range(facts))
 
 
 __all__ = ["ProgramCounts", "tape_counts", "recorded_counts", "count", "ModeCost", "forward_cost",
