@@ -141,7 +141,7 @@ def kept_bytes(f: Callable, *args, **how) -> int:
 
 
 def mlp_part(repeats: int, layers: int = 100, width: int = 256, batch: int = 64,
-             shares: Sequence[float] = (0.5, 0.25, 0.125)) -> dict[str, Any]:
+             shares: Sequence[float] = (0.5, 0.3, 0.2)) -> dict[str, Any]:
     """The MLP with respect to its weights (kept for the sweep, peak, time) for each way
     of checkpointing; and with respect to its input batch (the weights fixed, so the
     result is small and the peak during the gradient is the tape's), stored against
