@@ -116,7 +116,8 @@ def _name_transpose(ct, out, x, *, name):
 
 #: `checkpoint_name(x, name)`: x itself, marked for a `save_only_these_names` policy.
 name_primitive = deflinear("checkpoint_name", _name_impl, transpose=(_name_transpose,),
-                           cost=PerElement(0, 0, 0, 0), dependency="elementwise")
+                           cost=PerElement(0, 0, 0, 0), dependency="elementwise",
+                           complex="holomorphic")
 
 
 def checkpoint_name(x, name: str):
@@ -250,6 +251,7 @@ class _Checkpointed(Primitive):
                          vjp=[self._against(i) for i in range(arity)],
                          cost=_checkpointed_cost, arity=arity, outputs=outputs)
         self.dependency = _dense_dependency
+        self.complex = "holomorphic"       # its rules are the transforms themselves
         self._pulled: dict = {}
 
     # Per-argument rules, as every primitive has; the engines call `jvp` and `vjp` below,

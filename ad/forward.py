@@ -14,7 +14,7 @@ import numpy as np
 
 from ad.context import Level, get_ident
 from ad.errors import DTypeError, ShapeError
-from ad.primitive import ZERO, Tracer, bind, refuse_complex, shape_of
+from ad.primitive import COMPLEX, ZERO, Tracer, bind, check_complex, real_if_real, shape_of
 
 _FLOAT = np.dtype(np.float64)
 
@@ -41,8 +41,8 @@ class ForwardLevel(Level):
             return bind(primitive, primals, params)
         needs = [tangent is not ZERO for tangent in tangents]
         out, residuals = primitive.forward(primals, params, needs)
-        if getattr(out, "dtype", _FLOAT).kind == "c" or primitive.n_outputs != 1:
-            refuse_complex(primitive, out)
+        if COMPLEX.seen or primitive.n_outputs != 1 or getattr(out, "dtype", _FLOAT).kind == "c":
+            check_complex(primitive, primals, out)
         if primitive.elementwise:   # its residuals are partials: it needs the shapes
             tangent = primitive.jvp(residuals, tangents, params,
                                     [shape_of(x) for x in primals], shape_of(out))
@@ -53,6 +53,8 @@ class ForwardLevel(Level):
         if primitive.n_outputs != 1:
             return tuple(value if t is ZERO else Dual._make(value, t, self)
                          for value, t in zip(out, tangent))
+        if COMPLEX.seen:                 # a real value's tangent is real
+            tangent = real_if_real(tangent, getattr(out, "dtype", None))
         return Dual._make(out, tangent, self)
 
 

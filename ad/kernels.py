@@ -104,7 +104,7 @@ def same_dtype(partial, y):
     float64 scalars would upcast float32 derivatives)."""
     if type(partial) is np.ndarray or isinstance(partial, np.generic):
         dtype = y.dtype
-        if partial.dtype != dtype and dtype.kind == "f":
+        if partial.dtype != dtype and dtype.kind == "f" and partial.dtype.kind != "c":
             return partial.astype(dtype)
     return partial
 

@@ -192,6 +192,9 @@ class Primitive:
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
 
+    #: How the rules stand on complex values: one of `COMPLEX_KINDS` (None: refused).
+    complex = None
+
     # --- what the engines call -------------------------------------------------------
     #: What `forward` keeps for the rules (the tape's residual column holds it): the output
     #: and the primal arguments, `(out, primals)`.
@@ -633,6 +636,20 @@ class Tracer:
     def at(self):
         return FUNCTIONS["at"](self)
 
+    @property
+    def real(self):
+        return FUNCTIONS[np.real](self)
+
+    @property
+    def imag(self):
+        return FUNCTIONS[np.imag](self)
+
+    def conj(self):
+        """Traced equivalent of ndarray.conj."""
+        return UFUNCS[np.conjugate](self)
+
+    conjugate = conj
+
     def _method(name):  # noqa: N805 - builds the ndarray methods below
         numpy_function = getattr(np, name)
 
@@ -691,18 +708,55 @@ class Tracer:
         self._conversion_error("a list (.tolist())")
 
 
-def refuse_complex(primitive: Primitive, out) -> None:
-    """Raise when a traced application produced a complex value: the real-valued rules
-    would give it a silently wrong derivative."""
-    for value in (out if type(out) is tuple else (out,)):
+#: How each primitive's rules stand on complex values (`Primitive.complex`):
+#:   None            refused with a named error (the default: real rules would be wrong)
+#:   "holomorphic"   the rules hold as written (complex-linear JVPs, transposes without
+#:                   conjugation: JAX's convention, the bilinear pairing Re(sum u * v))
+#:   "real-valued"   a real function of complex arguments: each partial is df/dx - i df/dy,
+#:                   so the JVP is Re(partial * t) (the engines take the real part) and the
+#:                   VJP partial * ct
+#:   "real-linear"   linear over the reals only (conj, real, imag): the primitive applied to
+#:                   the tangent is its JVP and its transposes are written for that pairing
+COMPLEX_KINDS = (None, "holomorphic", "real-valued", "real-linear")
+
+
+class _Complex:
+    """Set once a complex value enters a traced computation: only then do the engines check
+    arguments' dtypes and take real parts (so real programs pay nothing)."""
+    seen = False
+
+
+COMPLEX = _Complex()
+#: The real part as a traceable operation (the catalogue's `real` primitive sets it): a
+#: complex tangent or cotangent of a real value keeps its real part.
+real_part: Callable | None = None
+
+
+def is_complex(value) -> bool:
+    return getattr(value, "dtype", None) is not None and value.dtype.kind == "c"
+
+
+def check_complex(primitive: Primitive, args, out) -> None:
+    """Note a complex value among an application's arguments and results (`COMPLEX.seen`),
+    and raise when they meet a primitive whose rules do not hold on complex values."""
+    for value in (*args, *(out if type(out) is tuple else (out,))):
         dtype = getattr(value, "dtype", None)
-        if dtype is None or dtype.kind != "c":
-            continue
-        raise DTypeError(
-            f"primitive '{primitive.name}' produced a complex value (dtype {dtype}) inside a "
-            "differentiated function; complex intermediates are not supported yet and would "
-            "get a wrong derivative: keep the computation real (carry real and imaginary "
-            "parts as separate arrays)")
+        if dtype is not None and dtype.kind == "c":
+            COMPLEX.seen = True
+            if primitive.complex is not None:
+                return
+            raise DTypeError(
+                f"primitive '{primitive.name}' met a complex value (dtype {dtype}) and has "
+                "no complex rules (it is not holomorphic, or declares no complex=): keep "
+                "this computation real, or declare the primitive's complex= kind")
+
+
+def real_if_real(value, like_dtype):
+    """`value`'s real part when it is complex and `like_dtype` is real (a derivative takes
+    its value's kind), else value."""
+    if like_dtype is not None and like_dtype.kind != "c" and is_complex(value):
+        return real_part(value)
+    return value
 
 
 #: The namespaces that mirror NumPy on traced values (ad.numpy adds itself): errors name

@@ -20,7 +20,7 @@ from ad import tree
 from ad.context import entered
 from ad.errors import DTypeError
 from ad.forward import Dual, ForwardLevel
-from ad.primitive import Tracer
+from ad.primitive import COMPLEX, Tracer
 from ad.reverse import ReverseLevel, TapeValue, push, sweep
 
 
@@ -62,12 +62,12 @@ def input_leaf(x, where: str):
             dtype = x.dtype
     if dtype.kind == "f":
         return x
+    if dtype.kind == "c":
+        COMPLEX.seen = True                      # the engines check complex rules from now on
+        return x
     if dtype.kind in "iub":
         raise DTypeError(f"{where} has dtype {dtype}: only floating-point inputs can be "
                          "differentiated; pass a float array, e.g. np.asarray(x, dtype=float)")
-    if dtype.kind == "c":
-        raise DTypeError(f"{where} has dtype {dtype}: complex inputs are not supported yet; "
-                         "split into real and imaginary parts")
     raise DTypeError(f"{where} has dtype {dtype}, which cannot be differentiated")
 
 

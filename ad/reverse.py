@@ -16,7 +16,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from ad.context import Level, entered, get_ident
-from ad.primitive import ZERO, Tracer, bind, float_dtype, refuse_complex, shape_of
+from ad.primitive import (COMPLEX, ZERO, Tracer, bind, check_complex, float_dtype, real_if_real,
+                          shape_of)
 from ad.tape import CONSTANT, NO_PARAMS, Dropped, Tape, plan_blocks
 
 _FLOAT = np.dtype(np.float64)
@@ -56,8 +57,8 @@ class ReverseLevel(Level):
         if not primitive.differentiable:
             return bind(primitive, primals, params)
         out, residuals = primitive.forward(primals, params, needs)
-        if getattr(out, "dtype", _FLOAT).kind == "c" or primitive.n_outputs != 1:
-            refuse_complex(primitive, out)
+        if COMPLEX.seen or primitive.n_outputs != 1 or getattr(out, "dtype", _FLOAT).kind == "c":
+            check_complex(primitive, primals, out)
         constants = tuple([None if need else x for x, need in zip(primals, needs)]) \
             if constant else None
         tape = self.tape
@@ -272,6 +273,8 @@ def sweep(tape: Tape, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int] = 
                                       shapes[parent], out_shape)
             if contribution is ZERO:
                 continue
+            if COMPLEX.seen:             # a real value's cotangent is real
+                contribution = real_if_real(contribution, tape.dtypes[parent])
             fresh = primitive.fresh_vjp and type(contribution) is np.ndarray
             if acc is None:
                 cotangents[parent] = contribution
@@ -372,7 +375,8 @@ def push(tape: Tape, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int]) ->
             for j, t in enumerate(tangent):
                 tangents[out + j] = None if t is ZERO else t
         elif tangent is not ZERO:
-            tangents[out] = tangent
+            tangents[out] = (real_if_real(tangent, tape.dtypes[out]) if COMPLEX.seen
+                             else tangent)
         for parent in parents:
             if parent != CONSTANT and last_read[parent] == position:
                 tangents[parent] = None

@@ -39,10 +39,40 @@ def _check_cotangent(ct, primal, position: str, transform: str):
         raise ShapeError(f"{transform}: cotangent {position} has shape {ct_shape}, but the "
                          f"output it pairs with has shape {p_shape}")
     dtype = ct.dtype if isinstance(ct, Tracer) else np.asarray(ct).dtype
-    if dtype.kind not in "fiu":
+    if dtype.kind not in "fiu" and not (dtype.kind == "c" and
+                                        np.result_type(primal).kind == "c"):
         raise DTypeError(f"{transform}: cotangent {position} has dtype {dtype}; use a float "
-                         "dtype")
+                         "dtype (complex only for a complex output)")
     return ct if isinstance(ct, Tracer) else np.asarray(ct, dtype=np.result_type(primal))
+
+
+def _complex_check(transform: str, f, leaves, outs, holomorphic: bool,
+                   real_inputs: bool, real_outputs: bool) -> None:
+    """JAX's rules for complex numbers: `holomorphic=True` needs complex inputs; without
+    it, a Jacobian by columns (forward) needs real inputs and one by rows (grad, reverse)
+    real outputs, since only then is the result the derivative the user means."""
+    def first_complex(values):
+        return next((k for k, v in enumerate(values) if np.result_type(
+            primal_value(v) if isinstance(v, Tracer) else v).kind == "c"), None)
+    if holomorphic:
+        real = next((k for k, v in enumerate(leaves)
+                     if np.result_type(v.primal if isinstance(v, Tracer) else v).kind != "c"),
+                    None)
+        if real is not None:
+            raise DTypeError(f"{transform}({name_of(f)}, holomorphic=True) needs complex "
+                             f"inputs, but input leaf {real} is real; cast it, e.g. "
+                             "x.astype(complex)")
+        return
+    where = first_complex(leaves) if real_inputs else None
+    if where is not None:
+        raise DTypeError(f"{transform}({name_of(f)}) needs real inputs, but input leaf "
+                         f"{where} is complex; pass holomorphic=True for a holomorphic f, or "
+                         "differentiate its real and imaginary parts as separate inputs")
+    where = first_complex(outs) if real_outputs else None
+    if where is not None:
+        raise DTypeError(f"{transform}({name_of(f)}) needs real outputs, but output leaf "
+                         f"{where} is complex; pass holomorphic=True for a holomorphic f, or "
+                         "differentiate its real and imaginary parts (ad.numpy.real/imag)")
 
 
 class BudgetedRecorder:
@@ -111,7 +141,8 @@ def vjp(f: Callable, *primals, has_aux: bool = False, memory_budget: int | None 
 
 
 def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *,
-                   compile: bool = False, memory_budget: int | None = None):
+                   compile: bool = False, memory_budget: int | None = None,
+                   holomorphic: bool = False):
     """A function returning `f`'s value and its gradient with respect to `argnums`.
 
     With `compile=True`, f is recorded once per input signature (shapes, dtypes, pytree
@@ -129,6 +160,11 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     (the least predicted extra work that fits: `ad.cost.memory.plan_recompute`), and
     `value_and_grad_f.recorder.plan` says what it chose. Gradients are the same, bit for
     bit. A budget no choice fits raises `MemoryBudgetError`.
+
+    Complex inputs follow JAX's convention: for a real-valued f of z = x + iy the result
+    is df/dx - i df/dy (the conjugate of the steepest-ascent direction: step along
+    conj(grad) to increase f). A complex output needs `holomorphic=True` (and complex
+    inputs); then the result is f'(z).
 
     >>> import ad
     >>> ad.value_and_grad(lambda x: x ** 3)(2.0)
@@ -163,7 +199,8 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
                 "; reduce it (e.g. .sum()) or use ad.jacobian / ad.vjp")
         out = recording.out_primals[0]
         dtype = np.result_type(out)
-        if dtype.kind != "f":
+        _complex_check("grad", f, recording.in_primals, [out], holomorphic, False, True)
+        if dtype.kind not in "fc":
             raise DTypeError(f"grad({name_of(f)}): the output has dtype {dtype}; a gradient "
                              "needs a floating-point output")
         grads = recording.pull([np.ones((), dtype=dtype)], consume=True)
@@ -178,10 +215,11 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
 
 
 def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *,
-         compile: bool = False, memory_budget: int | None = None):
+         compile: bool = False, memory_budget: int | None = None, holomorphic: bool = False):
     """The gradient of a scalar-valued `f` with respect to the arguments in `argnums`;
     `compile=True` replays a compiled tape, `memory_budget=` bytes bounds what the tape
-    keeps by recomputing segments of it in the sweep (see `value_and_grad`).
+    keeps by recomputing segments of it in the sweep, `holomorphic=True` differentiates a
+    complex output (see `value_and_grad`, also for complex inputs).
 
     >>> import ad, ad.numpy as anp
     >>> float(ad.grad(anp.sin)(0.0))
@@ -191,7 +229,7 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *
     array([0.      , 1.381773])
     """
     value_and_grad_f = value_and_grad(f, argnums, has_aux, compile=compile,
-                                      memory_budget=memory_budget)
+                                      memory_budget=memory_budget, holomorphic=holomorphic)
 
     @functools.wraps(f)
     def grad_f(*args, **kwargs):
@@ -236,9 +274,10 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence):
         if np.shape(t_value) != np.shape(p):
             raise ShapeError(f"jvp({name_of(f)}): tangent leaf {k} has shape {np.shape(t_value)}, "
                              f"but its primal has shape {np.shape(p)}")
-        if t_value.dtype.kind not in "fiu":
+        if t_value.dtype.kind not in "fiu" and not (
+                t_value.dtype.kind == "c" and np.result_type(p).kind == "c"):
             raise DTypeError(f"jvp({name_of(f)}): tangent leaf {k} has dtype {t_value.dtype}; "
-                             "use a float dtype")
+                             "use a float dtype (complex only for a complex primal)")
         if not isinstance(t_value, Tracer):
             t_value = t_value.astype(np.result_type(p), copy=False)
         checked.append(t_value)
@@ -375,7 +414,7 @@ def compile_program(f: Callable, *example_args, **example_kwargs):
 
 def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None,
            compile: bool = False, executor=None, retries: int = RETRIES,
-           progress: bool = False):
+           progress: bool = False, holomorphic: bool = False):
     """Jacobian by forward mode: ceil(n / chunk) passes of vector-mode duals.
 
     The chunk is `chunk_size`, else `ad.tape.plan_blocks` of the input shapes (CHUNK_SIZE
@@ -399,6 +438,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
     def jacfwd_f(*args, **kwargs):
         nums = normalize_argnums(argnums, len(args), "jacfwd", f)
         leaves, structures = flatten_inputs(args, nums, "jacfwd", f)
+        _complex_check("jacfwd", f, leaves, (), holomorphic, True, False)
 
         def dual_pass(blocks):
             return _push_forward(f, args, kwargs, nums, leaves, structures, blocks, "jacfwd")
@@ -444,7 +484,7 @@ def _jacrev_from(recording: Recording, single: bool, plan: BlockPlan):
 
 def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None,
            compile: bool = False, executor=None, retries: int = RETRIES,
-           progress: bool = False):
+           progress: bool = False, holomorphic: bool = False):
     """Jacobian by reverse mode: one recording, ceil(m / chunk) batched sweeps.
 
     >>> import numpy as np, ad
@@ -464,6 +504,8 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
     def jacrev_f(*args, **kwargs):
         nums = normalize_argnums(argnums, len(args), "jacrev", f)
         recording = Recording(f, args, kwargs, nums, False, "jacrev")
+        _complex_check("jacrev", f, recording.in_primals, recording.out_primals, holomorphic,
+                       False, True)
         return _jacrev_from(recording, isinstance(argnums, int),
                             _recording_plan(recording, chunk_size))
 
@@ -473,8 +515,9 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
 def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", *,
              chunk_size: int | None = None, settle: bool = True, compile: bool = False,
              sparse: bool | str = False, dense_output: bool = False, executor=None,
-             retries: int = RETRIES, progress: bool = False):
+             retries: int = RETRIES, progress: bool = False, holomorphic: bool = False):
     """Jacobian in the mode the cost model predicts cheaper, or in the mode you name.
+    Complex inputs or outputs need `holomorphic=True` (as JAX's jacfwd and jacrev do).
 
     `mode`:
 
@@ -545,9 +588,9 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
                                   mode if mode in ("forward", "reverse") else "auto",
                                   "jacobian", interpreted)
     if mode == "forward":
-        return jacfwd(f, argnums, chunk_size=chunk_size)
+        return jacfwd(f, argnums, chunk_size=chunk_size, holomorphic=holomorphic)
     if mode == "reverse":
-        return jacrev(f, argnums, chunk_size=chunk_size)
+        return jacrev(f, argnums, chunk_size=chunk_size, holomorphic=holomorphic)
     chunk = chunk_size
 
     if mode == "optimal" and isinstance(f, Chain):
@@ -603,6 +646,8 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
             return result
         start = time.perf_counter()
         recording = Recording(f, args, kwargs, nums, False, "jacobian")
+        _complex_check("jacobian", f, recording.in_primals, recording.out_primals,
+                       holomorphic, True, True)
         counts = _recording_counts(recording)
         plan = _recording_plan(recording, chunk_size)
         predicting = time.perf_counter()

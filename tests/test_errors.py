@@ -37,20 +37,22 @@ def test_integer_input_to_jvp_and_vjp():
         ad.vjp(lambda x, y: x * y, 1.0, np.arange(2))
 
 
-def test_complex_inputs_are_refused():
-    with _raises(DTypeError, "complex128", "complex inputs are not supported"):
+def test_complex_outputs_of_grad_are_named():
+    with _raises(DTypeError, "grad(sum)", "real outputs", "holomorphic=True"):
         ad.grad(anp.sum)(np.ones(3) + 1j)
 
 
-@pytest.mark.parametrize("f", [lambda x: anp.abs(x * (1 + 1j)) ** 2,
-                               lambda x: np.real(np.exp(1j * x)),
-                               lambda x: anp.sum(anp.real(x + np.array([1j, 0.0])))])
+@pytest.mark.parametrize("f, expected", [
+    (lambda x: anp.abs(x * (1 + 1j)) ** 2, 1.2),
+    (lambda x: np.real(np.exp(1j * x)), -np.sin(0.3)),
+    (lambda x: anp.sum(anp.real(x + np.array([1j, 0.0]))), 2.0)])
 @pytest.mark.parametrize("transform", ["grad", "forward"])
-def test_complex_intermediates_are_refused_not_silently_wrong(f, transform):
-    """Regression: a complex intermediate got the real rules ((0.6+0.6j) for a true 1.2)."""
-    run = ad.grad(f) if transform == "grad" else (lambda x: ad.jvp(f, (x,), (1.0,)))
-    with _raises(DTypeError, "produced a complex value", "complex128", "not supported"):
-        run(0.3)
+def test_complex_intermediates_get_the_right_derivative(f, expected, transform):
+    """Regression: a complex intermediate got the real rules ((0.6+0.6j) for a true 1.2);
+    now complex values have their own rules (JAX's values)."""
+    run = ad.grad(f) if transform == "grad" else (lambda x: ad.jvp(f, (x,), (1.0,))[1])
+    got = run(0.3)
+    assert np.result_type(got).kind == "f" and np.isclose(got, expected, rtol=1e-12)
 
 
 def test_real_imag_conj_of_plain_complex_values_are_numpy_s():
@@ -100,8 +102,6 @@ def test_has_aux_needs_a_pair():
 
 # ----------------------------------------------------------------------------- NumPy protocol
 def test_unsupported_numpy_function_is_named():
-    with _raises(UnsupportedFunctionError, "numpy.fft.fft", "ad.numpy"):
-        ad.grad(lambda x: np.fft.fft(x).real.sum())(np.ones(3))
     with _raises(UnsupportedFunctionError, "numpy.linalg.eig", "ad.numpy"):
         ad.grad(lambda x: np.linalg.eig(x)[0].sum())(np.eye(2))
 
@@ -224,8 +224,8 @@ def test_nan_and_inf_propagate_without_raising():
 
 
 def test_unsupported_numpy_functions_say_whether_ad_numpy_has_one():
-    with _raises(UnsupportedFunctionError, "numpy.fft.fft", "ad.numpy.fft has no equivalent"):
-        ad.grad(lambda x: np.sum(np.fft.fft(x)))(np.ones(2))
+    with _raises(UnsupportedFunctionError, "numpy.linalg.eig", "has no equivalent"):
+        ad.grad(lambda x: np.sum(np.linalg.eig(x)[0]))(np.eye(2))
     with _raises(UnsupportedFunctionError, "numpy.add.reduceat", "ad.numpy has no equivalent"):
         ad.grad(lambda x: np.sum(np.add.reduceat(x, [0, 1])))(np.ones(2))
 

@@ -33,8 +33,8 @@ import numpy as np
 
 from ad import kernels
 from ad.errors import NotDifferentiableError, RegistrationError
-from ad.primitive import (ZERO, CostFn, PerElement, Primitive, Tracer, aval_of, bind,
-                          check_rule, register, shape_of, value_dtype)
+from ad.primitive import (COMPLEX_KINDS, ZERO, CostFn, PerElement, Primitive, Tracer, aval_of,
+                          bind, check_rule, register, shape_of, value_dtype)
 
 REAL = (-np.inf, np.inf)
 #: The cost entry of a primitive declared without one: one flop per output element for its
@@ -50,7 +50,7 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None] | 
                  arity: int | None = None, batched: bool = False,
                  identity_seed: str | None = None, outputs: int = 1,
                  dependency: str | Callable | None = None,
-                 keeps_output: bool = True) -> Primitive:
+                 keeps_output: bool = True, complex: str | None = None) -> Primitive:
     """Declare a primitive with hand-written per-argument JVP and VJP rules.
 
     `jvp=None` declares a VJP-only primitive: reverse mode only (forward mode raises a
@@ -69,6 +69,8 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None] | 
 
     `keeps_output=False` declares that the rules read only `out`'s shape and dtype, so the
     tape keeps a stand-in for it (`ad.primitive.OutputShape`) rather than its memory.
+    `complex="holomorphic"` declares that the rules hold on complex values as written
+    (`ad.primitive.COMPLEX_KINDS`); by default complex values are refused with an error.
 
     `batched=True` declares that the rules accept tangents and cotangents with extra
     *leading* batch axes (vector mode: a Jacobian pushes many directions at once) and use
@@ -88,6 +90,7 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None] | 
                           numpy=numpy, identity_seed=identity_seed, outputs=outputs)
     primitive.dependency = _checked_dependency(name, dependency)
     primitive.keeps_output = bool(keeps_output)
+    primitive.complex = _checked_complex(name, complex)
     for what, rules in (("JVP rule", primitive.jvp_rules), ("VJP rule", primitive.vjp_rules)):
         for rule in rules:
             if rule is not None:
@@ -244,7 +247,8 @@ def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None]
               variadic: bool = False, numpy: Callable | None = None, arity: int | None = None,
               identity_seed: str | None = None, accumulate: Callable | None = None,
               fresh_transpose: bool = False, lowering: str | None = None,
-              dependency: str | Callable | None = None) -> Primitive:
+              dependency: str | Callable | None = None,
+              complex: str | None = None) -> Primitive:
     """Declare a primitive linear in its differentiable arguments (sum, reshape, index...).
 
     `transpose[i](ct, out, *args, **params)` is the cotangent of argument i (None: not
@@ -262,7 +266,9 @@ def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None]
     allocates and adds a full buffer per contribution. `lowering` ("gather" or "scatter")
     says how a compiled tape runs it (`Primitive.lowering`). `dependency` (default: the
     lowering's index maps, else "linear", the primitive's own matrix) is its sparsity
-    structure (`Primitive.dependency`).
+    structure (`Primitive.dependency`). `complex="holomorphic"` (complex-linear) or
+    "real-linear" (conj, real, imag: transposes for the pairing Re(sum u * v)) lets complex
+    values through.
 
     >>> import numpy as np, ad
     >>> def double_transpose(ct, out, x): return 2.0 * ct
@@ -295,7 +301,15 @@ def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None]
                                 f"not {lowering!r}")
     primitive.lowering = lowering
     primitive.dependency = _checked_dependency(name, dependency or lowering or "linear")
+    primitive.complex = _checked_complex(name, complex)
     return register(primitive)
+
+
+def _checked_complex(name: str, kind):
+    if kind not in COMPLEX_KINDS:
+        raise RegistrationError(f"primitive '{name}': complex= is one of {COMPLEX_KINDS}, not "
+                                f"{kind!r}")
+    return kind
 
 
 #: The dependency kinds sparsity detection derives from other facts (`Primitive.dependency`).
@@ -451,7 +465,7 @@ def defelementwise(name: str, value: Callable, partials: Sequence[Callable | Non
                    flops: float = 1, partial_flops: float = 1,
                    domain: Sequence[tuple[float, float]] | None = None,
                    numpy: Callable | None = None, kernel: bool = True,
-                   linear: bool = False) -> Primitive:
+                   linear: bool = False, complex: str | None = None) -> Primitive:
     """Declare an elementwise primitive by its value and one partial per argument.
 
     `value(*xs)` must broadcast like a ufunc; `partial(*xs, y)` returns d y / d x_i (any
@@ -460,7 +474,9 @@ def defelementwise(name: str, value: Callable, partials: Sequence[Callable | Non
     `kernel=False` keeps the primitive off the Numba path (for partials that are just
     references to the inputs, as in multiplication, fusing saves nothing). `linear=True`
     declares constant partials (add's are 1 and 1): they are read once, unit ones cost
-    nothing, and the tape keeps nothing for the sweep.
+    nothing, and the tape keeps nothing for the sweep. `complex="holomorphic"` declares the
+    partials valid on complex values (f'(z)); "real-valued" a real function of complex
+    arguments whose partials are df/dx - i df/dy (as `abs`); by default complex is refused.
 
     >>> import numpy as np, ad
     >>> def softsign(x): return x / (1 + np.abs(x))
@@ -489,6 +505,7 @@ def defelementwise(name: str, value: Callable, partials: Sequence[Callable | Non
     else:
         primitive = ElementwisePrimitive(name, value, partials, cost=cost, domain=domain,
                                          kernel=kernel, numpy=numpy)
+    primitive.complex = _checked_complex(name, complex)
     return register(primitive)
 
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from ad.catalogue.define import REAL, defelementwise, deflinear, defnondiff, defprimitive
 from ad.catalogue.structure import unbroadcast
-from ad.primitive import ZERO, Counts
+from ad import primitive as _primitive
+from ad.primitive import ZERO, Counts, is_complex
 
 POSITIVE = (0.0, math.inf)
 NONZERO = "nonzero"
@@ -35,11 +36,11 @@ def _negative_d(x, out): return -1.0
 
 
 defelementwise("add", np.add, (_one, _one), flops=1, partial_flops=0, linear=True,
-               numpy=np.add)
+               numpy=np.add, complex="holomorphic")
 defelementwise("subtract", np.subtract, (_one, _minus_one), flops=1, partial_flops=0,
-               linear=True, numpy=np.subtract)
+               linear=True, numpy=np.subtract, complex="holomorphic")
 defelementwise("negative", np.negative, (_negative_d,), flops=1, partial_flops=0,
-               linear=True, numpy=np.negative)
+               linear=True, numpy=np.negative, complex="holomorphic")
 
 
 # ----------------------------------------------------------------------------- products and powers
@@ -48,7 +49,10 @@ def _mul_dy(x, y, out): return x
 def _div_dx(x, y, out): return 1.0 / y
 def _div_dy(x, y, out): return -out / y
 def _pow_dx(x, y, out): return y * x ** (y - 1.0 + (y == 0))   # 0 * x**0 at y == 0, not 0 * inf
-def _pow_dy(x, y, out): return out * np.log(np.abs(x) + (x == 0))
+def _pow_dy(x, y, out):
+    # log x (principal branch) for complex x; log |x| for real x, whose negative values
+    # only have real powers at integer y
+    return out * np.log((x if is_complex(x) else np.abs(x)) + (x == 0))
 def _square_d(x, out): return 2.0 * x
 def _reciprocal_d(x, out): return -out * out
 def _sqrt_d(x, out): return 0.5 / out
@@ -56,11 +60,11 @@ def _cbrt_d(x, out): return 1.0 / (3.0 * out * out)
 
 
 multiply = defelementwise("multiply", np.multiply, (_mul_dx, _mul_dy), flops=1,
-                          partial_flops=0, numpy=np.multiply, kernel=False)
+                          partial_flops=0, numpy=np.multiply, kernel=False, complex="holomorphic")
 defelementwise("true_divide", np.true_divide, (_div_dx, _div_dy), flops=4, partial_flops=5,
-               domain=(REAL, NONZERO), numpy=np.true_divide)
+               domain=(REAL, NONZERO), numpy=np.true_divide, complex="holomorphic")
 power = defelementwise("power", np.power, (_pow_dx, _pow_dy), flops=20, partial_flops=45,
-               domain=(POSITIVE, REAL), numpy=np.power)
+               domain=(POSITIVE, REAL), numpy=np.power, complex="holomorphic")
 
 
 # x ** n for a constant integer n (JAX's integer_pow): exact at x == 0 to every order, where
@@ -86,11 +90,13 @@ def _integer_pow_cost(in_shapes, out_shape, *, n=2, **params):
 
 integer_pow = defprimitive("integer_pow", _integer_pow, jvp=(_integer_pow_rule,),
                            vjp=(_integer_pow_rule,), cost=_integer_pow_cost, batched=True,
-                           dependency="elementwise")
+                           dependency="elementwise", complex="holomorphic")
 
-defelementwise("square", np.square, (_square_d,), flops=1, partial_flops=1, numpy=np.square)
+defelementwise("square", np.square, (_square_d,), flops=1, partial_flops=1, numpy=np.square,
+               complex="holomorphic")
 reciprocal = defelementwise("reciprocal", np.reciprocal, (_reciprocal_d,), flops=4,
-                            partial_flops=2, domain=(NONZERO,), numpy=np.reciprocal)
+                            partial_flops=2, domain=(NONZERO,), numpy=np.reciprocal,
+                            complex="holomorphic")
 
 
 def _integer_pow_lowering(emit, args, *, n):
@@ -111,7 +117,7 @@ def _integer_pow_lowering(emit, args, *, n):
 
 integer_pow.lowering = _integer_pow_lowering
 defelementwise("sqrt", np.sqrt, (_sqrt_d,), flops=4, partial_flops=4, domain=(POSITIVE,),
-               numpy=np.sqrt)
+               numpy=np.sqrt, complex="holomorphic")
 defelementwise("cbrt", np.cbrt, (_cbrt_d,), flops=20, partial_flops=6, domain=(NONZERO,),
                numpy=np.cbrt)
 
@@ -130,17 +136,20 @@ def _logaddexp2_dx(x, y, out): return np.exp2(x - out)
 def _logaddexp2_dy(x, y, out): return np.exp2(y - out)
 
 
-defelementwise("exp", np.exp, (_exp_d,), flops=20, partial_flops=0, numpy=np.exp)
-defelementwise("exp2", np.exp2, (_exp2_d,), flops=20, partial_flops=1, numpy=np.exp2)
-defelementwise("expm1", np.expm1, (_expm1_d,), flops=20, partial_flops=1, numpy=np.expm1)
+defelementwise("exp", np.exp, (_exp_d,), flops=20, partial_flops=0, numpy=np.exp,
+               complex="holomorphic")
+defelementwise("exp2", np.exp2, (_exp2_d,), flops=20, partial_flops=1, numpy=np.exp2,
+               complex="holomorphic")
+defelementwise("expm1", np.expm1, (_expm1_d,), flops=20, partial_flops=1, numpy=np.expm1,
+               complex="holomorphic")
 defelementwise("log", np.log, (_log_d,), flops=20, partial_flops=4, domain=(POSITIVE,),
-               numpy=np.log)
+               numpy=np.log, complex="holomorphic")
 defelementwise("log2", np.log2, (_log2_d,), flops=20, partial_flops=5, domain=(POSITIVE,),
-               numpy=np.log2)
+               numpy=np.log2, complex="holomorphic")
 defelementwise("log10", np.log10, (_log10_d,), flops=20, partial_flops=5, domain=(POSITIVE,),
-               numpy=np.log10)
+               numpy=np.log10, complex="holomorphic")
 defelementwise("log1p", np.log1p, (_log1p_d,), flops=20, partial_flops=5, domain=(POSITIVE,),
-               numpy=np.log1p)
+               numpy=np.log1p, complex="holomorphic")
 defelementwise("logaddexp", np.logaddexp, (_logaddexp_dx, _logaddexp_dy), flops=45,
                partial_flops=42, numpy=np.logaddexp)
 defelementwise("logaddexp2", np.logaddexp2, (_logaddexp2_dx, _logaddexp2_dy), flops=45,
@@ -167,15 +176,18 @@ def _sinc(x):
     return np.sinc(x)
 
 
-defelementwise("sin", np.sin, (_sin_d,), flops=15, partial_flops=15, numpy=np.sin)
-defelementwise("cos", np.cos, (_cos_d,), flops=15, partial_flops=16, numpy=np.cos)
+defelementwise("sin", np.sin, (_sin_d,), flops=15, partial_flops=15, numpy=np.sin,
+               complex="holomorphic")
+defelementwise("cos", np.cos, (_cos_d,), flops=15, partial_flops=16, numpy=np.cos,
+               complex="holomorphic")
 defelementwise("tan", np.tan, (_tan_d,), flops=20, partial_flops=2, domain=(UNIT,),
-               numpy=np.tan)
+               numpy=np.tan, complex="holomorphic")
 defelementwise("arcsin", np.arcsin, (_arcsin_d,), flops=20, partial_flops=8, domain=(UNIT,),
-               numpy=np.arcsin)
+               numpy=np.arcsin, complex="holomorphic")
 defelementwise("arccos", np.arccos, (_arccos_d,), flops=20, partial_flops=9, domain=(UNIT,),
-               numpy=np.arccos)
-defelementwise("arctan", np.arctan, (_arctan_d,), flops=20, partial_flops=6, numpy=np.arctan)
+               numpy=np.arccos, complex="holomorphic")
+defelementwise("arctan", np.arctan, (_arctan_d,), flops=20, partial_flops=6, numpy=np.arctan,
+               complex="holomorphic")
 defelementwise("arctan2", np.arctan2, (_arctan2_dy, _arctan2_dx), flops=25, partial_flops=10,
                domain=(NONZERO, NONZERO), numpy=np.arctan2)
 defelementwise("hypot", np.hypot, (_hypot_dx, _hypot_dy), flops=6, partial_flops=10,
@@ -196,19 +208,28 @@ def _arccosh_d(x, out): return 1.0 / np.sqrt(x * x - 1.0)
 def _arctanh_d(x, out): return 1.0 / (1.0 - x * x)
 
 
-defelementwise("sinh", np.sinh, (_sinh_d,), flops=20, partial_flops=20, numpy=np.sinh)
-defelementwise("cosh", np.cosh, (_cosh_d,), flops=20, partial_flops=20, numpy=np.cosh)
-defelementwise("tanh", np.tanh, (_tanh_d,), flops=20, partial_flops=2, numpy=np.tanh)
+defelementwise("sinh", np.sinh, (_sinh_d,), flops=20, partial_flops=20, numpy=np.sinh,
+               complex="holomorphic")
+defelementwise("cosh", np.cosh, (_cosh_d,), flops=20, partial_flops=20, numpy=np.cosh,
+               complex="holomorphic")
+defelementwise("tanh", np.tanh, (_tanh_d,), flops=20, partial_flops=2, numpy=np.tanh,
+               complex="holomorphic")
 defelementwise("arcsinh", np.arcsinh, (_arcsinh_d,), flops=25, partial_flops=7,
-               numpy=np.arcsinh)
+               numpy=np.arcsinh, complex="holomorphic")
 defelementwise("arccosh", np.arccosh, (_arccosh_d,), flops=25, partial_flops=7,
-               domain=((1.0, math.inf),), numpy=np.arccosh)
+               domain=((1.0, math.inf),), numpy=np.arccosh, complex="holomorphic")
 defelementwise("arctanh", np.arctanh, (_arctanh_d,), flops=25, partial_flops=6,
-               domain=(UNIT,), numpy=np.arctanh)
+               domain=(UNIT,), numpy=np.arctanh, complex="holomorphic")
 
 
 # ----------------------------------------------------------------------------- kinks and selections
-def _abs_d(x, out): return np.sign(x)
+def _abs_d(x, out):
+    if not is_complex(x):
+        return np.sign(x)
+    # conj(z) / |z| (0 at 0), differentiable again: on complex z it is not a constant
+    zero = x == 0
+    safe = np.where(zero, 1.0, x)
+    return np.where(zero, 0.0, np.conj(safe) / np.abs(safe))
 def _max_dx(x, y, out): return (x > y) + 0.5 * (x == y)
 def _max_dy(x, y, out): return (y > x) + 0.5 * (x == y)
 def _fmax_dx(x, y, out): return (x > y) + 0.5 * (x == y) + (y != y)
@@ -224,7 +245,7 @@ def _fmod_dy(x, y, out): return -np.trunc(x / y)
 
 
 defelementwise("absolute", np.absolute, (_abs_d,), flops=1, partial_flops=1,
-               numpy=np.absolute)
+               numpy=np.absolute, complex="real-valued")
 defelementwise("fabs", np.fabs, (_abs_d,), flops=1, partial_flops=1, numpy=np.fabs)
 defelementwise("maximum", np.maximum, (_max_dx, _max_dy), flops=1, partial_flops=6,
                numpy=np.maximum)
@@ -256,6 +277,7 @@ def _where_cost(in_shapes, out_shape, **params):
 # Linear in x and y (the condition is a constant): the JVP selects between the tangents,
 # so the unselected branch contributes exactly 0 even where it is inf or NaN.
 where = deflinear("where", np.where, transpose=(None, _where_transpose_x, _where_transpose_y),
+                  complex="holomorphic",
                   broadcasting=True, arity=3, cost=_where_cost, dependency="elementwise")
 
 
@@ -283,7 +305,10 @@ stop_gradient = defnondiff("stop_gradient", _stop_gradient, arity=1)
 
 # ----------------------------------------------------------------------------- dtype conversion
 def _astype(x, *, dtype):
-    return np.asarray(x).astype(dtype)
+    x = np.asarray(x)
+    if x.dtype.kind == "c" and np.dtype(dtype).kind != "c":
+        x = x.real                       # the real part, without NumPy's ComplexWarning
+    return x.astype(dtype)
 
 
 def _astype_transpose(ct, out, x, *, dtype):
@@ -296,4 +321,34 @@ def _astype_cost(in_shapes, out_shape, **params):
 
 
 astype = deflinear("astype", _astype, transpose=(_astype_transpose,), cost=_astype_cost,
+                   complex="real-linear",
                    dependency="elementwise")
+
+
+# ----------------------------------------------------------------------------- complex parts
+# Linear over the reals only, so their transposes are written for JAX's pairing Re(sum u*v):
+# Re(g t) = ct Re(t) gives g = ct; = ct Im(t) gives g = -i ct; = Re(ct conj(t)) gives conj(ct).
+def _real_transpose(ct, out, x):
+    return ct
+
+
+def _imag_transpose(ct, out, x):
+    return ct * -1j
+
+
+def _conj_transpose(ct, out, x):
+    return conj(ct)
+
+
+def _part_cost(in_shapes, out_shape, **params):
+    size = math.prod(out_shape)
+    return Counts(size, size, size, 0)
+
+
+real = deflinear("real", np.real, transpose=(_real_transpose,), cost=_part_cost,
+                 dependency="elementwise", complex="real-linear", numpy=np.real)
+imag = deflinear("imag", np.imag, transpose=(_imag_transpose,), cost=_part_cost,
+                 dependency="elementwise", complex="real-linear", numpy=np.imag)
+conj = deflinear("conj", np.conjugate, transpose=(_conj_transpose,), cost=_part_cost,
+                 dependency="elementwise", complex="real-linear", numpy=np.conjugate)
+_primitive.real_part = real          # the engines keep a real value's derivative real

@@ -165,7 +165,7 @@ def _matmul(a, b):
 matmul = defprimitive("matmul", _matmul, jvp=(_matmul_jvp_a, _matmul_jvp_b),
                       vjp=(_matmul_vjp_a, _matmul_vjp_b), cost=_matmul_cost, batched=True,
                       identity_seed="free",   # see _matmul: A @ I is A
-                      dependency=_matmul_dependency, keeps_output=False)
+                      dependency=_matmul_dependency, keeps_output=False, complex="holomorphic")
 
 #: The largest product a compiled tape expands (elements of the (..., m, k, n) block).
 MATMUL_EXPAND_LIMIT = 2 ** 16
@@ -335,7 +335,7 @@ def _inv_vjp(ct, out, a):
 
 inv = defprimitive("inv", _inv, jvp=(_inv_jvp,), vjp=(_inv_vjp,), cost=_cubic_cost(2, 4, 4),
                    batched=True,
-                   dependency=_per_matrix_dependency)
+                   dependency=_per_matrix_dependency, complex="holomorphic")
 
 
 # ----------------------------------------------------------------------------- solve
@@ -400,7 +400,7 @@ def _solve_vjp_b(ct, out, a, b):
 
 solve = defprimitive("solve", _solve, jvp=(_solve_jvp_a, _solve_jvp_b),
                      vjp=(_solve_vjp_a, _solve_vjp_b), cost=_solve_cost, batched=True,
-                     dependency=_solve_dependency)
+                     dependency=_solve_dependency, complex="holomorphic")
 
 
 # ----------------------------------------------------------------------------- det, slogdet
@@ -428,7 +428,7 @@ def _det_vjp(ct, out, a):
 
 det = defprimitive("det", _det, jvp=(_det_jvp,), vjp=(_det_vjp,), cost=_det_cost,
                    batched=True,
-                   dependency=_per_matrix_dependency)
+                   dependency=_per_matrix_dependency, complex="holomorphic")
 
 
 def _logabsdet(a):

@@ -102,4 +102,4 @@ def _cumsum_cost(in_shapes, out_shape, **params) -> Counts:
 
 
 cumsum = deflinear("cumsum", _cumsum, transpose=(_cumsum_transpose,), batch=_cumsum_batch,
-                   cost=_cumsum_cost)
+                   cost=_cumsum_cost, complex="holomorphic")

@@ -47,7 +47,8 @@ def _reshape_transpose(ct, out, x, *, shape):
 
 
 reshape = deflinear("reshape", _reshape, transpose=(_reshape_transpose,), batch=_reshape_batch,
-                    cost=_copy_cost, identity_seed="keeps", lowering="gather")
+                    cost=_copy_cost, identity_seed="keeps", lowering="gather",
+                    complex="holomorphic")
 
 
 # ----------------------------------------------------------------------------- broadcast_to
@@ -61,7 +62,7 @@ def _broadcast_transpose(ct, out, x, *, shape):
 
 broadcast_to = deflinear("broadcast_to", _broadcast_to, transpose=(_broadcast_transpose,),
                          batch=_reshape_batch, broadcasting=True, cost=_copy_cost,
-                         lowering="gather")
+                         lowering="gather", complex="holomorphic")
 
 
 # ----------------------------------------------------------------------------- sum
@@ -97,7 +98,7 @@ def _reduce_cost(in_shapes, out_shape, **params) -> Counts:
 
 
 sum_ = deflinear("sum", _sum, transpose=(_sum_transpose,), batch=_shift_axes, cost=_reduce_cost,
-                 lowering="scatter")
+                 lowering="scatter", complex="holomorphic")
 
 
 # ----------------------------------------------------------------------------- transpose
@@ -118,7 +119,8 @@ def _transpose_transpose(ct, out, x, *, axes):
 
 
 transpose = deflinear("transpose", _transpose, transpose=(_transpose_transpose,),
-                      batch=_transpose_batch, cost=_copy_cost, lowering="gather")
+                      batch=_transpose_batch, cost=_copy_cost, lowering="gather",
+                      complex="holomorphic")
 
 
 # ----------------------------------------------------------------------------- roll
@@ -134,7 +136,7 @@ def _roll_transpose(ct, out, x, *, shift, axis):
 # One gather, where slices and a concatenate were three entries; its transpose is the roll
 # back (no scatter-add).
 roll = deflinear("roll", _roll, transpose=(_roll_transpose,), cost=_copy_cost,
-                 lowering="gather")
+                 lowering="gather", complex="holomorphic")
 
 
 # ----------------------------------------------------------------------------- indexing
@@ -246,9 +248,10 @@ def _getitem_accumulate(acc, ct, out, x, *, index, nbatch):
 
 getitem = deflinear("getitem", _getitem, transpose=(_getitem_transpose,), batch=_more_batch,
                     cost=_index_cost, accumulate=_getitem_accumulate, fresh_transpose=True,
-                    lowering="gather")
+                    lowering="gather", complex="holomorphic")
 index_add = deflinear("index_add", _index_add, transpose=(_index_add_transpose,),
-                      batch=_more_batch, cost=_index_cost, dependency="scatter")
+                      batch=_more_batch, cost=_index_cost, dependency="scatter",
+                      complex="holomorphic")
 
 
 # ----------------------------------------------------------------------------- concatenate
@@ -269,7 +272,7 @@ def _concatenate_transpose(i, ct, out, *xs, axis):
 
 concatenate = deflinear("concatenate", _concatenate, transpose=_concatenate_transpose,
                         batch=_concatenate_batch, variadic=True, cost=_copy_cost,
-                        lowering="scatter")
+                        lowering="scatter", complex="holomorphic")
 
 
 # ----------------------------------------------------------------------------- broadcasting

@@ -158,8 +158,10 @@ around = round
 
 
 def conjugate(x):
-    """Complex conjugate: the identity on the real values `ad` differentiates."""
-    return x if isinstance(x, _Tracer) else _np.conjugate(x)
+    """Complex conjugate (the identity on real values)."""
+    if isinstance(x, _Tracer):
+        return _elementwise.conj(x) if x.dtype.kind == "c" else x
+    return _np.conjugate(x)
 
 
 conj = conjugate
@@ -168,14 +170,37 @@ _UFUNCS[_np.conjugate] = conjugate
 
 @_implements(_np.real)
 def real(val):
-    """The real part: the identity on traced (real) values."""
-    return val if isinstance(val, _Tracer) else _np.real(val)
+    """The real part (the identity on real values).
+
+    >>> import ad
+    >>> float(ad.grad(lambda x: real(exp(1j * x)))(0.0))          # d/dx cos x at 0
+    -0.0
+    """
+    if isinstance(val, _Tracer):
+        return _elementwise.real(val) if val.dtype.kind == "c" else val
+    return _np.real(val)
 
 
 @_implements(_np.imag)
 def imag(val):
-    """The imaginary part: zeros (a constant) for traced (real) values."""
-    return zeros_like(val) if isinstance(val, _Tracer) else _np.imag(val)
+    """The imaginary part (zeros, a constant, for real values)."""
+    if isinstance(val, _Tracer):
+        return _elementwise.imag(val) if val.dtype.kind == "c" else zeros_like(val)
+    return _np.imag(val)
+
+
+@_implements(_np.angle)
+def angle(z, deg: bool = False):
+    """The argument of a complex number, arctan2(imag, real) (radians, or degrees).
+
+    >>> import ad
+    >>> float(ad.grad(lambda x: angle(x + 1j))(1.0))     # d/dx atan(1/x) = -1/2
+    -0.5
+    """
+    if not isinstance(z, _Tracer):
+        return _np.angle(z, deg=deg)
+    out = arctan2(imag(z), real(z))
+    return out * (180.0 / _np.pi) if deg else out
 
 
 @_implements(_np.nan_to_num)
@@ -656,3 +681,4 @@ from ad.numpy._indexing import *  # noqa: E402,F401,F403
 from ad.numpy._products import *  # noqa: E402,F401,F403
 from ad.numpy._numeric import *  # noqa: E402,F401,F403
 from ad.numpy import linalg  # noqa: E402,F401
+from ad.numpy import fft  # noqa: E402,F401
