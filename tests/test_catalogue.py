@@ -67,6 +67,11 @@ STRUCTURAL = {
             (lambda x: anp.abs(anp.fft.rfft(x, n=6, norm="forward")), (_mat(5) + 2.0,)),
             (lambda x: anp.fft.irfft(x * (1 - 1j), n=9), (_mat(4),)),
             (lambda x: anp.fft.irfftn(x * (2 + 1j), s=(3, 6), axes=(0, 1)), (_mat(2, 4),))],
+    # eigenvalues, and phase-invariant functions of the eigenvectors (distinct eigenvalues)
+    "eig": [(lambda a: anp.real(anp.linalg.eigvals(a) ** 2),
+             (_mat(3, 3) + np.diag([0.0, 2.0, 4.0]),)),
+            (lambda a: anp.abs(anp.linalg.eig(a).eigenvectors) ** 2,
+             (_mat(3, 3) + np.diag([0.0, 2.0, 4.0]),))],
     # the complex parts, between real inputs and outputs (complex values in the middle)
     "real": [(lambda x, y: anp.real((x + 1j * y) ** 2), (_mat(3), _mat(3)))],
     "imag": [(lambda x, y: anp.imag(anp.exp(x + 1j * y) * x), (_mat(3), _mat(3)))],

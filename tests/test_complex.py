@@ -218,3 +218,39 @@ def test_fft_values_are_numpy_s_and_np_dispatches():
         assert np.allclose(got[1], getattr(np.fft, name)(x))          # linear
     spectrum = np.fft.rfft(x)
     assert np.allclose(ad.jvp(np.fft.irfft, (spectrum,), (spectrum,))[1], x)
+
+
+# ----------------------------------------------------------------------------- eig
+# entries rounded: LAPACK's balancing loses the eigenvectors of matrices with entries like
+# 1e-200 beside O(1) ones (numpy's own values are off there, so is any derivative)
+matrices = st.lists(st.floats(-0.5, 0.5), min_size=9, max_size=9).map(
+    lambda v: np.round(np.reshape(v, (3, 3)), 3) + np.diag([0.0, 2.0, 4.0]))   # distinct
+# a diagonal matrix's eigenvectors are the axes, where |v|'s derivative has a kink: keep off
+off_diagonal = np.array([[0, 0.3, -0.2], [0.1, 0, 0.4], [-0.3, 0.2, 0]])
+
+
+@settings(max_examples=15, deadline=None)
+@given(a=matrices, b=matrices)
+def test_eig_of_real_and_complex_matrices(a, b):
+    def values(m):
+        return anp.sum(anp.real(anp.linalg.eigvals(m) ** 3)) + anp.sum(
+            anp.imag(anp.linalg.eigvals(m)) ** 2)
+
+    def vectors(m):          # invariant to each vector's phase and to the pairs' order
+        return anp.sum(anp.abs(anp.linalg.eig(m).eigenvectors) ** 4 * np.arange(3.0)[:, None])
+    ad.check_grads(values, (a,), order=2)
+    ad.check_grads(vectors, (a + off_diagonal,), order=2)
+    z = a + 0.3j * b                               # eigenvalues are holomorphic in A
+    forward = ad.jacfwd(anp.linalg.eigvals, holomorphic=True)(z)
+    reverse = ad.jacrev(anp.linalg.eigvals, holomorphic=True)(z)
+    assert np.allclose(forward, reverse, rtol=1e-9, atol=1e-11)
+    h = 1e-6
+    t = b[::-1] + 1j * a
+    w = np.linalg.eigvals(z)
+
+    def matched(m):          # LAPACK may list the perturbed eigenvalues in another order
+        found = np.linalg.eigvals(m)
+        return found[[int(np.argmin(np.abs(found - x))) for x in w]]
+    numeric = (matched(z + h * t) - matched(z - h * t)) / (2 * h)
+    tangent = ad.jvp(anp.linalg.eigvals, (z,), (t,))[1]
+    assert np.allclose(tangent, numeric, rtol=1e-5, atol=1e-7)

@@ -102,8 +102,8 @@ def test_has_aux_needs_a_pair():
 
 # ----------------------------------------------------------------------------- NumPy protocol
 def test_unsupported_numpy_function_is_named():
-    with _raises(UnsupportedFunctionError, "numpy.linalg.eig", "ad.numpy"):
-        ad.grad(lambda x: np.linalg.eig(x)[0].sum())(np.eye(2))
+    with _raises(UnsupportedFunctionError, "numpy.linalg.tensorinv", "ad.numpy"):
+        ad.grad(lambda x: np.linalg.tensorinv(x, ind=1).sum())(np.eye(2))
 
 
 def test_unsupported_ufunc_and_ufunc_method_are_named():
@@ -224,8 +224,8 @@ def test_nan_and_inf_propagate_without_raising():
 
 
 def test_unsupported_numpy_functions_say_whether_ad_numpy_has_one():
-    with _raises(UnsupportedFunctionError, "numpy.linalg.eig", "has no equivalent"):
-        ad.grad(lambda x: np.sum(np.linalg.eig(x)[0]))(np.eye(2))
+    with _raises(UnsupportedFunctionError, "numpy.linalg.tensorinv", "has no equivalent"):
+        ad.grad(lambda x: np.sum(np.linalg.tensorinv(x, ind=1)))(np.eye(2))
     with _raises(UnsupportedFunctionError, "numpy.add.reduceat", "ad.numpy has no equivalent"):
         ad.grad(lambda x: np.sum(np.add.reduceat(x, [0, 1])))(np.ones(2))
 

@@ -154,8 +154,8 @@ def test_in_place_assignment_is_a_named_error():
 
 
 def test_unsupported_numpy_function_names_itself():
-    with pytest.raises(ad.UnsupportedFunctionError, match=r"numpy.*eigvals.*ad\.numpy"):
-        ad.grad(lambda x: np.linalg.eigvals(x).real.sum())(np.eye(2))
+    with pytest.raises(ad.UnsupportedFunctionError, match=r"numpy.*tensorinv.*ad\.numpy"):
+        ad.grad(lambda x: np.linalg.tensorinv(x, ind=1).sum())(np.eye(2))
 
 
 def test_numpy_dispatch_on_traced_values():

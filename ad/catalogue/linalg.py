@@ -44,7 +44,7 @@ import warnings
 import numpy as np
 
 from ad.catalogue.define import defprimitive
-from ad.catalogue.elementwise import multiply
+from ad.catalogue.elementwise import conj, multiply, real
 from ad.catalogue.ops import diagonal, dtype_of, expand_dims, swap_last, tril, triu, where
 from ad.catalogue.structure import align, sum_, unbroadcast
 from ad.primitive import ZERO, Counts, shape_of
@@ -504,6 +504,39 @@ def _eigh_jvp(t, out, a):
 eigh = defprimitive("eigh", _eigh, jvp=(_eigh_jvp,), vjp="transpose", outputs=2,
                     cost=_cubic_cost(9, 4, 4), batched=True,
                     dependency=_per_matrix_dependency)
+
+
+# ----------------------------------------------------------------------------- eig
+def _eig(a):
+    """(w, V) of a general square matrix, always complex (as JAX gives them): eigenvector
+    columns of unit norm."""
+    w, v = np.linalg.eig(a)
+    kind = np.result_type(a, np.complex64)
+    return w.astype(kind, copy=False), v.astype(kind, copy=False)
+
+
+def _eig_jvp(t, out, a):
+    # V^-1 dA V: its diagonal moves the eigenvalues, the rest (over w_j - w_i) the vectors;
+    # each column then loses the part that would change its norm (the phase stays free)
+    w, v = out
+    s = matmul(matmul(inv(v), t), v)
+    dv = matmul(v, _eigh_f(w) * s)
+    column_axis = np.ndim(dv) - 2
+    dv = dv - v * expand_dims(real(sum_(conj(v) * dv, axis=(column_axis,), keepdims=False)),
+                              column_axis)
+    return diagonal(s), dv
+
+
+def _eig_cost(in_shapes, out_shape, traced=None, **params) -> Counts:
+    # saved in the complex results' itemsize: a real input counts half an element each
+    counts = _cubic_cost(25, 8, 8)(in_shapes, out_shape, traced, **params)
+    inputs = sum(math.prod(s) for s in in_shapes)
+    return Counts(counts.flops, counts.jvp, counts.vjp, counts.saved - inputs / 2)
+
+
+eig = defprimitive("eig", _eig, jvp=(_eig_jvp,), vjp="transpose", outputs=2,
+                   cost=_eig_cost, batched=True,
+                   dependency=_per_matrix_dependency, complex="real-linear")
 
 
 # ----------------------------------------------------------------------------- svd

@@ -24,7 +24,8 @@ from ad.primitive import primal_value as _primal_value
 LinAlgError = _np.linalg.LinAlgError
 _linalg = _anp._linalg
 
-__all__ = ["inv", "solve", "det", "slogdet", "cholesky", "eigh", "eigvalsh", "svd",
+__all__ = ["inv", "solve", "det", "slogdet", "cholesky", "eigh", "eigvalsh", "eig", "eigvals",
+           "svd",
            "svdvals", "qr", "pinv", "lstsq", "matrix_power", "norm", "vector_norm",
            "matrix_norm", "multi_dot", "matrix_rank", "cond", "LinAlgError"]
 
@@ -150,6 +151,34 @@ def eigh(a, UPLO: str = "L") -> EighResult:
         upper = _anp.triu(a)
         a = upper + _anp.swapaxes(_anp.triu(a, 1), -1, -2)
     return EighResult(*_linalg.eigh(_float(a)))
+
+
+class EigResult(NamedTuple):
+    eigenvalues: object
+    eigenvectors: object
+
+
+@_implements(_np.linalg.eig)
+def eig(a) -> EigResult:
+    """Eigenvalues and unit-norm eigenvectors (columns) of a general square matrix, complex
+    as in JAX; derivatives assume distinct eigenvalues, and an eigenvector's phase is free,
+    so only phase-invariant functions of the vectors (|v|, v v^H) have a derivative that
+    means anything.
+
+    >>> import ad
+    >>> a = _np.array([[2.0, 1.0], [0.0, 3.0]])
+    >>> _np.round(ad.grad(lambda a: _anp.sum(_anp.real(eig(a).eigenvalues ** 2)))(a), 12)
+    array([[4., 0.],
+           [2., 6.]])
+    """
+    _square(a, "eig")
+    return EigResult(*_linalg.eig(a))
+
+
+@_implements(_np.linalg.eigvals)
+def eigvals(a):
+    """Eigenvalues of a general square matrix (complex)."""
+    return eig(a).eigenvalues
 
 
 @_implements(_np.linalg.eigvalsh)
