@@ -352,35 +352,57 @@ class Program:
         """The output's value and its Jacobian with respect to every input leaf (shape
         out + in each), by forward mode (`plan`'s blocks of input directions pushed forward)
         or reverse mode (its blocks of output cotangents pulled back)."""
+        blocks = plan.forward_blocks if mode == "forward" else plan.reverse_blocks
+        rows = [self.rows(leaves, mode, first, stop) for first, stop in blocks]
+        value = None
+        if rows:                   # the last block's run left the values in this arena
+            vals = self._buffers.__dict__["vals"]
+            value = vals[self._out:self._out + int(self.sizes[self.output])].copy()
+            value = value.reshape(self.out_shape)
+        width = (int(self.sizes[self.output]) if mode == "forward"
+                 else sum(stop - start for start, stop in self._spans))
+        return value, self.assemble(np.concatenate(rows) if rows else np.empty((0, width)),
+                                    mode)
+
+    def rows(self, leaves: Sequence[np.ndarray], mode: str, first: int, stop: int
+             ) -> np.ndarray:
+        """Directions first..stop of the Jacobian as rows: in forward mode the output
+        tangents of input directions first..stop, in reverse mode the input cotangents of
+        output elements first..stop (a block of `jacobian`, or one distributed task)."""
         out_size = int(self.sizes[self.output])
         start_out = self._out
-        n_total = sum(stop - start for start, stop in self._spans)
-        directions = n_total if mode == "forward" else out_size
-        rows = np.empty((directions, out_size if mode == "forward" else n_total))
-        value = None
-        flat = np.concatenate([np.arange(a, b) for a, b in self._spans])   # input elements
-        for first, stop in plan.forward_blocks if mode == "forward" else plan.reverse_blocks:
-            width = stop - first
-            vals, block = self._arenas(width)
-            self._load(vals, leaves)
-            if mode == "forward":      # seed directions first..first+width of the inputs
-                block[flat[first:first + width], np.arange(width)] = 1.0
-                self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, 1)
-                rows[first:first + width] = block[start_out:start_out + out_size].T
-            else:
-                block[start_out + first + np.arange(width), np.arange(width)] = 1.0
-                self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, 2)
-                rows[first:first + width] = np.concatenate(
-                    [block[a:b] for a, b in self._spans]).T
-            value = vals[start_out:start_out + out_size].copy()
+        width = stop - first
+        vals, block = self._arenas(width)
+        self._load(vals, leaves)
+        if mode == "forward":      # seed directions first..first+width of the inputs
+            flat = np.concatenate([np.arange(a, b) for a, b in self._spans])
+            block[flat[first:first + width], np.arange(width)] = 1.0
+            self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, 1)
+            return block[start_out:start_out + out_size].T.copy()
+        block[start_out + first + np.arange(width), np.arange(width)] = 1.0
+        self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, 2)
+        return np.concatenate([block[a:b] for a, b in self._spans]).T.copy()
+
+    def assemble(self, rows: np.ndarray, mode: str) -> list[np.ndarray]:
+        """Rows of every direction (from `rows`, in order) as one block per input leaf."""
         matrix = rows.T if mode == "forward" else rows          # (out, all inputs)
-        out_shape = self.out_shape
         pieces, position = [], 0
         for (start, stop), shape in zip(self._spans, self.in_shapes):
             size = stop - start
-            pieces.append(matrix[:, position:position + size].reshape(out_shape + shape))
+            pieces.append(matrix[:, position:position + size].reshape(self.out_shape + shape))
             position += size
-        return value.reshape(out_shape), pieces
+        return pieces
+
+    def __getstate__(self) -> dict:
+        # what travels to a worker: the arrays (the interpreter and buffers are rebuilt)
+        state = dict(self.__dict__)
+        for name in ("run", "_spans", "_out", "_buffers"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.__post_init__()
 
 
 class _Builder:
@@ -623,6 +645,10 @@ class Replay:
         the arguments."""
         _, pieces = self.program.jacobian(
             leaves if self.all_traced else [leaves[i] for i in self.traced], mode, plan)
+        return self.grouped(pieces)
+
+    def grouped(self, pieces):
+        """Per-input Jacobian blocks (`Program.assemble`) in the inputs' dtypes and trees."""
         blocks = []
         for k, dtype in zip(self.wanted, self.dtypes):
             block = pieces[k]

@@ -58,6 +58,8 @@ class DistributedReport:
     executor: str
     blocks: list[BlockTiming] = field(default_factory=list)
     wall_seconds: float = 0.0
+    #: What the tasks received: "f and its arguments" or "compiled tape".
+    travelled: str = "f and its arguments"
 
     def __str__(self) -> str:
         times = [b.seconds for b in self.blocks]
@@ -66,7 +68,8 @@ class DistributedReport:
                 f"{self.chunk} directions (predicted {self.predicted_task_seconds * 1e3:.3g} "
                 f"ms each), task time {total:.3g} s in all (slowest "
                 f"{max(times, default=0.0) * 1e3:.3g} ms), wall {self.wall_seconds:.3g} s, "
-                f"{sum(b.attempts - 1 for b in self.blocks)} retries")
+                f"{sum(b.attempts - 1 for b in self.blocks)} retries; tasks got "
+                f"{self.travelled}")
 
 
 def is_dask_client(executor) -> bool:

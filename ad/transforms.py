@@ -429,7 +429,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
     check_callable(f, "jacfwd")
     if executor is not None:
         return _distributed(f, argnums, "forward", chunk_size, executor, retries, progress,
-                            "jacfwd")
+                            "jacfwd", compile)
     if compile:
         return _compiled_jacobian(f, argnums, chunk_size, "forward", "jacfwd",
                                   jacfwd(f, argnums, chunk_size=chunk_size))
@@ -495,7 +495,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
     check_callable(f, "jacrev")
     if executor is not None:
         return _distributed(f, argnums, "reverse", chunk_size, executor, retries, progress,
-                            "jacrev")
+                            "jacrev", compile)
     if compile:
         return _compiled_jacobian(f, argnums, chunk_size, "reverse", "jacrev",
                                   jacrev(f, argnums, chunk_size=chunk_size))
@@ -572,13 +572,14 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
     """
     check_callable(f, "jacobian")
     if sparse:
-        return _sparse(f, argnums, mode, sparse, chunk_size, dense_output, False, "jacobian")
+        return _sparse(f, argnums, mode, sparse, chunk_size, dense_output, False, "jacobian",
+                       (executor, retries, progress) if executor is not None else None)
     if executor is not None:
         if mode not in ("auto", "forward", "reverse"):
             raise ValueError(f"jacobian(executor=...): mode must be 'auto', 'forward' or "
                              f"'reverse', not {mode!r}")
         return _distributed(f, argnums, mode, chunk_size, executor, retries, progress,
-                            "jacobian")
+                            "jacobian", compile)
     if mode not in ("auto", "forward", "reverse", "optimal"):
         raise ValueError(f"jacobian: mode must be 'auto', 'forward', 'reverse' or 'optimal', "
                          f"not {mode!r}")
@@ -727,21 +728,23 @@ def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | 
     """
     check_callable(f, "hessian")
     if sparse:
-        return _sparse(f, argnums, "auto", sparse, chunk_size, dense_output, True, "hessian")
+        return _sparse(f, argnums, "auto", sparse, chunk_size, dense_output, True, "hessian",
+                       (executor, retries, progress) if executor is not None else None)
     if executor is not None:   # forward over reverse, the forward blocks as tasks
         return _distributed(grad(f, argnums), argnums, "forward", chunk_size, executor,
                             retries, progress, "hessian")
     return jacfwd(jacrev(f, argnums), argnums, chunk_size=chunk_size)
 
 
-def _sparse(f, argnums, mode, sparse, chunk_size, dense_output, hessian, transform):
+def _sparse(f, argnums, mode, sparse, chunk_size, dense_output, hessian, transform,
+            distribute=None):
     if sparse not in (True, "global", "local"):
         raise ValueError(f"{transform}: sparse must be True, 'global' or 'local', not "
                          f"{sparse!r}")
     from ad.sparse.evaluate import sparse_transform   # SciPy is optional
     return sparse_transform(f, argnums, hessian=hessian, local=sparse == "local", mode=mode,
                             chunk_size=chunk_size, dense_output=dense_output,
-                            transform=transform)
+                            transform=transform, distribute=distribute)
 
 
 def hvp(f: Callable, primals: Sequence, tangents: Sequence):
@@ -784,10 +787,21 @@ def _reverse_task(payload, start: int, stop: int) -> list:
     return recording.pull(seeds, batch=(stop - start,))
 
 
+def _compiled_task(payload, start: int, stop: int) -> np.ndarray:
+    """Directions start..stop of a compiled tape's Jacobian (a task: the lowered program's
+    arrays travel in `payload`, not f)."""
+    program, leaves, mode = payload
+    return program.rows(leaves, mode, start, stop)
+
+
 def _distributed(f, argnums, mode: str, chunk_size, executor, retries, progress,
-                 transform: str):
-    """A Jacobian whose blocks of directions run as tasks on `executor` (see `jacobian`)."""
+                 transform: str, compile: bool = False):
+    """A Jacobian whose blocks of directions run as tasks on `executor` (see `jacobian`).
+    With `compile`, a signature that lowers ships its compiled tape (the program's arrays,
+    once per worker) and each task replays its block in the interpreter: the result is
+    `jacobian(f, compile=True)`'s bit for bit; otherwise f and its arguments travel."""
     from ad import distributed
+    compiled = CompiledGrad(f, kind="jacobian") if compile else None
 
     @functools.wraps(f)
     def distributed_f(*args, **kwargs):
@@ -807,18 +821,35 @@ def _distributed(f, argnums, mode: str, chunk_size, executor, retries, progress,
             distributed.TASK_SECONDS / max(per_direction, 1e-12))))
         plan = plan_blocks(in_shapes, out_shapes, chunk)
         forward = chosen == "forward"
-        results, timings = distributed.run_blocks(
-            executor, _forward_task if forward else _reverse_task,
-            (f, args, kwargs, nums, transform),
-            plan.forward_blocks if forward else plan.reverse_blocks,
-            retries=retries, progress=progress, what=transform)
-        pieces = [list(column) for column in zip(*results)]
-        blocks = _assemble(pieces, in_shapes, out_shapes, by_columns=forward)
+        blocks_of = plan.forward_blocks if forward else plan.reverse_blocks
+        replay = None
+        if compiled is not None:
+            replay, leaves = compiled.lookup(
+                args, kwargs, nums, isinstance(argnums, int),
+                lambda: flatten_inputs(args, nums, transform, f)[1])
+            if replay is not None and not (replay.all_traced and replay.wanted == list(
+                    range(len(replay.program.inputs)))):
+                replay = None               # other float arguments are program inputs too
+        if replay is not None:              # the compiled tape travels, once per worker
+            results, timings = distributed.run_blocks(
+                executor, _compiled_task, (replay.program, leaves, chosen), blocks_of,
+                retries=retries, progress=progress, what=transform)
+            rows = np.concatenate(results)
+            result = replay.grouped(replay.program.assemble(rows, chosen))
+        else:
+            results, timings = distributed.run_blocks(
+                executor, _forward_task if forward else _reverse_task,
+                (f, args, kwargs, nums, transform), blocks_of,
+                retries=retries, progress=progress, what=transform)
+            pieces = [list(column) for column in zip(*results)]
+            blocks = _assemble(pieces, in_shapes, out_shapes, by_columns=forward)
+            result = _jacobian_structure(recording.out_structure, blocks,
+                                         recording.structures, isinstance(argnums, int))
         distributed_f.report = distributed.DistributedReport(
             chosen, chunk, per_direction * chunk, distributed.executor_name(executor),
-            timings, time.perf_counter() - start_time)
-        return _jacobian_structure(recording.out_structure, blocks, recording.structures,
-                                   isinstance(argnums, int))
+            timings, time.perf_counter() - start_time,
+            "compiled tape" if replay is not None else "f and its arguments")
+        return result
 
     distributed_f.report = None
     return distributed_f

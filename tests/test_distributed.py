@@ -163,3 +163,65 @@ def test_on_a_dask_cluster():
         parts = [(rng.standard_normal((4, 3)), rng.standard_normal(4)) for _ in range(3)]
         assert np.array_equal(ad.grad_sum(loss, w, parts, executor=client),
                               ad.grad_sum(loss, w, parts))
+        x = np.linspace(0.1, 1.0, 30)                       # colour groups as Dask tasks
+        sparse = ad.jacobian(sparse_program, sparse=True, executor=client)(x)
+        assert (sparse != ad.jacobian(sparse_program, sparse=True)(x)).nnz == 0
+
+
+# ----------------------------------------------------------------------------- sparse
+def sparse_program(x):
+    return anp.concatenate([x[1:] * x[:-1], anp.sin(x[:3]) * x[-1]])   # an arrowhead row
+
+
+def rosenbrock(x):
+    return anp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+@pytest.mark.parametrize("mode", ["auto", "forward", "reverse", "bidirectional"])
+def test_sparse_colour_groups_as_tasks_give_the_serial_bits(threads, mode):
+    x = np.linspace(0.1, 1.0, 30)
+    jac = ad.jacobian(sparse_program, sparse=True, mode=mode, executor=threads)
+    got = jac(x)
+    expected = ad.jacobian(sparse_program, sparse=True, mode=mode)(x)
+    assert (got != expected).nnz == 0 and np.array_equal(got.indices, expected.indices)
+    report = jac.report.distributed
+    assert report is not None and report.blocks and report.executor == "ThreadPoolExecutor"
+    if jac.report.choice in jac.report.colorings and jac.report.choice != "bicoloured":
+        # the tasks carry the colour groups, each once
+        assert sum(b.stop - b.start for b in report.blocks) == \
+            jac.report.colorings[jac.report.choice]
+
+
+def test_sparse_hessian_as_tasks_and_on_a_process_pool():
+    x = np.linspace(0.1, 1.0, 40)
+    expected = ad.hessian(rosenbrock, sparse=True)(x)
+    with ProcessPoolExecutor(2) as pool:
+        got = ad.hessian(rosenbrock, sparse=True, executor=pool)(x)
+        jac = ad.jacobian(sparse_program, sparse=True, executor=pool)
+        assert (jac(x) != ad.jacobian(sparse_program, sparse=True)(x)).nnz == 0
+    assert (got != expected).nnz == 0
+
+
+# ----------------------------------------------------------------------------- what travels
+@pytest.mark.parametrize("transform", [ad.jacfwd, ad.jacrev])
+def test_compiled_tapes_travel_instead_of_f(threads, transform):
+    expected = transform(F, compile=True)(X)
+    distributed = transform(F, executor=threads, compile=True, chunk_size=5)
+    assert np.array_equal(distributed(X), expected)
+    assert distributed.report.travelled == "compiled tape"
+    assert "compiled tape" in str(distributed.report)
+    with ProcessPoolExecutor(2) as pool:          # the program pickles (its arrays only)
+        on_processes = transform(F, executor=pool, compile=True, chunk_size=5)
+        assert np.array_equal(on_processes(X), expected)
+    plain = transform(F, executor=threads, chunk_size=5)
+    plain(X)
+    assert plain.report.travelled == "f and its arguments"
+
+
+def test_a_signature_that_does_not_lower_ships_f(threads):
+    def branchy(x):
+        return anp.where(x > 0.5, x ** 2, anp.sin(x)) * x[::-1]
+    x = np.linspace(0.1, 1.0, 8)
+    jac = ad.jacfwd(branchy, executor=threads, compile=True)
+    assert np.array_equal(jac(x), ad.jacfwd(branchy)(x))
+    assert jac.report.travelled == "f and its arguments"

@@ -26,7 +26,7 @@ ALLOWED = {
     "graph": LOWER + ["tape", "reverse", "recording"],
     "cost": LOWER + ["tape", "forward", "reverse", "graph", "cost"],
     "compiled": LOWER + ["tape", "reverse", "kernels"],
-    "sparse": LOWER + ["tape", "reverse", "recording", "cost", "sparse"],
+    "sparse": LOWER + ["tape", "reverse", "recording", "cost", "sparse", "distributed"],
     "distributed": ["errors"],
     "transforms": LOWER + ["tape", "forward", "reverse", "recording", "numpy", "cost", "graph",
                            "compiled", "sparse", "distributed"],

@@ -78,6 +78,9 @@ class SparseReport:
     hessian: bool
     colorings: dict = field(default_factory=dict)
     measured: dict = field(default_factory=dict)
+    #: With an executor: how the last call's colour groups ran as tasks
+    #: (`ad.distributed.DistributedReport`).
+    distributed: object = None
 
     def record_measured(self, strategy: str, seconds: float) -> None:
         self.measured.setdefault(strategy, []).append(seconds)
@@ -274,14 +277,87 @@ def _cotangent_passes(recording: Recording, seeds: np.ndarray, in_shapes, out_sh
     return np.concatenate(rows, axis=0) if rows else np.zeros((0, total))
 
 
+def _sparse_forward_task(payload, start: int, stop: int) -> np.ndarray:
+    """Seed columns start..stop pushed forward on duals (a task: f, its arguments and the
+    compressed seeds travel in `payload`; for a Hessian, through f's gradient)."""
+    f, args, kwargs, nums, transform, seeds, hessian = payload
+    leaves, structures = flatten_inputs(args, nums, transform, f)
+    fun = gradient_of(f, nums, transform) if hessian else f
+    in_shapes = [np.shape(x) for x in leaves]
+    primals, tangents, _ = push_forward(fun, args, kwargs, nums, leaves, structures, _split(
+        seeds[:, start:stop].T, in_shapes, [float_dtype(x) for x in leaves]), transform)
+    return _joined(tangents, [np.shape(p) for p in primals], stop - start).T
+
+
+def _sparse_reverse_task(payload, start: int, stop: int) -> np.ndarray:
+    """Seed rows start..stop pulled back through one recording of f (a task)."""
+    f, args, kwargs, nums, transform, seeds, _ = payload
+    recording = Recording(f, args, kwargs, nums, False, transform)
+    out_shapes = [np.shape(p) for p in recording.out_primals]
+    cotangents = recording.pull(_split(seeds[:, start:stop].T, out_shapes,
+                                       [float_dtype(p) for p in recording.out_primals]),
+                                batch=(stop - start,))
+    return _joined(cotangents, [np.shape(x) for x in recording.in_primals], stop - start)
+
+
+class _Tasks:
+    """The colour groups of one sparse Jacobian (or Hessian) as tasks on an executor: each
+    pass's blocks from the block planner, sized so that a task takes about
+    `ad.distributed.TASK_SECONDS` by the prepared candidate's predicted time."""
+
+    def __init__(self, distribute, f, args, kwargs, nums, transform, hessian, candidate,
+                 in_shapes, out_shapes) -> None:
+        self.executor, self.retries, self.progress = distribute
+        self.payload = (f, args, kwargs, nums, transform)
+        self.hessian = hessian
+        self.candidate = candidate
+        self.in_shapes, self.out_shapes = in_shapes, out_shapes
+        self.timings: list = []
+        self.chunks: list = []
+
+    def _plan(self, k: int, forward: bool):
+        from ad import distributed
+        directions = self.candidate.forward + self.candidate.reverse
+        per_direction = self.candidate.seconds / max(directions, 1)
+        chunk = max(1, math.ceil(distributed.TASK_SECONDS / max(per_direction, 1e-12)))
+        self.chunks.append(chunk)
+        plan = plan_blocks(self.in_shapes, self.out_shapes, chunk,
+                           groups=(k, 0) if forward else (0, k))
+        return plan.forward_blocks if forward else plan.reverse_blocks
+
+    def run(self, seeds: np.ndarray, forward: bool) -> np.ndarray:
+        """The compressed product: J @ seeds (forward) or seeds.T @ J (reverse)."""
+        from ad import distributed
+        blocks = [b for b in self._plan(seeds.shape[1], forward) if b[1] > b[0]]
+        results, timings = distributed.run_blocks(
+            self.executor, _sparse_forward_task if forward else _sparse_reverse_task,
+            (*self.payload, seeds, self.hessian), blocks, retries=self.retries,
+            progress=self.progress, what=self.payload[4])
+        self.timings += timings
+        if not results:                          # no colour on this side
+            return (np.zeros((sum(map(math.prod, self.out_shapes)), 0)) if forward else
+                    np.zeros((0, sum(map(math.prod, self.in_shapes)))))
+        return np.concatenate(results, axis=1 if forward else 0)
+
+    def report(self, start: float):
+        from ad import distributed
+        return distributed.DistributedReport(
+            self.candidate.strategy, max(self.chunks, default=0),
+            self.candidate.seconds / max(self.candidate.forward + self.candidate.reverse, 1)
+            * max(self.chunks, default=0), distributed.executor_name(self.executor),
+            self.timings, time.perf_counter() - start)
+
+
 def _on_pattern(pattern, dense: np.ndarray):
     """A dense Jacobian as a CSR array with the pattern's structure."""
     return coloring._on_pattern(pattern, dense[coloring._row_of_each_entry(pattern),
                                                pattern.indices])
 
 
-def _jacobian_once(f, args, kwargs, nums, prepared: Prepared, recording: Recording | None):
-    """The sparse Jacobian at these arguments by the prepared strategy."""
+def _jacobian_once(f, args, kwargs, nums, prepared: Prepared, recording: Recording | None,
+                   tasks: _Tasks | None = None):
+    """The sparse Jacobian at these arguments by the prepared strategy (its passes as tasks
+    on an executor with `tasks`)."""
     detected, strategy = prepared.detected, prepared.report.choice
     pattern = detected.pattern
     in_shapes, out_shapes = detected.in_shapes, detected.out_shapes
@@ -303,10 +379,22 @@ def _jacobian_once(f, args, kwargs, nums, prepared: Prepared, recording: Recordi
         seeds = (np.eye(n) if strategy == "dense forward" else
                  prepared.colorings[strategy].seeds())
         push = recording.push if recording is not None else dual_push
-        compressed = _tangent_passes(push, seeds, in_shapes, in_dtypes, out_shapes, plan)
+        compressed = (tasks.run(seeds, True) if tasks is not None else
+                      _tangent_passes(push, seeds, in_shapes, in_dtypes, out_shapes, plan))
         if strategy == "dense forward":
             return _on_pattern(pattern, compressed)
         return coloring.decompress_columns(pattern, prepared.colorings[strategy], compressed)
+    if tasks is not None:
+        if strategy in ("dense reverse", "row-coloured reverse"):
+            seeds = (np.eye(m) if strategy == "dense reverse" else
+                     prepared.colorings[strategy].seeds())
+            compressed = tasks.run(seeds, False)
+            if strategy == "dense reverse":
+                return _on_pattern(pattern, compressed)
+            return coloring.decompress_rows(pattern, prepared.colorings[strategy], compressed)
+        bi = prepared.colorings["bicoloured"]
+        return coloring.decompress_bicolored(pattern, bi, tasks.run(bi.column_seeds(), True),
+                                             tasks.run(bi.row_seeds(), False))
     tape_of = recorded()
     out_dtypes = [float_dtype(p) for p in tape_of.out_primals]
     if strategy in ("dense reverse", "row-coloured reverse"):
@@ -324,7 +412,7 @@ def _jacobian_once(f, args, kwargs, nums, prepared: Prepared, recording: Recordi
     return coloring.decompress_bicolored(pattern, bi, forward, reverse)
 
 
-def _hessian_once(f, args, kwargs, nums, prepared: Prepared):
+def _hessian_once(f, args, kwargs, nums, prepared: Prepared, tasks: _Tasks | None = None):
     detected, strategy = prepared.detected, prepared.report.choice
     pattern = detected.pattern
     n = pattern.shape[0]
@@ -338,8 +426,9 @@ def _hessian_once(f, args, kwargs, nums, prepared: Prepared):
     seeds = np.eye(n) if strategy == "dense" else prepared.colorings[strategy].seeds()
     plan = plan_blocks(detected.in_shapes, detected.in_shapes, prepared.chunk,
                        groups=(seeds.shape[1], 0))
-    compressed = _tangent_passes(push, seeds, detected.in_shapes, in_dtypes,
-                                 detected.in_shapes, plan)
+    compressed = (tasks.run(seeds, True) if tasks is not None else
+                  _tangent_passes(push, seeds, detected.in_shapes, in_dtypes,
+                                  detected.in_shapes, plan))
     if strategy == "dense":
         return _on_pattern(pattern, compressed)
     return coloring.decompress_star(pattern, prepared.colorings[strategy], compressed)
@@ -396,7 +485,8 @@ def _dense_result(result, prepared: Prepared, structures, single: bool):
 
 def sparse_transform(f: Callable, argnums: int | Sequence[int], *, hessian: bool,
                      local: bool, mode: str = "auto", chunk_size: int | None = None,
-                     dense_output: bool = False, transform: str = "jacobian"):
+                     dense_output: bool = False, transform: str = "jacobian",
+                     distribute: tuple | None = None):
     """`jacobian(f, sparse=True)` and `hessian(f, sparse=True)` (see the module docstring).
 
     >>> import numpy as np, ad, ad.numpy as anp
@@ -439,10 +529,19 @@ def sparse_transform(f: Callable, argnums: int | Sequence[int], *, hessian: bool
             if not hessian:                     # the detection's recording is at these x
                 recording = prepared.detected.recording
             start = time.perf_counter()
+        tasks = None
+        if distribute is not None:              # the colour groups' passes as tasks
+            detected = prepared.detected
+            tasks = _Tasks(distribute, f, args, kwargs, nums, transform, hessian,
+                           prepared.report.candidate(prepared.report.choice),
+                           detected.in_shapes,
+                           detected.in_shapes if hessian else detected.out_shapes)
         if hessian:
-            result = _hessian_once(f, args, kwargs, nums, prepared)
+            result = _hessian_once(f, args, kwargs, nums, prepared, tasks)
         else:
-            result = _jacobian_once(f, args, kwargs, nums, prepared, recording)
+            result = _jacobian_once(f, args, kwargs, nums, prepared, recording, tasks)
+        if tasks is not None:
+            prepared.report.distributed = tasks.report(start)
         prepared.report.record_measured(prepared.report.choice, time.perf_counter() - start)
         sparse_f.report = prepared.report
         if dense_output:
