@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -180,11 +179,8 @@ def mlp_part(repeats: int, layers: int = 100, width: int = 256, batch: int = 64,
                       "peak bytes": peak_bytes(lambda: grads[name](weights)),
                       "max abs difference": max(float(np.abs(a - b).max())
                                                 for a, b in zip(got, reference))}
-    times = _interleaved({name: (lambda g=g: g(weights)) for name, g in grads.items()},
-                         repeats, min_time=0.0)
+    _timed(rows, {name: (lambda g=g: g(weights)) for name, g in grads.items()}, repeats)
     for name in rows:
-        rows[name]["seconds"] = times[name]
-        rows[name]["time / stored"] = times[name] / times["stored"]
         rows[name]["kept / stored"] = (rows[name]["kept for the sweep bytes"]
                                        / rows["stored"]["kept for the sweep bytes"])
 
@@ -206,11 +202,9 @@ def mlp_part(repeats: int, layers: int = 100, width: int = 256, batch: int = 64,
                              "extra evaluations": 0.0 if plan is None
                              else plan.extra_evaluations,
                              "identical": bool(np.array_equal(got, expected))}
-    times = _interleaved({name: (lambda g=g: g(x)) for name, g in input_grads.items()},
-                         repeats, min_time=0.0)
+    _timed(budget_rows, {name: (lambda g=g: g(x)) for name, g in input_grads.items()},
+           repeats)
     for name in budget_rows:
-        budget_rows[name]["seconds"] = times[name]
-        budget_rows[name]["time / stored"] = times[name] / times["stored"]
         budget_rows[name]["peak / stored"] = (budget_rows[name]["peak bytes"]
                                               / budget_rows["stored"]["peak bytes"])
     return {"layers": layers, "width": width, "batch": batch,
@@ -221,17 +215,16 @@ def mlp_part(repeats: int, layers: int = 100, width: int = 256, batch: int = 64,
 def peers_part(repeats: int) -> dict[str, Any]:
     """JAX's jax.checkpoint and torch.utils.checkpoint on the same MLP, in the peers' venv
     (`benchmarks.checkpointing_peers`), when it is there."""
-    from benchmarks.compiled_tapes import PEERS_PYTHON
-    if not PEERS_PYTHON.exists():
-        return {}
-    done = subprocess.run([str(PEERS_PYTHON), "-m", "benchmarks.checkpointing_peers",
-                           "--repeats", str(max(repeats, 3))],
-                          cwd=Path(__file__).resolve().parent.parent, capture_output=True,
-                          text=True, timeout=1800)
-    if done.returncode != 0:
-        print("peers failed:", done.stderr[-2000:])
-        return {}
-    return json.loads(done.stdout)
+    from benchmarks.compiled_tapes import peers
+    return peers("benchmarks.checkpointing_peers", "--repeats", str(max(repeats, 3)))
+
+
+def _timed(rows: dict, calls: dict, repeats: int) -> None:
+    """Each row's median seconds (interleaved rounds) and its ratio to the "stored" row's."""
+    times = _interleaved(calls, repeats, min_time=0.0)
+    for name in rows:
+        rows[name]["seconds"] = times[name]
+        rows[name]["time / stored"] = times[name] / times["stored"]
 
 
 def _mb(b: float) -> str:

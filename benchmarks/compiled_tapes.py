@@ -160,12 +160,12 @@ def tape_bytes(length: int = 400_000) -> dict[str, float]:
 PEERS_PYTHON = Path(__file__).resolve().parent.parent / ".venv-peers" / "bin" / "python"
 
 
-def peers(module: str = "benchmarks.compiled_peers") -> dict[str, Any]:
-    """A peers' script (default: JAX jit and torch eager on the same programs) run in the
-    peers' venv, when there; its JSON."""
+def peers(module: str = "benchmarks.compiled_peers", *arguments: str) -> dict[str, Any]:
+    """A peers' script (default: JAX jit and torch eager on the same programs) run with
+    `arguments` in the peers' venv, when there; its JSON."""
     if not PEERS_PYTHON.exists():
         return {}
-    done = subprocess.run([str(PEERS_PYTHON), "-m", module],
+    done = subprocess.run([str(PEERS_PYTHON), "-m", module, *arguments],
                           cwd=Path(__file__).resolve().parent.parent, capture_output=True,
                           text=True, timeout=1800)
     if done.returncode != 0:
