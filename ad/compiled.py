@@ -364,6 +364,30 @@ class Program:
         return value, self.assemble(np.concatenate(rows) if rows else np.empty((0, width)),
                                     mode)
 
+    def push(self, leaves: Sequence[np.ndarray], tangents: Sequence) -> tuple:
+        """The output's value and its tangent along one direction (a tangent per input
+        leaf): one forward pass of the interpreter."""
+        vals, block = self._arenas(1)
+        self._load(vals, leaves)
+        for (start, stop), tangent in zip(self._spans, tangents):
+            block[start:stop, 0] = np.ravel(tangent)
+        self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, 1)
+        out = slice(self._out, self._out + int(self.sizes[self.output]))
+        return (vals[out].copy().reshape(self.out_shape),
+                block[out, 0].copy().reshape(self.out_shape))
+
+    def pull(self, leaves: Sequence[np.ndarray], cotangent) -> tuple:
+        """The output's value and the cotangent of every input leaf for one output
+        cotangent: one forward and one reverse pass of the interpreter."""
+        vals, block = self._arenas(1)
+        self._load(vals, leaves)
+        out = slice(self._out, self._out + int(self.sizes[self.output]))
+        block[out, 0] = np.ravel(cotangent)
+        self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, 2)
+        return (vals[out].copy().reshape(self.out_shape),
+                [block[start:stop, 0].reshape(shape) for (start, stop), shape
+                 in zip(self._spans, self.in_shapes)])
+
     def rows(self, leaves: Sequence[np.ndarray], mode: str, first: int, stop: int
              ) -> np.ndarray:
         """Directions first..stop of the Jacobian as rows: in forward mode the output

@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import math
 import time
+import weakref
 from typing import Callable, Sequence
 
 import numpy as np
@@ -107,13 +108,16 @@ class BudgetedRecorder:
         return recording
 
 
-def vjp(f: Callable, *primals, has_aux: bool = False, memory_budget: int | None = None):
+def vjp(f: Callable, *primals, has_aux: bool = False, memory_budget: int | None = None,
+        compile: bool = False):
     """Run `f` on a tape; return its output and a function pulling cotangents back.
 
     `vjp_fn(cotangent)` takes a cotangent shaped like the output and returns a tuple with
     one cotangent per primal. It can be called many times (the tape is kept while vjp_fn
     lives). With `memory_budget` (bytes) the tape keeps what fits and recomputes the rest
-    in each sweep (see `value_and_grad`).
+    in each sweep (see `value_and_grad`). With `compile=True`, an f of one array output
+    whose recording lowers is recorded once per signature (cached per f) and each
+    `vjp_fn` call is one run of its compiled tape; otherwise it runs interpreted.
 
     >>> import ad, ad.numpy as anp
     >>> out, vjp_fn = ad.vjp(lambda x, y: x * anp.sin(y), 2.0, 0.0)
@@ -122,6 +126,19 @@ def vjp(f: Callable, *primals, has_aux: bool = False, memory_budget: int | None 
     """
     check_callable(f, "vjp")
     nums = tuple(range(len(primals)))
+    if compile and not has_aux and memory_budget is None:
+        replay, leaves = _compiled_replay(f, primals, nums, "vjp")
+        if replay is not None:
+            program = replay.program
+
+            def compiled_vjp_fn(cotangent):
+                ct = _check_cotangent(cotangent, np.empty(program.out_shape,
+                                                           program.out_dtype),
+                                      "leaf 0", f"vjp({name_of(f)})")
+                _, cts = program.pull(leaves, ct)
+                return replay.grouped(cts)
+            value, _ = program.push(leaves, [np.zeros(s) for s in program.in_shapes])
+            return as_scalar(value.astype(program.out_dtype, copy=False)), compiled_vjp_fn
     recording = (Recording(f, primals, {}, nums, has_aux, "vjp") if memory_budget is None
                  else BudgetedRecorder(memory_budget).record(f, primals, {}, nums, has_aux,
                                                               "vjp"))
@@ -244,8 +261,10 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *
 
 
 # ----------------------------------------------------------------------------- forward mode
-def jvp(f: Callable, primals: Sequence, tangents: Sequence):
+def jvp(f: Callable, primals: Sequence, tangents: Sequence, *, compile: bool = False):
     """Push `tangents` forward through `f` at `primals`: returns (output, output tangent).
+    With `compile=True`, an f of one array output whose recording lowers is recorded once
+    per signature (cached per f) and each call is one run of its compiled tape.
 
     >>> import ad, ad.numpy as anp
     >>> out, tangent = ad.jvp(anp.exp, (0.0,), (2.0,))
@@ -281,6 +300,14 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence):
         if not isinstance(t_value, Tracer):
             t_value = t_value.astype(np.result_type(p), copy=False)
         checked.append(t_value)
+    if compile and not any(isinstance(t, Tracer) for t in checked):
+        replay, compiled_leaves = _compiled_replay(f, tuple(primals), argnums, "jvp")
+        if replay is not None:
+            program = replay.program
+            value, tangent = program.push(compiled_leaves, checked)
+            dtype = program.out_dtype
+            return (as_scalar(value.astype(dtype, copy=False)),
+                    as_scalar(tangent.astype(dtype, copy=False)))
     out_primals, out_tangents, out_structure = _push_forward(
         f, tuple(primals), {}, argnums, leaves, structures, checked, "jvp")
     out_tangents = [np.zeros(np.shape(p), dtype=float_dtype(p)) if t is None else t
@@ -787,6 +814,26 @@ def _reverse_task(payload, start: int, stop: int) -> list:
     return recording.pull(seeds, batch=(stop - start,))
 
 
+_COMPILED_BY_F: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _compiled_replay(f, args, nums, transform: str):
+    """f's compiled program for these arguments (one per signature, cached per f), when
+    it lowers and every float argument is differentiated; else None (run interpreted)."""
+    try:
+        compiled = _COMPILED_BY_F.get(f)
+        if compiled is None:
+            compiled = _COMPILED_BY_F[f] = CompiledGrad(f, kind="jacobian")
+    except TypeError:                 # f cannot be weakly referenced: no cache
+        return None, None
+    replay, leaves = compiled.lookup(args, {}, nums, False,
+                                     lambda: flatten_inputs(args, nums, transform, f)[1])
+    if replay is None or not (replay.all_traced and replay.wanted == list(
+            range(len(replay.program.inputs)))):
+        return None, None
+    return replay, leaves
+
+
 def _compiled_task(payload, start: int, stop: int) -> np.ndarray:
     """Directions start..stop of a compiled tape's Jacobian (a task: the lowered program's
     arrays travel in `payload`, not f)."""
@@ -803,23 +850,44 @@ def _distributed(f, argnums, mode: str, chunk_size, executor, retries, progress,
     from ad import distributed
     compiled = CompiledGrad(f, kind="jacobian") if compile else None
 
-    @functools.wraps(f)
-    def distributed_f(*args, **kwargs):
-        start_time = time.perf_counter()
-        nums = normalize_argnums(argnums, len(args), transform, f)
-        recording = Recording(f, args, kwargs, nums, False, transform)   # shapes and counts
+    sized: dict = {}     # per signature: the shapes, trees and block plan, decided once
+
+    def size(args, kwargs, nums):
+        """One recording (shapes, trees, counts) and the cost model's block size."""
+        recording = Recording(f, args, kwargs, nums, False, transform)
         in_shapes = [np.shape(x) for x in recording.in_primals]
         out_shapes = [np.shape(p) for p in recording.out_primals]
         counts = _recording_counts(recording)
-        m = counts.m
         plan = plan_blocks(in_shapes, out_shapes, None)
         predicted = predict(counts, plan)
         chosen = predicted.choice if mode == "auto" else mode
         cost = predicted.forward if chosen == "forward" else predicted.reverse
-        per_direction = cost.seconds / max(counts.n if chosen == "forward" else m, 1)
+        per_direction = cost.seconds / max(counts.n if chosen == "forward" else counts.m, 1)
         chunk = int(chunk_size) if chunk_size else min(plan.chunk, max(1, math.ceil(
             distributed.TASK_SECONDS / max(per_direction, 1e-12))))
-        plan = plan_blocks(in_shapes, out_shapes, chunk)
+        return (in_shapes, out_shapes, recording.out_structure, recording.structures, chosen,
+                chunk, per_direction, plan_blocks(in_shapes, out_shapes, chunk))
+
+    @functools.wraps(f)
+    def distributed_f(*args, **kwargs):
+        start_time = time.perf_counter()
+        nums = normalize_argnums(argnums, len(args), transform, f)
+        # arrays by shape and dtype; other leaves (ints, strings: they may shape the
+        # program) by value
+        signature = (nums, tuple(
+            (shape_of(leaf), leaf.dtype) if hasattr(leaf, "dtype") else
+            ((), float) if isinstance(leaf, float) else ("value", leaf)
+            for leaf in tree.flatten((args, kwargs))[0]))
+        try:
+            facts = sized.get(signature)
+        except TypeError:                   # an unhashable argument: size every call
+            signature, facts = None, None
+        if facts is None:                   # later calls skip the recording
+            facts = size(args, kwargs, nums)
+            if signature is not None:
+                sized[signature] = facts
+        (in_shapes, out_shapes, out_structure, structures, chosen, chunk, per_direction,
+         plan) = facts
         forward = chosen == "forward"
         blocks_of = plan.forward_blocks if forward else plan.reverse_blocks
         replay = None
@@ -843,8 +911,8 @@ def _distributed(f, argnums, mode: str, chunk_size, executor, retries, progress,
                 retries=retries, progress=progress, what=transform)
             pieces = [list(column) for column in zip(*results)]
             blocks = _assemble(pieces, in_shapes, out_shapes, by_columns=forward)
-            result = _jacobian_structure(recording.out_structure, blocks,
-                                         recording.structures, isinstance(argnums, int))
+            result = _jacobian_structure(out_structure, blocks, structures,
+                                         isinstance(argnums, int))
         distributed_f.report = distributed.DistributedReport(
             chosen, chunk, per_direction * chunk, distributed.executor_name(executor),
             timings, time.perf_counter() - start_time,

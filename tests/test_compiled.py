@@ -424,3 +424,31 @@ def test_a_float_argument_used_as_a_plain_number_runs_interpreted():
     assert next(iter(fast.compiled.reports.values())).startswith("runs interpreted")
     with pytest.raises(ZeroDivisionError):         # a genuine error still reaches the user
         ad.grad(lambda x: anp.sum(x) * (1 / 0), compile=True)(np.ones(2))
+
+
+# ----------------------------------------------------------------------------- jvp and vjp
+@pytest.mark.parametrize("f, args, lowers", [
+    (lambda x: anp.tanh(x[1:] * x[:-1]) + anp.sin(x[:-1]), (np.linspace(0.1, 1.0, 7),), True),
+    (lambda x, y: anp.exp(x) * y - x ** 2, (np.array([0.3, 0.5]), np.array([1.5, 2.0])), True),
+    (lambda p: anp.sum(p["w"] ** 2) * p["b"], ({"w": np.ones(3), "b": np.float64(2.0)},),
+     True),
+    (lambda x: anp.where(x > 0.5, x, -x) * 2.0, (np.linspace(0.1, 1.0, 4),), False),
+])
+def test_jvp_and_vjp_with_compile_equal_the_interpreted_ones(f, args, lowers):
+    rng = np.random.default_rng(0)
+    tangents = tuple(ad.tree.tree_map(lambda a: rng.standard_normal(np.shape(a)), a)
+                     for a in args)
+    for _ in range(2):                           # the second call replays
+        got = ad.jvp(f, args, tangents, compile=True)
+        want = ad.jvp(f, args, tangents)
+        assert np.allclose(got[0], want[0], rtol=1e-14) and \
+            np.allclose(got[1], want[1], rtol=1e-14)
+        out, pullback = ad.vjp(f, *args, compile=True)
+        out_plain, pullback_plain = ad.vjp(f, *args)
+        assert np.allclose(out, out_plain, rtol=1e-14)
+        u = rng.standard_normal(np.shape(out))
+        for a, b in zip(ad.tree.flatten(pullback(u))[0], ad.tree.flatten(pullback_plain(u))[0]):
+            assert np.allclose(a, b, rtol=1e-13, atol=1e-15)
+    compiled = ad.transforms._COMPILED_BY_F[f]   # one recording per signature, reused
+    assert compiled.recordings == 1
+    assert any(r is not None for r in compiled.replays.values()) == lowers

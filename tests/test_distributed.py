@@ -225,3 +225,17 @@ def test_a_signature_that_does_not_lower_ships_f(threads):
     jac = ad.jacfwd(branchy, executor=threads, compile=True)
     assert np.array_equal(jac(x), ad.jacfwd(branchy)(x))
     assert jac.report.travelled == "f and its arguments"
+
+
+def test_the_block_plan_is_made_once_per_signature(threads):
+    calls = {"n": 0}
+
+    def counted(x, k):
+        calls["n"] += 1
+        return anp.sin(x[:k]) * x[0]
+    jac = ad.jacfwd(counted, executor=threads, chunk_size=2)
+    x = np.linspace(0.1, 1.0, 6)
+    first = jac(x, 3)
+    runs = calls["n"]
+    assert np.array_equal(jac(x, 3), first) and calls["n"] - runs == 3   # 3 tasks, no sizing
+    assert jac(x, 4).shape == (4, 6)          # another int argument: planned afresh
