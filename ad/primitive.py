@@ -529,6 +529,9 @@ class Tracer:
         if method in ("reduce", "accumulate", "at") and (ufunc, method) in UFUNC_METHODS:
             return UFUNC_METHODS[ufunc, method](ufunc, *inputs, **kwargs)
         impl = UFUNCS.get(ufunc)
+        if impl is None and OPTIONAL_NAMESPACES:     # SciPy's ufuncs register on import
+            load_optional_namespaces()
+            impl = UFUNCS.get(ufunc)
         if impl is None or method != "__call__" or kwargs:
             call = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
             extra = f" with keywords {sorted(kwargs)}" if kwargs else ""
@@ -539,6 +542,9 @@ class Tracer:
 
     def __array_function__(self, func, types, args, kwargs):
         impl = FUNCTIONS.get(func)
+        if impl is None and OPTIONAL_NAMESPACES:
+            load_optional_namespaces()
+            impl = FUNCTIONS.get(func)
         if impl is None:
             module = getattr(func, "__module__", "numpy") or "numpy"
             raise UnsupportedFunctionError(
@@ -757,6 +763,22 @@ def real_if_real(value, like_dtype):
     if like_dtype is not None and like_dtype.kind != "c" and is_complex(value):
         return real_part(value)
     return value
+
+
+#: Namespaces with more NumPy-protocol rules whose dependency is optional (ad.scipy: SciPy's
+#: ufuncs such as scipy.special.expit), imported on the first call nothing else handles,
+#: when installed; `import ad` stays free of SciPy.
+OPTIONAL_NAMESPACES: list[str] = ["ad.scipy"]
+
+
+def load_optional_namespaces() -> None:
+    import importlib
+    for name in list(OPTIONAL_NAMESPACES):
+        OPTIONAL_NAMESPACES.remove(name)
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 #: The namespaces that mirror NumPy on traced values (ad.numpy adds itself): errors name

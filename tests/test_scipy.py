@@ -154,3 +154,18 @@ def test_scipy_linalg(name):
     ours, theirs = LINALG[name]
     np.testing.assert_allclose(ours(_A), theirs(_A), rtol=1e-9, atol=1e-12)
     ad.check_grads(ours, (_A,), order=2, rtol=1e-4, atol=1e-5)
+
+
+def test_scipy_ufuncs_dispatch_without_importing_ad_scipy_first():
+    """scipy.special.expit(traced) in a fresh process that never imported ad.scipy: the
+    NumPy protocol loads ad.scipy on the first call nothing else handles."""
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np, scipy.special as sp, ad\n"
+            "assert 'ad.scipy' not in sys.modules\n"
+            "g = ad.grad(lambda x: np.sum(sp.expit(x)))(np.zeros(2))\n"
+            "print(g.tolist())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0.25, 0.25]"
