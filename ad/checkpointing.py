@@ -38,8 +38,8 @@ from ad import tree
 from ad.catalogue.define import deflinear, defprimitive
 from ad.context import Level, entered
 from ad.errors import ShapeError
-from ad.primitive import (ZERO, Counts, OutputShape, PerElement, Primitive, Tracer, bind,
-                          primal_value, register, value_dtype)
+from ad.primitive import (COMPLEX, ZERO, Counts, PerElement, Primitive, Tracer, bind,
+                          check_complex, primal_value, register, value_dtype)
 from ad.recording import Recording, name_of, push_forward
 from ad.reverse import ReverseLevel, TapeValue
 from ad.tape import CONSTANT
@@ -196,14 +196,21 @@ class _SavingLevel(Level):
         out = bind(primitive, [a.primal if m else a for a, m in zip(args, mine)], params)
         if not primitive.differentiable:
             return out
-        if self.policy(primitive, params):
+        if self.policy(primitive, params):    # kept only where the re-run can skip it
             if primitive is name_primitive and mine[0] and args[0].origin is not None:
-                self.saved[args[0].origin[0]] = (args[0].origin[1], args[0].primal)
-            else:
+                if _skippable(args[0].origin[1]):
+                    self.saved[args[0].origin[0]] = (args[0].origin[1], args[0].primal)
+            elif _skippable(primitive):
                 self.saved[number] = (primitive, out)
         if primitive.n_outputs == 1:
             return _Saving(out, self, (number, primitive))
         return tuple(_Saving(o, self, None) for o in out)
+
+
+def _skippable(primitive) -> bool:
+    """Whether a re-run can take a kept result instead of computing it: the primitive's
+    residuals are its inputs and result (the default `forward`), nothing computed."""
+    return type(primitive).forward is Primitive.forward
 
 
 class _ReplayingLevel(ReverseLevel):
@@ -220,10 +227,11 @@ class _ReplayingLevel(ReverseLevel):
         number = self.count
         self.count += 1
         kept = self.saved.get(number)
-        if kept is None or kept[0] is not primitive or \
-                type(primitive).forward is not Primitive.forward:
+        if kept is None or kept[0] is not primitive:
             return ReverseLevel.process(self, primitive, args, params)
         out = kept[1]      # its rules need the inputs (and the result, or its shape) only
+        if COMPLEX.seen:
+            check_complex(primitive, args, out)
         primals, parents = [], []
         for arg in args:
             traced = type(arg) is TapeValue and arg._level is self
@@ -231,8 +239,7 @@ class _ReplayingLevel(ReverseLevel):
             parents.append(arg.index if traced else CONSTANT)
         constants = (tuple(None if p != CONSTANT else x for x, p in zip(primals, parents))
                      if CONSTANT in parents else None)
-        residuals = (out if primitive.keeps_output else OutputShape(out, primitive.name),
-                     primals)
+        residuals = primitive.residuals_of(out, primals)
         return TapeValue(out, self, self.tape.append(primitive, params, tuple(parents),
                                                      constants, residuals, out))
 

@@ -16,6 +16,7 @@ unless a Dask client is passed. Imports `ad.errors` only (and, on use, dask and 
 """
 from __future__ import annotations
 
+import math
 import pickle
 import time
 import uuid
@@ -28,6 +29,12 @@ from ad.errors import ADError
 #: The smallest predicted time of one task that block sizing aims for: Dask pays about a
 #: millisecond per task, so shorter tasks may not speed up at all.
 TASK_SECONDS = 0.1
+def task_chunk(seconds_per_direction: float) -> int:
+    """Directions per task so that one task takes about TASK_SECONDS (at least one): the
+    chunk the block planner then cuts the directions with."""
+    return max(1, math.ceil(TASK_SECONDS / max(seconds_per_direction, 1e-12)))
+
+
 #: Resubmissions of a failed block before the error reaches the caller.
 RETRIES = 3
 
@@ -190,4 +197,4 @@ def executor_name(executor) -> str:
 
 
 __all__ = ["run_blocks", "DistributedReport", "BlockTiming", "DistributedError",
-           "TASK_SECONDS", "RETRIES", "is_dask_client", "executor_name"]
+           "TASK_SECONDS", "RETRIES", "is_dask_client", "executor_name", "task_chunk"]

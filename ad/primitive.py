@@ -206,7 +206,12 @@ class Primitive:
     def forward(self, primals: list, params: dict, needs: Sequence[bool]):
         """Value and residuals (what the derivative rules need later)."""
         out = bind(self, primals, params)
-        return out, (out if self.keeps_output else OutputShape(out, self.name), primals)
+        return out, self.residuals_of(out, primals)
+
+    def residuals_of(self, out, primals):
+        """What `forward` keeps for a result: the output (or its `OutputShape`) and the
+        arguments (a checkpoint's re-run builds them from a kept result too)."""
+        return out if self.keeps_output else OutputShape(out, self.name), primals
 
     def jvp(self, residuals, tangents: Sequence[Any], params: dict,
             in_shapes: Sequence[tuple] | None = None, out_shape: tuple | None = None):

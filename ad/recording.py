@@ -211,4 +211,3 @@ class Recording:
                 ct = anp.astype(ct, dtype)
             results.append(ct)
         return results
-

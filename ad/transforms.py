@@ -25,7 +25,7 @@ from ad.cost import Chain, predict
 from ad.cost.counts import recorded_counts
 from ad.cost.memory import RecomputePlan, check_budget, footprint, plan_recompute
 from ad.errors import DTypeError, ShapeError
-from ad.primitive import Tracer, float_dtype, primal_value, shape_of
+from ad.primitive import Tracer, float_dtype, primal_value, shape_of, value_dtype
 from ad.reverse import MeasuringLevel, RecomputingLevel
 from ad.tape import CHUNK_BUDGET, CHUNK_SIZE, BlockPlan, plan_blocks
 from ad.recording import (Recording, as_scalar, check_callable, flatten_inputs, name_of,
@@ -52,13 +52,10 @@ def _complex_check(transform: str, f, leaves, outs, holomorphic: bool,
     """JAX's rules for complex numbers: `holomorphic=True` needs complex inputs; without
     it, a Jacobian by columns (forward) needs real inputs and one by rows (grad, reverse)
     real outputs, since only then is the result the derivative the user means."""
-    def first_complex(values):
-        return next((k for k, v in enumerate(values) if np.result_type(
-            primal_value(v) if isinstance(v, Tracer) else v).kind == "c"), None)
+    def first_complex(values):      # dtypes only: no traced value is read
+        return next((k for k, v in enumerate(values) if value_dtype(v).kind == "c"), None)
     if holomorphic:
-        real = next((k for k, v in enumerate(leaves)
-                     if np.result_type(v.primal if isinstance(v, Tracer) else v).kind != "c"),
-                    None)
+        real = next((k for k, v in enumerate(leaves) if value_dtype(v).kind != "c"), None)
         if real is not None:
             raise DTypeError(f"{transform}({name_of(f)}, holomorphic=True) needs complex "
                              f"inputs, but input leaf {real} is real; cast it, e.g. "
@@ -668,7 +665,8 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
             mode = decision.next_mode()
             by = jacfwd if mode == "forward" else jacrev
             start = time.perf_counter()
-            result = by(f, argnums, chunk_size=decision.report.plan.chunk)(*args, **kwargs)
+            result = by(f, argnums, chunk_size=decision.report.plan.chunk,
+                        holomorphic=holomorphic)(*args, **kwargs)
             decision.observe(mode, time.perf_counter() - start)
             jacobian_f.report = decision.report
             return result
@@ -817,21 +815,27 @@ def _reverse_task(payload, start: int, stop: int) -> list:
 _COMPILED_BY_F: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+def _lowered(compiled: CompiledGrad, f, args, kwargs, nums, single: bool, transform: str):
+    """(the signature's compiled replay, the flat leaves) when it lowers and every float
+    argument is differentiated (the program's inputs are then the directions), else
+    (None, None): run interpreted."""
+    replay, leaves = compiled.lookup(args, kwargs, nums, single,
+                                     lambda: flatten_inputs(args, nums, transform, f)[1])
+    if replay is None or not (replay.all_traced and replay.wanted == list(
+            range(len(replay.program.inputs)))):
+        return None, None
+    return replay, leaves
+
+
 def _compiled_replay(f, args, nums, transform: str):
-    """f's compiled program for these arguments (one per signature, cached per f), when
-    it lowers and every float argument is differentiated; else None (run interpreted)."""
+    """`_lowered` for jvp and vjp, with f's compiled programs cached per f."""
     try:
         compiled = _COMPILED_BY_F.get(f)
         if compiled is None:
             compiled = _COMPILED_BY_F[f] = CompiledGrad(f, kind="jacobian")
     except TypeError:                 # f cannot be weakly referenced: no cache
         return None, None
-    replay, leaves = compiled.lookup(args, {}, nums, False,
-                                     lambda: flatten_inputs(args, nums, transform, f)[1])
-    if replay is None or not (replay.all_traced and replay.wanted == list(
-            range(len(replay.program.inputs)))):
-        return None, None
-    return replay, leaves
+    return _lowered(compiled, f, args, {}, nums, False, transform)
 
 
 def _compiled_task(payload, start: int, stop: int) -> np.ndarray:
@@ -855,6 +859,9 @@ def _distributed(f, argnums, mode: str, chunk_size, executor, retries, progress,
     def size(args, kwargs, nums):
         """One recording (shapes, trees, counts) and the cost model's block size."""
         recording = Recording(f, args, kwargs, nums, False, transform)
+        # the tasks' blocks are real directions: complex needs the serial holomorphic path
+        _complex_check(transform, f, recording.in_primals, recording.out_primals, False,
+                       True, True)
         in_shapes = [np.shape(x) for x in recording.in_primals]
         out_shapes = [np.shape(p) for p in recording.out_primals]
         counts = _recording_counts(recording)
@@ -863,8 +870,8 @@ def _distributed(f, argnums, mode: str, chunk_size, executor, retries, progress,
         chosen = predicted.choice if mode == "auto" else mode
         cost = predicted.forward if chosen == "forward" else predicted.reverse
         per_direction = cost.seconds / max(counts.n if chosen == "forward" else counts.m, 1)
-        chunk = int(chunk_size) if chunk_size else min(plan.chunk, max(1, math.ceil(
-            distributed.TASK_SECONDS / max(per_direction, 1e-12))))
+        chunk = (int(chunk_size) if chunk_size else
+                 min(plan.chunk, distributed.task_chunk(per_direction)))
         return (in_shapes, out_shapes, recording.out_structure, recording.structures, chosen,
                 chunk, per_direction, plan_blocks(in_shapes, out_shapes, chunk))
 
@@ -892,12 +899,8 @@ def _distributed(f, argnums, mode: str, chunk_size, executor, retries, progress,
         blocks_of = plan.forward_blocks if forward else plan.reverse_blocks
         replay = None
         if compiled is not None:
-            replay, leaves = compiled.lookup(
-                args, kwargs, nums, isinstance(argnums, int),
-                lambda: flatten_inputs(args, nums, transform, f)[1])
-            if replay is not None and not (replay.all_traced and replay.wanted == list(
-                    range(len(replay.program.inputs)))):
-                replay = None               # other float arguments are program inputs too
+            replay, leaves = _lowered(compiled, f, args, kwargs, nums,
+                                      isinstance(argnums, int), transform)
         if replay is not None:              # the compiled tape travels, once per worker
             results, timings = distributed.run_blocks(
                 executor, _compiled_task, (replay.program, leaves, chosen), blocks_of,

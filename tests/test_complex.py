@@ -153,6 +153,13 @@ def test_holomorphic_linear_algebra_and_structure():
 
 
 # ----------------------------------------------------------------------------- refusals
+def test_auto_jacobians_stay_holomorphic_on_later_calls():
+    jac = ad.jacobian(lambda z: z * z, holomorphic=True)
+    z = np.array([1 + 1j, 2 - 1j])
+    for _ in range(3):                   # the first call decides; later ones run the mode
+        assert np.allclose(jac(z), np.diag(2 * z))
+
+
 def test_complex_outputs_and_inputs_need_holomorphic():
     with pytest.raises(ad.DTypeError, match="holomorphic=True"):
         ad.grad(lambda z: z * z)(1 + 0j)
@@ -164,6 +171,14 @@ def test_complex_outputs_and_inputs_need_holomorphic():
         ad.grad(lambda x: x * 1j, holomorphic=True)(1.0)
     with pytest.raises(ad.DTypeError, match="holomorphic=True"):
         ad.jacobian(lambda z: z * z)(np.ones(2) + 0j)
+
+
+def test_sparse_and_distributed_jacobians_refuse_complex_by_name():
+    from concurrent.futures import ThreadPoolExecutor
+    with pytest.raises(ad.DTypeError, match="sparse=True"):
+        ad.jacobian(lambda x: anp.exp(1j * x), sparse=True)(np.ones(3))
+    with ThreadPoolExecutor(1) as pool, pytest.raises(ad.DTypeError, match="real outputs"):
+        ad.jacfwd(lambda x: anp.exp(1j * x), executor=pool)(np.ones(3))
 
 
 def test_primitives_without_complex_rules_are_named():

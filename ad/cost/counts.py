@@ -27,7 +27,7 @@ import numpy as np
 
 from ad.cost.calibration import (Calibration, current, entry_elements, entry_work, kind_of,
                                  variant)
-from ad.cost.memory import RecomputePlan, budget_range, footprint, plan_recompute
+from ad.cost.memory import STORE_ALL, RecomputePlan, budget_range, footprint, plan_recompute
 from ad.graph import Graph, measure, trace
 from ad.primitive import float_dtype, primal_value
 from ad.tape import CONSTANT, BlockPlan, Tape, plan_blocks
@@ -454,7 +454,7 @@ class CostReport:
         """One VJP under the memory budget: the recomputation priced as that share of an
         evaluation of f, the tape's peak the plan's."""
         plan = self.memory
-        if plan is None or plan.budget >= 2 ** 60:
+        if plan is None or plan.budget >= STORE_ALL:
             return None
         c, vjp, share = self.counts, self.vjp, plan.extra_evaluations
         extra = share * self.evaluation.seconds
@@ -610,7 +610,7 @@ def cost_report(f: Callable, *args, argnums: int | Sequence[int] = 0,
     report = predict(count(graph), chunk_size, table)
     facts = footprint(measure(f, *args, argnums=argnums, **kwargs))
     return dataclasses.replace(report, memory=plan_recompute(
-        facts, 2 ** 62 if memory_budget is None else memory_budget),
+        facts, STORE_ALL if memory_budget is None else memory_budget),
         memory_range=budget_range(facts))
 
 

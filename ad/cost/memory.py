@@ -38,6 +38,8 @@ WORKING_VALUES = 6
 WORKING_PER_ENTRY = 200
 #: The share of the budget the plan may fill: the allocator's slack takes the rest.
 BUDGET_SHARE = 0.95
+#: A budget nothing exceeds: the plan that stores everything (what the tape keeps).
+STORE_ALL = 2 ** 62
 #: The finest cut tried (segments); recomputing fewer, larger segments costs the same
 #: flops, so finer cuts only help a budget far below the stored tape.
 MAX_SEGMENTS = 1024
@@ -291,6 +293,6 @@ def _search(facts: Footprint, limit: float, budget: int):
     return best, lowest, stored
 
 
-__all__ = ["ENTRY_FLOPS", "WORKING_VALUES", "WORKING_PER_ENTRY", "BUDGET_SHARE",
+__all__ = ["ENTRY_FLOPS", "STORE_ALL", "WORKING_VALUES", "WORKING_PER_ENTRY", "BUDGET_SHARE",
            "MemoryBudgetError", "check_budget", "Footprint", "footprint", "RecomputePlan",
            "plan_recompute", "budget_range"]

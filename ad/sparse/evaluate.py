@@ -32,7 +32,8 @@ import numpy as np
 from ad import tree
 from ad.cost.calibration import current
 from ad.cost.counts import forward_cost, recorded_counts, reverse_cost
-from ad.primitive import float_dtype
+from ad.errors import DTypeError
+from ad.primitive import float_dtype, value_dtype
 from ad.recording import (Recording, as_scalar, check_callable, flatten_inputs, name_of,
                           normalize_argnums, per_argnum, push_forward)
 from ad.sparse import coloring
@@ -156,6 +157,13 @@ def prepare(f, args, kwargs, nums, *, local: bool, hessian: bool, mode: str,
     """Detect, colour and price (see the module docstring)."""
     start = time.perf_counter()
     detected = detect(f, args, kwargs, nums, local=local, hessian=hessian, transform=transform)
+    recording = detected.recording
+    if any(value_dtype(v).kind == "c" for v in (*recording.in_primals,
+                                                 *recording.out_primals)):
+        raise DTypeError(f"{transform}({name_of(f)}, sparse=True): complex inputs or outputs "
+                         "are not supported by the sparse evaluation (its compressed blocks "
+                         "are real); use the dense transform with holomorphic=True, or "
+                         "split real and imaginary parts")
     detected_at = time.perf_counter()
     pattern = detected.pattern
     m, n = pattern.shape
@@ -319,7 +327,7 @@ class _Tasks:
         from ad import distributed
         directions = self.candidate.forward + self.candidate.reverse
         per_direction = self.candidate.seconds / max(directions, 1)
-        chunk = max(1, math.ceil(distributed.TASK_SECONDS / max(per_direction, 1e-12)))
+        chunk = distributed.task_chunk(per_direction)
         self.chunks.append(chunk)
         plan = plan_blocks(self.in_shapes, self.out_shapes, chunk,
                            groups=(k, 0) if forward else (0, k))
