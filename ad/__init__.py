@@ -39,9 +39,9 @@ from ad.checkpointing import checkpoint, checkpoint_name, checkpoint_policies, l
 from ad.custom import custom_jvp, custom_vjp
 from ad.cost import Chain, CostReport, chain, cost_report, matrix_chain
 from ad.cost.memory import MemoryBudgetError
-from ad.errors import (ADError, DTypeError, InPlaceError, LevelError, NotDifferentiableError,
-                       RegistrationError, ShapeError, TracerConversionError,
-                       UnsupportedFunctionError)
+from ad.errors import (ADError, DTypeError, GuardError, InPlaceError, LevelError,
+                       NotDifferentiableError, RegistrationError, ShapeError,
+                       TracerConversionError, UnsupportedFunctionError)
 from ad.forward import Dual
 from ad.graph import Graph, GraphvizNotFoundError, trace
 from ad.primitive import PRIMITIVES as primitives
@@ -60,7 +60,7 @@ __all__ = [
     "CHUNK_SIZE",
     "defelementwise", "defprimitive", "deflinear", "defnondiff", "Primitive", "Aval",
     "PerElement", "Counts", "ZERO", "primitives",
-    "ADError", "DTypeError", "InPlaceError", "LevelError", "NotDifferentiableError",
+    "ADError", "DTypeError", "GuardError", "InPlaceError", "LevelError", "NotDifferentiableError",
     "RegistrationError", "ShapeError", "TracerConversionError", "UnsupportedFunctionError",
     "trace", "Graph", "GraphvizNotFoundError",
     "cost_report", "CostReport", "chain", "Chain", "matrix_chain", "sparsity", "SparsityError",

@@ -21,11 +21,17 @@ compiled by `numba.njit(cache=True)` once per catalogue and machine, never per p
 `run` walks the entries forward (values) and, when asked, backward (adjoints), in one call.
 
 What does not lower makes the whole program fall back to the interpreted engine (every call
-records and sweeps, as without compile), with the reason in `Program`'s report. The same
-goes for any value-dependent step: a non-differentiable operation applied to a traced value
-(a comparison behind a Python `if`, a `where` mask, `floor`, `argmax`, `stop_gradient`)
-bakes a value into the recording, which a replay at other inputs would silently reuse, so
-such a program is never replayed (`CompilingLevel` notices them while recording).
+records and sweeps, as without compile), with the reason in `Program`'s report.
+
+Value-dependent steps are recomputed, never baked in. While recording (`CompilingLevel`),
+a non-differentiable operation on a traced value (a comparison, `floor`, `argmax`,
+`stop_gradient`) is recorded like any other and lowers to an entry carrying no derivative,
+so a `where` mask computed from the inputs is recomputed at every replay (a select entry).
+Every traced value read as a plain value (`bool()` behind a Python `if`/`while`, an index
+taken from `argmax`, `ad.primal_value`) becomes a guard entry: the interpreter recomputes
+the value and stops when it differs from the recorded one (for `bool()`, when its truth
+differs); `CompiledGrad` then replays another recorded path of the signature or records
+anew (`guard_failures` counts them), or raises `ad.GuardError` in strict mode.
 
 Imports `ad.context`, `ad.errors`, `ad.primitive`, `ad.tape`, `ad.reverse`, `ad.kernels` and
 `ad.tree`.
@@ -33,6 +39,8 @@ Imports `ad.context`, `ad.errors`, `ad.primitive`, `ad.tape`, `ad.reverse`, `ad.
 from __future__ import annotations
 
 import math
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,16 +50,19 @@ import numpy as np
 
 from ad import kernels, tree
 from ad.context import entered
-from ad.errors import ADError
-from ad.primitive import BUILTIN_NAMES, OPCODES, PRIMITIVES, Tracer
+from ad.errors import ADError, GuardError
+from ad.primitive import BUILTIN_NAMES, OPCODES, PRIMITIVES, Tracer, bind
 from ad.reverse import ReverseLevel, TapeValue, linear_matrix
 from ad.tape import CONSTANT, BlockPlan, Tape
 
 #: Interpreter opcodes before the elementwise primitives' own.
-GATHER, SCATTER, FIRST_ELEMENTWISE = 0, 1, 2
-#: The rows of a lowered program's entry table (`Program.entries`, int32).
-ENTRY_ROWS = ("code", "arg0", "arg1", "dst", "map start", "arg0 traced", "arg1 traced",
-              "primitive")
+GATHER, SCATTER, SELECT, GUARD, ARGMAX, ARGMIN, SEGMAX, SEGMIN, FIRST_ELEMENTWISE = range(9)
+_STRUCTURAL = {GATHER: "gather", SCATTER: "scatter", SELECT: "select", GUARD: "guard",
+               ARGMAX: "argmax", ARGMIN: "argmin", SEGMAX: "max", SEGMIN: "min"}
+#: The rows of a lowered program's entry table (`Program.entries`, int32). "map start" is
+#: a guard's kind instead (1: the truth of the value, 0: the value itself).
+ENTRY_ROWS = ("code", "arg0", "arg1", "arg2", "dst", "map start", "arg0 traced",
+              "arg1 traced", "arg2 traced", "primitive")
 #: Dtypes a compiled tape takes: float32 programs run in float64 in the arena (as accurate
 #: or more), their value and gradients cast back to float32.
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
@@ -61,30 +72,58 @@ class NotLowered(ADError):
     """An entry (or a recording) that cannot run on a compiled tape; the message says why."""
 
 
+class GuardFailed(Exception):
+    """A replay's guard failed: the program takes another path at these inputs (internal;
+    `CompiledGrad.retry` handles it)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
 # ----------------------------------------------------------------------------- recording
 class CompilingLevel(ReverseLevel):
-    """A reverse level that also notes the first value-dependent step of the recording: a
-    non-differentiable primitive applied to a traced value, or a traced value read as a
-    plain number (`bool()`, `ad.primal_value`): what came of it is a value the tape cannot
-    recompute, so a replay at other inputs could be silently wrong."""
+    """A reverse level recording for a compiled tape. A non-differentiable primitive on a
+    traced value is recorded too (its result is traced, carrying no derivative), so the
+    replay recomputes it; `where` keeps such a mask traced (`selects`). Every traced value
+    read as a plain value becomes a guard: (value id, the value read, whether only its
+    truth was read, where in the user's code)."""
 
-    __slots__ = ("value_dependent",)
+    __slots__ = ("value_dependent", "guards")
+    #: ad.numpy.where keeps a traced boolean condition traced on this level.
+    selects = True
 
     def __init__(self) -> None:
         super().__init__()
         self.value_dependent: str | None = None
+        self.guards: list[tuple] = []
 
-    def value_read(self, why: str) -> None:
-        if self.value_dependent is None:
+    def value_read(self, why: str, value=None) -> None:
+        if type(value) is TapeValue and value._level is self:
+            self.guards.append((value.index, np.array(value.primal, copy=True),
+                                why.startswith("bool()"), f"{why} at {_user_line()}"))
+        elif self.value_dependent is None:
             self.value_dependent = why
 
     def process(self, primitive, args, params):
-        if not primitive.differentiable and self.value_dependent is None:
-            if any(type(a) is TapeValue and a._level is self for a in args):
-                self.value_dependent = (
-                    f"{primitive.name} of a traced value (a comparison, mask, rounding or "
-                    "index computed from the inputs): the path depends on the values")
+        if not primitive.differentiable:
+            parents = tuple(a.index if type(a) is TapeValue and a._level is self else CONSTANT
+                            for a in args)
+            if any(p != CONSTANT for p in parents):
+                primals = [a.primal if p != CONSTANT else a for a, p in zip(args, parents)]
+                out = bind(primitive, primals, params)
+                constants = tuple(None if p != CONSTANT else a for a, p in zip(args, parents))
+                return TapeValue(out, self, self.tape.append(primitive, params, parents,
+                                                             constants, None, out))
         return super().process(primitive, args, params)
+
+
+def _user_line() -> str:
+    """file:line of the innermost caller outside the `ad` package (for guard messages)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "ad":
+        frame = frame.f_back
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else "?"
 
 
 # ----------------------------------------------------------------------------- the interpreter
@@ -99,18 +138,29 @@ class _Interpreter:
         self.skipped: dict[str, str] = {}
         candidates = []
         for primitive in OPCODES:
-            if (primitive.lowering != "elementwise" or not primitive.differentiable
-                    or primitive.name not in BUILTIN_NAMES):
+            if primitive.lowering != "elementwise" or primitive.name not in BUILTIN_NAMES:
                 continue
-            try:
-                value = kernels._Function(primitive.value, primitive.arity, True)
+            try:      # a non-differentiable one (a comparison, floor) runs its value only
+                value = kernels._Function(getattr(primitive, "value", primitive.impl),
+                                          primitive.arity, True)
                 partials = [None if p is None else
                             kernels._Function(p, primitive.arity + 1, False)
-                            for p in primitive.partials]
+                            for p in getattr(primitive, "partials", (None,) * primitive.arity)]
             except kernels._Unsupported as error:
                 self.skipped[primitive.name] = str(error)
                 continue
             candidates.append((primitive, value, partials))
+        # The primitives found not to compile are remembered beside the cache (keyed by
+        # the whole candidate set), so a later process does not compile them again.
+        full = _interpreter_source([(FIRST_ELEMENTWISE + k, p, v, ps)
+                                    for k, (p, v, ps) in enumerate(candidates)])
+        skips_path = os.path.join(kernels.cache_dir(), "interpreter_" + kernels._digest(
+            full + kernels._versions()) + ".skips")
+        known = set(open(skips_path).read().split()) if os.path.exists(skips_path) else set()
+        for primitive, _, _ in candidates:
+            if primitive.name in known:
+                self.skipped[primitive.name] = "Numba cannot compile its functions"
+        candidates = [c for c in candidates if c[0].name not in known]
         for _ in range(len(candidates) + 1):
             functions = [(FIRST_ELEMENTWISE + k, p, v, ps)
                          for k, (p, v, ps) in enumerate(candidates)]
@@ -124,6 +174,9 @@ class _Interpreter:
                 raise NotLowered(f"the interpreter does not compile: {failed}")
             primitive = candidates.pop(failed - FIRST_ELEMENTWISE)[0]
             self.skipped[primitive.name] = "Numba cannot compile its functions"
+            with open(skips_path + f".{os.getpid()}", "w") as file:   # write, then rename
+                file.write("\n".join(sorted(self.skipped)))
+            os.replace(skips_path + f".{os.getpid()}", skips_path)
         self.module, self.run = module, module.run
         self.opcodes = {p: code for code, p, _, _ in functions}
 
@@ -140,7 +193,7 @@ def _compile(run) -> int | str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             run(empty, np.zeros(1, np.int32), np.zeros(1, np.int32), np.zeros(1, np.int32),
-                np.zeros(1), np.zeros((1, 1)), 2)
+                np.zeros(1), np.zeros((1, 1)), 2, 0, 0)
     except TypingError as error:
         found = re.search(r"_[vp](\d+)", str(error).split("During: typing of call at")[-1])
         return int(found.group(1)) if found else str(error)[:300]
@@ -159,6 +212,8 @@ def _elementwise_branch(code: int, primitive, partials, backward: bool) -> list[
     blk[out]), the partials being the primitive's own functions."""
     unary = primitive.arity == 1
     xs = "x0" if unary else "x0, x1"
+    if backward and all(p is None for p in partials):
+        return []                       # no derivative: nothing to pull back
     lines = [f"        elif c == {code}:"]
     if not unary:
         lines += ["            b = offs[arg1[k]]",
@@ -199,17 +254,22 @@ def _interpreter_source(functions) -> str:
                 lines.append(f"import {fn.module} as _m_{name}")
                 lines.append(f"_{name}_py = _m_{name}.{fn.qualname}")
             lines.append(f"_{name} = _jit(_{name}_py)")
-    # run(entries, offs, sizes, maps, vals, blk, mode): mode 0 computes the values; mode 1
-    # also pushes the tangent block blk (arena elements x K directions) forward; mode 2
-    # computes the values, then pulls the cotangent block blk back through the entries.
+    # run(entries, offs, sizes, maps, vals, blk, mode, first, stop): mode 0 computes the
+    # values of entries first..stop (all when stop is 0); mode 1 also pushes the tangent
+    # block blk (arena elements x K directions) forward; mode 2 computes the values, then
+    # pulls the cotangent block blk back through every entry. Returns -1, or the entry
+    # whose guard failed (the values differ from the recording's: another path).
     body = ['', '', '@numba.njit(cache=True, nogil=True, error_model="numpy")',
-            "def run(entries, offs, sizes, maps, vals, blk, mode):",
-            "    code, arg0, arg1, dst = entries[0], entries[1], entries[2], entries[3]",
-            "    mstart, need0, need1 = entries[4], entries[5], entries[6]",
+            "def run(entries, offs, sizes, maps, vals, blk, mode, first, stop):",
+            "    code, arg0, arg1, arg2, dst = entries[0], entries[1], entries[2], entries[3], "
+            "entries[4]",
+            "    mstart, need0, need1, need2 = entries[5], entries[6], entries[7], entries[8]",
             "    n_entries = code.shape[0]",
+            "    if stop == 0:",
+            "        stop = n_entries",
             "    K = blk.shape[1]",
             "    tangents = mode == 1",
-            "    for k in range(n_entries):", *_PROLOGUE,
+            "    for k in range(first, stop):", *_PROLOGUE,
             f"        if c == {GATHER}:",
             "            m = mstart[k]",
             "            for i in range(n):",
@@ -225,10 +285,68 @@ def _interpreter_source(functions) -> str:
             "                vals[o + maps[m + i]] += vals[a + i]",
             "                if tangents and need0[k]:",
             "                    for j in range(K):",
-            "                        blk[o + maps[m + i], j] += blk[a + i, j]"]
+            "                        blk[o + maps[m + i], j] += blk[a + i, j]",
+            f"        elif c == {SELECT}:",
+            "            b = offs[arg1[k]]",
+            "            sb = 1 if sizes[arg1[k]] > 1 else 0",
+            "            e = offs[arg2[k]]",
+            "            se = 1 if sizes[arg2[k]] > 1 else 0",
+            "            for i in range(n):",
+            "                if vals[a + i * sa] != 0.0:",
+            "                    vals[o + i] = vals[b + i * sb]",
+            "                    if tangents and need1[k]:",
+            "                        for j in range(K):",
+            "                            blk[o + i, j] += blk[b + i * sb, j]",
+            "                else:",
+            "                    vals[o + i] = vals[e + i * se]",
+            "                    if tangents and need2[k]:",
+            "                        for j in range(K):",
+            "                            blk[o + i, j] += blk[e + i * se, j]",
+            f"        elif c == {GUARD}:",
+            "            b = offs[arg1[k]]",
+            "            for i in range(n):",
+            "                x = vals[a + i]",
+            "                r = vals[b + i]",
+            "                if mstart[k] == 1:",
+            "                    if (x != 0.0) != (r != 0.0):",
+            "                        return k",
+            "                elif x != r and (x == x or r == r):",
+            "                    return k",
+            f"        elif c == {ARGMAX} or c == {ARGMIN}:",
+            "            best = 0",
+            "            for i in range(1, sizes[arg0[k]]):",
+            "                x = vals[a + i]",
+            "                r = vals[a + best]",
+            "                if r != r:",
+            "                    break",
+            f"                if x != x or (x > r if c == {ARGMAX} else x < r):",
+            "                    best = i",
+            "            vals[o] = best",
+            f"        elif c == {SEGMAX} or c == {SEGMIN}:",
+            "            m = mstart[k]",
+            "            t = offs[arg1[k]]",
+            f"            start = -np.inf if c == {SEGMAX} else np.inf",
+            "            for i in range(n):",
+            "                vals[o + i] = start",
+            "                vals[t + i] = 0.0",
+            "            for i in range(sizes[arg0[k]]):",
+            "                x = vals[a + i]",
+            "                r = vals[o + maps[m + i]]",
+            f"                if r == r and (x != x or (x > r if c == {SEGMAX} else x < r)):",
+            "                    vals[o + maps[m + i]] = x",
+            "            for i in range(sizes[arg0[k]]):",
+            "                if vals[a + i] == vals[o + maps[m + i]]:",
+            "                    vals[t + maps[m + i]] += 1.0",
+            "            if tangents and need0[k]:",
+            "                for i in range(sizes[arg0[k]]):",
+            "                    q = maps[m + i]",
+            "                    if vals[a + i] == vals[o + q]:",
+            "                        w = 1.0 / vals[t + q]",
+            "                        for j in range(K):",
+            "                            blk[o + q, j] += blk[a + i, j] * w"]
     for code, primitive, _, partials in functions:
         body += _elementwise_branch(code, primitive, partials, backward=False)
-    body += ["    if mode != 2:", "        return",
+    body += ["    if mode != 2:", "        return -1",
              "    for k in range(n_entries - 1, -1, -1):", *_PROLOGUE,
              f"        if c == {GATHER}:",
              "            if need0[k]:",
@@ -241,9 +359,33 @@ def _interpreter_source(functions) -> str:
              "                m = mstart[k]",
              "                for i in range(sizes[arg0[k]]):",
              "                    for j in range(K):",
-             "                        blk[a + i, j] += blk[o + maps[m + i], j]"]
+             "                        blk[a + i, j] += blk[o + maps[m + i], j]",
+             f"        elif c == {SELECT}:",
+             "            b = offs[arg1[k]]",
+             "            sb = 1 if sizes[arg1[k]] > 1 else 0",
+             "            e = offs[arg2[k]]",
+             "            se = 1 if sizes[arg2[k]] > 1 else 0",
+             "            for i in range(n):",
+             "                if vals[a + i * sa] != 0.0:",
+             "                    if need1[k]:",
+             "                        for j in range(K):",
+             "                            blk[b + i * sb, j] += blk[o + i, j]",
+             "                elif need2[k]:",
+             "                    for j in range(K):",
+             "                        blk[e + i * se, j] += blk[o + i, j]",
+             f"        elif c == {SEGMAX} or c == {SEGMIN}:",
+             "            if need0[k]:",
+             "                m = mstart[k]",
+             "                t = offs[arg1[k]]",
+             "                for i in range(sizes[arg0[k]]):",
+             "                    q = maps[m + i]",
+             "                    if vals[a + i] == vals[o + q]:",
+             "                        w = 1.0 / vals[t + q]",
+             "                        for j in range(K):",
+             "                            blk[a + i, j] += blk[o + q, j] * w"]
     for code, primitive, _, partials in functions:
         body += _elementwise_branch(code, primitive, partials, backward=True)
+    body.append("    return -1")
     return "\n".join(lines + body) + "\n"
 
 
@@ -284,6 +426,8 @@ class Program:
     build_seconds: float = 0.0
     out_shape: tuple = ()
     out_dtype: np.dtype = np.dtype(np.float64)
+    #: Per guard entry (its position in `entries`): what was read, where.
+    guards: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.run = interpreter().run
@@ -305,20 +449,32 @@ class Program:
 
     @property
     def report(self) -> str:
-        return (f"compiled tape: {self.n_ops} ops, {len(self.sizes)} slots, arena "
+        guards = f", {len(self.guards)} guards" if self.guards else ""
+        return (f"compiled tape: {self.n_ops} ops{guards}, {len(self.sizes)} slots, arena "
                 f"{self.arena_bytes()} bytes ({self.tape_bytes()} in all, "
                 f"{self.tape_bytes() / max(self.n_ops, 1):.0f} per op), built in "
                 f"{self.build_seconds * 1e3:.2f} ms")
 
     def listing(self) -> str:
         lines = [self.report]
-        code, arg0, arg1, dst, _, _, _, primitive = self.entries
+        code, arg0, arg1, arg2, dst, _, _, _, _, primitive = self.entries
         for k in range(self.n_ops):
-            args = [f"s{arg0[k]}"] + ([f"s{arg1[k]}"] if arg1[k] >= 0 else [])
-            how = {GATHER: " (gather)", SCATTER: " (scatter)"}.get(int(code[k]), "")
+            if code[k] == GUARD:
+                lines.append(f"  guard s{arg0[k]} == s{arg1[k]}    # {self.guards[k]}")
+                continue
+            args = [f"s{a[k]}" for a in (arg0, arg1, arg2) if a[k] >= 0]
+            how = _STRUCTURAL.get(int(code[k]))
+            how = f" ({how})" if how else ""
             lines.append(f"  s{dst[k]} = {OPCODES[primitive[k]].name}({', '.join(args)})"
                          f"{how}    # {self.sizes[dst[k]]} elements")
         return "\n".join(lines)
+
+    def _run(self, vals, block, mode: int) -> None:
+        """One run of the interpreter; a failed guard raises `GuardFailed`."""
+        failed = self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, mode,
+                          0, 0)
+        if failed >= 0:
+            raise GuardFailed(self.guards[failed])
 
     def _arenas(self, width: int):
         """This thread's value arena (the constants in place) and a zeroed block of `width`
@@ -344,7 +500,7 @@ class Program:
         vals, block = self._arenas(1)
         self._load(vals, leaves)
         block[self._out, 0] = 1.0
-        self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, 2)
+        self._run(vals, block, 2)
         return vals[self._out], [block[start:stop, 0].reshape(shape) for (start, stop), shape
                                  in zip(self._spans, self.in_shapes)]
 
@@ -364,6 +520,14 @@ class Program:
         return value, self.assemble(np.concatenate(rows) if rows else np.empty((0, width)),
                                     mode)
 
+    def values(self, leaves: Sequence[np.ndarray]) -> np.ndarray:
+        """The output's value (one forward pass: also checks the guards)."""
+        vals, block = self._arenas(1)
+        self._load(vals, leaves)
+        self._run(vals, block, 0)
+        out = slice(self._out, self._out + int(self.sizes[self.output]))
+        return vals[out].copy().reshape(self.out_shape)
+
     def push(self, leaves: Sequence[np.ndarray], tangents: Sequence) -> tuple:
         """The output's value and its tangent along one direction (a tangent per input
         leaf): one forward pass of the interpreter."""
@@ -371,7 +535,7 @@ class Program:
         self._load(vals, leaves)
         for (start, stop), tangent in zip(self._spans, tangents):
             block[start:stop, 0] = np.ravel(tangent)
-        self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, 1)
+        self._run(vals, block, 1)
         out = slice(self._out, self._out + int(self.sizes[self.output]))
         return (vals[out].copy().reshape(self.out_shape),
                 block[out, 0].copy().reshape(self.out_shape))
@@ -383,7 +547,7 @@ class Program:
         self._load(vals, leaves)
         out = slice(self._out, self._out + int(self.sizes[self.output]))
         block[out, 0] = np.ravel(cotangent)
-        self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, 2)
+        self._run(vals, block, 2)
         return (vals[out].copy().reshape(self.out_shape),
                 [block[start:stop, 0].reshape(shape) for (start, stop), shape
                  in zip(self._spans, self.in_shapes)])
@@ -401,10 +565,10 @@ class Program:
         if mode == "forward":      # seed directions first..first+width of the inputs
             flat = np.concatenate([np.arange(a, b) for a, b in self._spans])
             block[flat[first:first + width], np.arange(width)] = 1.0
-            self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, 1)
+            self._run(vals, block, 1)
             return block[start_out:start_out + out_size].T.copy()
         block[start_out + first + np.arange(width), np.arange(width)] = 1.0
-        self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, 2)
+        self._run(vals, block, 2)
         return np.concatenate([block[a:b] for a, b in self._spans]).T.copy()
 
     def assemble(self, rows: np.ndarray, mode: str) -> list[np.ndarray]:
@@ -430,24 +594,42 @@ class Program:
 
 
 class _Builder:
-    """Emits interpreter entries and allocates arena slots while lowering."""
+    """Emits interpreter entries and allocates arena slots while lowering. A slot is
+    `traced` when a derivative flows through it, `varying` when its value depends on the
+    inputs (traced ones, and masks or indices computed from them); the rest are constants.
+    The lowering callables of the catalogue (`Primitive.lowering`) receive it as `emit`."""
 
     def __init__(self, tape: Tape, opcodes: dict) -> None:
         self.tape = tape
         self.opcodes = opcodes
         self.slot_of: dict[int, int] = {}
         self.shapes: list[tuple] = []      # per slot
-        self.traced: list[bool] = []       # per slot: depends on an input
+        self.traced: list[bool] = []       # per slot: a derivative flows through it
+        self.varying: list[bool] = []      # per slot: its value depends on the inputs
         self.data: dict[int, np.ndarray] = {}
-        self.entries: list[tuple] = []     # (code, a0, a1, dst, map or None, primitive)
+        #: (code, a0, a1, a2, dst, map or None, primitive or None, kind)
+        self.entries: list[tuple] = []
+        self.guards: dict[int, str] = {}
+        #: The entry being lowered: (primitive, params, residuals, out_shape).
+        self.current: tuple = (None, {}, None, ())
 
-    def slot(self, shape: tuple, traced: bool, data: np.ndarray | None = None) -> int:
+    @property
+    def out_shape(self) -> tuple:
+        """The result shape of the entry being lowered."""
+        return tuple(self.current[3])
+
+    def slot(self, shape: tuple, traced: bool, data: np.ndarray | None = None,
+             varying: bool | None = None) -> int:
         index = len(self.shapes)
         self.shapes.append(tuple(shape))
         self.traced.append(traced)
+        self.varying.append(traced if varying is None else varying)
         if data is not None:
             self.data[index] = np.asarray(data, dtype=np.float64).ravel()
         return index
+
+    def varies(self, slot: int) -> bool:
+        return self.varying[slot]
 
     def constant(self, value, like: int | None = None) -> int:
         """A slot holding a constant (broadcast to slot `like`'s shape when given)."""
@@ -458,17 +640,63 @@ class _Builder:
             array = np.broadcast_to(array, self.shapes[like])
         return self.slot(array.shape, False, array)
 
+    def _emit(self, code, args, out, mapping=None, primitive=None, kind=0) -> None:
+        a0, a1, a2 = (list(args) + [-1, -1])[:3]
+        self.entries.append((code, a0, a1, a2, out, mapping, primitive, kind))
+
     def gather(self, source: int, mapping: np.ndarray, shape: tuple, primitive) -> int:
-        out = self.slot(shape, self.traced[source])
-        self.entries.append((GATHER, source, -1, out, np.asarray(mapping).ravel(), primitive))
+        out = self.slot(shape, self.traced[source], varying=self.varying[source])
+        self._emit(GATHER, [source], out, np.asarray(mapping).ravel(), primitive)
         return out
 
     def scatter(self, source: int, mapping: np.ndarray, shape: tuple, primitive) -> int:
         """A slot of `shape` holding the sums of source's elements by `mapping` (the
         result position of each source element)."""
-        out = self.slot(shape, self.traced[source])
-        self.entries.append((SCATTER, source, -1, out, np.asarray(mapping).ravel(), primitive))
+        out = self.slot(shape, self.traced[source], varying=self.varying[source])
+        self._emit(SCATTER, [source], out, np.asarray(mapping).ravel(), primitive)
         return out
+
+    def detach(self, source: int) -> int:
+        """Source's value, carrying no derivative (stop_gradient)."""
+        shape = self.shapes[source]
+        out = self.slot(shape, False, varying=self.varying[source])
+        self._emit(GATHER, [source], out, np.arange(math.prod(shape)), self.current[0])
+        return out
+
+    def select(self, condition: int, x: int, y: int) -> int:
+        """where(condition, x, y) by a condition recomputed at each replay."""
+        shape = np.broadcast_shapes(*(self.shapes[a] for a in (condition, x, y)))
+        args = self._aligned([condition, x, y], shape)
+        out = self.slot(shape, self.traced[args[1]] or self.traced[args[2]], varying=True)
+        self._emit(SELECT, args, out, None, PRIMITIVES["where"])
+        return out
+
+    def index_of(self, source: int, which: str) -> int:
+        """argmax ("max") or argmin ("min") of source's elements, flattened."""
+        out = self.slot((), False, varying=True)
+        self._emit(ARGMAX if which == "max" else ARGMIN, [source], out, None, self.current[0])
+        return out
+
+    def extremum(self, source: int, rows: np.ndarray, shape: tuple, which: str) -> int:
+        """max ("max") or min ("min") of source's elements into the result elements `rows`
+        (per source element), the derivative split evenly among ties."""
+        ties = self.slot(shape, False, varying=True)          # per result: the tie count
+        out = self.slot(shape, self.traced[source], varying=True)
+        self._emit(SEGMAX if which == "max" else SEGMIN, [source, ties], out,
+                   np.asarray(rows).ravel(), self.current[0])
+        return out
+
+    def linear(self, args: list[int]) -> int:
+        """The entry being lowered as the linear map it is in its traced arguments."""
+        primitive, params, residuals, out_shape = self.current
+        return _lower_linear(self, primitive, params, args, residuals, out_shape)
+
+    def guard(self, slot: int, expected, truth: bool, why: str) -> None:
+        """Stop the replay unless slot's value (its truth, when `truth`) is as recorded."""
+        expected = np.broadcast_to(np.asarray(expected, dtype=np.float64), self.shapes[slot])
+        reference = self.constant(expected)
+        self.guards[len(self.entries)] = why
+        self._emit(GUARD, [slot, reference], slot, None, None, 1 if truth else 0)
 
     def refuse(self, why: str):
         """For `expand` lowerings: this entry does not lower (the program runs interpreted)."""
@@ -479,11 +707,9 @@ class _Builder:
         shape = np.broadcast_shapes(*(self.shapes[a] for a in args))
         return self.elementwise(primitive, list(args), shape)
 
-    def elementwise(self, primitive, args: list[int], shape: tuple) -> int:
-        code = self.opcodes.get(primitive)
-        if code is None:
-            raise NotLowered(f"{primitive.name}: its functions do not compile into the "
-                             "interpreter")
+    def _aligned(self, args: list[int], shape: tuple) -> list[int]:
+        """Each argument as one element or the result's layout (a gather of its broadcast
+        indices when it is neither)."""
         size = math.prod(shape)
         aligned = []
         for a in args:
@@ -496,14 +722,30 @@ class _Builder:
                 mapping = np.broadcast_to(np.arange(a_size).reshape(a_shape), shape)
                 a = self.gather(a, mapping, shape, PRIMITIVES["broadcast_to"])
             aligned.append(a)
-        out = self.slot(shape, any(self.traced[a] for a in aligned))
-        self.entries.append((code, aligned[0], aligned[1] if len(aligned) > 1 else -1, out,
-                             None, primitive))
+        return aligned
+
+    def elementwise(self, primitive, args: list[int], shape: tuple) -> int:
+        code = self.opcodes.get(primitive)
+        if code is None:
+            raise NotLowered(f"{primitive.name}: its functions do not compile into the "
+                             "interpreter")
+        aligned = self._aligned(args, shape)
+        out = self.slot(shape, primitive.differentiable and any(self.traced[a] for a in aligned),
+                        varying=any(self.varying[a] for a in aligned))
+        self._emit(code, aligned, out, None, primitive)
         return out
 
 
-def lower(tape: Tape, input_ids: Sequence[int], output_id: int) -> Program:
-    """Lower a recorded tape (one array output) to a `Program` (raises `NotLowered`)."""
+def _guard(builder: _Builder, guards: dict, index: int) -> None:
+    """The guards on value `index`, right after it is computed (a replay stops early)."""
+    for expected, truth, why in guards.pop(index, ()):
+        builder.guard(builder.slot_of[index], expected, truth, why)
+
+
+def lower(tape: Tape, input_ids: Sequence[int], output_id: int,
+          guards_read: Sequence[tuple] = ()) -> Program:
+    """Lower a recorded tape (one array output) to a `Program` (raises `NotLowered`);
+    `guards_read` are the values the recording read (`CompilingLevel.guards`)."""
     start = time.perf_counter()
     builder = _Builder(tape, interpreter().opcodes)
     for index in input_ids:
@@ -511,23 +753,33 @@ def lower(tape: Tape, input_ids: Sequence[int], output_id: int) -> Program:
             raise NotLowered(f"an input of dtype {tape.dtypes[index]} (float64 and float32 "
                              "only)")
         builder.slot_of[index] = builder.slot(tape.shapes[index], True)
+    guards: dict[int, list] = {}
+    for index, expected, truth, why in guards_read:
+        guards.setdefault(index, []).append((expected, truth, why))
+    for index in input_ids:
+        _guard(builder, guards, index)
     for primitive, params, parents, constants, out, residuals in tape.entries():
         if primitive.n_outputs != 1:
             raise NotLowered(f"{primitive.name}: several outputs do not lower yet")
-        if tape.dtypes[out] not in _FLOATS:
-            raise NotLowered(f"{primitive.name} gives dtype {tape.dtypes[out]} (float64 and "
-                             "float32 only)")
         args = [builder.constant(constants[k]) if parent == CONSTANT else
                 builder.slot_of[parent] for k, parent in enumerate(parents)]
+        dtype = tape.dtypes[out]
+        if dtype not in _FLOATS and (getattr(dtype, "kind", "O") not in "biuf" or (
+                primitive.differentiable and any(builder.traced[a] for a in args))):
+            # integers and booleans only where no derivative flows (masks, indices, counts)
+            raise NotLowered(f"{primitive.name} gives dtype {dtype} (float64 and float32 only)")
+        builder.current = (primitive, params, residuals, tape.shapes[out])
         builder.slot_of[out] = _lower_entry(builder, primitive, params, args, residuals,
                                             tape.shapes[out])
-    if output_id not in builder.slot_of:
+        _guard(builder, guards, out)
+    if output_id not in builder.slot_of or tape.dtypes[output_id] not in _FLOATS:
         raise NotLowered("the output does not depend on the inputs")
     program = _assemble(builder, [builder.slot_of[i] for i in input_ids],
                         [tape.shapes[i] for i in input_ids], builder.slot_of[output_id],
                         time.perf_counter() - start)
     program.out_shape = tuple(tape.shapes[output_id])
     program.out_dtype = tape.dtypes[output_id]
+    program.guards = dict(builder.guards)
     return program
 
 
@@ -547,6 +799,9 @@ def _lower_linear(builder: _Builder, primitive, params, args, residuals, out_sha
     parts = []
     for i, source in enumerate(args):
         if not builder.traced[source]:
+            if builder.varying[source]:
+                raise NotLowered(f"{primitive.name} of a value computed from the inputs "
+                                 "without a derivative (a mask or an index)")
             continue
         in_shape = builder.shapes[source]
         n = math.prod(in_shape)
@@ -618,15 +873,17 @@ def _assemble(builder: _Builder, inputs, in_shapes, output: int, seconds: float)
     table = np.zeros((len(ENTRY_ROWS), len(entries)), dtype=np.int32)
     traced = np.array(builder.traced, dtype=bool)
     position = 0
-    for k, (code, a0, a1, dst, mapping, primitive) in enumerate(entries):
-        table[:4, k] = code, a0, a1, dst
+    for k, (code, a0, a1, a2, dst, mapping, primitive, kind) in enumerate(entries):
+        table[:5, k] = code, a0, a1, a2, dst
+        table[5, k] = kind
         if mapping is not None:
-            table[4, k] = position
+            table[5, k] = position
             position += len(mapping)
-        table[5, k] = traced[a0]
-        table[6, k] = a1 >= 0 and traced[a1]
-        table[7, k] = primitive.opcode
-    mapped = [e[4] for e in entries if e[4] is not None]
+        table[6, k] = traced[a0]
+        table[7, k] = a1 >= 0 and traced[a1]
+        table[8, k] = a2 >= 0 and traced[a2]
+        table[9, k] = -1 if primitive is None else primitive.opcode
+    mapped = [e[5] for e in entries if e[5] is not None]
     maps = np.concatenate(mapped).astype(np.int32) if mapped else np.zeros(1, np.int32)
     return Program(table, offs.astype(np.int32), sizes.astype(np.int32), maps, arena,
                    list(inputs), list(in_shapes), output, seconds)
@@ -638,7 +895,7 @@ class Replay:
     are among the traced ones: calling it gives value_and_grad, `jacobian` the Jacobian."""
 
     __slots__ = ("program", "traced", "wanted", "dtypes", "structures", "single", "plain",
-                 "all_traced")
+                 "all_traced", "keys", "recipe", "paths")
 
     def __init__(self, program: Program, traced: list[int], wanted: list[int], dtypes,
                  structures, single: bool) -> None:
@@ -650,10 +907,16 @@ class Replay:
         self.single = single
         self.plain = all(count == 1 and structure.is_leaf() for structure, count in structures)
         self.all_traced = traced == list(range(len(traced)))
+        self.keys: tuple = ()         # the signature's keys in CompiledGrad.replays
+        self.recipe: tuple = ()       # what records the signature again
+        self.paths: list = [self]     # every recorded path of the signature, newest first
+
+    def inputs(self, leaves):
+        """The program's inputs among the flat leaves."""
+        return leaves if self.all_traced else [leaves[i] for i in self.traced]
 
     def __call__(self, leaves):
-        value, adjoints = self.program.value_and_grad(
-            leaves if self.all_traced else [leaves[i] for i in self.traced])
+        value, adjoints = self.program.value_and_grad(self.inputs(leaves))
         if self.program.out_dtype != value.dtype:
             value = value.astype(self.program.out_dtype)
         grads = []
@@ -667,8 +930,7 @@ class Replay:
     def jacobian(self, leaves, mode: str, plan: BlockPlan):
         """The Jacobian by `mode` ("forward", "reverse") in `plan`'s blocks, grouped like
         the arguments."""
-        _, pieces = self.program.jacobian(
-            leaves if self.all_traced else [leaves[i] for i in self.traced], mode, plan)
+        _, pieces = self.program.jacobian(self.inputs(leaves), mode, plan)
         return self.grouped(pieces)
 
     def grouped(self, pieces):
@@ -701,16 +963,22 @@ def _traced(leaf) -> bool:
 class CompiledGrad:
     """value_and_grad(f) with compiled tapes: per input signature (and argnums), f is
     recorded once and lowered; later calls replay the `Program`. A signature whose recording
-    does not lower (or is value-dependent) runs the interpreted engine on every call;
-    `reports` says why, `recordings` counts the recordings made."""
+    does not lower runs the interpreted engine on every call; `reports` says why,
+    `recordings` counts the recordings made. A replay whose guard fails (the program takes
+    another path at these inputs) replays another recorded path of the signature, or
+    records this one (`guard_failures` counts them; up to `MAX_PATHS` are kept), or with
+    `strict` raises `ad.GuardError`."""
 
     f: Callable
     #: "grad" (a scalar output: value_and_grad) or "jacobian" (one array output).
     kind: str = "grad"
+    strict: bool = False
     replays: dict = field(default_factory=dict)
     reports: dict = field(default_factory=dict)
     calls: int = 0
     recordings: int = 0
+    guard_failures: int = 0
+    MAX_PATHS = 8
 
     def lookup(self, args, kwargs, argnums: tuple, single: bool, check: Callable):
         """(the signature's Replay or None, the flat leaves of (args, kwargs)); `check()`
@@ -718,8 +986,8 @@ class CompiledGrad:
         signature, when it is recorded)."""
         plain = not kwargs and all(type(a) is np.ndarray and a.dtype.kind == "f" for a in args)
         if plain:                    # the common case: float arrays only
-            key = (argnums, len(args)) + tuple((a.shape, a.dtype.str) for a in args)
-            replay = self.replays.get(key)
+            plain_key = (argnums, len(args)) + tuple((a.shape, a.dtype.str) for a in args)
+            replay = self.replays.get(plain_key)
             if replay is not None:
                 return replay, args
         leaves, structure = tree.flatten((args, kwargs))
@@ -745,14 +1013,63 @@ class CompiledGrad:
             return None, leaves          # an unhashable static argument: not compiled
         except KeyError:
             pass
-        replay = self._record(key, leaves, structure, argnums, check(), single, args)
+        starts = np.cumsum([0] + [len(tree.flatten(a)[0]) for a in args]).tolist()
+        recipe = (structure, argnums, check(), single, starts)
+        replay = self._record(key, leaves, *recipe)
         self.replays[key] = replay
-        if plain:
-            self.replays[(argnums, len(args)) + tuple((a.shape, a.dtype.str) for a in args)] \
-                = replay
+        if replay is not None:
+            replay.keys = (key, plain_key) if plain else (key,)
+            replay.recipe = recipe
+            for k in replay.keys:
+                self.replays[k] = replay
         return replay, leaves
 
-    def _record(self, key, leaves, structure, argnums, structures, single, args):
+    def retry(self, failed: Replay, leaves, action: Callable, failure: GuardFailed):
+        """After `failed`'s guard failed at these leaves: (the replay that holds, the result
+        of `action` on it), trying the signature's other recorded paths, then recording
+        this one; (None, None) when the new recording does not lower (this call then runs
+        interpreted)."""
+        self.guard_failures += 1
+        if self.strict:
+            raise GuardError(
+                f"compile='strict' ({getattr(self.f, '__name__', repr(self.f))}): the compiled "
+                f"tape's guard failed: {failure.why}. The program takes another path at these "
+                "inputs than where it was recorded; compile=True records that path too")
+        paths = failed.paths
+        for other in paths:
+            if other is failed:
+                continue
+            try:
+                result = action(other)
+            except GuardFailed:
+                continue
+            self._prefer(other)
+            return other, result
+        replay = self._record(failed.keys[0], leaves, *failed.recipe)
+        if replay is None:
+            self.reports[failed.keys[0]] = failed.program.report
+            return None, None
+        replay.keys, replay.recipe, replay.paths = failed.keys, failed.recipe, paths
+        paths.insert(0, replay)
+        del paths[self.MAX_PATHS:]
+        self._prefer(replay)
+        return replay, action(replay)
+
+    def _prefer(self, replay: Replay) -> None:
+        for key in replay.keys:
+            self.replays[key] = replay
+
+    def checked(self, replay: Replay, leaves) -> Replay | None:
+        """`replay` once its guards hold at these leaves (one value pass), else the path
+        that does (see `retry`)."""
+        try:
+            replay.program.values(replay.inputs(leaves))
+            return replay
+        except GuardFailed as failure:
+            return self.retry(replay, leaves,
+                              lambda r: r.program.values(r.inputs(leaves)), failure)[0]
+
+    def _record(self, key, leaves, structure, argnums, structures, single, starts):
         self.recordings += 1
         level = CompilingLevel()
         traced = [i for i, leaf in enumerate(leaves) if _traced(leaf)]
@@ -777,13 +1094,13 @@ class CompiledGrad:
                 raise NotLowered("the output is not one traced array")
             if self.kind == "grad" and np.shape(out.primal) != ():
                 raise NotLowered(f"the output has shape {np.shape(out.primal)}")
-            program = lower(level.tape, [wrapped[i].index for i in traced], out.index)
+            program = lower(level.tape, [wrapped[i].index for i in traced], out.index,
+                            level.guards)
         except NotLowered as why:
             self.reports[key] = f"runs interpreted: {why}"
             return None
         finally:
             level.tape.clear()
-        starts = np.cumsum([0] + [len(tree.flatten(a)[0]) for a in args]).tolist()
         position = {leaf: k for k, leaf in enumerate(traced)}
         wanted, dtypes = [], []
         for a in argnums:
@@ -794,6 +1111,6 @@ class CompiledGrad:
         return Replay(program, traced, wanted, dtypes, structures, single)
 
 
-__all__ = ["lower", "Program", "NotLowered", "CompilingLevel", "CompiledGrad", "Replay",
-           "interpreter",
+__all__ = ["lower", "Program", "NotLowered", "GuardFailed", "CompilingLevel", "CompiledGrad",
+           "Replay", "interpreter",
            "GATHER", "SCATTER", "FIRST_ELEMENTWISE"]

@@ -33,10 +33,11 @@ class Level:
     def process(self, primitive, args, params):  # pragma: no cover - engines override
         raise NotImplementedError
 
-    def value_read(self, why: str) -> None:
-        """A traced value of this level was read as a plain value (`bool()` of it, an index
-        computed from it, `ad.primal_value`): what was computed from the number cannot be
-        recomputed from the recording. Engines that replay recordings override this."""
+    def value_read(self, why: str, value=None) -> None:
+        """A traced value of this level (`value`) was read as a plain value (`bool()` of
+        it, an index computed from it, `ad.primal_value`): what was computed from the number
+        cannot be recomputed from the recording. Engines that replay recordings override
+        this (a compiled tape guards the value read)."""
 
     def check_usable(self) -> None:
         """Raise a clear error when a value of a finished or foreign level is used."""

@@ -26,6 +26,11 @@ class TracerConversionError(ADError, TypeError):
     """A traced value was converted to a plain number or array, which would drop its derivative."""
 
 
+class GuardError(ADError, RuntimeError):
+    """A compiled tape in strict mode (compile="strict") met inputs taking another path than
+    the one it recorded (a Python branch, an index or a value read from the inputs)."""
+
+
 class InPlaceError(ADError, TypeError):
     """In-place mutation of a traced value; use the functional update `x.at[idx].set(v)`."""
 

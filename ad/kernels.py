@@ -230,7 +230,23 @@ def _import_numba():
         return False
     if numba.config.DISABLE_JIT:
         return False
+    _register_overloads(numba)
     return numba
+
+
+def _register_overloads(numba) -> None:
+    """Teach Numba the catalogue's own helpers that rules call (`is_complex`: a fact of
+    the value's type, a constant in compiled code), so those rules compile too."""
+    from numba.core import types
+    from numba.extending import overload
+
+    from ad.primitive import is_complex
+
+    @overload(is_complex)
+    def _is_complex(value):
+        result = isinstance(value.dtype if isinstance(value, types.Array) else value,
+                            types.Complex)
+        return lambda value: result
 
 
 def cache_dir() -> str:
@@ -322,6 +338,7 @@ class _Function:
     arguments it reads."""
 
     def __init__(self, fn: Callable, nargs: int, is_value: bool) -> None:
+        fn = getattr(fn, "real_form", fn)   # a rule's branch for real values, if it names one
         self.fn = fn
         self.alias = None
         self.uses = set(range(nargs))

@@ -495,7 +495,7 @@ class Tracer:
 
     def __bool__(self) -> bool:
         # Control flow on values is allowed: the branch taken is what gets differentiated.
-        self._level.value_read("bool() of a traced value (a Python if or while on it)")
+        self._level.value_read("bool() of a traced value (a Python if or while on it)", self)
         return bool(self.primal)
 
     def _conversion_error(self, to: str, remedy: str = ""):
@@ -834,6 +834,6 @@ def primal_value(value):
     level is told its value was read, see `Level.value_read`)."""
     while isinstance(value, Tracer):
         value._level.value_read("a traced value read as a number (ad.primal_value: argmax, "
-                                "sort, nonzero and the like)")
+                                "sort, nonzero and the like)", value)
         value = value.primal
     return value

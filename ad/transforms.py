@@ -20,7 +20,7 @@ import numpy as np
 
 from ad import numpy as anp
 from ad import tree
-from ad.compiled import CompiledGrad, NotLowered
+from ad.compiled import CompiledGrad, GuardFailed, NotLowered
 from ad.cost import Chain, predict
 from ad.cost.counts import recorded_counts
 from ad.cost.memory import RecomputePlan, check_budget, footprint, plan_recompute
@@ -123,9 +123,9 @@ def vjp(f: Callable, *primals, has_aux: bool = False, memory_budget: int | None 
     """
     check_callable(f, "vjp")
     nums = tuple(range(len(primals)))
-    if compile and not has_aux and memory_budget is None:
-        replay, leaves = _compiled_replay(f, primals, nums, "vjp")
-        if replay is not None:
+    if _compiling(compile, "vjp", f) and not has_aux and memory_budget is None:
+        replay, leaves = _compiled_replay(f, primals, nums, "vjp", compile)
+        if replay is not None:       # the value pass checked its guards at these inputs
             program = replay.program
 
             def compiled_vjp_fn(cotangent):
@@ -134,7 +134,7 @@ def vjp(f: Callable, *primals, has_aux: bool = False, memory_budget: int | None 
                                       "leaf 0", f"vjp({name_of(f)})")
                 _, cts = program.pull(leaves, ct)
                 return replay.grouped(cts)
-            value, _ = program.push(leaves, [np.zeros(s) for s in program.in_shapes])
+            value = program.values(leaves)
             return as_scalar(value.astype(program.out_dtype, copy=False)), compiled_vjp_fn
     recording = (Recording(f, primals, {}, nums, has_aux, "vjp") if memory_budget is None
                  else BudgetedRecorder(memory_budget).record(f, primals, {}, nums, has_aux,
@@ -185,10 +185,12 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     (np.float64(8.0), np.float64(12.0))
     """
     check_callable(f, "value_and_grad")
+    compile = _compiling(compile, "value_and_grad", f)
     if compile and memory_budget is not None:
         raise ValueError(f"value_and_grad({name_of(f)}): compile=True keeps the whole tape; "
                          "it cannot be combined with memory_budget=")
-    compiled = CompiledGrad(f) if compile and not has_aux else None
+    compiled = (CompiledGrad(f, strict=compile == "strict") if compile and not has_aux
+                else None)
     recorder = None if memory_budget is None else BudgetedRecorder(memory_budget)
 
     @functools.wraps(f)
@@ -200,7 +202,13 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
                 args, kwargs, nums, isinstance(argnums, int),
                 lambda: flatten_inputs(args, nums, "grad", f)[1])
             if replay is not None:
-                return replay(_leaves)
+                try:
+                    return replay(_leaves)
+                except GuardFailed as failure:      # another path: see CompiledGrad.retry
+                    replay, result = compiled.retry(replay, _leaves, lambda r: r(_leaves),
+                                                    failure)
+                    if replay is not None:
+                        return result
         recording = (Recording(f, args, kwargs, nums, has_aux, "grad") if recorder is None
                      else recorder.record(f, args, kwargs, nums, has_aux, "grad"))
         if len(recording.out_primals) != 1 or np.shape(recording.out_primals[0]) != ():
@@ -297,12 +305,11 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence, *, compile: bool = F
         if not isinstance(t_value, Tracer):
             t_value = t_value.astype(np.result_type(p), copy=False)
         checked.append(t_value)
-    if compile and not any(isinstance(t, Tracer) for t in checked):
-        replay, compiled_leaves = _compiled_replay(f, tuple(primals), argnums, "jvp")
-        if replay is not None:
-            program = replay.program
-            value, tangent = program.push(compiled_leaves, checked)
-            dtype = program.out_dtype
+    if _compiling(compile, "jvp", f) and not any(isinstance(t, Tracer) for t in checked):
+        replay, compiled_leaves = _compiled_replay(f, tuple(primals), argnums, "jvp", compile)
+        if replay is not None:       # its guards hold at these inputs (see _lowered)
+            value, tangent = replay.program.push(compiled_leaves, checked)
+            dtype = replay.program.out_dtype
             return (as_scalar(value.astype(dtype, copy=False)),
                     as_scalar(tangent.astype(dtype, copy=False)))
     out_primals, out_tangents, out_structure = _push_forward(
@@ -384,21 +391,15 @@ def _forward_jacobian(pass_, leaves, structures, single: bool, plan: BlockPlan):
     return _jacobian_structure(out_structure, blocks, structures, single)
 
 
-def _compiled_jacobian(f, argnums, chunk_size, mode: str, transform: str, fallback):
+def _compiled_jacobian(f, argnums, chunk_size, mode: str, transform: str, fallback,
+                       strict: bool = False):
     """A Jacobian transform on compiled tapes (see `value_and_grad`'s compile): the
     signature's program replayed in blocks of directions (`mode` "forward", "reverse", or
     "auto": forward iff n <= m, the compiled path's costs not yet calibrated), `fallback`
     (the interpreted transform) where it does not lower."""
-    compiled = CompiledGrad(f, kind="jacobian")
+    compiled = CompiledGrad(f, kind="jacobian", strict=strict)
 
-    @functools.wraps(f)
-    def jacobian_f(*args, **kwargs):
-        nums = normalize_argnums(argnums, len(args), transform, f)
-        compiled.calls += 1
-        replay, leaves = compiled.lookup(args, kwargs, nums, isinstance(argnums, int),
-                                         lambda: flatten_inputs(args, nums, transform, f)[1])
-        if replay is None:
-            return fallback(*args, **kwargs)
+    def blocks(replay, leaves):
         program = replay.program
         n = sum(math.prod(s) for s in program.in_shapes)
         m = math.prod(program.out_shape)
@@ -407,6 +408,22 @@ def _compiled_jacobian(f, argnums, chunk_size, mode: str, transform: str, fallba
         plan = plan_blocks(program.in_shapes, [program.out_shape], chunk_size,
                            carried=len(program.arena))
         return replay.jacobian(leaves, chosen, plan)
+
+    @functools.wraps(f)
+    def jacobian_f(*args, **kwargs):
+        nums = normalize_argnums(argnums, len(args), transform, f)
+        compiled.calls += 1
+        replay, leaves = compiled.lookup(args, kwargs, nums, isinstance(argnums, int),
+                                         lambda: flatten_inputs(args, nums, transform, f)[1])
+        if replay is not None:
+            try:
+                return blocks(replay, leaves)
+            except GuardFailed as failure:
+                replay, result = compiled.retry(replay, leaves,
+                                                lambda r: blocks(r, leaves), failure)
+                if replay is not None:
+                    return result
+        return fallback(*args, **kwargs)
 
     jacobian_f.compiled = compiled
     return jacobian_f
@@ -454,9 +471,10 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
     if executor is not None:
         return _distributed(f, argnums, "forward", chunk_size, executor, retries, progress,
                             "jacfwd", compile)
-    if compile:
+    if _compiling(compile, "jacfwd", f):
         return _compiled_jacobian(f, argnums, chunk_size, "forward", "jacfwd",
-                                  jacfwd(f, argnums, chunk_size=chunk_size))
+                                  jacfwd(f, argnums, chunk_size=chunk_size),
+                                  strict=compile == "strict")
 
     @functools.wraps(f)
     def jacfwd_f(*args, **kwargs):
@@ -520,9 +538,10 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
     if executor is not None:
         return _distributed(f, argnums, "reverse", chunk_size, executor, retries, progress,
                             "jacrev", compile)
-    if compile:
+    if _compiling(compile, "jacrev", f):
         return _compiled_jacobian(f, argnums, chunk_size, "reverse", "jacrev",
-                                  jacrev(f, argnums, chunk_size=chunk_size))
+                                  jacrev(f, argnums, chunk_size=chunk_size),
+                                  strict=compile == "strict")
 
     @functools.wraps(f)
     def jacrev_f(*args, **kwargs):
@@ -607,11 +626,11 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
     if mode not in ("auto", "forward", "reverse", "optimal"):
         raise ValueError(f"jacobian: mode must be 'auto', 'forward', 'reverse' or 'optimal', "
                          f"not {mode!r}")
-    if compile and not isinstance(f, Chain):
+    if _compiling(compile, "jacobian", f) and not isinstance(f, Chain):
         interpreted = jacobian(f, argnums, mode, chunk_size=chunk_size, settle=settle)
         return _compiled_jacobian(f, argnums, chunk_size,
                                   mode if mode in ("forward", "reverse") else "auto",
-                                  "jacobian", interpreted)
+                                  "jacobian", interpreted, strict=compile == "strict")
     if mode == "forward":
         return jacfwd(f, argnums, chunk_size=chunk_size, holomorphic=holomorphic)
     if mode == "reverse":
@@ -824,10 +843,14 @@ def _lowered(compiled: CompiledGrad, f, args, kwargs, nums, single: bool, transf
     if replay is None or not (replay.all_traced and replay.wanted == list(
             range(len(replay.program.inputs)))):
         return None, None
+    if replay.program.guards:        # the path these inputs take (see CompiledGrad.retry)
+        replay = compiled.checked(replay, leaves)
+        if replay is None:
+            return None, None
     return replay, leaves
 
 
-def _compiled_replay(f, args, nums, transform: str):
+def _compiled_replay(f, args, nums, transform: str, compile):
     """`_lowered` for jvp and vjp, with f's compiled programs cached per f."""
     try:
         compiled = _COMPILED_BY_F.get(f)
@@ -835,7 +858,19 @@ def _compiled_replay(f, args, nums, transform: str):
             compiled = _COMPILED_BY_F[f] = CompiledGrad(f, kind="jacobian")
     except TypeError:                 # f cannot be weakly referenced: no cache
         return None, None
+    compiled.strict = compile == "strict"
     return _lowered(compiled, f, args, {}, nums, False, transform)
+
+
+def _compiling(compile, transform: str, f):
+    """compile= checked: False, True or "strict" (a guard failure raises ad.GuardError
+    instead of recording the other path)."""
+    if compile is False or compile is None:
+        return False
+    if compile is True or compile == "strict":
+        return compile
+    raise ValueError(f"{transform}({name_of(f)}): compile= is True, False or 'strict', not "
+                     f"{compile!r}")
 
 
 def _compiled_task(payload, start: int, stop: int) -> np.ndarray:
@@ -852,7 +887,8 @@ def _distributed(f, argnums, mode: str, chunk_size, executor, retries, progress,
     once per worker) and each task replays its block in the interpreter: the result is
     `jacobian(f, compile=True)`'s bit for bit; otherwise f and its arguments travel."""
     from ad import distributed
-    compiled = CompiledGrad(f, kind="jacobian") if compile else None
+    compiled = (CompiledGrad(f, kind="jacobian", strict=compile == "strict")
+                if _compiling(compile, transform, f) else None)
 
     sized: dict = {}     # per signature: the shapes, trees and block plan, decided once
 

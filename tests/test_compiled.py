@@ -116,26 +116,80 @@ def _sign_branch(x):
     return anp.sum(x * 2.0) if x[0] > 0 else anp.sum(x * x)
 
 
+def _abs_by_if(x):
+    return x * 3.0 if x > 0 else -x * 3.0
+
+
+def _while_on_x(x):
+    y = x
+    while anp.sum(y * y) < 10.0:
+        y = y * 1.5 + 0.1
+    return anp.sum(anp.sin(y))
+
+
+#: name: (f, recordings, guard failures over CALLED_AT): a value-dependent step is either
+#: recomputed at replay (masks, floor, stop_gradient: one recording) or guarded (a Python
+#: branch, an index read: one recording per path met, replayed when met again).
 VALUE_DEPENDENT = {
-    "if on a comparison": _sign_branch,
-    "where": lambda x: anp.sum(anp.where(x > 0, x, 3.0 * x)),
-    "argmax index": lambda x: x[anp.argmax(x)] * 2.0,
-    "stop_gradient": lambda x: anp.sum(x * ad.stop_gradient(x)),
-    "floor": lambda x: anp.sum(x * anp.floor(x)),
+    "if on a comparison": (_sign_branch, 2, 2),
+    "where": (lambda x: anp.sum(anp.where(x > 0, x, 3.0 * x)), 1, 0),
+    "argmax index": (lambda x: x[anp.argmax(x)] * 2.0, 3, 3),
+    "stop_gradient": (lambda x: anp.sum(x * ad.stop_gradient(x)), 1, 0),
+    "floor": (lambda x: anp.sum(x * anp.floor(x)), 1, 0),
+    "clip": (lambda x: anp.sum(anp.clip(x, -0.7, 1.5) ** 2), 1, 0),
+    "maximum at ties": (lambda x: anp.sum(anp.maximum(x, anp.abs(x)) * x), 1, 0),
+    "max over an axis": (lambda x: anp.sum(anp.max(anp.reshape(x, (3, 1)) * x, axis=0)), 1, 0),
+    "relu mask": (lambda x: anp.sum(x * (x > 0) + anp.sign(x)), 1, 0),
+    "while on x": (_while_on_x, 2, 2),
 }
+CALLED_AT = (np.array([0.5, -1.0, 2.0]), np.array([-0.5, 1.0, -2.0]),
+             np.array([3.0, 2.0, -4.0]), np.array([0.5, 0.5, 2.0]))
 
 
 @pytest.mark.parametrize("name", list(VALUE_DEPENDENT))
-def test_value_dependent_recordings_are_not_replayed(name):
-    """Recorded at one input, called where the path (or the baked value) differs: the
-    compiled function gives the derivative of the path taken now."""
-    f = VALUE_DEPENDENT[name]
+def test_value_dependent_steps_are_recomputed_or_guarded(name):
+    """Recorded at one input, called where the path (or the value read) differs: the
+    compiled function gives the derivative of the path taken now, by recomputing the step
+    or by a guard that records the other path (and replays it when met again)."""
+    f, recordings, failures = VALUE_DEPENDENT[name]
     fast = ad.grad(f, compile=True)
-    for x in (np.array([0.5, -1.0, 2.0]), np.array([-0.5, 1.0, -2.0]),
-              np.array([3.0, 2.0, -4.0])):
-        np.testing.assert_allclose(fast(x), ad.grad(f)(x), rtol=1e-13)
-    (report,) = fast.compiled.reports.values()
-    assert report.startswith("runs interpreted")
+    for x in CALLED_AT:
+        np.testing.assert_allclose(fast(x), ad.grad(f)(x), rtol=1e-13, atol=1e-15)
+    assert fast(CALLED_AT[0]) is not None
+    assert all(r.startswith("compiled tape") for r in fast.compiled.reports.values())
+    assert (fast.compiled.recordings, fast.compiled.guard_failures) == (recordings, failures)
+
+
+def test_a_python_if_on_a_scalar_is_guarded_and_strict_mode_names_it():
+    grad = ad.grad(_abs_by_if, compile=True)
+    assert [float(grad(x)) for x in (2.0, -2.0, 1.0, -0.5)] == [3.0, -3.0, 3.0, -3.0]
+    assert grad.compiled.recordings == 2
+    strict = ad.grad(_abs_by_if, compile="strict")
+    assert float(strict(2.0)) == 3.0 and float(strict(5.0)) == 3.0
+    with pytest.raises(ad.GuardError, match=r"bool\(\) of a traced value.*test_compiled.py"):
+        strict(-2.0)
+    program = ad.compile(_abs_by_if, 2.0)
+    assert "guard" in program.listing() and "1 guards" in program.report
+
+
+def test_guards_in_every_compiled_transform():
+    f = lambda x: anp.sin(x) * (2.0 if x[0] > 0 else -1.0)          # noqa: E731
+    x, v = np.array([0.3, -0.2]), np.array([1.0, 2.0])
+    jac = ad.jacrev(f, compile=True)
+    for point in (x, -x, x):
+        np.testing.assert_allclose(jac(point), ad.jacfwd(f)(point), rtol=1e-14)
+        np.testing.assert_allclose(ad.jvp(f, (point,), (v,), compile=True)[1],
+                                   ad.jvp(f, (point,), (v,))[1], rtol=1e-14)
+        np.testing.assert_allclose(ad.vjp(f, point, compile=True)[1](v)[0],
+                                   ad.vjp(f, point)[1](v)[0], rtol=1e-14)
+    assert jac.compiled.recordings == 2
+    with pytest.raises(ad.GuardError):
+        ad.jacfwd(f, compile="strict")(x), ad.jacfwd(f, compile="strict")(x)
+        strict = ad.jacfwd(f, compile="strict")
+        strict(x)
+        strict(-x)
+    with pytest.raises(ValueError, match="compile= is True, False or 'strict'"):
+        ad.grad(f, compile="yes")
 
 
 def test_a_loop_whose_trip_count_depends_on_x():
@@ -161,12 +215,12 @@ def test_maximum_and_abs_recompute_their_partials_at_replay(pair):
 
 
 def test_what_does_not_lower_runs_interpreted_and_says_why():
-    f = lambda x: anp.max(anp.tanh(x)) * 2.0     # noqa: E731
+    f = lambda x: anp.linalg.det(anp.reshape(anp.tanh(x), (2, 2))) * 2.0     # noqa: E731
     fast = ad.grad(f, compile=True)
     x = np.linspace(0, 1, 4)
     np.testing.assert_allclose(fast(x), ad.grad(f)(x))
     (report,) = fast.compiled.reports.values()
-    assert "max" in report and report.startswith("runs interpreted")
+    assert "det" in report and report.startswith("runs interpreted")
     big = np.ones((300, 300))
     fast = ad.grad(lambda x: anp.sum(big @ x), compile=True)
     np.testing.assert_allclose(fast(np.ones((300, 2))), 300.0 * np.ones((300, 2)))
@@ -332,12 +386,12 @@ def test_compiled_jacobian_of_several_arguments():
             assert a.shape == b.shape
 
 
-def test_compiled_jacobian_falls_back_when_value_dependent():
+def test_a_compiled_jacobian_recomputes_a_where_mask():
     f = lambda x: anp.where(x > 0, anp.sin(x), x * x)     # noqa: E731
     fast = ad.jacrev(f, compile=True)
     for x in (np.array([0.5, -1.0]), np.array([-0.5, 1.0])):
         np.testing.assert_allclose(fast(x), ad.jacfwd(f)(x))
-    assert next(iter(fast.compiled.reports.values())).startswith("runs interpreted")
+    assert fast.compiled.recordings == 1 and fast.compiled.guard_failures == 0
 
 
 def test_float32_runs_in_float64_and_comes_back_float32():
@@ -357,8 +411,8 @@ def test_ad_compile_returns_the_program_or_says_why_not():
     program = ad.compile(lambda x, y: anp.sum(anp.exp(x) * y), np.ones(3), 2.0)
     assert program.n_ops == 3 and "exp(" in program.listing()
     assert program.tape_bytes() > program.arena_bytes() > 0
-    with pytest.raises(compiled.NotLowered, match="greater of a traced value"):
-        ad.compile(lambda x: anp.sum(anp.where(x > 0, x, -x)), np.ones(3))
+    with pytest.raises(compiled.NotLowered, match="det has no lowering"):
+        ad.compile(lambda x: anp.linalg.det(anp.reshape(x, (2, 2))), np.ones(4))
 
 
 LINEAR = {
@@ -432,7 +486,8 @@ def test_a_float_argument_used_as_a_plain_number_runs_interpreted():
     (lambda x, y: anp.exp(x) * y - x ** 2, (np.array([0.3, 0.5]), np.array([1.5, 2.0])), True),
     (lambda p: anp.sum(p["w"] ** 2) * p["b"], ({"w": np.ones(3), "b": np.float64(2.0)},),
      True),
-    (lambda x: anp.where(x > 0.5, x, -x) * 2.0, (np.linspace(0.1, 1.0, 4),), False),
+    (lambda x: anp.where(x > 0.5, x, -x) * 2.0, (np.linspace(0.1, 1.0, 4),), True),
+    (lambda x: anp.linalg.inv(anp.reshape(x, (2, 2))), (np.eye(2).ravel() + 0.1,), False),
 ])
 def test_jvp_and_vjp_with_compile_equal_the_interpreted_ones(f, args, lowers):
     rng = np.random.default_rng(0)

@@ -328,11 +328,21 @@ def _checked_dependency(name: str, dependency):
 
 # ----------------------------------------------------------------------------- no derivative
 def defnondiff(name: str, impl: Callable, *, cost: CostFn | None = None,
-               numpy: Callable | None = None, arity: int | None = None) -> Primitive:
-    """Declare an operation whose result carries no derivative (floor, sign, comparisons)."""
-    return register(Primitive(name, impl, jvp=None, vjp=None,
-                              cost=cost or PerElement(1, 0, 0, 0), differentiable=False,
-                              arity=arity, numpy=numpy))
+               numpy: Callable | None = None, arity: int | None = None,
+               lowering: str | Callable | None = None) -> Primitive:
+    """Declare an operation whose result carries no derivative (floor, sign, comparisons).
+
+    `lowering` says how a compiled tape recomputes it at every replay (its result may feed
+    a mask or an index): "elementwise" (impl, a NumPy ufunc, compiled into the interpreter)
+    or a callable `expand(emit, args, **params)`; None: a program applying it to a traced
+    value runs interpreted."""
+    primitive = Primitive(name, impl, jvp=None, vjp=None, cost=cost or PerElement(1, 0, 0, 0),
+                          differentiable=False, arity=arity, numpy=numpy)
+    if lowering is not None and lowering != "elementwise" and not callable(lowering):
+        raise RegistrationError(f"primitive '{name}': lowering= is 'elementwise', a callable "
+                                f"or None, not {lowering!r}")
+    primitive.lowering = lowering
+    return register(primitive)
 
 
 # ----------------------------------------------------------------------------- elementwise

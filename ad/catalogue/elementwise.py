@@ -230,6 +230,13 @@ def _abs_d(x, out):
     zero = x == 0
     safe = np.where(zero, 1.0, x)
     return np.where(zero, 0.0, np.conj(safe) / np.abs(safe))
+
+
+def _sign(x, out):
+    return np.sign(x)
+
+
+_abs_d.real_form = _sign     # what compiled kernels run: they see real values only
 def _max_dx(x, y, out): return (x > y) + 0.5 * (x == y)
 def _max_dy(x, y, out): return (y > x) + 0.5 * (x == y)
 def _fmax_dx(x, y, out): return (x > y) + 0.5 * (x == y) + (y != y)
@@ -281,12 +288,21 @@ where = deflinear("where", np.where, transpose=(None, _where_transpose_x, _where
                   broadcasting=True, arity=3, cost=_where_cost, dependency="elementwise")
 
 
+def _where_lowering(emit, args):
+    """A compiled tape selects by a condition it recomputes at every replay (a traced
+    comparison), else (a constant condition) lowers where as the linear map it then is."""
+    return emit.select(*args) if emit.varies(args[0]) else emit.linear(args)
+
+
+where.lowering = _where_lowering
+
+
 # ----------------------------------------------------------------------------- no derivative
 for _ufunc in (np.sign, np.floor, np.ceil, np.rint, np.trunc, np.floor_divide,
                np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal,
                np.isnan, np.isinf, np.isfinite, np.signbit, np.logical_and, np.logical_or,
                np.logical_not, np.logical_xor):
-    defnondiff(_ufunc.__name__, _ufunc, numpy=_ufunc, arity=_ufunc.nin)
+    defnondiff(_ufunc.__name__, _ufunc, numpy=_ufunc, arity=_ufunc.nin, lowering="elementwise")
 
 
 def _round(x, *, decimals=0):
@@ -300,7 +316,12 @@ def _stop_gradient(x):
     return x
 
 
-stop_gradient = defnondiff("stop_gradient", _stop_gradient, arity=1)
+def _stop_gradient_lowering(emit, args):
+    return emit.detach(args[0])     # the value, carrying no derivative
+
+
+stop_gradient = defnondiff("stop_gradient", _stop_gradient, arity=1,
+                           lowering=_stop_gradient_lowering)
 
 
 # ----------------------------------------------------------------------------- dtype conversion

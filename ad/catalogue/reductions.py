@@ -1,4 +1,5 @@
-"""Reductions and scans: max/min (derivative routed to the extremal elements), cumsum.
+"""Reductions and scans: max/min (derivative routed to the extremal elements), cumsum,
+argmax/argmin (no derivative: their own primitives so a compiled tape recomputes them).
 
 `axis` is always a tuple of non-negative axes of the primal (ad.numpy normalises it); for
 cumsum it is one int. max/min split the derivative evenly among tied extremal elements.
@@ -12,7 +13,7 @@ import math
 
 import numpy as np
 
-from ad.catalogue.define import deflinear, defprimitive
+from ad.catalogue.define import deflinear, defnondiff, defprimitive
 from ad.catalogue.structure import expand, getitem, kept_shape, sum_
 from ad.primitive import Counts, primal_value
 
@@ -68,10 +69,47 @@ def _reduce_dependency(i, in_shapes, out_shapes, params):
     return [(rows.ravel(), np.arange(math.prod(shape)))]
 
 
+def _extremum_lowering(which: str):
+    """max/min for a compiled tape: one interpreter op reducing each element into its
+    result element (the map of `_reduce_dependency`), splitting the derivative evenly
+    among ties as `_weights` does."""
+    def lowering(emit, args, *, axis, keepdims):
+        (x,) = args
+        shape = emit.shapes[x]
+        (rows, _), = _reduce_dependency(0, [shape], None, {"axis": axis})
+        return emit.extremum(x, rows, emit.out_shape, which)
+    return lowering
+
+
 amax = defprimitive("max", _max, jvp=(_extremum_jvp,), vjp=(_extremum_vjp,), cost=_reduce_cost,
                     batched=True, dependency=_reduce_dependency)
 amin = defprimitive("min", _min, jvp=(_extremum_jvp,), vjp=(_extremum_vjp,), cost=_reduce_cost,
                     batched=True, dependency=_reduce_dependency)
+amax.lowering, amin.lowering = _extremum_lowering("max"), _extremum_lowering("min")
+
+
+# ----------------------------------------------------------------------------- argmax / argmin
+def _index_lowering(which: str):
+    """argmax/argmin of the flattened array for a compiled tape (recomputed at every
+    replay, so an index taken from it is guarded, not baked in); along an axis it does
+    not lower."""
+    def lowering(emit, args, *, axis, keepdims):
+        if axis is not None or keepdims:
+            emit.refuse(f"arg{which} along an axis does not lower yet")
+        return emit.index_of(args[0], which)
+    return lowering
+
+
+def _argmax(x, *, axis, keepdims):
+    return np.argmax(x, axis=axis, keepdims=keepdims)
+
+
+def _argmin(x, *, axis, keepdims):
+    return np.argmin(x, axis=axis, keepdims=keepdims)
+
+
+argmax = defnondiff("argmax", _argmax, arity=1, lowering=_index_lowering("max"))
+argmin = defnondiff("argmin", _argmin, arity=1, lowering=_index_lowering("min"))
 
 
 # ----------------------------------------------------------------------------- cumsum

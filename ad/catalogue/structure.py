@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from ad.catalogue.define import deflinear
-from ad.primitive import Counts, Tracer, shape_of
+from ad.primitive import Counts, Tracer, primal_value, shape_of
 
 
 def _copy_cost(in_shapes, out_shape, **params) -> Counts:
@@ -150,6 +150,10 @@ def normalize_index(index, ndim: int) -> tuple:
         index = (index,)
     items = []
     for item in index:
+        if isinstance(item, Tracer) and item.dtype.kind in "iub":
+            # an index computed from traced values without a derivative (argmax, a mask,
+            # on a compiled tape's recording): read, so the replay guards it
+            item = primal_value(item)
         if isinstance(item, Tracer):
             raise TypeError(f"cannot index with a traced value of dtype {item.dtype}; indices "
                             "carry no derivative: use ad.stop_gradient(...) and an integer dtype")

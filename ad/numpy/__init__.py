@@ -221,6 +221,10 @@ def where(condition, x=None, y=None):
     """Elementwise select; with one argument, the indices where `condition` holds."""
     if x is None and y is None:
         return _np.where(_primal_value(condition))
+    if (isinstance(condition, _Tracer) and getattr(condition._level, "selects", False)
+            and condition.dtype == bool):
+        # a compiled tape's recording: the mask stays traced, recomputed at each replay
+        return _elementwise.where(condition, x, y)
     return _elementwise.where(_np.asarray(_primal_value(condition), dtype=bool), x, y)
 
 
@@ -234,9 +238,9 @@ def clip(a, a_min=None, a_max=None, *, min=None, max=None):  # noqa: A002
     a_min = min if a_min is None else a_min
     a_max = max if a_max is None else a_max
     if a_min is not None:
-        a = where(_primal_value(a) < _primal_value(a_min), a_min, a)
+        a = where(a < a_min, a_min, a)
     if a_max is not None:
-        a = where(_primal_value(a) > _primal_value(a_max), a_max, a)
+        a = where(a > a_max, a_max, a)
     return a
 
 

@@ -438,14 +438,18 @@ def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
 def argmax(a, axis=None, out=None, *, keepdims=False):
     """Index of the maximum (no derivative)."""
     _no_out(out, "argmax")
-    return np.argmax(_value(a), axis=axis, keepdims=keepdims)
+    if isinstance(a, Tracer):      # a primitive, so a compiled tape recomputes it
+        return _reduction.argmax(a, axis=axis, keepdims=keepdims)
+    return np.argmax(a, axis=axis, keepdims=keepdims)
 
 
 @_implements(np.argmin)
 def argmin(a, axis=None, out=None, *, keepdims=False):
     """Index of the minimum (no derivative)."""
     _no_out(out, "argmin")
-    return np.argmin(_value(a), axis=axis, keepdims=keepdims)
+    if isinstance(a, Tracer):
+        return _reduction.argmin(a, axis=axis, keepdims=keepdims)
+    return np.argmin(a, axis=axis, keepdims=keepdims)
 
 
 @_implements(np.all)

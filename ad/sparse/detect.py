@@ -69,7 +69,7 @@ class DetectingLevel(ReverseLevel):
         self.strict = strict
         self.value_dependent = False
 
-    def value_read(self, why: str) -> None:
+    def value_read(self, why: str, value=None) -> None:
         self.value_dependent = True              # what comes of the number is structure
         if self.strict and why.startswith("bool()"):   # a Python branch: the path itself
             raise SparsityError(
