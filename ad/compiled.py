@@ -193,7 +193,7 @@ def _compile(run) -> int | str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             run(empty, np.zeros(1, np.int32), np.zeros(1, np.int32), np.zeros(1, np.int32),
-                np.zeros(1), np.zeros((1, 1)), 2, 0, 0)
+                np.zeros(1), np.zeros((1, 1)), 2)
     except TypingError as error:
         found = re.search(r"_[vp](\d+)", str(error).split("During: typing of call at")[-1])
         return int(found.group(1)) if found else str(error)[:300]
@@ -254,22 +254,20 @@ def _interpreter_source(functions) -> str:
                 lines.append(f"import {fn.module} as _m_{name}")
                 lines.append(f"_{name}_py = _m_{name}.{fn.qualname}")
             lines.append(f"_{name} = _jit(_{name}_py)")
-    # run(entries, offs, sizes, maps, vals, blk, mode, first, stop): mode 0 computes the
-    # values of entries first..stop (all when stop is 0); mode 1 also pushes the tangent
-    # block blk (arena elements x K directions) forward; mode 2 computes the values, then
-    # pulls the cotangent block blk back through every entry. Returns -1, or the entry
+    # run(entries, offs, sizes, maps, vals, blk, mode): mode 0 computes the values of
+    # every entry; mode 1 also pushes the tangent block blk (arena elements x K
+    # directions) forward; mode 2 computes the values, then pulls the cotangent block blk
+    # back through every entry. Returns -1, or the entry
     # whose guard failed (the values differ from the recording's: another path).
     body = ['', '', '@numba.njit(cache=True, nogil=True, error_model="numpy")',
-            "def run(entries, offs, sizes, maps, vals, blk, mode, first, stop):",
+            "def run(entries, offs, sizes, maps, vals, blk, mode):",
             "    code, arg0, arg1, arg2, dst = entries[0], entries[1], entries[2], entries[3], "
             "entries[4]",
             "    mstart, need0, need1, need2 = entries[5], entries[6], entries[7], entries[8]",
             "    n_entries = code.shape[0]",
-            "    if stop == 0:",
-            "        stop = n_entries",
             "    K = blk.shape[1]",
             "    tangents = mode == 1",
-            "    for k in range(first, stop):", *_PROLOGUE,
+            "    for k in range(n_entries):", *_PROLOGUE,
             f"        if c == {GATHER}:",
             "            m = mstart[k]",
             "            for i in range(n):",
@@ -471,8 +469,7 @@ class Program:
 
     def _run(self, vals, block, mode: int) -> None:
         """One run of the interpreter; a failed guard raises `GuardFailed`."""
-        failed = self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, mode,
-                          0, 0)
+        failed = self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, mode)
         if failed >= 0:
             raise GuardFailed(self.guards[failed])
 
@@ -1045,9 +1042,11 @@ class CompiledGrad:
                 continue
             self._prefer(other)
             return other, result
-        replay = self._record(failed.keys[0], leaves, *failed.recipe)
-        if replay is None:
-            self.reports[failed.keys[0]] = failed.program.report
+        key = failed.keys[0]
+        replay = self._record(key, leaves, *failed.recipe)
+        if replay is None:        # the recorded paths still replay; this one cannot
+            self.reports[key] = (f"{failed.program.report}; another path "
+                                 f"{self.reports[key]}")
             return None, None
         replay.keys, replay.recipe, replay.paths = failed.keys, failed.recipe, paths
         paths.insert(0, replay)
