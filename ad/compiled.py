@@ -178,7 +178,19 @@ class _Interpreter:
                 file.write("\n".join(sorted(self.skipped)))
             os.replace(skips_path + f".{os.getpid()}", skips_path)
         self.module, self.run = module, module.run
+        # Its one compiled signature's entry point skips the dispatcher's type matching
+        # (the programs always pass the same types, `_compile`'s)
+        overloads = getattr(module.run, "overloads", {})
+        self.call = (overloads[module.run.signatures[0]].entry_point if len(overloads) == 1
+                     else module.run)
         self.opcodes = {p: code for code, p, _, _ in functions}
+
+
+def _packed(entries, offs, sizes, maps) -> np.ndarray:
+    """The interpreter's one int32 argument: the counts (entries, slots, map elements),
+    the entry table's rows, the slots' offsets and sizes and the maps, end to end."""
+    head = np.array([entries.shape[1], len(offs), len(maps)], dtype=np.int32)
+    return np.concatenate([head, entries.ravel(), offs, sizes, maps]).astype(np.int32)
 
 
 def _compile(run) -> int | str | None:
@@ -188,12 +200,12 @@ def _compile(run) -> int | str | None:
     import re
     import warnings
     from numba.core.errors import TypingError
-    empty = np.zeros((len(ENTRY_ROWS), 0), dtype=np.int32)
+    empty = _packed(np.zeros((len(ENTRY_ROWS), 0), np.int32), np.zeros(1, np.int32),
+                    np.zeros(1, np.int32), np.zeros(1, np.int32))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            run(empty, np.zeros(1, np.int32), np.zeros(1, np.int32), np.zeros(1, np.int32),
-                np.zeros(1), np.zeros((1, 1)), 2)
+            run(empty, np.zeros(1), np.zeros((1, 1)), 2)
     except TypingError as error:
         found = re.search(r"_[vp](\d+)", str(error).split("During: typing of call at")[-1])
         return int(found.group(1)) if found else str(error)[:300]
@@ -254,17 +266,23 @@ def _interpreter_source(functions) -> str:
                 lines.append(f"import {fn.module} as _m_{name}")
                 lines.append(f"_{name}_py = _m_{name}.{fn.qualname}")
             lines.append(f"_{name} = _jit(_{name}_py)")
-    # run(entries, offs, sizes, maps, vals, blk, mode): mode 0 computes the values of
-    # every entry; mode 1 also pushes the tangent block blk (arena elements x K
-    # directions) forward; mode 2 computes the values, then pulls the cotangent block blk
-    # back through every entry. Returns -1, or the entry
-    # whose guard failed (the values differ from the recording's: another path).
+    # run(ints, vals, blk, mode), ints being `Program.ints` (the entry table, offsets,
+    # sizes and maps end to end: one argument for Numba's dispatcher to check): mode 0
+    # computes the values of every entry; mode 1 also pushes the tangent block blk (arena
+    # elements x K directions) forward; mode 2 computes the values, then pulls the
+    # cotangent block blk back through every entry. Returns -1, or the entry whose guard
+    # failed (the values differ from the recording's: another path). Every entry writes
+    # its result slot whole before it is read, so vals needs its constants in place only
+    # once (`Program._arenas`).
     body = ['', '', '@numba.njit(cache=True, nogil=True, error_model="numpy")',
-            "def run(entries, offs, sizes, maps, vals, blk, mode):",
-            "    code, arg0, arg1, arg2, dst = entries[0], entries[1], entries[2], entries[3], "
-            "entries[4]",
-            "    mstart, need0, need1, need2 = entries[5], entries[6], entries[7], entries[8]",
-            "    n_entries = code.shape[0]",
+            "def run(ints, vals, blk, mode):",
+            "    n_entries, n_slots, n_maps = ints[0], ints[1], ints[2]",
+            *(f"    {name} = ints[3 + {r} * n_entries:3 + {r + 1} * n_entries]" for r, name in
+              enumerate(("code", "arg0", "arg1", "arg2", "dst", "mstart", "need0", "need1",
+                         "need2"))),
+            f"    h = 3 + {len(ENTRY_ROWS)} * n_entries",
+            "    offs, sizes = ints[h:h + n_slots], ints[h + n_slots:h + 2 * n_slots]",
+            "    maps = ints[h + 2 * n_slots:h + 2 * n_slots + n_maps]",
             "    K = blk.shape[1]",
             "    tangents = mode == 1",
             "    for k in range(n_entries):", *_PROLOGUE,
@@ -428,8 +446,17 @@ class Program:
     guards: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.run = interpreter().run
+        self.run = interpreter().call
+        # one int32 array for the interpreter; the columns below are views of it
+        self.ints = ints = _packed(self.entries, self.offs, self.sizes, self.maps)
+        n_slots, h = len(self.offs), 3 + self.entries.size
+        self.entries = ints[3:h].reshape(self.entries.shape)
+        self.offs, self.sizes = ints[h:h + n_slots], ints[h + n_slots:h + 2 * n_slots]
+        self.maps = ints[h + 2 * n_slots:]
         self._spans = [(int(self.offs[s]), int(self.offs[s] + self.sizes[s])) for s in self.inputs]
+        self._n_in = self._spans[-1][1] if self._spans else 0
+        assert all(start == stop for (_, stop), (start, _) in zip(
+            [(0, 0)] + self._spans, self._spans)), "the inputs' slots come first, in order"
         self._out = int(self.offs[self.output])
         self._buffers = threading.local()
 
@@ -442,8 +469,7 @@ class Program:
 
     def tape_bytes(self) -> int:
         """Bytes the compiled tape keeps: the entry columns, the layout, maps and arena."""
-        arrays = (self.entries, self.offs, self.sizes, self.maps, self.arena)
-        return int(sum(a.nbytes for a in arrays))
+        return int(self.ints.nbytes + self.arena.nbytes)
 
     @property
     def report(self) -> str:
@@ -469,23 +495,24 @@ class Program:
 
     def _run(self, vals, block, mode: int) -> None:
         """One run of the interpreter; a failed guard raises `GuardFailed`."""
-        failed = self.run(self.entries, self.offs, self.sizes, self.maps, vals, block, mode)
+        failed = self.run(self.ints, vals, block, mode)
         if failed >= 0:
             raise GuardFailed(self.guards[failed])
 
     def _arenas(self, width: int):
-        """This thread's value arena (the constants in place) and a zeroed block of `width`
-        directions per arena element. Each thread has its own (threads never share one),
-        reused call after call (nothing grows), freed with the thread."""
+        """This thread's value arena (the constants in place: no entry writes them) and a
+        zeroed block of `width` directions per arena element. Each thread has its own
+        (threads never share one), reused call after call (nothing grows), freed with the
+        thread."""
         buffers = self._buffers.__dict__
         vals = buffers.get("vals")
         if vals is None:
-            vals = buffers["vals"] = np.empty_like(self.arena)
+            vals = buffers["vals"] = self.arena.copy()
         block = buffers.get(width)
         if block is None:
-            block = buffers[width] = np.empty((len(self.arena), width))
-        vals[:] = self.arena
-        block[:] = 0.0
+            block = buffers[width] = np.zeros((len(self.arena), width))
+        else:
+            block.fill(0.0)
         return vals, block
 
     def _load(self, vals, leaves) -> None:
@@ -498,8 +525,14 @@ class Program:
         self._load(vals, leaves)
         block[self._out, 0] = 1.0
         self._run(vals, block, 2)
-        return vals[self._out], [block[start:stop, 0].reshape(shape) for (start, stop), shape
-                                 in zip(self._spans, self.in_shapes)]
+        return vals[self._out], self._adjoints(block)
+
+    def _adjoints(self, block) -> list[np.ndarray]:
+        """The inputs' adjoints (copied out of this thread's block, which the next call
+        overwrites; the inputs' slots come first in the arena)."""
+        adjoints = block[:self._n_in, 0].copy()
+        return [adjoints[start:stop].reshape(shape) for (start, stop), shape
+                in zip(self._spans, self.in_shapes)]
 
     def jacobian(self, leaves: Sequence[np.ndarray], mode: str, plan: BlockPlan):
         """The output's value and its Jacobian with respect to every input leaf (shape
@@ -545,9 +578,7 @@ class Program:
         out = slice(self._out, self._out + int(self.sizes[self.output]))
         block[out, 0] = np.ravel(cotangent)
         self._run(vals, block, 2)
-        return (vals[out].copy().reshape(self.out_shape),
-                [block[start:stop, 0].reshape(shape) for (start, stop), shape
-                 in zip(self._spans, self.in_shapes)])
+        return vals[out].copy().reshape(self.out_shape), self._adjoints(block)
 
     def rows(self, leaves: Sequence[np.ndarray], mode: str, first: int, stop: int
              ) -> np.ndarray:
@@ -581,7 +612,7 @@ class Program:
     def __getstate__(self) -> dict:
         # what travels to a worker: the arrays (the interpreter and buffers are rebuilt)
         state = dict(self.__dict__)
-        for name in ("run", "_spans", "_out", "_buffers"):
+        for name in ("run", "ints", "_spans", "_n_in", "_out", "_buffers"):
             state.pop(name, None)
         return state
 
@@ -983,7 +1014,7 @@ class CompiledGrad:
         signature, when it is recorded)."""
         plain = not kwargs and all(type(a) is np.ndarray and a.dtype.kind == "f" for a in args)
         if plain:                    # the common case: float arrays only
-            plain_key = (argnums, len(args)) + tuple((a.shape, a.dtype.str) for a in args)
+            plain_key = (argnums, len(args), *[(a.shape, a.dtype.char) for a in args])
             replay = self.replays.get(plain_key)
             if replay is not None:
                 return replay, args

@@ -278,6 +278,25 @@ def test_listing_and_report():
     assert "ops" in replay.program.report and "bytes" in replay.program.report
 
 
+@pytest.mark.parametrize("transform", ["grad", "vjp", "jvp", "jacfwd", "jacrev"])
+def test_results_are_not_overwritten_by_later_calls(transform):
+    # each call's results are its own arrays, not views of the thread's reused buffers
+    f = lambda x: anp.sum(anp.sin(x) * x) if transform == "grad" else anp.sin(x) * x  # noqa: E731
+    x1, x2 = np.linspace(0, 1, 5), np.linspace(2, 3, 5)
+    if transform == "grad":
+        call = ad.grad(f, compile=True)
+    elif transform == "vjp":
+        call = lambda x: ad.vjp(f, x, compile=True)[1](np.ones(5))  # noqa: E731
+    elif transform == "jvp":
+        call = lambda x: ad.jvp(f, (x,), (np.ones(5),), compile=True)[1]  # noqa: E731
+    else:
+        call = getattr(ad, transform)(f, compile=True)
+    first = call(x1)
+    kept = np.array(first, copy=True)
+    call(x2)
+    np.testing.assert_array_equal(first, kept)
+
+
 # ------------------------------------------------------------------------ threads, memory, cache
 def test_eight_threads_share_one_compiled_program():
     f = lambda x: anp.sum(anp.sin(x) * anp.cos(x * 2.0))    # noqa: E731
