@@ -791,10 +791,13 @@ def _sparse(f, argnums, mode, sparse, chunk_size, dense_output, hessian, transfo
                             transform=transform, distribute=distribute)
 
 
-def hvp(f: Callable, primals: Sequence, tangents: Sequence):
+def hvp(f: Callable, primals: Sequence, tangents: Sequence, *, compile: bool = False):
     """Hessian-vector product H(primals) @ tangents without forming H (forward-over-reverse).
 
-    Returns one tangent per primal (a single one when there is one primal).
+    Returns one tangent per primal (a single one when there is one primal). With
+    `compile=True`, f's gradient (the reverse sweep written in catalogue ops) is recorded
+    once per signature, cached per f, and lowered like any program: each call is then one
+    forward run of its compiled tape with the tangents (see `jvp`).
 
     >>> import numpy as np, ad, ad.numpy as anp
     >>> ad.hvp(lambda x: anp.sum(x ** 3), (np.array([1.0, 2.0]),), (np.array([1.0, 0.0]),))
@@ -803,9 +806,43 @@ def hvp(f: Callable, primals: Sequence, tangents: Sequence):
     check_callable(f, "hvp")
     if not isinstance(primals, (tuple, list)):
         raise TypeError("hvp: primals must be a tuple with one entry per positional argument")
-    gradient = grad(f, argnums=tuple(range(len(primals))))
-    _, tangent = jvp(gradient, primals, tangents)
+    argnums = tuple(range(len(primals)))
+    if _compiling(compile, "hvp", f):
+        leaves, structures = flatten_inputs(tuple(primals), argnums, "hvp", f)
+        gradient = _flat_gradient(f, len(primals))
+        if gradient is not None:   # one array output, so its tape lowers: split it after
+            _, flat = jvp(gradient, primals, tangents, compile=compile)
+            pieces, position = [], 0
+            for leaf in leaves:
+                size = math.prod(np.shape(leaf))
+                pieces.append(as_scalar(np.reshape(flat[position:position + size],
+                                                   np.shape(leaf))))
+                position += size
+            return per_argnum(structures, pieces, single=len(primals) == 1)
+    _, tangent = jvp(grad(f, argnums=argnums), primals, tangents)
     return tangent[0] if len(primals) == 1 else tangent
+
+
+_GRADIENTS_BY_F: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _flat_gradient(f, n_args: int):
+    """f's gradient with respect to its n_args arguments, every leaf raveled into one
+    array (one cached function per f, so its compiled tapes are kept with it), or None
+    when f cannot be weakly referenced."""
+    try:
+        by_count = _GRADIENTS_BY_F.setdefault(f, {})
+    except TypeError:
+        return None
+    if n_args not in by_count:      # through a proxy: the value must not keep f alive
+        gradient = grad(weakref.proxy(f), argnums=tuple(range(n_args)))
+
+        def flat_gradient(*args):
+            leaves = tree.flatten(gradient(*args))[0]
+            return anp.concatenate([anp.ravel(g) for g in leaves])
+        flat_gradient.__name__ = f"grad({name_of(f)})"
+        by_count[n_args] = flat_gradient
+    return by_count[n_args]
 
 
 # ----------------------------------------------------------------------------- on an executor
@@ -855,7 +892,8 @@ def _compiled_replay(f, args, nums, transform: str, compile):
     try:
         compiled = _COMPILED_BY_F.get(f)
         if compiled is None:
-            compiled = _COMPILED_BY_F[f] = CompiledGrad(f, kind="jacobian")
+            # a proxy: the cached value must not keep its key (f) alive
+            compiled = _COMPILED_BY_F[f] = CompiledGrad(weakref.proxy(f), kind="jacobian")
     except TypeError:                 # f cannot be weakly referenced: no cache
         return None, None
     compiled.strict = compile == "strict"

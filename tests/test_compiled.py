@@ -526,3 +526,40 @@ def test_jvp_and_vjp_with_compile_equal_the_interpreted_ones(f, args, lowers):
     compiled = ad.transforms._COMPILED_BY_F[f]   # one recording per signature, reused
     assert compiled.recordings == 1
     assert any(r is not None for r in compiled.replays.values()) == lowers
+
+
+# ----------------------------------------------------------------------------- hvp
+@pytest.mark.parametrize("f, primals", [
+    (lambda x: anp.sum(anp.sin(x) * x ** 3 + anp.exp(x[0] * x)), (np.linspace(0.1, 1.0, 5),)),
+    (lambda x, y: anp.sum(anp.tanh(x * y) * x) + anp.sum(y ** 3),
+     (np.array([0.3, 0.5]), np.array([1.5, 2.0]))),
+    (lambda p: anp.sum(p["w"] ** 4) * p["b"], ({"w": np.ones(3), "b": np.float64(2.0)},)),
+    (lambda x: anp.sum(anp.abs(x) ** 3) if x[0] > 0 else anp.sum(x ** 4), (np.ones(3),)),
+])
+def test_hvp_with_compile_equals_the_interpreted_one(f, primals):
+    rng = np.random.default_rng(1)
+    for scale in (1.0, 0.5, -1.0):               # later calls replay (the last flips the if)
+        at = ad.tree.tree_map(lambda a: a * scale, primals)
+        tangents = tuple(ad.tree.tree_map(lambda a: rng.standard_normal(np.shape(a)), a)
+                         for a in at)
+        got = ad.hvp(f, at, tangents, compile=True)
+        want = ad.hvp(f, at, tangents)
+        for a, b in zip(ad.tree.flatten(got)[0], ad.tree.flatten(want)[0]):
+            assert np.shape(a) == np.shape(b)
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    gradient = ad.transforms._GRADIENTS_BY_F[f][len(primals)]
+    compiled = ad.transforms._COMPILED_BY_F[gradient]
+    assert any(r is not None for r in compiled.replays.values())   # its tape lowered
+    assert compiled.recordings == 1 + compiled.guard_failures
+
+
+def test_per_function_caches_do_not_keep_the_function_alive():
+    import gc
+    import weakref
+    f = lambda x: anp.sum(anp.sin(x) * x ** 3)        # noqa: E731
+    ad.jvp(f, (np.ones(3),), (np.ones(3),), compile=True)
+    ad.hvp(f, (np.ones(3),), (np.ones(3),), compile=True)
+    alive = weakref.ref(f)
+    del f
+    gc.collect()
+    assert alive() is None
