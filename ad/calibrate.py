@@ -14,11 +14,15 @@
    scalar chains, minus what the lines predict for their entries, regressed on the number
    of entries and passes; Jacobian calls likewise for the per-call cost and the per-element
    cost of seeds and assembly.
-4. The table is cached for this machine's key and made current.
+4. **Compiled tapes** (`fit_compiled`, when Numba is there): per interpreter op and run
+   mode (values, forward, reverse), seconds = per entry + per element + per element and
+   direction, fitted to runs of probe programs of that op alone; the Python around the
+   runs from compiled calls of small programs.
+5. The table is cached for this machine's key and made current.
 
-Imports the engines, `ad.numpy`, `ad.cost`, `ad.recording` and `ad.transforms` (it times
-them); `ad.scipy` when SciPy is installed, so its primitives are measured too. Nothing in
-`ad` imports this module.
+Imports the engines, `ad.numpy`, `ad.cost`, `ad.recording`, `ad.transforms` and
+`ad.compiled` (it times them); `ad.scipy` when SciPy is installed, so its primitives are
+measured too. Nothing in `ad` imports this module.
 """
 from __future__ import annotations
 
@@ -421,6 +425,121 @@ def fit_pass_factors(table: Calibration, budget: float) -> dict:
     return points
 
 
+# ----------------------------------------------------------------------------- compiled tapes
+#: Entries of each compiled probe (all of one op), its sizes and block widths.
+COMPILED_LENGTH, COMPILED_SIZES, COMPILED_WIDTHS = 16, (1, 48), (1, 8)
+_MODE_NUMBER = {"values": 0, "forward": 1, "reverse": 2}
+
+
+def compiled_probes(size: int) -> list[tuple[str, object, list]]:
+    """(op, lowered program, its inputs) per op of the compiled-tape interpreter: every
+    elementwise primitive compiled into it and each structural entry, COMPILED_LENGTH
+    entries of that op on the program's inputs of `size` elements."""
+    from ad import compiled
+    from ad.primitive import PRIMITIVES
+    opcodes = compiled.interpreter().opcodes
+    rng = _rng(3)
+
+    def build(name, primitive, values, entry):
+        builder = compiled._Builder(None, opcodes)
+        builder.current = (primitive, {}, None, (size,))
+        xs = [builder.slot((size,), True) for _ in values]
+        for _ in range(COMPILED_LENGTH):
+            out = entry(builder, xs)
+        return name, compiled._assemble(builder, xs, [(size,)] * len(xs), out, 0.0), values
+
+    probes = []
+    for primitive in opcodes:
+        domains = primitive.domain or ((-np.inf, np.inf),) * primitive.arity
+        probes.append(build(primitive.name, primitive,
+                            [_in_domain(d, size, rng) for d in domains],
+                            lambda b, xs, p=primitive: b.elementwise(p, xs, (size,))))
+    x, y = _in_domain(None, size, rng), _in_domain(None, size, rng)
+    mask = (rng.uniform(size=size) > 0.5).astype(float)
+    probes += [
+        build("gather", PRIMITIVES["reshape"], [x],
+              lambda b, xs: b.gather(xs[0], rng.permutation(size), (size,), b.current[0])),
+        build("scatter", PRIMITIVES["sum"], [x],
+              lambda b, xs: b.scatter(xs[0], np.zeros(size, int), (), b.current[0])),
+        build("select", PRIMITIVES["where"], [mask, x, y], lambda b, xs: b.select(*xs)),
+        build("guard", None, [x], lambda b, xs: b.guard(xs[0], x, False, "probe") or xs[0]),
+        build("argmax", PRIMITIVES["argmax"], [x], lambda b, xs: b.index_of(xs[0], "max")),
+        build("max", PRIMITIVES["max"], [x],
+              lambda b, xs: b.extremum(xs[0], np.zeros(size, int), (), "max")),
+    ]
+    return probes
+
+
+def _time_run(program, values, mode: str, width: int, budget: float) -> float:
+    vals, _ = program._arenas(1)
+    program._load(vals, values)
+    block = np.zeros((len(program.arena), width))
+    number = _MODE_NUMBER[mode]
+    return median_seconds(lambda: program.run(program.ints, vals, block, number), budget)
+
+
+def fit_compiled(budget: float) -> dict:
+    """The compiled tapes' prices (`Calibration.compiled`): each op's line per mode,
+    fitted to runs of its probes at COMPILED_SIZES and COMPILED_WIDTHS less an empty
+    program's run, and the terms around the runs, from compiled calls of small programs.
+    Empty without Numba."""
+    from ad.compiled import NotLowered, jacobian_plan
+    try:
+        probes = {size: compiled_probes(size) for size in COMPILED_SIZES}
+    except NotLowered:                   # no Numba, or the interpreter does not compile
+        return {}
+    empty = probes[COMPILED_SIZES[0]][0][1]
+    empty = type(empty)(empty.entries[:, :0], empty.offs, empty.sizes, empty.maps[:1],
+                        empty.arena, empty.inputs, empty.in_shapes, empty.output)
+    run = _time_run(empty, [np.zeros(1)], "reverse", 1, budget)
+    samples: dict = {}
+    for size, found in probes.items():
+        for name, program, values in found:
+            n = float(np.mean(program.entry_elements()))
+            for mode in ("values", "forward", "reverse"):
+                for width in (1,) if mode == "values" else COMPILED_WIDTHS:
+                    seconds = _time_run(program, values, mode, width, budget) - run
+                    samples.setdefault(name, {}).setdefault(mode, []).append(
+                        (COMPILED_LENGTH, COMPILED_LENGTH * n, COMPILED_LENGTH * n * width,
+                         max(seconds, 1e-9)))
+    lines = {}
+    for name, modes in samples.items():
+        lines[name] = {}
+        for mode, rows in modes.items():
+            data = np.array(rows)
+            features = data[:, :2] if mode == "values" else data[:, :3]
+            coef = fit_nonnegative(features, data[:, 3])
+            lines[name][mode] = tuple(float(c) for c in coef) + (0.0,) * (3 - len(coef))
+    blocks = []
+    for log_bytes in range(14, 27, 2):       # clearing blocks of 16 KiB to 64 MiB
+        block = np.zeros(2 ** log_bytes // 8)
+        blocks.append([float(block.nbytes), median_seconds(lambda: block.fill(0.0), budget)
+                       / block.size])
+    terms = {"run": run, "block_element": blocks[0][1]}
+    table = Calibration({}, compiled={"lines": lines, "terms": terms, "blocks": blocks})
+    # the Python around the runs: a compiled gradient call, and a compiled Jacobian in one
+    # block and in 8
+    x = np.linspace(0.1, 0.9, 8)
+    grad = transforms.value_and_grad(lambda x: anp.sum(anp.sin(x)), compile=True)
+    grad(x)
+    program = next(r for r in grad.compiled.replays.values() if r is not None).program
+    call = median_seconds(lambda: grad(x), budget) - program.predict_grad(table)
+    times = {}
+    for chunk in (None, 1):
+        jac = jacfwd(anp.sin, chunk_size=chunk, compile=True)
+        jac(x)
+        times[chunk] = median_seconds(lambda: jac(x), budget)
+    program = next(r for r in jac.compiled.replays.values() if r is not None).program
+    plans = {chunk: jacobian_plan(program, chunk) for chunk in (None, 1)}
+    # less what the table predicts so far (no per-block term yet): one block's and eight
+    # blocks' Python
+    rest = {chunk: times[chunk] - program.predict_jacobian("forward", plans[chunk], table)
+            for chunk in (None, 1)}
+    per_block = max((rest[1] - rest[None]) / 7, 0.0)
+    terms.update(call=max(call, 0.0), block=per_block)
+    return {"lines": lines, "terms": terms, "blocks": blocks}
+
+
 # ----------------------------------------------------------------------------- the run
 def run(quick: bool = False, verbose: bool = False) -> Calibration:
     """Measure the table on this machine (quick: fewer sizes and shorter loops)."""
@@ -460,7 +579,7 @@ def run(quick: bool = False, verbose: bool = False) -> Calibration:
         table = Calibration(table.lines, kinds, engine, table.key, "measured", table.memory,
                             {}, assembly)
         table = Calibration(table.lines, kinds, engine, table.key, "measured", table.memory,
-                            fit_pass_factors(table, budget), assembly)
+                            fit_pass_factors(table, budget), assembly, fit_compiled(budget))
     if verbose:
         print(f"calibrated {len(table.lines)} primitives in "
               f"{time.perf_counter() - started:.1f} s")

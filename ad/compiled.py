@@ -33,8 +33,14 @@ the value and stops when it differs from the recorded one (for `bool()`, when it
 differs); `CompiledGrad` then replays another recorded path of the signature or records
 anew (`guard_failures` counts them), or raises `ad.GuardError` in strict mode.
 
-Imports `ad.context`, `ad.errors`, `ad.primitive`, `ad.tape`, `ad.reverse`, `ad.kernels` and
-`ad.tree`.
+Predicted times: `Program.predict_run`, `predict_grad` and `predict_jacobian` price a
+lowered program with the calibration table's compiled lines (`ad.cost.calibration`, measured
+by `ad.calibrate`); `jacobian_choice` is the mode `jacobian(compile=True)` runs;
+`compiled_costs` gives `cost_report(compile=True)` its rows (registered with `ad.cost` on
+import).
+
+Imports `ad.context`, `ad.errors`, `ad.primitive`, `ad.tape`, `ad.reverse`, `ad.kernels`,
+`ad.tree`, `ad.cost` and `ad.recording`.
 """
 from __future__ import annotations
 
@@ -493,6 +499,97 @@ class Program:
                          f"{how}    # {self.sizes[dst[k]]} elements")
         return "\n".join(lines)
 
+    # --- predicted time (the cost model's prices for compiled tapes) -------------------
+    def op_names(self) -> list[str]:
+        """Per entry, the op it is priced by: its structural kind ("gather", "scatter",
+        "select", "guard", "argmax", "max", ...) or its elementwise primitive's name."""
+        code, primitive = self.entries[0], self.entries[9]
+        return [_STRUCTURAL.get(int(c)) or OPCODES[int(p)].name for c, p in zip(code, primitive)]
+
+    def entry_elements(self) -> np.ndarray:
+        """Per entry, the elements its loops visit: its result's, and a reducing entry's
+        argument's too."""
+        code, arg0, dst = self.entries[0], self.entries[1], self.entries[4]
+        n = self.sizes[dst].astype(np.float64)
+        reducing = np.isin(code, (SCATTER, SEGMAX, SEGMIN, ARGMAX, ARGMIN))
+        n[reducing] += self.sizes[arg0[reducing]]
+        return n
+
+    def _prices(self, table):
+        """Per mode, (seconds per run: of its entries, of its elements, of its elements per
+        direction) and the seconds of each op (for `predicted_terms`), for `table`
+        (cached)."""
+        from ad.cost.calibration import COMPILED_MODES, current
+        table = table or current()
+        cached = self.__dict__.get("_priced")
+        if cached is not None and cached[0] is table:
+            return table, cached[1]
+        names, n = self.op_names(), self.entry_elements()
+        prices = {}
+        for mode in COMPILED_MODES:
+            lines = np.array([table.compiled_line(name, mode) for name in names]).reshape(-1, 3)
+            per_element, per_direction = lines[:, 1] * n, lines[:, 2] * n
+            by_op: dict[str, np.ndarray] = {}
+            for name, f, d in zip(names, lines[:, 0] + per_element, per_direction):
+                by_op[name] = by_op.get(name, 0.0) + np.array([f, d])
+            prices[mode] = (float(lines[:, 0].sum()), float(per_element.sum()),
+                            float(per_direction.sum()), by_op)
+        self.__dict__["_priced"] = (table, prices)
+        return table, prices
+
+    def predict_run(self, mode: str, width: int = 1, table=None) -> float:
+        """Predicted seconds of one interpreter run: "values", "forward" (a block of
+        `width` tangents pushed forward) or "reverse" (values, then `width` cotangents
+        pulled back).
+
+        >>> import numpy as np, ad, ad.numpy as anp
+        >>> program = ad.compile(lambda x: anp.sum(anp.sin(x)), np.ones(3))
+        >>> program.predict_run("reverse") >= 0
+        True
+        """
+        table, prices = self._prices(table)
+        entries, per_element, per_direction, _ = prices[mode]
+        # the values stream through the caches (written forward, read back in reverse):
+        # beyond them an element costs more (the table's memory curve)
+        streamed = 8 * len(self.arena) * (2 if mode == "reverse" else 1)
+        factor = float(table.memory_factor(np.array([streamed]))[0])
+        return (table.compiled_term("run") + entries + factor * per_element
+                + width * per_direction)
+
+    def _block_seconds(self, width: int, height: int, table) -> float:
+        """Clearing a block of `width` directions and copying `height` rows of it out."""
+        rate = table.compiled_block_rate(8.0 * len(self.arena) * width)
+        return table.compiled_term("block") + rate * width * (len(self.arena) + 2 * height)
+
+    def predict_grad(self, table=None) -> float:
+        """Predicted seconds of one compiled gradient (or VJP) call."""
+        table, _ = self._prices(table)
+        return (table.compiled_term("call") + self.predict_run("reverse", 1, table)
+                + self._block_seconds(1, self._n_in, table) - table.compiled_term("block"))
+
+    def predict_jacobian(self, mode: str, plan: BlockPlan, table=None) -> float:
+        """Predicted seconds of `jacobian`'s compiled path by `mode` ("forward" or
+        "reverse") in `plan`'s blocks (what `Program.jacobian` runs): per block a run and
+        its block, then the Jacobian put together (a transpose in reverse mode)."""
+        table, _ = self._prices(table)
+        blocks = plan.forward_blocks if mode == "forward" else plan.reverse_blocks
+        height = int(self.sizes[self.output]) if mode == "forward" else self._n_in
+        seconds = table.compiled_term("call") + sum(
+            self._block_seconds(stop - start, height, table)
+            + self.predict_run(mode, stop - start, table) for start, stop in blocks)
+        elements = self._n_in * int(self.sizes[self.output])
+        copies = (2 if mode == "reverse" else 0) + (len(blocks) > 1)
+        return seconds + copies * elements * table.compiled_block_rate(8.0 * elements)
+
+    def predicted_terms(self, mode: str, width: int = 1, table=None, how_many: int = 3
+                        ) -> list[tuple[str, float]]:
+        """The ops whose entries take the most of one run (name, seconds), largest first."""
+        _, prices = self._prices(table)
+        by_op = prices[mode][3]
+        terms = sorted(((name, float(v[0] + width * v[1])) for name, v in by_op.items()),
+                       key=lambda t: -t[1])
+        return terms[:how_many]
+
     def _run(self, vals, block, mode: int) -> None:
         """One run of the interpreter; a failed guard raises `GuardFailed`."""
         failed = self.run(self.ints, vals, block, mode)
@@ -539,16 +636,42 @@ class Program:
         out + in each), by forward mode (`plan`'s blocks of input directions pushed forward)
         or reverse mode (its blocks of output cotangents pulled back)."""
         blocks = plan.forward_blocks if mode == "forward" else plan.reverse_blocks
-        rows = [self.rows(leaves, mode, first, stop) for first, stop in blocks]
+        columns = [self._columns(leaves, mode, first, stop) for first, stop in blocks]
         value = None
-        if rows:                   # the last block's run left the values in this arena
+        if columns:                # the last block's run left the values in this arena
             vals = self._buffers.__dict__["vals"]
             value = vals[self._out:self._out + int(self.sizes[self.output])].copy()
             value = value.reshape(self.out_shape)
-        width = (int(self.sizes[self.output]) if mode == "forward"
-                 else sum(stop - start for start, stop in self._spans))
-        return value, self.assemble(np.concatenate(rows) if rows else np.empty((0, width)),
-                                    mode)
+        height = int(self.sizes[self.output]) if mode == "forward" else self._n_in
+        columns = (columns[0] if len(columns) == 1 else np.concatenate(columns, axis=1)
+                   if columns else np.empty((height, 0)))
+        # forward: the columns are the Jacobian's (out x inputs); reverse: its transpose's
+        return value, self._split(columns if mode == "forward" else columns.T)
+
+    def _columns(self, leaves, mode: str, first: int, stop: int) -> np.ndarray:
+        """Directions first..stop as columns, copied out of the block: in forward mode the
+        output tangents of input directions first..stop (out x width), in reverse mode the
+        input cotangents of output elements first..stop (inputs x width)."""
+        out_size = int(self.sizes[self.output])
+        width = stop - first
+        vals, block = self._arenas(width)
+        self._load(vals, leaves)
+        if mode == "forward":      # seed directions first..first+width (inputs come first)
+            block[first + np.arange(width), np.arange(width)] = 1.0
+            self._run(vals, block, 1)
+            return block[self._out:self._out + out_size].copy()
+        block[self._out + first + np.arange(width), np.arange(width)] = 1.0
+        self._run(vals, block, 2)
+        return block[:self._n_in].copy()
+
+    def _split(self, matrix: np.ndarray) -> list[np.ndarray]:
+        """The Jacobian (out elements x every input element) as one block per input leaf."""
+        pieces, position = [], 0
+        for (start, stop), shape in zip(self._spans, self.in_shapes):
+            size = stop - start
+            pieces.append(matrix[:, position:position + size].reshape(self.out_shape + shape))
+            position += size
+        return pieces
 
     def values(self, leaves: Sequence[np.ndarray]) -> np.ndarray:
         """The output's value (one forward pass: also checks the guards)."""
@@ -584,35 +707,17 @@ class Program:
              ) -> np.ndarray:
         """Directions first..stop of the Jacobian as rows: in forward mode the output
         tangents of input directions first..stop, in reverse mode the input cotangents of
-        output elements first..stop (a block of `jacobian`, or one distributed task)."""
-        out_size = int(self.sizes[self.output])
-        start_out = self._out
-        width = stop - first
-        vals, block = self._arenas(width)
-        self._load(vals, leaves)
-        if mode == "forward":      # seed directions first..first+width of the inputs
-            flat = np.concatenate([np.arange(a, b) for a, b in self._spans])
-            block[flat[first:first + width], np.arange(width)] = 1.0
-            self._run(vals, block, 1)
-            return block[start_out:start_out + out_size].T.copy()
-        block[start_out + first + np.arange(width), np.arange(width)] = 1.0
-        self._run(vals, block, 2)
-        return np.concatenate([block[a:b] for a, b in self._spans]).T.copy()
+        output elements first..stop (one distributed task)."""
+        return self._columns(leaves, mode, first, stop).T
 
     def assemble(self, rows: np.ndarray, mode: str) -> list[np.ndarray]:
         """Rows of every direction (from `rows`, in order) as one block per input leaf."""
-        matrix = rows.T if mode == "forward" else rows          # (out, all inputs)
-        pieces, position = [], 0
-        for (start, stop), shape in zip(self._spans, self.in_shapes):
-            size = stop - start
-            pieces.append(matrix[:, position:position + size].reshape(self.out_shape + shape))
-            position += size
-        return pieces
+        return self._split(rows.T if mode == "forward" else rows)
 
     def __getstate__(self) -> dict:
         # what travels to a worker: the arrays (the interpreter and buffers are rebuilt)
         state = dict(self.__dict__)
-        for name in ("run", "ints", "_spans", "_n_in", "_out", "_buffers"):
+        for name in ("run", "ints", "_spans", "_n_in", "_out", "_buffers", "_priced"):
             state.pop(name, None)
         return state
 
@@ -1141,6 +1246,75 @@ class CompiledGrad:
         return Replay(program, traced, wanted, dtypes, structures, single)
 
 
+# ----------------------------------------------------------------------------- predicted costs
+def jacobian_choice(program: Program, plan: BlockPlan, table=None) -> str:
+    """The mode `jacobian(compile=True)` runs: the one whose compiled Jacobian is
+    predicted faster (forward on a tie)."""
+    forward = program.predict_jacobian("forward", plan, table)
+    return "forward" if forward <= program.predict_jacobian("reverse", plan, table) else \
+        "reverse"
+
+
+def jacobian_plan(program: Program, chunk_size: int | None = None) -> BlockPlan:
+    """The blocks a compiled Jacobian of `program` runs in (each direction carries the
+    whole arena through the interpreter)."""
+    from ad.tape import plan_blocks
+    return plan_blocks(program.in_shapes, [program.out_shape], chunk_size,
+                       carried=len(program.arena))
+
+
+def compiled_costs(f: Callable, args: tuple, kwargs: dict, argnums, chunk_size, report
+                   ) -> tuple[tuple, str]:
+    """For `cost_report(compile=True)`: the compiled tape's `ModeCost`s (one VJP, the
+    Jacobian by forward and by reverse mode, priced by the report's table; flops are the
+    interpreted strategies') and a sentence on the choice, or () and why f does not
+    lower."""
+    from ad.cost.counts import ModeCost, _seconds
+    from ad.recording import flatten_inputs, normalize_argnums
+    nums = normalize_argnums(argnums, len(args), "cost_report", f)
+    compiled = CompiledGrad(f, kind="jacobian")
+    replay, _ = compiled.lookup(args, kwargs, nums, isinstance(argnums, int),
+                                lambda: flatten_inputs(args, nums, "cost_report", f)[1])
+    if replay is None:
+        reasons = list(compiled.reports.values())
+        return (), reasons[0] if reasons else "f's arguments cannot be traced"
+    program, table = replay.program, report.table
+    plan = jacobian_plan(program, chunk_size)
+    rows = []
+    for label, mode, flops in (("one VJP", "reverse", report.vjp.flops),
+                               ("Jacobian by forward mode", "forward", report.forward.flops),
+                               ("Jacobian by reverse mode", "reverse", report.reverse.flops)):
+        if label == "one VJP":
+            seconds, passes, directions = program.predict_grad(table), 1, 1
+        else:
+            seconds = program.predict_jacobian(mode, plan, table)
+            blocks = plan.forward_blocks if mode == "forward" else plan.reverse_blocks
+            passes, directions = len(blocks), sum(b - a for a, b in blocks)
+        width = max(directions // max(passes, 1), 1)
+        run = program.predict_run(mode, width, table) * passes
+        terms = [(f"compiled {op}", t * passes) for op, t in
+                 program.predicted_terms(mode, width, table)]
+        terms.append(("calls, blocks and assembly", seconds - run))
+        rows.append(ModeCost(f"compiled {label}", directions, passes, flops, seconds,
+                             seconds - run, 8.0 * len(program.arena) * (1 + width),
+                             8.0 * len(program.arena) * (1 + width),
+                             tuple(sorted(terms, key=lambda t: -t[1]))))
+    choice = jacobian_choice(program, plan, table)
+    fastest = min(rows[1:], key=lambda r: r.seconds)
+    return tuple(rows), (f"{program.report.removeprefix('compiled tape: ')}; "
+                         f"jacobian(compile=True) runs {choice} mode "
+                         f"({_seconds(fastest.seconds)} predicted)")
+
+
+def _register() -> None:
+    from ad.cost import counts
+    if compiled_costs not in counts.COMPILED_PRICER:
+        counts.COMPILED_PRICER.append(compiled_costs)
+
+
+_register()
+
+
 __all__ = ["lower", "Program", "NotLowered", "GuardFailed", "CompilingLevel", "CompiledGrad",
-           "Replay", "interpreter",
+           "Replay", "interpreter", "jacobian_choice", "jacobian_plan", "compiled_costs",
            "GATHER", "SCATTER", "FIRST_ELEMENTWISE"]

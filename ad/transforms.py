@@ -20,7 +20,7 @@ import numpy as np
 
 from ad import numpy as anp
 from ad import tree
-from ad.compiled import CompiledGrad, GuardFailed, NotLowered
+from ad.compiled import CompiledGrad, GuardFailed, NotLowered, jacobian_choice, jacobian_plan
 from ad.cost import Chain, predict
 from ad.cost.counts import recorded_counts
 from ad.cost.memory import RecomputePlan, check_budget, footprint, plan_recompute
@@ -395,18 +395,19 @@ def _compiled_jacobian(f, argnums, chunk_size, mode: str, transform: str, fallba
                        strict: bool = False):
     """A Jacobian transform on compiled tapes (see `value_and_grad`'s compile): the
     signature's program replayed in blocks of directions (`mode` "forward", "reverse", or
-    "auto": forward iff n <= m, the compiled path's costs not yet calibrated), `fallback`
-    (the interpreted transform) where it does not lower."""
+    "auto": the mode whose compiled Jacobian the cost model predicts faster,
+    `ad.compiled.jacobian_choice`), `fallback` (the interpreted transform) where it does not
+    lower."""
     compiled = CompiledGrad(f, kind="jacobian", strict=strict)
+    plans: dict = {}         # per recorded program: its block plan and mode
 
     def blocks(replay, leaves):
-        program = replay.program
-        n = sum(math.prod(s) for s in program.in_shapes)
-        m = math.prod(program.out_shape)
-        chosen = mode if mode != "auto" else ("forward" if n <= m else "reverse")
-        # each direction carries the whole arena through the interpreter
-        plan = plan_blocks(program.in_shapes, [program.out_shape], chunk_size,
-                           carried=len(program.arena))
+        planned = plans.get(id(replay))
+        if planned is None or planned[0] is not replay:  # once per recorded program
+            plan = jacobian_plan(replay.program, chunk_size)
+            chosen = mode if mode != "auto" else jacobian_choice(replay.program, plan)
+            planned = plans[id(replay)] = (replay, plan, chosen)
+        _, plan, chosen = planned
         return replay.jacobian(leaves, chosen, plan)
 
     @functools.wraps(f)

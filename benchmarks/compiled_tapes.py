@@ -98,6 +98,8 @@ PROGRAMS: list[tuple[str, Callable, Callable[[], np.ndarray]]] = [
 
 
 def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, Any]:
+    """Interpreted against compiled value_and_grad, and the compiled call's predicted time
+    (`Program.predict_grad`, the calibrated compiled lines)."""
     interpreted = ad.value_and_grad(f)
     start = time.perf_counter()
     fast = ad.value_and_grad(f, compile=True)
@@ -116,34 +118,82 @@ def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, An
             "speed-up": times["interpreted"] / times["compiled"],
             "interpreted per op_s": times["interpreted"] / ops,
             "compiled per op_s": times["compiled"] / ops,
-            "build_s": build, "build per 200 ops_s": build / ops * 200, "report": report}
+            "build_s": build, "build per 200 ops_s": build / ops * 200, "report": report,
+            "predicted_s": replay.program.predict_grad(),
+            "prediction error": replay.program.predict_grad() / times["compiled"]}
 
 
-def jacobians(repeats: int) -> list[dict[str, Any]]:
-    """Jacobians of some of `benchmarks.auto_suite`'s programs, interpreted
-    (`jacobian(mode="auto")`, settled) against compiled (`jacobian(compile=True)`)."""
+def jacobians(repeats: int, quick: bool = False) -> list[dict[str, Any]]:
+    """`benchmarks.auto_suite`'s programs that lower: the interpreted auto Jacobian, and
+    compiled jacfwd, jacrev and jacobian (auto: the mode the calibrated model predicts
+    faster, `ad.compiled.jacobian_choice`), each compiled mode's predicted time
+    (`Program.predict_jacobian`), the auto choice's regret (its time over the faster
+    compiled mode's, paired by round) and the prediction errors (predicted / measured)."""
     from benchmarks import auto_suite as suite
     rows = []
-    for name, (f, x) in (("Lotka-Volterra RK4 50 steps, 4 -> 100", suite.ode_trajectory(50)),
-                         ("scalar loop 200 x10", suite.scalar_loop(200, 10)),
-                         ("tridiagonal 500", suite.tridiagonal(500)),
-                         ("elementwise 1000", suite.elementwise_map(1000))):
-        interpreted, fast = ad.jacobian(f), ad.jacobian(f, compile=True)
-        np.testing.assert_allclose(fast(x), interpreted(x), rtol=1e-10, atol=1e-12)
-        times = _interleaved({"interpreted": lambda: interpreted(x),
-                              "compiled": lambda: fast(x)}, repeats)
-        (report,) = fast.compiled.reports.values()
-        rows.append({"program": name, "interpreted_s": times["interpreted"],
-                     "compiled_s": times["compiled"],
-                     "speed-up": times["interpreted"] / times["compiled"], "report": report})
+    for name, f, x in suite._suite(quick):
+        auto = ad.jacobian(f, compile=True)
+        auto(x)
+        replay = next((r for r in auto.compiled.replays.values() if r is not None), None)
+        if replay is None:
+            (why,) = auto.compiled.reports.values()
+            rows.append({"program": name, "lowers": False, "report": why})
+            continue
+        program = replay.program
+        plan = ad.compiled.jacobian_plan(program)
+        interpreted = ad.jacobian(f)
+        fns = {"interpreted": lambda: interpreted(x), "auto": lambda: auto(x),
+               "forward": ad.jacfwd(f, compile=True), "reverse": ad.jacrev(f, compile=True)}
+        fns["forward"] = (lambda g=fns["forward"]: g(x))
+        fns["reverse"] = (lambda g=fns["reverse"]: g(x))
+        np.testing.assert_allclose(auto(x), interpreted(x), rtol=1e-8, atol=1e-10)
+        times = _interleaved(fns, repeats)
+        rounds = suite._interleaved.samples
+        faster = min(("forward", "reverse"), key=times.get)
+        predicted = {mode: program.predict_jacobian(mode, plan) for mode in ("forward",
+                                                                            "reverse")}
+        rows.append({"program": name, "lowers": True, "n": int(np.size(x)),
+                     "m": int(np.prod(program.out_shape)),
+                     "interpreted_s": times["interpreted"], "compiled forward_s":
+                     times["forward"], "compiled reverse_s": times["reverse"],
+                     "compiled auto_s": times["auto"],
+                     "choice": ad.compiled.jacobian_choice(program, plan), "faster": faster,
+                     "regret": float(np.median(np.array(rounds["auto"]) /
+                                               np.array(rounds[faster]))),
+                     "predicted forward_s": predicted["forward"],
+                     "predicted reverse_s": predicted["reverse"],
+                     "error forward": predicted["forward"] / times["forward"],
+                     "error reverse": predicted["reverse"] / times["reverse"],
+                     "speed-up": times["interpreted"] / times["auto"]})
     return rows
 
 
 def jacobian_table(rows: Sequence[dict[str, Any]]) -> str:
-    lines = ["| Jacobian | interpreted (auto) | compiled | speed-up |", "|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['program']} | {_time(r['interpreted_s'])} | "
-                     f"{_time(r['compiled_s'])} | {r['speed-up']:.1f}x |")
+    lines = ["| Jacobian | n -> m | interpreted (auto) | compiled forward (predicted) | "
+             "compiled reverse (predicted) | compiled auto | choice | regret | speed-up |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    lowered = [r for r in rows if r["lowers"]]
+    for r in lowered:
+        lines.append(
+            f"| {r['program']} | {r['n']} -> {r['m']} | {_time(r['interpreted_s'])} | "
+            f"{_time(r['compiled forward_s'])} ({_time(r['predicted forward_s'])}) | "
+            f"{_time(r['compiled reverse_s'])} ({_time(r['predicted reverse_s'])}) | "
+            f"{_time(r['compiled auto_s'])} | {r['choice']} | {r['regret']:.2f} | "
+            f"{r['speed-up']:.2g}x |")
+    if lowered:
+        errors = [r[f"error {mode}"] for r in lowered for mode in ("forward", "reverse")]
+        within = sum(0.5 <= e <= 2.0 for e in errors)
+        regrets = [r["regret"] for r in lowered]
+        lines += ["", f"- {len(lowered)} of {len(rows)} programs lower; compiled auto's regret "
+                  f"<= 1.10 on {sum(g <= 1.10 for g in regrets)} of them, <= 1.5 on "
+                  f"{sum(g <= 1.5 for g in regrets)}, worst {max(regrets):.2f}; predicted "
+                  f"within 2x of measured on {within} of {len(errors)} (program, mode) pairs "
+                  f"(predicted / measured from {min(errors):.2f} to {max(errors):.2f})"]
+    others = [r for r in rows if not r["lowers"]]
+    if others:
+        lines.append("- run interpreted: " + "; ".join(
+            f"{r['program']} ({r['report'].removeprefix('runs interpreted: ')})"
+            for r in others))
     return "\n".join(lines)
 
 
@@ -185,7 +235,8 @@ def table(rows: Sequence[dict[str, Any]], others: dict | None = None) -> str:
     """ad's rows; with `others` (from `peers()`), JAX jit and torch eager beside them as
     time (their time over compiled ad's: above 1x ad is faster)."""
     others = others or {}
-    head = ("program", "ops", "interpreted", "compiled", "speed-up", "per op interpreted",
+    head = ("program", "ops", "interpreted", "compiled", "predicted", "speed-up",
+            "per op interpreted",
             "per op compiled", "build (record + lower)", "JAX jit", "JAX jit 1st call",
             "torch eager")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -197,7 +248,9 @@ def table(rows: Sequence[dict[str, Any]], others: dict | None = None) -> str:
             cells.append("-" if t is None else f"{_time(t)} ({t / r['compiled_s']:.2g}x)")
         lines.append("| " + " | ".join([
             r["program"], str(r["recorded ops"]), _time(r["interpreted_s"]),
-            _time(r["compiled_s"]), f"{r['speed-up']:.1f}x", _time(r["interpreted per op_s"]),
+            _time(r["compiled_s"]), f"{_time(r['predicted_s'])} "
+            f"({r['prediction error']:.2f}x)", f"{r['speed-up']:.1f}x",
+            _time(r["interpreted per op_s"]),
             _time(r["compiled per op_s"]), _time(r["build_s"]), *cells]) + " |")
     return "\n".join(lines)
 
@@ -205,6 +258,8 @@ def table(rows: Sequence[dict[str, Any]], others: dict | None = None) -> str:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true",
+                        help="the auto suite's smaller sizes for the Jacobians")
     parser.add_argument("--record", action="store_true",
                         help="write benchmarks/results/compiled_tapes-DATE.{json,md}")
     args = parser.parse_args(argv)
@@ -212,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ad.compiled.interpreter()
     interpreter_s = time.perf_counter() - start
     rows = [measure(name, f, make(), args.repeats) for name, f, make in PROGRAMS]
-    jacobian_rows = jacobians(args.repeats)
+    jacobian_rows = jacobians(min(args.repeats, 5), args.quick)
     memory = tape_bytes()
     others = peers()
     result = {"rows": rows, "jacobians": jacobian_rows, "tape": memory,

@@ -563,3 +563,94 @@ def test_per_function_caches_do_not_keep_the_function_alive():
     del f
     gc.collect()
     assert alive() is None
+
+
+# ----------------------------------------------------------------------------- predicted time
+def _fixed_compiled_table(**terms):
+    """A hand-made table: every op costs 10 ns per entry, 1 ns per element and 0.5 ns per
+    element and direction in every mode, besides the given terms."""
+    from ad.cost.calibration import COMPILED_MODES, Calibration
+    lines = {op: {mode: (1e-8, 1e-9, 5e-10) for mode in COMPILED_MODES}
+             for op in ("sin", "multiply", "scatter", "gather")}
+    return Calibration({}, compiled={"lines": lines, "terms": {
+        "run": 1e-6, "block_element": 2e-10, "call": 5e-6, "block": 3e-6, **terms}})
+
+
+def test_predicted_run_is_the_tables_lines_summed_over_the_entries():
+    table = _fixed_compiled_table()
+    program = ad.compile(lambda x: anp.sum(anp.sin(x) * x), np.ones(5))
+    assert program.op_names() == ["sin", "multiply", "scatter"]
+    np.testing.assert_array_equal(program.entry_elements(), [5, 5, 6])   # sum reads 5, writes 1
+    for width in (1, 4):
+        want = 1e-6 + 3 * 1e-8 + 16 * 1e-9 + width * 16 * 5e-10
+        assert program.predict_run("forward", width, table) == pytest.approx(want, rel=1e-12)
+    arena = len(program.arena)
+    want_grad = 5e-6 + program.predict_run("reverse", 1, table) + 2e-10 * (arena + 2 * 5)
+    assert program.predict_grad(table) == pytest.approx(want_grad, rel=1e-12)
+    # the largest op first: the sum's scatter visits 6 elements, sin and multiply 5
+    assert [op for op, _ in program.predicted_terms("reverse", 1, table)][0] == "scatter"
+    # an op the table did not meet is priced by the median op
+    assert table.compiled_line("tanh", "values") == table.compiled_line("sin", "values")
+
+
+def test_the_plans_blocks_are_the_runs_the_compiled_jacobian_makes():
+    table = _fixed_compiled_table()
+    f = lambda x: anp.sin(x) * x           # noqa: E731
+    jac = ad.jacfwd(f, chunk_size=2, compile=True)
+    x = np.linspace(0.1, 0.9, 6)
+    jac(x)
+    program = next(r for r in jac.compiled.replays.values() if r is not None).program
+    plan = ad.compiled.jacobian_plan(program, 2)
+    runs = []
+    inner = program.run
+    program.run = lambda ints, vals, block, mode: runs.append((mode, block.shape[1])) or \
+        inner(ints, vals, block, mode)
+    np.testing.assert_allclose(jac(x), ad.jacfwd(f)(x), rtol=1e-14)
+    assert runs == [(1, b - a) for a, b in plan.forward_blocks] == [(1, 2)] * 3
+    one_block = program.predict_jacobian("forward", ad.compiled.jacobian_plan(program), table)
+    three = program.predict_jacobian("forward", plan, table)
+    assert three > one_block          # two more blocks' Python and runs' fixed costs
+
+
+@pytest.mark.parametrize("n, m, mode", [(1, 1000, "forward"), (1000, 1, "reverse")])
+def test_compiled_auto_jacobian_takes_the_mode_predicted_faster(n, m, mode):
+    from ad.cost import calibration
+    weights = np.linspace(1.0, 2.0, max(n, m))
+    f = (lambda x: anp.sin(x * weights)) if n == 1 else (lambda x: anp.sum(anp.sin(x)))
+    x = np.full(n, 0.3) if n > 1 else np.array([0.3])
+    calibration.use(_fixed_compiled_table())
+    try:
+        jac = ad.jacobian(f, compile=True)
+        got = jac(x)
+        program = next(r for r in jac.compiled.replays.values() if r is not None).program
+        assert ad.compiled.jacobian_choice(program, ad.compiled.jacobian_plan(program)) == mode
+        runs = []
+        inner = program.run
+        program.run = lambda ints, vals, block, k: runs.append(k) or inner(ints, vals, block, k)
+        jac(x)
+        assert set(runs) == {1 if mode == "forward" else 2}
+    finally:
+        calibration.use(None)
+    np.testing.assert_allclose(got, ad.jacobian(f)(x), rtol=1e-13)
+
+
+def test_cost_report_prices_the_compiled_tape_beside_the_interpreted_engine():
+    report = ad.cost_report(lambda x: anp.tanh(x[1:] * x[:-1]), np.linspace(0, 1, 50),
+                            compile=True)
+    labels = [row.label for row in report.compiled]
+    assert labels == ["compiled one VJP", "compiled Jacobian by forward mode",
+                      "compiled Jacobian by reverse mode"]
+    assert all(row.seconds > 0 and row.terms for row in report.compiled)
+    text = str(report)
+    assert "compiled Jacobian by forward mode" in text and "jacobian(compile=True) runs" in text
+    inv = ad.cost_report(lambda x: anp.linalg.inv(x), np.eye(3), compile=True)
+    assert inv.compiled == () and "inv" in inv.compiled_reason
+
+
+def test_a_table_keeps_its_compiled_prices_through_json():
+    from ad.cost.calibration import Calibration
+    table = _fixed_compiled_table()
+    again = Calibration.from_json(table.to_json(), "cache")
+    assert again.compiled == table.compiled
+    assert Calibration({}).compiled_line("sin", "reverse") == (0.0, 0.0, 0.0)
+    assert Calibration({}).compiled_block_rate(1e6) == 0.0

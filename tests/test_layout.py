@@ -25,7 +25,7 @@ ALLOWED = {
     "recording": LOWER + ["forward", "reverse", "numpy"],
     "graph": LOWER + ["tape", "reverse", "recording"],
     "cost": LOWER + ["tape", "forward", "reverse", "graph", "cost"],
-    "compiled": LOWER + ["tape", "reverse", "kernels"],
+    "compiled": LOWER + ["tape", "reverse", "kernels", "cost", "recording"],
     "sparse": LOWER + ["tape", "reverse", "recording", "cost", "sparse", "distributed"],
     "distributed": ["errors"],
     "transforms": LOWER + ["tape", "forward", "reverse", "recording", "numpy", "cost", "graph",

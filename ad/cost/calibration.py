@@ -48,6 +48,15 @@ MODES = ("value", "jvp", "vjp")
 #: of seed blocks and Jacobian assembly; per element added into a cotangent accumulator.
 ENGINE_TERMS = ("forward_entry", "record_entry", "sweep_entry", "eval_entry", "forward_pass",
                 "record_pass", "sweep_pass", "call", "element", "accumulate")
+#: The modes of a compiled tape's interpreter run (`ad.compiled`): the values only, values
+#: and a block of tangents pushed forward, values then a block of cotangents pulled back.
+COMPILED_MODES = ("values", "forward", "reverse")
+#: A compiled tape's own terms (seconds): one interpreter run from Python (`run`), per
+#: element of a small block cleared or copied (`block_element`; `compiled["blocks"]` holds
+#: the rate per block size, which grows beyond the caches), the Python around one compiled
+#: call (`call`: the signature's lookup, loading the inputs, the results) and around each
+#: block of a compiled Jacobian (`block`).
+COMPILED_TERMS = ("run", "block_element", "call", "block")
 #: Kinds of primitive; an uncalibrated primitive (declared after the table was made) is
 #: priced by the median line of its kind.
 KINDS = ("elementwise", "linear", "other")
@@ -55,7 +64,7 @@ KINDS = ("elementwise", "linear", "other")
 _PACKAGE = pathlib.Path(__file__).resolve().parent.parent
 #: The code whose speed a table measures: a change to any of it makes cached tables stale.
 _MEASURED_CODE = ("catalogue", "kernels.py", "forward.py", "reverse.py", "tape.py",
-                  "primitive.py")
+                  "primitive.py", "compiled.py")
 DEFAULT_TABLE = pathlib.Path(__file__).resolve().parent / "calibration_default.json"
 
 
@@ -158,6 +167,11 @@ class Calibration:
     #: (Jacobian bytes, seconds per element) of seeding the blocks of directions and
     #: assembling the Jacobian, measured at several sizes (large ones fault in fresh pages).
     assembly: list = field(default_factory=list)
+    #: The compiled tapes' prices: {"lines": {op: {mode: (per entry, per element, per
+    #: element and direction)}}, "terms": COMPILED_TERMS}, an op being an interpreter
+    #: entry's name (a primitive's, or "gather", "scatter", "select", "guard", ...) and a
+    #: mode one of COMPILED_MODES. Empty when the table was made without Numba.
+    compiled: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.engine = {term: float(self.engine.get(term, 0.0)) for term in ENGINE_TERMS}
@@ -171,6 +185,7 @@ class Calibration:
             self._rate = np.where(np.arange(len(self._rate)) < fastest, self._in_cache,
                                   self._rate)
         self._lines: dict[tuple, Line] = {}             # (name, mode, kind) -> its line
+        self._compiled_median: dict[str, tuple] = {}    # mode -> the median op's line
         self._passes = {mode: np.array(sorted(points), dtype=float)
                         for mode, points in self.passes.items() if points}
         self._variants: dict[str, list[str]] = {}     # primitive -> its variants' lines
@@ -204,6 +219,34 @@ class Calibration:
                 break
         self._lines[name, mode, kind] = line
         return line
+
+    def compiled_line(self, op: str, mode: str) -> tuple[float, float, float]:
+        """A compiled tape entry's (per entry, per element, per element and direction)
+        seconds in `mode`: its op's line, else the median of the elementwise ops' lines
+        (an op the table did not meet), else zeros (a table without compiled prices)."""
+        lines = self.compiled.get("lines", {})
+        line = lines.get(op, {}).get(mode)
+        if line is None:
+            line = self._compiled_median.get(mode)
+            if line is None:
+                pool = [v[mode] for v in lines.values() if mode in v] or [(0.0, 0.0, 0.0)]
+                line = self._compiled_median[mode] = tuple(_median([p[j] for p in pool])
+                                                           for j in range(3))
+        return tuple(line)
+
+    def compiled_term(self, term: str) -> float:
+        return float(self.compiled.get("terms", {}).get(term, 0.0))
+
+    def compiled_block_rate(self, block_bytes: float) -> float:
+        """Seconds per element of clearing (or copying) a compiled tape's block of
+        `block_bytes`: the measured curve (`compiled["blocks"]`: bytes, seconds per element)
+        at that size, else the `block_element` term."""
+        points = self.compiled.get("blocks")
+        if not points:
+            return self.compiled_term("block_element")
+        points = np.array(sorted(points), dtype=float)
+        return float(np.interp(math.log2(max(block_bytes, 1.0)), np.log2(points[:, 0]),
+                               points[:, 1]))
 
     def calibrated(self, name: str) -> bool:
         """Whether `name` (a primitive or a variant) has a line of its own primitive."""
@@ -242,6 +285,7 @@ class Calibration:
     def to_json(self) -> dict:
         return {"key": self.key, "engine": self.engine, "kinds": self.kinds,
                 "memory": self.memory, "passes": self.passes, "assembly": self.assembly,
+                "compiled": self.compiled,
                 "lines": {name: {mode: list(v) for mode, v in modes.items()}
                           for name, modes in sorted(self.lines.items())}}
 
@@ -251,7 +295,8 @@ class Calibration:
                  for name, modes in data["lines"].items()}
         return cls(lines, dict(data.get("kinds", {})), dict(data["engine"]),
                    dict(data.get("key", {})), source, list(data.get("memory", [])),
-                   dict(data.get("passes", {})), list(data.get("assembly", [])))
+                   dict(data.get("passes", {})), list(data.get("assembly", [])),
+                   dict(data.get("compiled", {})))
 
     def save(self, path: str | os.PathLike | None = None) -> pathlib.Path:
         """Write the table (by default to this machine's cache file for its key)."""
@@ -358,7 +403,8 @@ def use(table: Calibration | None) -> None:
         _CURRENT.append(table)
 
 
-__all__ = ["Calibration", "Line", "MODES", "ENGINE_TERMS", "KINDS", "entry_work",
+__all__ = ["Calibration", "Line", "MODES", "ENGINE_TERMS", "KINDS", "COMPILED_MODES",
+           "COMPILED_TERMS", "entry_work",
            "entry_elements", "kind_of",
            "variant",
            "machine_key", "code_hash", "cache_dir", "cache_path", "load_cached",

@@ -420,6 +420,11 @@ class CostReport:
     #: The budgets a plan can fit in: (the least any plan fits in, the least the stored tape
     #: fits in), bytes (`ad.cost.memory.budget_range`).
     memory_range: tuple | None = field(default=None, compare=False)
+    #: With `cost_report(compile=True)`: the compiled tape's strategies (`ModeCost`s: one
+    #: VJP, the Jacobian by forward and by reverse mode, `ad.compiled.compiled_costs`) and
+    #: what `jacobian(compile=True)` picks, or why f does not lower.
+    compiled: tuple = field(default=(), compare=False)
+    compiled_reason: str = field(default="", compare=False)
 
     # f, one JVP and one VJP: for the table, not for the choice, so priced when asked for
     @functools.cached_property
@@ -482,9 +487,11 @@ class CostReport:
         measured = self.measured
         rows = [("", "flops", "predicted", "measured", "largest terms", "peak memory",
                  "passes")]
+        compiled = tuple((mc, "compiled " + mc.label.rsplit(" ", 2)[-2])
+                         if mc.label.endswith(" mode") else (mc, None) for mc in self.compiled)
         for mc, mode in ((self.evaluation, None), (self.jvp, None), (self.vjp, None),
                          (self.budgeted, None), (self.forward, "forward"),
-                         (self.reverse, "reverse")):
+                         (self.reverse, "reverse"), *compiled):
             if mc is None:
                 continue
             rows.append((mc.label, _num(mc.flops), _seconds(mc.seconds),
@@ -497,6 +504,8 @@ class CostReport:
                 "  " + (cell.ljust(w) if k == 3 else cell.rjust(w))
                 for k, (cell, w) in enumerate(zip(r[1:], widths[1:]))))
         lines.append(f"auto mode: {self.reason}")
+        if self.compiled_reason:
+            lines.append(f"compiled tape: {self.compiled_reason}")
         if self.memory is not None:
             lines.append(f"memory: forward mode keeps no tape (peak {_bytes(self.jvp.peak_bytes)}"
                          f" for one JVP: live values and their tangents); reverse mode's tape "
@@ -527,10 +536,12 @@ def _seconds(t: float) -> str:
 
 
 def _passes(mc: ModeCost) -> str:
-    if mc.label.startswith("Jacobian by forward"):
+    label = mc.label.removeprefix("compiled ")
+    if label.startswith("Jacobian by forward"):
         return f"{mc.passes} x {min(mc.directions, math.ceil(mc.directions / mc.passes))} dirs"
-    if mc.label.startswith("Jacobian by reverse"):
-        return f"rec + {mc.passes} x {math.ceil(mc.directions / mc.passes)} cots"
+    if label.startswith("Jacobian by reverse"):    # a compiled tape records once, earlier
+        recording = "" if mc.label.startswith("compiled") else "rec + "
+        return f"{recording}{mc.passes} x {math.ceil(mc.directions / mc.passes)} cots"
     return "1"
 
 
@@ -593,13 +604,21 @@ def _choose(fwd: ModeCost, rev: ModeCost, n: int, m: int) -> tuple[str, str]:
     return choice, reason
 
 
+#: What prices a compiled tape for `cost_report(compile=True)`: `ad.compiled` puts its
+#: `compiled_costs` here when imported (this layer does not import the compiled engine).
+COMPILED_PRICER: list[Callable] = []
+
+
 def cost_report(f: Callable, *args, argnums: int | Sequence[int] = 0,
                 chunk_size: int | None = None, table: Calibration | None = None,
-                memory_budget: int | None = None, **kwargs) -> CostReport:
+                memory_budget: int | None = None, compile: bool = False,
+                **kwargs) -> CostReport:
     """Trace `f` at `args` and predict what each way of differentiating it costs; a
     second run measures what reverse mode's tape keeps (`report.memory`), and with
     `memory_budget` (bytes) what it would recompute to fit (the "one VJP, budget" row:
-    the plan `grad(f, memory_budget=)` executes).
+    the plan `grad(f, memory_budget=)` executes). With `compile=True`, f is lowered too
+    and the compiled tape's strategies are priced beside the interpreted ones
+    (`report.compiled`; the rows labelled "compiled").
 
     >>> import numpy as np, ad, ad.numpy as anp
     >>> r = ad.cost_report(lambda x: anp.tanh(x[:, None] * x), np.ones(3))
@@ -609,9 +628,14 @@ def cost_report(f: Callable, *args, argnums: int | Sequence[int] = 0,
     graph = trace(f, *args, argnums=argnums, **kwargs)
     report = predict(count(graph), chunk_size, table)
     facts = footprint(measure(f, *args, argnums=argnums, **kwargs))
+    compiled, why = (), ""
+    if compile:              # priced by the compiled engine (it lowers f), which registers
+        if not COMPILED_PRICER:
+            raise RuntimeError("cost_report(compile=True): ad.compiled is not imported")
+        compiled, why = COMPILED_PRICER[0](f, args, kwargs, argnums, chunk_size, report)
     return dataclasses.replace(report, memory=plan_recompute(
         facts, STORE_ALL if memory_budget is None else memory_budget),
-        memory_range=budget_range(facts))
+        memory_range=budget_range(facts), compiled=compiled, compiled_reason=why)
 
 
 __all__ = ["ProgramCounts", "tape_counts", "recorded_counts", "count", "ModeCost", "forward_cost",
