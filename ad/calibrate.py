@@ -471,11 +471,12 @@ def compiled_probes(size: int) -> list[tuple[str, object, list]]:
 
 
 def _time_run(program, values, mode: str, width: int, budget: float) -> float:
+    from ad.compiled import _NO_G, _NO_X
     vals, _ = program._arenas(1)
     program._load(vals, values)
     block = np.zeros((len(program.arena), width))
     number = _MODE_NUMBER[mode]
-    return median_seconds(lambda: program.run(program.ints, vals, block, number), budget)
+    return median_seconds(lambda: program.run(program.ints, vals, block, number, _NO_X, _NO_G), budget)
 
 
 def fit_compiled(budget: float) -> dict:

@@ -192,11 +192,30 @@ class _Interpreter:
         self.opcodes = {p: code for code, p, _, _ in functions}
 
 
-def _packed(entries, offs, sizes, maps) -> np.ndarray:
-    """The interpreter's one int32 argument: the counts (entries, slots, map elements),
-    the entry table's rows, the slots' offsets and sizes and the maps, end to end."""
-    head = np.array([entries.shape[1], len(offs), len(maps)], dtype=np.int32)
+#: Leading elements of `Program.ints`: the counts of entries, slots and map elements, and
+#: the output's offset in the arena.
+_HEAD = 4
+#: What the interpreter's x and g are in the modes that do not use them.
+_NO_X, _NO_G = np.zeros(0), np.zeros(0)
+
+
+def _packed(entries, offs, sizes, maps, out: int = 0) -> np.ndarray:
+    """The interpreter's one int32 argument: the counts (entries, slots, map elements) and
+    the output's offset, the entry table's rows, the slots' offsets and sizes and the maps,
+    end to end."""
+    head = np.array([entries.shape[1], len(offs), len(maps), out], dtype=np.int32)
     return np.concatenate([head, entries.ravel(), offs, sizes, maps]).astype(np.int32)
+
+
+def _flat(leaves) -> np.ndarray:
+    """Input leaves end to end as one C-contiguous float64 vector (what the interpreter's
+    compiled entry point reads: exactly that type)."""
+    if len(leaves) == 1:
+        leaf = leaves[0]
+        if type(leaf) is np.ndarray and leaf.dtype.char == "d" and leaf.flags.c_contiguous:
+            return leaf.reshape(-1)
+        return np.ascontiguousarray(leaf, dtype=np.float64).reshape(-1)
+    return np.concatenate([np.asarray(leaf, dtype=np.float64).reshape(-1) for leaf in leaves])
 
 
 def _compile(run) -> int | str | None:
@@ -211,7 +230,7 @@ def _compile(run) -> int | str | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            run(empty, np.zeros(1), np.zeros((1, 1)), 2)
+            run(empty, np.zeros(1), np.zeros((1, 1)), 2, _NO_X, _NO_G)
     except TypingError as error:
         found = re.search(r"_[vp](\d+)", str(error).split("During: typing of call at")[-1])
         return int(found.group(1)) if found else str(error)[:300]
@@ -272,24 +291,33 @@ def _interpreter_source(functions) -> str:
                 lines.append(f"import {fn.module} as _m_{name}")
                 lines.append(f"_{name}_py = _m_{name}.{fn.qualname}")
             lines.append(f"_{name} = _jit(_{name}_py)")
-    # run(ints, vals, blk, mode), ints being `Program.ints` (the entry table, offsets,
-    # sizes and maps end to end: one argument for Numba's dispatcher to check): mode 0
-    # computes the values of every entry; mode 1 also pushes the tangent block blk (arena
-    # elements x K directions) forward; mode 2 computes the values, then pulls the
-    # cotangent block blk back through every entry. Returns -1, or the entry whose guard
-    # failed (the values differ from the recording's: another path). Every entry writes
-    # its result slot whole before it is read, so vals needs its constants in place only
-    # once (`Program._arenas`).
+    # run(ints, vals, blk, mode, x, g), ints being `Program.ints` (the counts, the entry
+    # table, offsets, sizes and maps end to end: one argument for Numba's dispatcher to
+    # check): mode 0 computes the values of every entry; mode 1 also pushes the tangent
+    # block blk (arena elements x K directions) forward; mode 2 computes the values, then
+    # pulls the cotangent block blk back through every entry; mode 3 is mode 2 for a
+    # gradient in one call: the inputs x (end to end) loaded, blk cleared and the output
+    # seeded first, the inputs' adjoints copied into g last. Returns -1, or the entry whose
+    # guard failed (the values differ from the recording's: another path). Every entry
+    # writes its result slot whole before it is read, so vals needs its constants in place
+    # only once (`Program._arenas`).
     body = ['', '', '@numba.njit(cache=True, nogil=True, error_model="numpy")',
-            "def run(ints, vals, blk, mode):",
+            "def run(ints, vals, blk, mode, x, g):",
             "    n_entries, n_slots, n_maps = ints[0], ints[1], ints[2]",
-            *(f"    {name} = ints[3 + {r} * n_entries:3 + {r + 1} * n_entries]" for r, name in
-              enumerate(("code", "arg0", "arg1", "arg2", "dst", "mstart", "need0", "need1",
-                         "need2"))),
-            f"    h = 3 + {len(ENTRY_ROWS)} * n_entries",
+            *(f"    {name} = ints[{_HEAD} + {r} * n_entries:{_HEAD} + {r + 1} * n_entries]"
+              for r, name in enumerate(("code", "arg0", "arg1", "arg2", "dst", "mstart",
+                                        "need0", "need1", "need2"))),
+            f"    h = {_HEAD} + {len(ENTRY_ROWS)} * n_entries",
             "    offs, sizes = ints[h:h + n_slots], ints[h + n_slots:h + 2 * n_slots]",
             "    maps = ints[h + 2 * n_slots:h + 2 * n_slots + n_maps]",
             "    K = blk.shape[1]",
+            "    if mode == 3:",
+            "        for i in range(x.shape[0]):",
+            "            vals[i] = x[i]",
+            "        for i in range(blk.shape[0]):",
+            "            for j in range(K):",
+            "                blk[i, j] = 0.0",
+            "        blk[ints[3], 0] = 1.0",
             "    tangents = mode == 1",
             "    for k in range(n_entries):", *_PROLOGUE,
             f"        if c == {GATHER}:",
@@ -368,7 +396,7 @@ def _interpreter_source(functions) -> str:
             "                            blk[o + q, j] += blk[a + i, j] * w"]
     for code, primitive, _, partials in functions:
         body += _elementwise_branch(code, primitive, partials, backward=False)
-    body += ["    if mode != 2:", "        return -1",
+    body += ["    if mode < 2:", "        return -1",
              "    for k in range(n_entries - 1, -1, -1):", *_PROLOGUE,
              f"        if c == {GATHER}:",
              "            if need0[k]:",
@@ -407,7 +435,8 @@ def _interpreter_source(functions) -> str:
              "                            blk[a + i, j] += blk[o + q, j] * w"]
     for code, primitive, _, partials in functions:
         body += _elementwise_branch(code, primitive, partials, backward=True)
-    body.append("    return -1")
+    body += ["    if mode == 3:", "        for i in range(g.shape[0]):",
+             "            g[i] = blk[i, 0]", "    return -1"]
     return "\n".join(lines + body) + "\n"
 
 
@@ -454,9 +483,10 @@ class Program:
     def __post_init__(self) -> None:
         self.run = interpreter().call
         # one int32 array for the interpreter; the columns below are views of it
-        self.ints = ints = _packed(self.entries, self.offs, self.sizes, self.maps)
-        n_slots, h = len(self.offs), 3 + self.entries.size
-        self.entries = ints[3:h].reshape(self.entries.shape)
+        self.ints = ints = _packed(self.entries, self.offs, self.sizes, self.maps,
+                                   int(self.offs[self.output]))
+        n_slots, h = len(self.offs), _HEAD + self.entries.size
+        self.entries = ints[_HEAD:h].reshape(self.entries.shape)
         self.offs, self.sizes = ints[h:h + n_slots], ints[h + n_slots:h + 2 * n_slots]
         self.maps = ints[h + 2 * n_slots:]
         self._spans = [(int(self.offs[s]), int(self.offs[s] + self.sizes[s])) for s in self.inputs]
@@ -590,9 +620,32 @@ class Program:
                        key=lambda t: -t[1])
         return terms[:how_many]
 
+    def settle_guards(self, leaves) -> None:
+        """Make the value guards' references the interpreter's own values at the recording's
+        inputs `leaves`: a value read from NumPy (a sum, a norm) can differ in its last bits
+        from the interpreter's recomputation at the same inputs, which would fail the guard
+        on every replay. A truth guard that fails there (the value is on the other side of
+        its boundary in the interpreter) raises `NotLowered`."""
+        reference = self.entries[2]
+        for _ in range(len(self.guards) + 1):
+            vals, block = self._arenas(1)
+            self._load(vals, leaves)
+            failed = self.run(self.ints, vals, block, 0, _NO_X, _NO_G)
+            if failed < 0:
+                return
+            if self.entries[5, failed] == 1:
+                raise NotLowered(f"a guard fails at the inputs it was recorded at "
+                                 f"({self.guards[failed]}): the compiled tape computes that "
+                                 "value on the other side of its test")
+            slot, ref = int(self.entries[1, failed]), int(reference[failed])
+            start, size = int(self.offs[ref]), int(self.sizes[ref])
+            value = vals[int(self.offs[slot]):int(self.offs[slot]) + size].copy()
+            self.arena[start:start + size] = value
+            vals[start:start + size] = value      # this thread's arena has the constants
+
     def _run(self, vals, block, mode: int) -> None:
         """One run of the interpreter; a failed guard raises `GuardFailed`."""
-        failed = self.run(self.ints, vals, block, mode)
+        failed = self.run(self.ints, vals, block, mode, _NO_X, _NO_G)
         if failed >= 0:
             raise GuardFailed(self.guards[failed])
 
@@ -618,11 +671,27 @@ class Program:
 
     def value_and_grad(self, leaves: Sequence[np.ndarray]):
         """The (scalar) output's value and the adjoint of every input leaf."""
-        vals, block = self._arenas(1)
-        self._load(vals, leaves)
-        block[self._out, 0] = 1.0
-        self._run(vals, block, 2)
-        return vals[self._out], self._adjoints(block)
+        value, adjoints = self.gradient(_flat(leaves))
+        return value, [adjoints[start:stop].reshape(shape) for (start, stop), shape
+                       in zip(self._spans, self.in_shapes)]
+
+    def gradient(self, x: np.ndarray):
+        """The (scalar) output's value and its gradient, for the inputs end to end as one
+        float64 vector `x` (C-contiguous, as `_flat` gives it): one interpreter call that
+        loads, clears, seeds, sweeps and copies the adjoints out."""
+        buffers = self._buffers.__dict__
+        vals = buffers.get("vals")
+        block = buffers.get(1)
+        if vals is None or block is None:
+            vals, block = self._arenas(1)
+        if x.shape[0] != self._n_in:     # the interpreter writes x into the arena as it is
+            raise ValueError(f"compiled tape: {x.shape[0]} input elements given, "
+                             f"{self._n_in} expected")
+        adjoints = np.empty(self._n_in)
+        failed = self.run(self.ints, vals, block, 3, x, adjoints)
+        if failed >= 0:
+            raise GuardFailed(self.guards[failed])
+        return vals[self._out], adjoints
 
     def _adjoints(self, block) -> list[np.ndarray]:
         """The inputs' adjoints (copied out of this thread's block, which the next call
@@ -1046,7 +1115,8 @@ class Replay:
 
     def inputs(self, leaves):
         """The program's inputs among the flat leaves."""
-        return leaves if self.all_traced else [leaves[i] for i in self.traced]
+        return leaves if self.all_traced and len(leaves) == len(self.traced) else \
+            [leaves[i] for i in self.traced]
 
     def __call__(self, leaves):
         value, adjoints = self.program.value_and_grad(self.inputs(leaves))
@@ -1111,6 +1181,9 @@ class CompiledGrad:
     calls: int = 0
     recordings: int = 0
     guard_failures: int = 0
+    #: Per (shape, dtype) of a lone float array argument differentiated as argnums=0: its
+    #: replay as one function of the array (`value_and_grad`'s fast path; see `hot_call`).
+    hot: dict = field(default_factory=dict)
     MAX_PATHS = 8
 
     def lookup(self, args, kwargs, argnums: tuple, single: bool, check: Callable):
@@ -1122,6 +1195,8 @@ class CompiledGrad:
             plain_key = (argnums, len(args), *[(a.shape, a.dtype.char) for a in args])
             replay = self.replays.get(plain_key)
             if replay is not None:
+                if argnums == (0,) and single and len(args) == 1:
+                    self.hot[args[0].shape, args[0].dtype.char] = self.hot_call(replay)
                 return replay, args
         leaves, structure = tree.flatten((args, kwargs))
         key = [argnums, structure]
@@ -1185,14 +1260,45 @@ class CompiledGrad:
                                  f"{self.reports[key]}")
             return None, None
         replay.keys, replay.recipe, replay.paths = failed.keys, failed.recipe, paths
+        try:
+            result = action(replay)
+        except GuardFailed as again:     # never at the inputs it was recorded at (see
+            self.reports[key] = (        # settle_guards); if so, this call runs interpreted
+                f"{failed.program.report}; another path fails its own guard "
+                f"({again.why}) and runs interpreted")
+            return None, None
         paths.insert(0, replay)
         del paths[self.MAX_PATHS:]
         self._prefer(replay)
-        return replay, action(replay)
+        return replay, result
 
     def _prefer(self, replay: Replay) -> None:
         for key in replay.keys:
             self.replays[key] = replay
+        self.hot.clear()                # made again from the preferred paths
+
+    def hot_call(self, replay: Replay):
+        """`replay` as one function of a lone float array argument giving (value,
+        gradient): the interpreter's one-call gradient with nothing around it but the
+        casts (None, so the general path runs, when the signature is not that)."""
+        if self.kind != "grad" or not (replay.plain and replay.single and replay.all_traced
+                                       and replay.wanted == [0]):
+            return None
+        program = replay.program
+        gradient, shape = program.gradient, tuple(program.in_shapes[0])
+        value_type = None if program.out_dtype == np.float64 else program.out_dtype.type
+        grad_type = None if replay.dtypes[0] == np.float64 else replay.dtypes[0]
+
+        def hot(x):
+            value, g = gradient(x.reshape(-1) if x.dtype.char == "d" and x.flags.c_contiguous
+                                else _flat([x]))
+            g = g.reshape(shape) if shape else g[0]
+            if value_type is not None:
+                value = value_type(value)
+            if grad_type is not None:
+                g = g.astype(grad_type) if shape else grad_type.type(g)
+            return value, g
+        return hot
 
     def checked(self, replay: Replay, leaves) -> Replay | None:
         """`replay` once its guards hold at these leaves (one value pass), else the path
@@ -1231,6 +1337,7 @@ class CompiledGrad:
                 raise NotLowered(f"the output has shape {np.shape(out.primal)}")
             program = lower(level.tape, [wrapped[i].index for i in traced], out.index,
                             level.guards)
+            program.settle_guards([np.asarray(leaves[i]) for i in traced])
         except NotLowered as why:
             self.reports[key] = f"runs interpreted: {why}"
             return None

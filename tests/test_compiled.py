@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import ad
 import ad.numpy as anp
+from ad.nn import functional
 from ad import compiled
 from ad.calibrate import _in_domain
 
@@ -603,8 +604,8 @@ def test_the_plans_blocks_are_the_runs_the_compiled_jacobian_makes():
     plan = ad.compiled.jacobian_plan(program, 2)
     runs = []
     inner = program.run
-    program.run = lambda ints, vals, block, mode: runs.append((mode, block.shape[1])) or \
-        inner(ints, vals, block, mode)
+    program.run = lambda ints, vals, block, mode, *io: runs.append((mode, block.shape[1])) \
+        or inner(ints, vals, block, mode, *io)
     np.testing.assert_allclose(jac(x), ad.jacfwd(f)(x), rtol=1e-14)
     assert runs == [(1, b - a) for a, b in plan.forward_blocks] == [(1, 2)] * 3
     one_block = program.predict_jacobian("forward", ad.compiled.jacobian_plan(program), table)
@@ -626,7 +627,8 @@ def test_compiled_auto_jacobian_takes_the_mode_predicted_faster(n, m, mode):
         assert ad.compiled.jacobian_choice(program, ad.compiled.jacobian_plan(program)) == mode
         runs = []
         inner = program.run
-        program.run = lambda ints, vals, block, k: runs.append(k) or inner(ints, vals, block, k)
+        program.run = lambda ints, vals, block, k, *io: runs.append(k) or \
+            inner(ints, vals, block, k, *io)
         jac(x)
         assert set(runs) == {1 if mode == "forward" else 2}
     finally:
@@ -654,3 +656,40 @@ def test_a_table_keeps_its_compiled_prices_through_json():
     assert again.compiled == table.compiled
     assert Calibration({}).compiled_line("sin", "reverse") == (0.0, 0.0, 0.0)
     assert Calibration({}).compiled_block_rate(1e6) == 0.0
+
+
+# ----------------------------------------------------------------------------- reads that settle
+def test_a_value_read_guard_holds_at_its_own_inputs_whatever_numpy_summed():
+    # NumPy's pairwise sum and the interpreter's running sum differ in the last bits here:
+    # the guard's reference is the interpreter's own value, so the replay at the same
+    # inputs holds (it used to fail every call)
+    x = np.random.default_rng(0).standard_normal(200)
+    assert np.sum(x * x) != sum((x * x).tolist())
+
+    def f(x):
+        scale = float(ad.primal_value(anp.sum(x * x)))     # read: a guard
+        return anp.sum(anp.sin(x)) * scale
+    fast = ad.grad(f, compile=True)
+    for _ in range(3):
+        np.testing.assert_allclose(fast(x), ad.grad(f)(x), rtol=1e-13)
+    assert (fast.compiled.recordings, fast.compiled.guard_failures) == (1, 0)
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: anp.sum(anp.linalg.norm(x) * x),
+    lambda x: anp.std(x),
+    lambda x: anp.linalg.norm(x, ord=3),
+    lambda x: anp.sum(functional.relu(x) ** 2),
+    lambda x: anp.sum(functional.leaky_relu(x, 0.1) ** 2),
+    lambda x: anp.sum(anp.nan_to_num(anp.log(x)) * x),
+], ids=["norm", "std", "norm3", "relu", "leaky_relu", "nan_to_num"])
+def test_library_masks_are_recomputed_not_read(f):
+    """Norms, std, relu and nan_to_num compare traced values (recomputed at every replay)
+    instead of reading them, so one recording serves inputs of every sign, and the origin."""
+    fast = ad.grad(f, compile=True)
+    with np.errstate(all="ignore"):
+        for scale in (1.0, 1.7, -2.0, 0.0):
+            x = np.linspace(-1.0, 1.0, 6) * scale
+            np.testing.assert_allclose(fast(x), ad.grad(f)(x), rtol=1e-12, atol=1e-14)
+    assert fast.compiled.recordings == 1, fast.compiled.reports
+    assert not any(r.startswith("runs interpreted") for r in fast.compiled.reports.values())

@@ -36,7 +36,7 @@ def relu(x: Array) -> Array:
     >>> relu(np.array([-1.0, 0.0, 2.0]))
     array([0., 0., 2.])
     """
-    return anp.where(primal_value(x) > 0, x, 0.0)
+    return anp.where(x > 0, x, 0.0)     # a compiled tape recomputes the mask
 
 
 def leaky_relu(x: Array, negative_slope: float = 0.01) -> Array:
@@ -45,7 +45,7 @@ def leaky_relu(x: Array, negative_slope: float = 0.01) -> Array:
     >>> leaky_relu(np.array([-2.0, 3.0]), 0.1)
     array([-0.2,  3. ])
     """
-    return anp.where(primal_value(x) > 0, x, negative_slope * x)
+    return anp.where(x > 0, x, negative_slope * x)
 
 
 def softplus(x: Array) -> Array:
@@ -92,8 +92,9 @@ def _erf(z: Array) -> Array:
     the absolute error stays below 2e-15. ad.numpy has no erf yet, hence this composition.
     """
     zc = anp.clip(z, -6.0, 6.0)
-    zmax = float(np.max(np.abs(np.asarray(primal_value(zc), dtype=np.float64)), initial=0.0))
-    terms = int(math.ceil(2 * zmax ** 2 + 4 * zmax + 12))
+    # the number of terms is read (a compiled tape guards it, not the data it comes from)
+    zmax = anp.max(anp.abs(anp.stop_gradient(zc)), initial=0.0)
+    terms = int(np.asarray(primal_value(anp.ceil(2 * zmax ** 2 + 4 * zmax + 12))))
     z2 = zc * zc
     s = 1.0
     for n in range(terms, 0, -1):

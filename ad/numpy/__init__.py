@@ -40,6 +40,7 @@ from ad.primitive import UFUNCS as _UFUNCS
 from ad.primitive import Tracer as _Tracer
 from ad.primitive import primal_value as _primal_value
 from ad.primitive import value_dtype as _value_dtype
+from ad.primitive import value_dtype as _value_dtype
 from ad.primitive import shape_of as _shape_of
 
 pi = _np.pi
@@ -210,11 +211,12 @@ def nan_to_num(x, copy=True, nan: float = 0.0, posinf=None, neginf=None):
     >>> nan_to_num(_np.array([1.0, _np.nan]))
     array([1., 0.])
     """
-    value = _np.asarray(_primal_value(x))
-    info = _np.finfo(value.dtype if value.dtype.kind == "f" else _np.float64)
-    x = where(_np.isnan(value), nan, x)
-    x = where(_np.isposinf(value), info.max if posinf is None else posinf, x)
-    return where(_np.isneginf(value), info.min if neginf is None else neginf, x)
+    dtype = _value_dtype(x)                        # metadata: not a value read
+    info = _np.finfo(dtype if dtype.kind == "f" else _np.float64)
+    # the masks are comparisons of x (recomputed by a compiled tape), not values read
+    x, inf = where(isnan(x), nan, x), isinf(x)  # noqa: F821
+    x = where(logical_and(inf, x > 0), info.max if posinf is None else posinf, x)  # noqa: F821
+    return where(logical_and(inf, x < 0), info.min if neginf is None else neginf, x)  # noqa: F821
 
 
 def where(condition, x=None, y=None):
@@ -337,9 +339,9 @@ def _safe_root(value, p: float = 2.0):
     0: the norms and std use it at the origin."""
     if not isinstance(value, _Tracer):
         return _np.power(value, 1.0 / p) if p != 2.0 else _np.sqrt(value)
-    zero = _np.asarray(_primal_value(value)) == 0
+    zero = value == 0           # traced where a compiled tape records: recomputed there
     root = sqrt(value + zero) if p == 2.0 else power(where(zero, 1.0, value), 1.0 / p)  # noqa: F821
-    return root * ~zero
+    return root * logical_not(zero)  # noqa: F821
 
 
 def _axes(axis, nd: int, function: str) -> tuple[int, ...]:
