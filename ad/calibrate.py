@@ -476,7 +476,8 @@ def _time_run(program, values, mode: str, width: int, budget: float) -> float:
     program._load(vals, values)
     block = np.zeros((len(program.arena), width))
     number = _MODE_NUMBER[mode]
-    return median_seconds(lambda: program.run(program.ints, vals, block, number, _NO_X, _NO_G), budget)
+    return median_seconds(lambda: program.run(program.ints, vals, block, number, _NO_X,
+                                              _NO_G), budget)
 
 
 def fit_compiled(budget: float) -> dict:

@@ -40,7 +40,6 @@ from ad.primitive import UFUNCS as _UFUNCS
 from ad.primitive import Tracer as _Tracer
 from ad.primitive import primal_value as _primal_value
 from ad.primitive import value_dtype as _value_dtype
-from ad.primitive import value_dtype as _value_dtype
 from ad.primitive import shape_of as _shape_of
 
 pi = _np.pi
