@@ -697,10 +697,12 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         decision = decisions.get(signature)
         if decision is not None:   # the same plan as predicted: run a mode directly
             mode = decision.next_mode()
-            by = jacfwd if mode == "forward" else jacrev
+            by = decision.transforms.get(mode)
+            if by is None:         # made once per signature and mode
+                by = decision.transforms[mode] = (jacfwd if mode == "forward" else jacrev)(
+                    f, argnums, chunk_size=decision.report.plan.chunk, holomorphic=holomorphic)
             start = time.perf_counter()
-            result = by(f, argnums, chunk_size=decision.report.plan.chunk,
-                        holomorphic=holomorphic)(*args, **kwargs)
+            result = by(*args, **kwargs)
             decision.observe(mode, time.perf_counter() - start)
             jacobian_f.report = decision.report
             return result
@@ -739,10 +741,11 @@ class _Decision:
     """The mode `jacobian(mode="auto")` runs for one signature: the prediction's, or, for a
     close call, the faster of the two once both have been timed SETTLE_TRIALS times."""
 
-    __slots__ = ("report", "times", "settled")
+    __slots__ = ("report", "times", "settled", "transforms")
 
     def __init__(self, report, settle: bool) -> None:
         self.report = report
+        self.transforms: dict = {}      # mode -> its jacfwd / jacrev, made on first use
         close = max(report.ratio, 1.0 / max(report.ratio, 1e-300)) < SETTLE_WITHIN
         self.settled = not (settle and close and report.counts.reverse_only is None)
         self.times: dict[str, list[float]] = {"forward": [], "reverse": []}
