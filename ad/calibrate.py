@@ -522,13 +522,13 @@ def fit_compiled(budget: float) -> dict:
     # the Python around the runs: a compiled gradient call, and a compiled Jacobian in one
     # block and in 8
     x = np.linspace(0.1, 0.9, 8)
-    grad = transforms.value_and_grad(lambda x: anp.sum(anp.sin(x)), compile=True)
+    grad = transforms.value_and_grad(lambda x: anp.sum(anp.sin(x)), compile="always")
     grad(x)
     program = next(r for r in grad.compiled.replays.values() if r is not None).program
     call = median_seconds(lambda: grad(x), budget) - program.predict_grad(table)
     times = {}
     for chunk in (None, 1):
-        jac = jacfwd(anp.sin, chunk_size=chunk, compile=True)
+        jac = jacfwd(anp.sin, chunk_size=chunk, compile="always")
         jac(x)
         times[chunk] = median_seconds(lambda: jac(x), budget)
     program = next(r for r in jac.compiled.replays.values() if r is not None).program

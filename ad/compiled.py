@@ -72,6 +72,7 @@ ENTRY_ROWS = ("code", "arg0", "arg1", "arg2", "dst", "map start", "arg0 traced",
 #: Dtypes a compiled tape takes: float32 programs run in float64 in the arena (as accurate
 #: or more), their value and gradients cast back to float32.
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
+_FLOAT_SET = frozenset(_FLOATS)
 
 
 class NotLowered(ADError):
@@ -98,6 +99,8 @@ class CompilingLevel(ReverseLevel):
     __slots__ = ("value_dependent", "guards")
     #: ad.numpy.where keeps a traced boolean condition traced on this level.
     selects = True
+    #: The interpreter recomputes elementwise partials: the recording computes values only.
+    keeps_partials = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -912,6 +915,9 @@ class _Builder:
     def _aligned(self, args: list[int], shape: tuple) -> list[int]:
         """Each argument as one element or the result's layout (a gather of its broadcast
         indices when it is neither)."""
+        shapes = self.shapes
+        if all(shapes[a] == shape or shapes[a] == () for a in args):
+            return args                    # the common case: nothing to broadcast
         size = math.prod(shape)
         aligned = []
         for a in args:
@@ -963,17 +969,19 @@ def lower(tape: Tape, input_ids: Sequence[int], output_id: int,
     for primitive, params, parents, constants, out, residuals in tape.entries():
         if primitive.n_outputs != 1:
             raise NotLowered(f"{primitive.name}: several outputs do not lower yet")
-        args = [builder.constant(constants[k]) if parent == CONSTANT else
-                builder.slot_of[parent] for k, parent in enumerate(parents)]
+        slot_of = builder.slot_of
+        args = [slot_of[parent] if parent != CONSTANT else builder.constant(constants[k])
+                for k, parent in enumerate(parents)]
         dtype = tape.dtypes[out]
-        if dtype not in _FLOATS and (getattr(dtype, "kind", "O") not in "biuf" or (
+        if dtype not in _FLOAT_SET and (getattr(dtype, "kind", "O") not in "biuf" or (
                 primitive.differentiable and any(builder.traced[a] for a in args))):
             # integers and booleans only where no derivative flows (masks, indices, counts)
             raise NotLowered(f"{primitive.name} gives dtype {dtype} (float64 and float32 only)")
         builder.current = (primitive, params, residuals, tape.shapes[out])
         builder.slot_of[out] = _lower_entry(builder, primitive, params, args, residuals,
                                             tape.shapes[out])
-        _guard(builder, guards, out)
+        if guards:
+            _guard(builder, guards, out)
     if output_id not in builder.slot_of or tape.dtypes[output_id] not in _FLOATS:
         raise NotLowered("the output does not depend on the inputs")
     program = _assemble(builder, [builder.slot_of[i] for i in input_ids],
@@ -1073,18 +1081,15 @@ def _assemble(builder: _Builder, inputs, in_shapes, output: int, seconds: float)
         arena[offs[slot]:offs[slot] + sizes[slot]] = data
     entries = builder.entries
     table = np.zeros((len(ENTRY_ROWS), len(entries)), dtype=np.int32)
-    traced = np.array(builder.traced, dtype=bool)
-    position = 0
-    for k, (code, a0, a1, a2, dst, mapping, primitive, kind) in enumerate(entries):
-        table[:5, k] = code, a0, a1, a2, dst
-        table[5, k] = kind
-        if mapping is not None:
-            table[5, k] = position
-            position += len(mapping)
-        table[6, k] = traced[a0]
-        table[7, k] = a1 >= 0 and traced[a1]
-        table[8, k] = a2 >= 0 and traced[a2]
-        table[9, k] = -1 if primitive is None else primitive.opcode
+    if entries:                                  # the columns at once, not entry by entry
+        table[:5] = np.array([e[:5] for e in entries], dtype=np.int32).T
+        lengths = np.array([0 if e[5] is None else len(e[5]) for e in entries])
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        table[5] = np.where(lengths > 0, starts, [e[7] for e in entries])
+        traced = np.array(builder.traced + [False], dtype=bool)   # [-1]: no argument
+        for row in (1, 2, 3):
+            table[row + 5] = traced[table[row]]
+        table[9] = [-1 if e[6] is None else e[6].opcode for e in entries]
     mapped = [e[5] for e in entries if e[5] is not None]
     maps = np.concatenate(mapped).astype(np.int32) if mapped else np.zeros(1, np.int32)
     return Program(table, offs.astype(np.int32), sizes.astype(np.int32), maps, arena,
@@ -1176,6 +1181,9 @@ class CompiledGrad:
     #: "grad" (a scalar output: value_and_grad) or "jacobian" (one array output).
     kind: str = "grad"
     strict: bool = False
+    #: Compile every signature that lowers, even where the interpreted engine is predicted
+    #: faster (compile="always"; see `slower`).
+    always: bool = False
     replays: dict = field(default_factory=dict)
     reports: dict = field(default_factory=dict)
     calls: int = 0
@@ -1300,6 +1308,32 @@ class CompiledGrad:
             return value, g
         return hot
 
+    def slower(self, program: Program, tape: Tape, input_ids, output_id: int) -> str:
+        """Why the compiled tape would not pay (empty when it does): the cost model
+        predicts it slower than the interpreted engine on this recording (a large matrix
+        product taken apart, a dense linear map: NumPy's vectorised loops beat the
+        interpreter's), comparing one gradient for "grad", the faster Jacobian mode for
+        "jacobian". `always` skips the comparison."""
+        if self.always:
+            return ""
+        from ad.cost.counts import predict, tape_counts
+        sizes = [math.prod(tape.shapes[i]) for i in input_ids]
+        report = predict(tape_counts(tape, list(input_ids), sizes, [output_id]))
+        if self.kind == "grad":
+            compiled, interpreted = program.predict_grad(), report.vjp.seconds
+        else:
+            plan = jacobian_plan(program)
+            compiled = min(program.predict_jacobian(m, plan) for m in ("forward", "reverse"))
+            interpreted = min(report.forward.seconds, report.reverse.seconds)
+        if compiled <= interpreted:
+            return ""
+        from ad.cost.counts import _seconds
+        mode = "reverse" if self.kind == "grad" else jacobian_choice(program, plan)
+        ops = ", ".join(op for op, _ in program.predicted_terms(mode, 1, how_many=2))
+        return (f"the compiled tape ({program.n_ops} ops, mostly {ops}) is predicted slower "
+                f"than the interpreted engine ({_seconds(compiled)} against "
+                f"{_seconds(interpreted)}); compile='always' compiles it anyway")
+
     def checked(self, replay: Replay, leaves) -> Replay | None:
         """`replay` once its guards hold at these leaves (one value pass), else the path
         that does (see `retry`)."""
@@ -1338,6 +1372,10 @@ class CompiledGrad:
             program = lower(level.tape, [wrapped[i].index for i in traced], out.index,
                             level.guards)
             program.settle_guards([np.asarray(leaves[i]) for i in traced])
+            slower = self.slower(program, level.tape, [wrapped[i].index for i in traced],
+                                 out.index)
+            if slower:
+                raise NotLowered(slower)
         except NotLowered as why:
             self.reports[key] = f"runs interpreted: {why}"
             return None
@@ -1379,7 +1417,7 @@ def compiled_costs(f: Callable, args: tuple, kwargs: dict, argnums, chunk_size, 
     from ad.cost.counts import ModeCost, _seconds
     from ad.recording import flatten_inputs, normalize_argnums
     nums = normalize_argnums(argnums, len(args), "cost_report", f)
-    compiled = CompiledGrad(f, kind="jacobian")
+    compiled = CompiledGrad(f, kind="jacobian", always=True)   # priced, even if slower
     replay, _ = compiled.lookup(args, kwargs, nums, isinstance(argnums, int),
                                 lambda: flatten_inputs(args, nums, "cost_report", f)[1])
     if replay is None:

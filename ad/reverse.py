@@ -28,6 +28,9 @@ class ReverseLevel(Level):
 
     kind = "reverse"
     __slots__ = ("tape",)
+    #: Whether elementwise entries keep their partials (`sweep` needs them; a compiled
+    #: tape's interpreter recomputes them, so its recording skips them).
+    keeps_partials = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -56,7 +59,10 @@ class ReverseLevel(Level):
                 constant = True
         if not primitive.differentiable:
             return bind(primitive, primals, params)
-        out, residuals = primitive.forward(primals, params, needs)
+        if self.keeps_partials or primitive.residual_form != "partials":
+            out, residuals = primitive.forward(primals, params, needs)
+        else:   # whoever sweeps this tape recomputes the partials (a compiled tape)
+            out, residuals = bind(primitive, primals, params), None
         if COMPLEX.seen or primitive.n_outputs != 1 or getattr(out, "dtype", _FLOAT).kind == "c":
             check_complex(primitive, primals, out)
         constants = tuple([None if need else x for x, need in zip(primals, needs)]) \

@@ -165,7 +165,9 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     closures) is taken as fixed. A recording that is value-dependent (a comparison, mask or
     rounding of a traced value: the path could change with the inputs) or that has an entry
     with no lowering runs the interpreted engine on every call, as without compile;
-    `value_and_grad_f.compiled.reports` says why.
+    `value_and_grad_f.compiled.reports` says why. So does a signature whose compiled tape
+    the cost model predicts slower than the interpreted engine (large matrix products
+    taken apart into scalar entries); `compile="always"` compiles it anyway.
 
     With `memory_budget` (bytes), the tape keeps at most that much for the sweep
     (predicted; the result and the sweep's cotangents come on top): per input signature
@@ -189,8 +191,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     if compile and memory_budget is not None:
         raise ValueError(f"value_and_grad({name_of(f)}): compile=True keeps the whole tape; "
                          "it cannot be combined with memory_budget=")
-    compiled = (CompiledGrad(f, strict=compile == "strict") if compile and not has_aux
-                else None)
+    compiled = _compiled_grad(f, "grad", compile) if compile and not has_aux else None
     recorder = None if memory_budget is None else BudgetedRecorder(memory_budget)
 
     hot = compiled.hot if compiled is not None and argnums == 0 and \
@@ -406,13 +407,13 @@ def _forward_jacobian(pass_, leaves, structures, single: bool, plan: BlockPlan):
 
 
 def _compiled_jacobian(f, argnums, chunk_size, mode: str, transform: str, fallback,
-                       strict: bool = False):
+                       compile: bool | str = True):
     """A Jacobian transform on compiled tapes (see `value_and_grad`'s compile): the
     signature's program replayed in blocks of directions (`mode` "forward", "reverse", or
     "auto": the mode whose compiled Jacobian the cost model predicts faster,
     `ad.compiled.jacobian_choice`), `fallback` (the interpreted transform) where it does not
     lower."""
-    compiled = CompiledGrad(f, kind="jacobian", strict=strict)
+    compiled = _compiled_grad(f, "jacobian", compile)
     plans: dict = {}         # per recorded program: its block plan and mode
 
     def blocks(replay, leaves):
@@ -456,7 +457,7 @@ def compile_program(f: Callable, *example_args, **example_kwargs):
     (3, 'compiled tape: 3 ops')
     """
     check_callable(f, "compile")
-    compiled = CompiledGrad(f, kind="jacobian")
+    compiled = CompiledGrad(f, kind="jacobian", always=True)
     nums = tuple(range(len(example_args)))
     replay, _ = compiled.lookup(example_args, example_kwargs, nums, False,
                                 lambda: flatten_inputs(example_args, nums, "compile", f)[1])
@@ -488,8 +489,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
                             "jacfwd", compile)
     if _compiling(compile, "jacfwd", f):
         return _compiled_jacobian(f, argnums, chunk_size, "forward", "jacfwd",
-                                  jacfwd(f, argnums, chunk_size=chunk_size),
-                                  strict=compile == "strict")
+                                  jacfwd(f, argnums, chunk_size=chunk_size), compile)
 
     @functools.wraps(f)
     def jacfwd_f(*args, **kwargs):
@@ -555,8 +555,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
                             "jacrev", compile)
     if _compiling(compile, "jacrev", f):
         return _compiled_jacobian(f, argnums, chunk_size, "reverse", "jacrev",
-                                  jacrev(f, argnums, chunk_size=chunk_size),
-                                  strict=compile == "strict")
+                                  jacrev(f, argnums, chunk_size=chunk_size), compile)
 
     @functools.wraps(f)
     def jacrev_f(*args, **kwargs):
@@ -645,7 +644,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         interpreted = jacobian(f, argnums, mode, chunk_size=chunk_size, settle=settle)
         return _compiled_jacobian(f, argnums, chunk_size,
                                   mode if mode in ("forward", "reverse") else "auto",
-                                  "jacobian", interpreted, strict=compile == "strict")
+                                  "jacobian", interpreted, compile)
     if mode == "forward":
         return jacfwd(f, argnums, chunk_size=chunk_size, holomorphic=holomorphic)
     if mode == "reverse":
@@ -914,19 +913,24 @@ def _compiled_replay(f, args, nums, transform: str, compile):
             compiled = _COMPILED_BY_F[f] = CompiledGrad(weakref.proxy(f), kind="jacobian")
     except TypeError:                 # f cannot be weakly referenced: no cache
         return None, None
-    compiled.strict = compile == "strict"
+    compiled.strict, compiled.always = compile == "strict", compile == "always"
     return _lowered(compiled, f, args, {}, nums, False, transform)
 
 
 def _compiling(compile, transform: str, f):
-    """compile= checked: False, True or "strict" (a guard failure raises ad.GuardError
-    instead of recording the other path)."""
+    """compile= checked: False, True, "strict" (a guard failure raises ad.GuardError
+    instead of recording the other path) or "always" (compiled even where the cost model
+    predicts the interpreted engine faster)."""
     if compile is False or compile is None:
         return False
-    if compile is True or compile == "strict":
+    if compile is True or compile in ("strict", "always"):
         return compile
-    raise ValueError(f"{transform}({name_of(f)}): compile= is True, False or 'strict', not "
-                     f"{compile!r}")
+    raise ValueError(f"{transform}({name_of(f)}): compile= is True, False, 'strict' or "
+                     f"'always', not {compile!r}")
+
+
+def _compiled_grad(f, kind: str, compile) -> CompiledGrad:
+    return CompiledGrad(f, kind=kind, strict=compile == "strict", always=compile == "always")
 
 
 def _compiled_task(payload, start: int, stop: int) -> np.ndarray:
@@ -943,8 +947,8 @@ def _distributed(f, argnums, mode: str, chunk_size, executor, retries, progress,
     once per worker) and each task replays its block in the interpreter: the result is
     `jacobian(f, compile=True)`'s bit for bit; otherwise f and its arguments travel."""
     from ad import distributed
-    compiled = (CompiledGrad(f, kind="jacobian", strict=compile == "strict")
-                if _compiling(compile, transform, f) else None)
+    compiled = (_compiled_grad(f, "jacobian", compile) if _compiling(compile, transform, f)
+                else None)
 
     sized: dict = {}     # per signature: the shapes, trees and block plan, decided once
 

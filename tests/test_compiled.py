@@ -189,7 +189,7 @@ def test_guards_in_every_compiled_transform():
         strict = ad.jacfwd(f, compile="strict")
         strict(x)
         strict(-x)
-    with pytest.raises(ValueError, match="compile= is True, False or 'strict'"):
+    with pytest.raises(ValueError, match="compile= is True, False, 'strict' or 'always'"):
         ad.grad(f, compile="yes")
 
 
@@ -621,7 +621,7 @@ def test_compiled_auto_jacobian_takes_the_mode_predicted_faster(n, m, mode):
     x = np.full(n, 0.3) if n > 1 else np.array([0.3])
     calibration.use(_fixed_compiled_table())
     try:
-        jac = ad.jacobian(f, compile=True)
+        jac = ad.jacobian(f, compile="always")   # this table prices no interpreted rule
         got = jac(x)
         program = next(r for r in jac.compiled.replays.values() if r is not None).program
         assert ad.compiled.jacobian_choice(program, ad.compiled.jacobian_plan(program)) == mode
@@ -693,3 +693,31 @@ def test_library_masks_are_recomputed_not_read(f):
             np.testing.assert_allclose(fast(x), ad.grad(f)(x), rtol=1e-12, atol=1e-14)
     assert fast.compiled.recordings == 1, fast.compiled.reports
     assert not any(r.startswith("runs interpreted") for r in fast.compiled.reports.values())
+
+
+# ----------------------------------------------------------------------------- compiled or not
+def test_compile_keeps_the_interpreted_engine_where_it_is_predicted_faster():
+    """A wide matrix product taken apart into scalar entries loses to NumPy's BLAS: the
+    cost model predicts it, so compile=True runs that signature interpreted (saying why),
+    compile="always" compiles it anyway; a scalar loop compiles."""
+    w = np.random.default_rng(0).standard_normal((60, 60)) / 8
+    wide = lambda x: anp.tanh(w @ anp.tanh(w @ x))       # noqa: E731
+    x = np.linspace(-1, 1, 60)
+    fast = ad.jacobian(wide, compile=True)
+    np.testing.assert_allclose(fast(x), ad.jacobian(wide)(x), rtol=1e-12)
+    (why,) = fast.compiled.reports.values()
+    assert why.startswith("runs interpreted") and "predicted slower" in why
+    assert "always" in why
+    forced = ad.jacobian(wide, compile="always")
+    np.testing.assert_allclose(forced(x), ad.jacobian(wide)(x), rtol=1e-12)
+    assert next(iter(forced.compiled.reports.values())).startswith("compiled tape")
+
+    def loop(theta):
+        a, b, y = theta[0], theta[1], theta[2]
+        for _ in range(50):
+            y = y + 0.01 * (a * y - b * y * y)
+        return y
+    grad = ad.grad(loop, compile=True)
+    theta = np.array([1.0, 0.5, 0.1])
+    np.testing.assert_allclose(grad(theta), ad.grad(loop)(theta), rtol=1e-12)
+    assert next(iter(grad.compiled.reports.values())).startswith("compiled tape")
