@@ -557,15 +557,22 @@ class Program:
         cached = self.__dict__.get("_priced")
         if cached is not None and cached[0] is table:
             return table, cached[1]
-        names, n = self.op_names(), self.entry_elements()
+        # each distinct op once (structural ones by their code, below 0; elementwise ones
+        # by their primitive), the entries' sums by op with bincount
+        code, primitive = self.entries[0], self.entries[9]
+        keys = np.where(code < FIRST_ELEMENTWISE, -1 - code.astype(np.int64), primitive)
+        unique, which = np.unique(keys, return_inverse=True)
+        names = [_STRUCTURAL[int(-1 - k)] if k < 0 else OPCODES[int(k)].name for k in unique]
+        count = np.bincount(which, minlength=len(unique)).astype(np.float64)
+        elements = np.bincount(which, weights=self.entry_elements(), minlength=len(unique))
         prices = {}
         for mode in COMPILED_MODES:
             lines = np.array([table.compiled_line(name, mode) for name in names]).reshape(-1, 3)
-            per_element, per_direction = lines[:, 1] * n, lines[:, 2] * n
-            by_op: dict[str, np.ndarray] = {}
-            for name, f, d in zip(names, lines[:, 0] + per_element, per_direction):
-                by_op[name] = by_op.get(name, 0.0) + np.array([f, d])
-            prices[mode] = (float(lines[:, 0].sum()), float(per_element.sum()),
+            per_entry, per_element = lines[:, 0] * count, lines[:, 1] * elements
+            per_direction = lines[:, 2] * elements
+            by_op = {name: np.array([f, d]) for name, f, d in
+                     zip(names, per_entry + per_element, per_direction)}
+            prices[mode] = (float(per_entry.sum()), float(per_element.sum()),
                             float(per_direction.sum()), by_op)
         self.__dict__["_priced"] = (table, prices)
         return table, prices
@@ -846,8 +853,9 @@ class _Builder:
         return self.slot(array.shape, False, array)
 
     def _emit(self, code, args, out, mapping=None, primitive=None, kind=0) -> None:
-        a0, a1, a2 = (list(args) + [-1, -1])[:3]
-        self.entries.append((code, a0, a1, a2, out, mapping, primitive, kind))
+        n = len(args)
+        self.entries.append((code, args[0], args[1] if n > 1 else -1, args[2] if n > 2 else -1,
+                             out, mapping, primitive, kind))
 
     def gather(self, source: int, mapping: np.ndarray, shape: tuple, primitive) -> int:
         out = self.slot(shape, self.traced[source], varying=self.varying[source])
@@ -938,8 +946,13 @@ class _Builder:
             raise NotLowered(f"{primitive.name}: its functions do not compile into the "
                              "interpreter")
         aligned = self._aligned(args, shape)
-        out = self.slot(shape, primitive.differentiable and any(self.traced[a] for a in aligned),
-                        varying=any(self.varying[a] for a in aligned))
+        traced, varying = self.traced, self.varying
+        if len(aligned) == 1:
+            a = aligned[0]
+            out = self.slot(shape, primitive.differentiable and traced[a], varying=varying[a])
+        else:
+            out = self.slot(shape, primitive.differentiable and any([traced[a] for a in aligned]),
+                            varying=any([varying[a] for a in aligned]))
         self._emit(code, aligned, out, None, primitive)
         return out
 
@@ -1316,15 +1329,23 @@ class CompiledGrad:
         "jacobian". `always` skips the comparison."""
         if self.always:
             return ""
+        from ad.cost.calibration import current
         from ad.cost.counts import predict, tape_counts
+        plan = jacobian_plan(program)
+        compiled = program.predict_grad() if self.kind == "grad" else min(
+            program.predict_jacobian(m, plan) for m in ("forward", "reverse"))
+        # the interpreted engine pays at least its per-entry cost: below that, no need to
+        # count the tape (the common case, cheap)
+        e = current().engine
+        per_entry = e["record_entry"] + e["sweep_entry"]
+        if self.kind != "grad":
+            per_entry = min(per_entry, e["forward_entry"])
+        if compiled <= len(tape) * per_entry:
+            return ""
         sizes = [math.prod(tape.shapes[i]) for i in input_ids]
         report = predict(tape_counts(tape, list(input_ids), sizes, [output_id]))
-        if self.kind == "grad":
-            compiled, interpreted = program.predict_grad(), report.vjp.seconds
-        else:
-            plan = jacobian_plan(program)
-            compiled = min(program.predict_jacobian(m, plan) for m in ("forward", "reverse"))
-            interpreted = min(report.forward.seconds, report.reverse.seconds)
+        interpreted = report.vjp.seconds if self.kind == "grad" else min(
+            report.forward.seconds, report.reverse.seconds)
         if compiled <= interpreted:
             return ""
         from ad.cost.counts import _seconds
