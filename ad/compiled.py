@@ -967,8 +967,9 @@ def lower(tape: Tape, input_ids: Sequence[int], output_id: int,
           guards_read: Sequence[tuple] = ()) -> Program:
     """Lower a recorded tape (one array output) to a `Program` (raises `NotLowered`);
     `guards_read` are the values the recording read (`CompilingLevel.guards`)."""
+    opcodes = interpreter().opcodes     # loaded (or compiled) once: not the build's time
     start = time.perf_counter()
-    builder = _Builder(tape, interpreter().opcodes)
+    builder = _Builder(tape, opcodes)
     for index in input_ids:
         if tape.dtypes[index] not in _FLOATS:
             raise NotLowered(f"an input of dtype {tape.dtypes[index]} (float64 and float32 "

@@ -319,3 +319,66 @@ for name, builder, size in (("tridiagonal", auto_suite.tridiagonal, (300,)),
           f"(predicted {row['predicted_forward_s'] * 1e3:6.2f})  reverse "
           f"{row['reverse_s'] * 1e3:6.2f} ms (predicted {row['predicted_reverse_s'] * 1e3:6.2f})"
           f"  auto: {row['auto']}")
+
+# %% [markdown]
+# ## 6. The compiled path, priced too
+#
+# A compiled tape (`compile=True`) runs the recorded program in one Numba interpreter, so its
+# cost is not the engines' per-entry Python but the interpreter's own: `python -m
+# ad.calibrate` times every interpreter op alone (values, forward and reverse runs; per
+# entry, per element, per element and direction) and the Python around the runs. The same
+# cost report then prices the compiled strategies beside the interpreted ones, and
+# `jacobian(f, compile=True)` runs whichever is predicted fastest: the compiled tape in
+# either mode, or the interpreted engine where NumPy's vectorised rules win (matrix
+# products taken apart into scalar entries lose to BLAS).
+
+# %%
+def rk4_trajectory(state):        # Lotka-Volterra, 40 RK4 steps: many tiny operations
+    def rate(s):
+        return anp.stack([s[0] * (1.1 - 0.4 * s[1]), s[1] * (0.1 * s[0] - 0.4)])
+    out = []
+    for _ in range(40):
+        k1 = rate(state)
+        k2 = rate(state + 0.05 * k1)
+        k3 = rate(state + 0.05 * k2)
+        k4 = rate(state + 0.1 * k3)
+        state = state + (0.1 / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
+        out.append(state)
+    return anp.concatenate(out)
+
+
+print(ad.cost_report(rk4_trajectory, np.array([10.0, 5.0]), compile=True))
+
+# %% [markdown]
+# The committed record of `python -m benchmarks.compiled_tapes` runs the suite of section
+# 5 compiled: each compiled mode's predicted time against its measured time, and what
+# `compile=True` chose.
+
+# %%
+compiled_record = json.loads(sorted(Path("../benchmarks/results").glob(
+    "compiled_tapes-2*.json"))[-1].read_text())
+lowered = [r for r in compiled_record["jacobians"] if r.get("lowers")
+           and "predicted forward_s" in r]
+c_pred = np.array([[r["predicted forward_s"], r["predicted reverse_s"]] for r in lowered])
+c_meas = np.array([[r["compiled forward_s"], r["compiled reverse_s"]] for r in lowered])
+c_error = c_pred / c_meas
+print(f"{len(lowered)} programs lower; compiled time predicted within 2x for "
+      f"{np.mean((c_error > 0.5) & (c_error < 2)):.0%} of the (program, mode) pairs")
+runs = [r["runs"] for r in lowered]
+print("compile=True ran:", {k: runs.count(k) for k in sorted(set(runs))},
+      f"; its regret (over the fastest of the three) <= 1.10 on "
+      f"{np.mean([r['regret'] <= 1.10 for r in lowered]):.0%}")
+
+fig, ax = plt.subplots(figsize=(6.5, 5))
+for k, (mode, marker) in enumerate((("forward", "o"), ("reverse", "s"))):
+    ax.loglog(c_meas[:, k] * 1e3, c_pred[:, k] * 1e3, marker, label=f"compiled {mode}",
+              alpha=0.8)
+lims = np.array([c_meas.min() / 2, c_meas.max() * 2]) * 1e3
+ax.plot(lims, lims, "k-", lw=0.8)
+ax.fill_between(lims, lims / 2, lims * 2, color="gray", alpha=0.15, label="within 2x")
+ax.set_xlabel("measured (ms)")
+ax.set_ylabel("predicted (ms)")
+ax.set_title("compiled Jacobians: predicted against measured")
+ax.legend()
+plt.tight_layout()
+plt.show()

@@ -721,3 +721,67 @@ def test_compile_keeps_the_interpreted_engine_where_it_is_predicted_faster():
     theta = np.array([1.0, 0.5, 0.1])
     np.testing.assert_allclose(grad(theta), ad.grad(loop)(theta), rtol=1e-12)
     assert next(iter(grad.compiled.reports.values())).startswith("compiled tape")
+
+
+# ----------------------------------------------------------------------------- small solves
+def _newton(p):
+    """Three Newton steps on a 2 x 2 nonlinear system whose Jacobian is solved each step:
+    a solver's inner loop, differentiated with respect to its parameters."""
+    u = anp.stack([p[0] * 0.0 + 1.0, p[1] * 0.0 + 0.5])
+    for _ in range(3):
+        residual = anp.stack([u[0] ** 2 + p[0] * u[1] - 2.0, anp.sin(u[0]) + p[1] * u[1]])
+        jac = anp.stack([anp.stack([2 * u[0], p[0] + 0.0 * u[1]]),
+                         anp.stack([anp.cos(u[0]), p[1] + 0.0 * u[1]])])
+        u = u - anp.linalg.solve(jac, residual)
+    return anp.sum(u ** 2)
+
+
+@pytest.mark.parametrize("n, k", [(1, 1), (2, 1), (3, 2), (5, 1), (8, 3)])
+def test_small_solves_lower_and_match_the_interpreted_engine(n, k):
+    rng = np.random.default_rng(n * 10 + k)
+
+    def f(x):
+        a = anp.reshape(x[:n * n], (n, n)) + 3.0 * np.eye(n)
+        b = anp.reshape(anp.tanh(x[n * n:]), (n, k))
+        return anp.linalg.solve(a, b) * 2.0
+    x = rng.standard_normal(n * n + n * k)
+    for transform in (ad.jacfwd, ad.jacrev):
+        fast = transform(f, compile="always")
+        for _ in range(3):          # nearby matrices: the recorded pivots hold
+            np.testing.assert_allclose(fast(x), transform(f)(x), rtol=1e-10, atol=1e-12)
+            x = x + 0.01 * rng.standard_normal(x.size)
+        assert fast.compiled.recordings == 1, fast.compiled.reports
+    grad = ad.grad(lambda x: anp.sum(f(x) ** 2), compile="always")
+    np.testing.assert_allclose(grad(x), ad.grad(lambda x: anp.sum(f(x) ** 2))(x), rtol=1e-10)
+
+
+def test_a_solve_whose_pivots_change_records_that_path():
+    def f(x):
+        return anp.sum(anp.linalg.solve(anp.reshape(x[:4], (2, 2)), x[4:]) ** 2)
+    fast = ad.grad(f, compile=True)
+    first = np.array([1.0, 2.0, 3.0, 1.0, 0.5, -1.0])    # pivots on row 1 (|3| > |1|)
+    second = np.array([3.0, 2.0, 1.0, 1.0, 0.5, -1.0])   # pivots on row 0
+    for x in (first, second, first, second):
+        np.testing.assert_allclose(fast(x), ad.grad(f)(x), rtol=1e-12)
+    assert (fast.compiled.recordings, fast.compiled.guard_failures) == (2, 3)
+    strict = ad.grad(f, compile="strict")
+    strict(first)
+    with pytest.raises(ad.GuardError, match="solve's pivot row at column 0"):
+        strict(second)
+
+
+def test_a_newton_solver_compiles_with_its_solves():
+    fast = ad.grad(_newton, compile=True)
+    for p in (np.array([1.0, 2.0]), np.array([1.1, 2.1]), np.array([0.9, 1.8])):
+        np.testing.assert_allclose(fast(p), ad.grad(_newton)(p), rtol=1e-11)
+    assert next(iter(fast.compiled.reports.values())).startswith("compiled tape")
+    assert fast.compiled.recordings == 1
+
+
+def test_solves_that_do_not_lower_say_why():
+    big = ad.grad(lambda x: anp.sum(anp.linalg.solve(anp.reshape(x, (9, 9)) + 9 * np.eye(9),
+                                                     np.ones(9))), compile=True)
+    x = np.random.default_rng(0).standard_normal(81)
+    np.testing.assert_allclose(big(x), ad.grad(lambda x: anp.sum(anp.linalg.solve(
+        anp.reshape(x, (9, 9)) + 9 * np.eye(9), np.ones(9))))(x), rtol=1e-10)
+    assert "9 x 9" in next(iter(big.compiled.reports.values()))

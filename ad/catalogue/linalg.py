@@ -47,7 +47,7 @@ from ad.catalogue.define import defprimitive
 from ad.catalogue.elementwise import conj, multiply, real
 from ad.catalogue.ops import diagonal, dtype_of, expand_dims, swap_last, tril, triu, where
 from ad.catalogue.structure import align, sum_, unbroadcast
-from ad.primitive import ZERO, Counts, shape_of
+from ad.primitive import PRIMITIVES, ZERO, Counts, shape_of
 
 _mT = swap_last   # the matrix transpose of each stacked matrix
 
@@ -401,6 +401,76 @@ def _solve_vjp_b(ct, out, a, b):
 solve = defprimitive("solve", _solve, jvp=(_solve_jvp_a, _solve_jvp_b),
                      vjp=(_solve_vjp_a, _solve_vjp_b), cost=_solve_cost, batched=True,
                      dependency=_solve_dependency, complex="holomorphic")
+
+#: The largest system a compiled tape writes out as elimination (n of an n x n matrix),
+#: and the share of the column's largest magnitude its recorded pivots must keep.
+SOLVE_EXPAND_LIMIT, PIVOT_THRESHOLD = 8, 0.5
+
+
+def _solve_lowering(emit, args):
+    """solve(a, b) for a compiled tape, for one small system: Gaussian elimination with
+    partial pivoting written with gathers, products, differences and quotients (so their
+    rules give the derivatives), then back substitution. The pivot rows are the ones the
+    recorded matrix chose; at replay each stays while its magnitude is at least
+    PIVOT_THRESHOLD of its column's largest (a guard, recomputed), else the replay records
+    the path that matrix pivots on (any pivot order gives the same solution; the threshold
+    keeps it accurate)."""
+    absolute, add, greater_equal, subtract, true_divide = (PRIMITIVES[name] for name in (
+        "absolute", "add", "greater_equal", "subtract", "true_divide"))
+    a, b = args
+    (sa, sb), (_, (a_value, _)) = (emit.shapes[a], emit.shapes[b]), emit.current[2]
+    if len(sa) != 2 or len(sb) != 2:
+        emit.refuse(f"solve of stacked matrices {sa} and {sb} does not lower yet")
+    n, k = sa[0], sb[1]
+    if n > SOLVE_EXPAND_LIMIT:
+        emit.refuse(f"solve of a {n} x {n} matrix: more than a compiled tape writes out "
+                    f"({SOLVE_EXPAND_LIMIT} x {SOLVE_EXPAND_LIMIT}; LAPACK is faster)")
+    recorded = np.array(a_value, dtype=np.float64)          # the pivots it chose
+    trailing, rhs, rows = a, b, []        # rows: (pivot row of U, its right-hand side)
+    for c in range(n):
+        r = n - c
+        column = emit.gather(trailing, np.arange(r) * r, (r,), solve)
+        pivot = int(np.argmax(np.abs(recorded[:, 0])))
+        # threshold pivoting: the recorded pivot holds while it is at least PIVOT_THRESHOLD
+        # of the column's largest magnitude (growth stays bounded; a slowly changing matrix,
+        # a Newton iteration's, keeps one recording)
+        magnitude = emit(absolute, column)
+        largest = emit.extremum(magnitude, np.zeros(r, dtype=np.intp), (), "max")
+        chosen = emit.gather(magnitude, np.array(pivot), (), solve)
+        emit.guard(emit(greater_equal, chosen, emit(multiply, largest,
+                                                     emit.constant(PIVOT_THRESHOLD))),
+                   True, True, f"solve's pivot row at column {c}")
+        rows.append((emit.gather(trailing, pivot * r + np.arange(r), (r,), solve),
+                     emit.gather(rhs, pivot * k + np.arange(k), (k,), solve)))
+        if r == 1:
+            break
+        rest = np.array([i for i in range(r) if i != pivot])
+        factors = emit(true_divide, emit.gather(trailing, (rest * r)[:, None], (r - 1, 1), solve),
+                       emit.gather(trailing, np.array(pivot * r), (), solve))
+        upper = emit.gather(trailing, pivot * r + np.arange(1, r)[None, :], (1, r - 1), solve)
+        below = emit.gather(trailing, rest[:, None] * r + np.arange(1, r)[None, :],
+                            (r - 1, r - 1), solve)
+        trailing = emit(subtract, below, emit(multiply, factors, upper))
+        pivot_rhs = emit.gather(rhs, pivot * k + np.arange(k)[None, :], (1, k), solve)
+        rhs = emit(subtract, emit.gather(rhs, rest[:, None] * k + np.arange(k)[None, :],
+                                         (r - 1, k), solve), emit(multiply, factors, pivot_rhs))
+        factor_values = recorded[rest, :1] / recorded[pivot, 0]
+        recorded = recorded[rest, 1:] - factor_values * recorded[pivot, 1:]
+    solution = [None] * n
+    for i in range(n - 1, -1, -1):           # back substitution, one row of x at a time
+        u, y = rows[i]
+        for j in range(i + 1, n):
+            y = emit(subtract, y, emit(multiply, emit.gather(u, np.array(j - i), (), solve),
+                                       solution[j]))
+        solution[i] = emit(true_divide, y, emit.gather(u, np.array(0), (), solve))
+    parts = [emit.scatter(x, i * k + np.arange(k), (n, k), solve) for i, x in enumerate(solution)]
+    total = parts[0]
+    for part in parts[1:]:
+        total = emit(add, total, part)
+    return total
+
+
+solve.lowering = _solve_lowering
 
 
 # ----------------------------------------------------------------------------- det, slogdet
