@@ -13,7 +13,8 @@ fact on its primitive (`Primitive.lowering`, declared in the catalogue beside it
 * "scatter" (sum): the map is its transpose rule applied to indices, so each argument
   element adds into result[map[i]];
 * a callable `expand(emit, args, params)`: the primitive written with others (integer_pow
-  as products).
+  as products, a small matmul as gathers, products and a sum, a small solve, inv or det as
+  Gaussian elimination whose recorded pivots are guarded).
 
 The interpreter is one module generated from the catalogue (its text names every
 elementwise primitive's functions by module and qualified name, as `ad.kernels` does) and

@@ -216,12 +216,13 @@ def test_maximum_and_abs_recompute_their_partials_at_replay(pair):
 
 
 def test_what_does_not_lower_runs_interpreted_and_says_why():
-    f = lambda x: anp.linalg.det(anp.reshape(anp.tanh(x), (2, 2))) * 2.0     # noqa: E731
+    f = lambda x: anp.sum(anp.linalg.cholesky(2.0 * np.eye(2) + 0.1 * anp.reshape(  # noqa
+        anp.tanh(x), (2, 2))))
     fast = ad.grad(f, compile=True)
     x = np.linspace(0, 1, 4)
     np.testing.assert_allclose(fast(x), ad.grad(f)(x))
     (report,) = fast.compiled.reports.values()
-    assert "det" in report and report.startswith("runs interpreted")
+    assert "cholesky" in report and report.startswith("runs interpreted")
     big = np.ones((300, 300))
     fast = ad.grad(lambda x: anp.sum(big @ x), compile=True)
     np.testing.assert_allclose(fast(np.ones((300, 2))), 300.0 * np.ones((300, 2)))
@@ -431,8 +432,8 @@ def test_ad_compile_returns_the_program_or_says_why_not():
     program = ad.compile(lambda x, y: anp.sum(anp.exp(x) * y), np.ones(3), 2.0)
     assert program.n_ops == 3 and "exp(" in program.listing()
     assert program.tape_bytes() > program.arena_bytes() > 0
-    with pytest.raises(compiled.NotLowered, match="det has no lowering"):
-        ad.compile(lambda x: anp.linalg.det(anp.reshape(x, (2, 2))), np.ones(4))
+    with pytest.raises(compiled.NotLowered, match="cholesky has no lowering"):
+        ad.compile(lambda x: anp.linalg.cholesky(anp.reshape(x, (2, 2))), np.eye(2).ravel())
 
 
 LINEAR = {
@@ -507,7 +508,8 @@ def test_a_float_argument_used_as_a_plain_number_runs_interpreted():
     (lambda p: anp.sum(p["w"] ** 2) * p["b"], ({"w": np.ones(3), "b": np.float64(2.0)},),
      True),
     (lambda x: anp.where(x > 0.5, x, -x) * 2.0, (np.linspace(0.1, 1.0, 4),), True),
-    (lambda x: anp.linalg.inv(anp.reshape(x, (2, 2))), (np.eye(2).ravel() + 0.1,), False),
+    (lambda x: anp.linalg.cholesky(anp.reshape(x, (2, 2))), (np.eye(2).ravel() + 0.1,), False),
+    (lambda x: anp.linalg.inv(anp.reshape(x, (2, 2))), (np.eye(2).ravel() + 0.1,), True),
 ])
 def test_jvp_and_vjp_with_compile_equal_the_interpreted_ones(f, args, lowers):
     rng = np.random.default_rng(0)
@@ -645,8 +647,8 @@ def test_cost_report_prices_the_compiled_tape_beside_the_interpreted_engine():
     assert all(row.seconds > 0 and row.terms for row in report.compiled)
     text = str(report)
     assert "compiled Jacobian by forward mode" in text and "jacobian(compile=True) runs" in text
-    inv = ad.cost_report(lambda x: anp.linalg.inv(x), np.eye(3), compile=True)
-    assert inv.compiled == () and "inv" in inv.compiled_reason
+    unlowered = ad.cost_report(lambda x: anp.linalg.cholesky(x), np.eye(3), compile=True)
+    assert unlowered.compiled == () and "cholesky" in unlowered.compiled_reason
 
 
 def test_a_table_keeps_its_compiled_prices_through_json():
@@ -785,3 +787,21 @@ def test_solves_that_do_not_lower_say_why():
     np.testing.assert_allclose(big(x), ad.grad(lambda x: anp.sum(anp.linalg.solve(
         anp.reshape(x, (9, 9)) + 9 * np.eye(9), np.ones(9))))(x), rtol=1e-10)
     assert "9 x 9" in next(iter(big.compiled.reports.values()))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_small_inverses_and_determinants_lower(n):
+    rng = np.random.default_rng(n)
+    for name, f in (("inv", lambda x: anp.sum(anp.linalg.inv(anp.reshape(x, (n, n))) ** 2)),
+                    ("det", lambda x: anp.linalg.det(anp.reshape(x, (n, n))))):
+        fast = ad.value_and_grad(f, compile="always")
+        for _ in range(3):               # matrices that pivot differently: signs included
+            x = rng.standard_normal(n * n) + 2.0 * np.eye(n).ravel() * rng.choice([-1, 1])
+            value, grad = fast(x)
+            want_value, want_grad = ad.value_and_grad(f)(x)
+            np.testing.assert_allclose(value, want_value, rtol=1e-10)
+            np.testing.assert_allclose(grad, want_grad, rtol=1e-9, atol=1e-12)
+        assert next(iter(fast.compiled.reports.values())).startswith("compiled tape"), name
+    np.testing.assert_allclose(ad.value_and_grad(
+        lambda x: anp.linalg.det(anp.reshape(x, (2, 2))), compile="always")(
+        np.array([0.0, 1.0, 1.0, 0.0]))[0], -1.0)      # one row swap: the sign

@@ -338,6 +338,19 @@ inv = defprimitive("inv", _inv, jvp=(_inv_jvp,), vjp=(_inv_vjp,), cost=_cubic_co
                    dependency=_per_matrix_dependency, complex="holomorphic")
 
 
+def _inv_lowering(emit, args):
+    """inv(a) for a compiled tape, for one small matrix: solve(a, I) by `_eliminate`."""
+    (a,) = args
+    _one_matrix(emit, [emit.shapes[a]], inv)
+    n = emit.shapes[a][0]
+    rows, _ = _eliminate(emit, a, emit.current[2][1][0], emit.constant(np.eye(n)), n, inv,
+                         "inv")
+    return _back_substitute(emit, rows, n, inv)
+
+
+inv.lowering = _inv_lowering
+
+
 # ----------------------------------------------------------------------------- solve
 def _stacked_like(b: np.ndarray, extra: int, stack: tuple) -> np.ndarray:
     """b, whose `extra` leading axes are a block of directions, with its own stack broadcast
@@ -407,67 +420,90 @@ solve = defprimitive("solve", _solve, jvp=(_solve_jvp_a, _solve_jvp_b),
 SOLVE_EXPAND_LIMIT, PIVOT_THRESHOLD = 8, 0.5
 
 
-def _solve_lowering(emit, args):
-    """solve(a, b) for a compiled tape, for one small system: Gaussian elimination with
-    partial pivoting written with gathers, products, differences and quotients (so their
-    rules give the derivatives), then back substitution. The pivot rows are the ones the
-    recorded matrix chose; at replay each stays while its magnitude is at least
-    PIVOT_THRESHOLD of its column's largest (a guard, recomputed), else the replay records
-    the path that matrix pivots on (any pivot order gives the same solution; the threshold
-    keeps it accurate)."""
-    absolute, add, greater_equal, subtract, true_divide = (PRIMITIVES[name] for name in (
-        "absolute", "add", "greater_equal", "subtract", "true_divide"))
-    a, b = args
-    (sa, sb), (_, (a_value, _)) = (emit.shapes[a], emit.shapes[b]), emit.current[2]
-    if len(sa) != 2 or len(sb) != 2:
-        emit.refuse(f"solve of stacked matrices {sa} and {sb} does not lower yet")
-    n, k = sa[0], sb[1]
+def _eliminate(emit, a, a_value, rhs, k: int, primitive, why: str):
+    """Gaussian elimination of slot `a` (n x n, recorded value `a_value`) with threshold
+    partial pivoting, for a compiled tape, carrying the right-hand sides `rhs` (n x k, or
+    None), written with gathers, products, differences and quotients (so their rules give
+    the derivatives): per column, (U's row from the diagonal on, its right-hand side row)
+    and the sign of the row order. The pivot rows are the ones the recorded matrix chose;
+    at replay each stays while its magnitude is at least PIVOT_THRESHOLD of its column's
+    largest (a guard, recomputed), else the replay records the path that matrix pivots on
+    (any pivot order gives the same result; the threshold keeps it accurate)."""
+    absolute, greater_equal, subtract, true_divide = (PRIMITIVES[name] for name in (
+        "absolute", "greater_equal", "subtract", "true_divide"))
+    n = emit.shapes[a][0]
     if n > SOLVE_EXPAND_LIMIT:
-        emit.refuse(f"solve of a {n} x {n} matrix: more than a compiled tape writes out "
-                    f"({SOLVE_EXPAND_LIMIT} x {SOLVE_EXPAND_LIMIT}; LAPACK is faster)")
+        emit.refuse(f"{primitive.name} of a {n} x {n} matrix: more than a compiled tape "
+                    f"writes out ({SOLVE_EXPAND_LIMIT} x {SOLVE_EXPAND_LIMIT}; LAPACK is faster)")
     recorded = np.array(a_value, dtype=np.float64)          # the pivots it chose
-    trailing, rhs, rows = a, b, []        # rows: (pivot row of U, its right-hand side)
+    trailing, rows, sign = a, [], 1.0
     for c in range(n):
         r = n - c
-        column = emit.gather(trailing, np.arange(r) * r, (r,), solve)
+        column = emit.gather(trailing, np.arange(r) * r, (r,), primitive)
         pivot = int(np.argmax(np.abs(recorded[:, 0])))
-        # threshold pivoting: the recorded pivot holds while it is at least PIVOT_THRESHOLD
-        # of the column's largest magnitude (growth stays bounded; a slowly changing matrix,
-        # a Newton iteration's, keeps one recording)
+        sign *= -1.0 if pivot % 2 else 1.0        # row `pivot` moved before rows 0..pivot-1
         magnitude = emit(absolute, column)
         largest = emit.extremum(magnitude, np.zeros(r, dtype=np.intp), (), "max")
-        chosen = emit.gather(magnitude, np.array(pivot), (), solve)
+        chosen = emit.gather(magnitude, np.array(pivot), (), primitive)
         emit.guard(emit(greater_equal, chosen, emit(multiply, largest,
                                                      emit.constant(PIVOT_THRESHOLD))),
-                   True, True, f"solve's pivot row at column {c}")
-        rows.append((emit.gather(trailing, pivot * r + np.arange(r), (r,), solve),
-                     emit.gather(rhs, pivot * k + np.arange(k), (k,), solve)))
+                   True, True, f"{why}'s pivot row at column {c}")
+        rows.append((emit.gather(trailing, pivot * r + np.arange(r), (r,), primitive),
+                     None if rhs is None else
+                     emit.gather(rhs, pivot * k + np.arange(k), (k,), primitive)))
         if r == 1:
             break
         rest = np.array([i for i in range(r) if i != pivot])
-        factors = emit(true_divide, emit.gather(trailing, (rest * r)[:, None], (r - 1, 1), solve),
-                       emit.gather(trailing, np.array(pivot * r), (), solve))
-        upper = emit.gather(trailing, pivot * r + np.arange(1, r)[None, :], (1, r - 1), solve)
+        factors = emit(true_divide,
+                       emit.gather(trailing, (rest * r)[:, None], (r - 1, 1), primitive),
+                       emit.gather(trailing, np.array(pivot * r), (), primitive))
+        upper = emit.gather(trailing, pivot * r + np.arange(1, r)[None, :], (1, r - 1),
+                            primitive)
         below = emit.gather(trailing, rest[:, None] * r + np.arange(1, r)[None, :],
-                            (r - 1, r - 1), solve)
+                            (r - 1, r - 1), primitive)
         trailing = emit(subtract, below, emit(multiply, factors, upper))
-        pivot_rhs = emit.gather(rhs, pivot * k + np.arange(k)[None, :], (1, k), solve)
-        rhs = emit(subtract, emit.gather(rhs, rest[:, None] * k + np.arange(k)[None, :],
-                                         (r - 1, k), solve), emit(multiply, factors, pivot_rhs))
+        if rhs is not None:
+            pivot_rhs = emit.gather(rhs, pivot * k + np.arange(k)[None, :], (1, k), primitive)
+            rhs = emit(subtract, emit.gather(rhs, rest[:, None] * k + np.arange(k)[None, :],
+                                             (r - 1, k), primitive),
+                       emit(multiply, factors, pivot_rhs))
         factor_values = recorded[rest, :1] / recorded[pivot, 0]
         recorded = recorded[rest, 1:] - factor_values * recorded[pivot, 1:]
+    return rows, sign
+
+
+def _back_substitute(emit, rows, k: int, primitive):
+    """x (n x k) from `_eliminate`'s rows: one row of x at a time, from the last."""
+    add, subtract, true_divide = (PRIMITIVES[name] for name in ("add", "subtract",
+                                                                 "true_divide"))
+    n = len(rows)
     solution = [None] * n
-    for i in range(n - 1, -1, -1):           # back substitution, one row of x at a time
+    for i in range(n - 1, -1, -1):
         u, y = rows[i]
         for j in range(i + 1, n):
-            y = emit(subtract, y, emit(multiply, emit.gather(u, np.array(j - i), (), solve),
-                                       solution[j]))
-        solution[i] = emit(true_divide, y, emit.gather(u, np.array(0), (), solve))
-    parts = [emit.scatter(x, i * k + np.arange(k), (n, k), solve) for i, x in enumerate(solution)]
-    total = parts[0]
-    for part in parts[1:]:
-        total = emit(add, total, part)
+            y = emit(subtract, y, emit(multiply, emit.gather(u, np.array(j - i), (),
+                                                             primitive), solution[j]))
+        solution[i] = emit(true_divide, y, emit.gather(u, np.array(0), (), primitive))
+    total = None
+    for i, x in enumerate(solution):
+        part = emit.scatter(x, i * k + np.arange(k), (n, k), primitive)
+        total = part if total is None else emit(add, total, part)
     return total
+
+
+def _one_matrix(emit, shapes, primitive) -> None:
+    if any(len(s) != 2 for s in shapes):
+        emit.refuse(f"{primitive.name} of stacked matrices {shapes} does not lower yet")
+
+
+def _solve_lowering(emit, args):
+    """solve(a, b) for a compiled tape, for one small system: `_eliminate`, then back
+    substitution."""
+    a, b = args
+    _one_matrix(emit, [emit.shapes[a], emit.shapes[b]], solve)
+    k = emit.shapes[b][1]
+    rows, _ = _eliminate(emit, a, emit.current[2][1][0], b, k, solve, "solve")
+    return _back_substitute(emit, rows, k, solve)
 
 
 solve.lowering = _solve_lowering
@@ -499,6 +535,21 @@ def _det_vjp(ct, out, a):
 det = defprimitive("det", _det, jvp=(_det_jvp,), vjp=(_det_vjp,), cost=_det_cost,
                    batched=True,
                    dependency=_per_matrix_dependency, complex="holomorphic")
+
+
+def _det_lowering(emit, args):
+    """det(a) for a compiled tape, for one small matrix: the product of `_eliminate`'s
+    pivots, signed by the row order."""
+    (a,) = args
+    _one_matrix(emit, [emit.shapes[a]], det)
+    rows, sign = _eliminate(emit, a, emit.current[2][1][0], None, 0, det, "det")
+    total = emit.constant(sign)
+    for u, _ in rows:
+        total = emit(multiply, total, emit.gather(u, np.array(0), (), det))
+    return total
+
+
+det.lowering = _det_lowering
 
 
 def _logabsdet(a):
