@@ -366,7 +366,7 @@ def _interpreter_source(functions) -> str:
             "                        return k",
             "                elif x != r and (x == x or r == r):",
             "                    return k",
-            f"        elif c == {ARGMAX} or c == {ARGMIN}:",
+            f"        elif (c == {ARGMAX} or c == {ARGMIN}) and arg1[k] < 0:",
             "            best = 0",
             "            for i in range(1, sizes[arg0[k]]):",
             "                x = vals[a + i]",
@@ -376,6 +376,26 @@ def _interpreter_source(functions) -> str:
             f"                if x != x or (x > r if c == {ARGMAX} else x < r):",
             "                    best = i",
             "            vals[o] = best",
+            # along axes: maps holds each element's result, then its position along the
+            # reduced axes; arg1 is a scratch slot of the best values; the first NaN wins,
+            # as NumPy's argmax
+            f"        elif c == {ARGMAX} or c == {ARGMIN}:",
+            "            m = mstart[k]",
+            "            t = offs[arg1[k]]",
+            "            size = sizes[arg0[k]]",
+            "            for i in range(n):",
+            "                vals[o + i] = -1.0",
+            "            for i in range(size):",
+            "                q = maps[m + i]",
+            "                x = vals[a + i]",
+            "                if vals[o + q] < 0.0:",
+            "                    vals[o + q] = maps[m + size + i]",
+            "                    vals[t + q] = x",
+            "                else:",
+            "                    r = vals[t + q]",
+            f"                    if r == r and (x != x or (x > r if c == {ARGMAX} else x < r)):",
+            "                        vals[o + q] = maps[m + size + i]",
+            "                        vals[t + q] = x",
             f"        elif c == {SEGMAX} or c == {SEGMIN}:",
             "            m = mstart[k]",
             "            t = offs[arg1[k]]",
@@ -885,10 +905,20 @@ class _Builder:
         self._emit(SELECT, args, out, None, PRIMITIVES["where"])
         return out
 
-    def index_of(self, source: int, which: str) -> int:
-        """argmax ("max") or argmin ("min") of source's elements, flattened."""
-        out = self.slot((), False, varying=True)
-        self._emit(ARGMAX if which == "max" else ARGMIN, [source], out, None, self.current[0])
+    def index_of(self, source: int, which: str, rows: np.ndarray | None = None,
+                 positions: np.ndarray | None = None, shape: tuple = ()) -> int:
+        """argmax ("max") or argmin ("min") of source's elements, flattened; or, given
+        `rows` (each element's result element) and `positions` (its index along the
+        reduced axis), per result element of `shape`."""
+        code = ARGMAX if which == "max" else ARGMIN
+        if rows is None:
+            out = self.slot((), False, varying=True)
+            self._emit(code, [source], out, None, self.current[0])
+            return out
+        best = self.slot(shape, False, varying=True)            # scratch: the best values
+        out = self.slot(shape, False, varying=True)
+        mapping = np.concatenate([np.asarray(rows).ravel(), np.asarray(positions).ravel()])
+        self._emit(code, [source, best], out, mapping, self.current[0])
         return out
 
     def extremum(self, source: int, rows: np.ndarray, shape: tuple, which: str) -> int:

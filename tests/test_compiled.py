@@ -848,3 +848,31 @@ def test_small_linalg_lowerings_match_the_interpreted_engine(seed, n, k):
         want_out, want_tangent = ad.jvp(f, (a, b), (ta, tb))
         np.testing.assert_allclose(out, want_out, rtol=1e-9, atol=1e-11)
         np.testing.assert_allclose(tangent, want_tangent, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("axis, keepdims", [(0, False), (1, False), (-1, True), (None, True)])
+def test_argmax_along_an_axis_is_recomputed(axis, keepdims):
+    """The one-hot mask of each row's largest element, from argmax along an axis: the
+    indices are recomputed at every replay (a comparison with them too), so one recording
+    serves inputs whose maxima move, ties and NaN as NumPy breaks them."""
+    def f(x):
+        X = anp.reshape(x, (3, 4))
+        index = anp.argmax(X, axis=axis, keepdims=keepdims)
+        if axis is None:
+            hit = anp.reshape(anp.arange(12), (3, 4)) == index
+        elif axis == 0:
+            hit = anp.arange(3)[:, None] == index[None, :]
+        else:
+            hit = anp.arange(4)[None, :] == (index if keepdims else index[:, None])
+        low = anp.argmin(X, axis=axis, keepdims=keepdims)
+        return anp.sum(anp.where(hit, X * X, 0.0)) + anp.sum(low * 1.0)
+    fast = ad.value_and_grad(f, compile=True)
+    rng = np.random.default_rng(3)
+    points = [rng.standard_normal(12) for _ in range(4)] + [np.zeros(12),
+                                                           np.r_[np.nan, np.ones(11)]]
+    with np.errstate(invalid="ignore"):
+        for x in points:
+            (value, grad), (want_value, want_grad) = fast(x), ad.value_and_grad(f)(x)
+            np.testing.assert_allclose(value, want_value, rtol=1e-13)
+            np.testing.assert_allclose(grad, want_grad, rtol=1e-13)
+    assert fast.compiled.recordings == 1, fast.compiled.reports

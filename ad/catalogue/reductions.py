@@ -90,13 +90,19 @@ amax.lowering, amin.lowering = _extremum_lowering("max"), _extremum_lowering("mi
 
 # ----------------------------------------------------------------------------- argmax / argmin
 def _index_lowering(which: str):
-    """argmax/argmin of the flattened array for a compiled tape (recomputed at every
-    replay, so an index taken from it is guarded, not baked in); along an axis it does
-    not lower."""
+    """argmax/argmin for a compiled tape, recomputed at every replay (an index taken from
+    it is guarded, a comparison with it is recomputed too: never baked in): of the
+    flattened array, or along an axis (each element's result from `_reduce_dependency`,
+    its position its index along that axis)."""
     def lowering(emit, args, *, axis, keepdims):
-        if axis is not None or keepdims:
-            emit.refuse(f"arg{which} along an axis does not lower yet")
-        return emit.index_of(args[0], which)
+        (x,) = args
+        if axis is None and not keepdims:
+            return emit.index_of(x, which)
+        shape = emit.shapes[x]
+        (rows, _), = _reduce_dependency(0, [shape], None, {"axis": axis})
+        positions = np.indices(shape)[axis % len(shape)] if axis is not None else \
+            np.arange(math.prod(shape)).reshape(shape)
+        return emit.index_of(x, which, rows, positions, emit.out_shape)
     return lowering
 
 
