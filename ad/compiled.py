@@ -1038,6 +1038,11 @@ def lower(tape: Tape, input_ids: Sequence[int], output_id: int,
     return program
 
 
+#: A compiled tape predicted within this factor of the interpreted engine (either way) is
+#: a close call: a compiled Jacobian times both on its first SETTLE_TRIALS calls and keeps
+#: the faster (`CompiledGrad.settle`), as `jacobian(mode="auto")` settles its modes.
+SETTLE_WITHIN, SETTLE_TRIALS = 1.5, 2
+
 #: The largest linear map `_lower_linear` takes apart (argument elements x result elements).
 LINEAR_LIMIT = 2 ** 22
 
@@ -1147,7 +1152,7 @@ class Replay:
     are among the traced ones: calling it gives value_and_grad, `jacobian` the Jacobian."""
 
     __slots__ = ("program", "traced", "wanted", "dtypes", "structures", "single", "plain",
-                 "all_traced", "keys", "recipe", "paths")
+                 "all_traced", "keys", "recipe", "paths", "trials")
 
     def __init__(self, program: Program, traced: list[int], wanted: list[int], dtypes,
                  structures, single: bool) -> None:
@@ -1162,6 +1167,9 @@ class Replay:
         self.keys: tuple = ()         # the signature's keys in CompiledGrad.replays
         self.recipe: tuple = ()       # what records the signature again
         self.paths: list = [self]     # every recorded path of the signature, newest first
+        #: A close call against the interpreted engine (predicted within SETTLE_WITHIN):
+        #: the (compiled, interpreted) seconds of the calls timed so far, None once settled.
+        self.trials: list | None = None
 
     def inputs(self, leaves):
         """The program's inputs among the flat leaves."""
@@ -1353,39 +1361,59 @@ class CompiledGrad:
             return value, g
         return hot
 
-    def slower(self, program: Program, tape: Tape, input_ids, output_id: int) -> str:
-        """Why the compiled tape would not pay (empty when it does): the cost model
-        predicts it slower than the interpreted engine on this recording (a large matrix
-        product taken apart, a dense linear map: NumPy's vectorised loops beat the
-        interpreter's), comparing one gradient for "grad", the faster Jacobian mode for
-        "jacobian". `always` skips the comparison."""
+    def slower(self, program: Program, tape: Tape, input_ids, output_id: int
+               ) -> tuple[str, bool]:
+        """(why the compiled tape would not pay, or "" when it does; whether that is a
+        close call): the cost model predicts it more than SETTLE_WITHIN times slower than
+        the interpreted engine on this recording (a large matrix product taken apart, a
+        dense linear map: NumPy's vectorised loops beat the interpreter's), comparing one
+        gradient for "grad", the faster Jacobian mode for "jacobian". Within SETTLE_WITHIN
+        either way the prediction cannot tell them apart: a compiled Jacobian then times
+        both on its first calls and keeps the faster (`settle`). `always` skips this."""
         if self.always:
-            return ""
+            return "", False
         from ad.cost.calibration import current
-        from ad.cost.counts import predict, tape_counts
+        from ad.cost.counts import _seconds, predict, tape_counts
         plan = jacobian_plan(program)
         compiled = program.predict_grad() if self.kind == "grad" else min(
             program.predict_jacobian(m, plan) for m in ("forward", "reverse"))
-        # the interpreted engine pays at least its per-entry cost: below that, no need to
-        # count the tape (the common case, cheap)
+        # the interpreted engine pays at least its per-entry cost: far below that, no need
+        # to count the tape (the common case, cheap)
         e = current().engine
         per_entry = e["record_entry"] + e["sweep_entry"]
         if self.kind != "grad":
             per_entry = min(per_entry, e["forward_entry"])
-        if compiled <= len(tape) * per_entry:
-            return ""
+        if compiled * SETTLE_WITHIN <= len(tape) * per_entry:
+            return "", False
         sizes = [math.prod(tape.shapes[i]) for i in input_ids]
         report = predict(tape_counts(tape, list(input_ids), sizes, [output_id]))
         interpreted = report.vjp.seconds if self.kind == "grad" else min(
             report.forward.seconds, report.reverse.seconds)
-        if compiled <= interpreted:
-            return ""
-        from ad.cost.counts import _seconds
+        if compiled <= interpreted * SETTLE_WITHIN:
+            return "", compiled * SETTLE_WITHIN > interpreted
         mode = "reverse" if self.kind == "grad" else jacobian_choice(program, plan)
         ops = ", ".join(op for op, _ in program.predicted_terms(mode, 1, how_many=2))
         return (f"the compiled tape ({program.n_ops} ops, mostly {ops}) is predicted slower "
                 f"than the interpreted engine ({_seconds(compiled)} against "
-                f"{_seconds(interpreted)}); compile='always' compiles it anyway")
+                f"{_seconds(interpreted)}); compile='always' compiles it anyway"), False
+
+    def settle(self, replay: Replay, compiled: float, interpreted: float) -> None:
+        """Note one call's times of a close call's two ways (see `slower`); after
+        SETTLE_TRIALS of each, the signature keeps the faster: its compiled paths, or the
+        interpreted engine (its report says so)."""
+        replay.trials.append((compiled, interpreted))
+        if len(replay.trials) < SETTLE_TRIALS:
+            return
+        best_compiled, best_interpreted = (min(t) for t in zip(*replay.trials))
+        replay.trials = None
+        if best_interpreted < best_compiled:
+            from ad.cost.counts import _seconds
+            for key in replay.keys:
+                self.replays[key] = None
+            self.reports[replay.keys[0]] = (
+                f"runs interpreted: a close call settled by measurement (the compiled tape "
+                f"{_seconds(best_compiled)}, the interpreted engine "
+                f"{_seconds(best_interpreted)}, best of {SETTLE_TRIALS} calls)")
 
     def checked(self, replay: Replay, leaves) -> Replay | None:
         """`replay` once its guards hold at these leaves (one value pass), else the path
@@ -1425,8 +1453,8 @@ class CompiledGrad:
             program = lower(level.tape, [wrapped[i].index for i in traced], out.index,
                             level.guards)
             program.settle_guards([np.asarray(leaves[i]) for i in traced])
-            slower = self.slower(program, level.tape, [wrapped[i].index for i in traced],
-                                 out.index)
+            slower, close = self.slower(program, level.tape,
+                                        [wrapped[i].index for i in traced], out.index)
             if slower:
                 raise NotLowered(slower)
         except NotLowered as why:
@@ -1441,7 +1469,9 @@ class CompiledGrad:
                 wanted.append(position[i])
                 dtypes.append(np.result_type(leaves[i], np.float16))
         self.reports[key] = program.report
-        return Replay(program, traced, wanted, dtypes, structures, single)
+        replay = Replay(program, traced, wanted, dtypes, structures, single)
+        replay.trials = [] if close and self.kind == "jacobian" else None
+        return replay
 
 
 # ----------------------------------------------------------------------------- predicted costs

@@ -270,16 +270,22 @@ for rule in ("ADOL-C", "CppAD", "CasADi", "JAX"):
     print(f"  fixed rule {rule:7s}: geometric-mean regret "
           f"{np.exp(np.mean(np.log([r[rule] for r in rows]))):.3f}")
 
+
+def predicted_against_measured(ax, meas, pred, title, prefix=""):
+    """Per (program, mode): predicted against measured seconds, and the within-2x band."""
+    for k, (mode, marker) in enumerate((("forward", "o"), ("reverse", "s"))):
+        ax.loglog(meas[:, k] * 1e3, pred[:, k] * 1e3, marker, label=prefix + mode, alpha=0.8)
+    lims = np.array([meas.min() / 2, meas.max() * 2]) * 1e3
+    ax.plot(lims, lims, "k-", lw=0.8)
+    ax.fill_between(lims, lims / 2, lims * 2, color="gray", alpha=0.15, label="within 2x")
+    ax.set_xlabel("measured (ms)")
+    ax.set_ylabel("predicted (ms)")
+    ax.set_title(title)
+    ax.legend()
+
+
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
-for k, (mode, marker) in enumerate((("forward", "o"), ("reverse", "s"))):
-    ax1.loglog(meas[:, k] * 1e3, pred[:, k] * 1e3, marker, label=mode, alpha=0.8)
-lims = np.array([meas.min() / 2, meas.max() * 2]) * 1e3
-ax1.plot(lims, lims, "k-", lw=0.8)
-ax1.fill_between(lims, lims / 2, lims * 2, color="gray", alpha=0.15, label="within 2x")
-ax1.set_xlabel("measured (ms)")
-ax1.set_ylabel("predicted (ms)")
-ax1.set_title("Jacobian time per program and mode")
-ax1.legend()
+predicted_against_measured(ax1, meas, pred, "Jacobian time per program and mode")
 names = [r["program"] for r in rows]
 ratio_pred = pred[:, 0] / pred[:, 1]
 ratio_meas = meas[:, 0] / meas[:, 1]
@@ -370,15 +376,7 @@ print("compile=True ran:", {k: runs.count(k) for k in sorted(set(runs))},
       f"{np.mean([r['regret'] <= 1.10 for r in lowered]):.0%}")
 
 fig, ax = plt.subplots(figsize=(6.5, 5))
-for k, (mode, marker) in enumerate((("forward", "o"), ("reverse", "s"))):
-    ax.loglog(c_meas[:, k] * 1e3, c_pred[:, k] * 1e3, marker, label=f"compiled {mode}",
-              alpha=0.8)
-lims = np.array([c_meas.min() / 2, c_meas.max() * 2]) * 1e3
-ax.plot(lims, lims, "k-", lw=0.8)
-ax.fill_between(lims, lims / 2, lims * 2, color="gray", alpha=0.15, label="within 2x")
-ax.set_xlabel("measured (ms)")
-ax.set_ylabel("predicted (ms)")
-ax.set_title("compiled Jacobians: predicted against measured")
-ax.legend()
+predicted_against_measured(ax, c_meas, c_pred, "compiled Jacobians: predicted against measured",
+                           "compiled ")
 plt.tight_layout()
 plt.show()

@@ -876,3 +876,28 @@ def test_argmax_along_an_axis_is_recomputed(axis, keepdims):
             np.testing.assert_allclose(value, want_value, rtol=1e-13)
             np.testing.assert_allclose(grad, want_grad, rtol=1e-13)
     assert fast.compiled.recordings == 1, fast.compiled.reports
+
+
+def test_a_close_call_against_the_interpreted_engine_is_settled_by_measurement():
+    f = lambda x: anp.tanh(x[1:] * x[:-1]) * 2.0      # noqa: E731
+    x = np.linspace(0.1, 1.0, 30)
+    want = ad.jacobian(f)(x)
+    for compiled_s, interpreted_s, keeps in ((2.0, 1.0, False), (1.0, 2.0, True)):
+        jac = ad.jacobian(f, compile=True)
+        jac(x)
+        replay = next(r for r in jac.compiled.replays.values() if r is not None)
+        replay.trials = []                 # as `slower` marks a close call
+        for _ in range(ad.compiled.SETTLE_TRIALS):
+            jac.compiled.settle(replay, compiled_s, interpreted_s)
+        assert replay.trials is None
+        kept = any(r is not None for r in jac.compiled.replays.values())
+        assert kept == keeps
+        assert ("settled by measurement" in " ".join(jac.compiled.reports.values())) != keeps
+        np.testing.assert_allclose(jac(x), want, rtol=1e-13)
+    jac = ad.jacobian(f, compile=True)     # through the transform: both ways timed, twice
+    jac(x)
+    replay = next(r for r in jac.compiled.replays.values() if r is not None)
+    replay.trials = []
+    for _ in range(ad.compiled.SETTLE_TRIALS):
+        np.testing.assert_allclose(jac(x), want, rtol=1e-13)
+    assert replay.trials is None
