@@ -67,9 +67,11 @@ GATHER, SCATTER, SELECT, GUARD, ARGMAX, ARGMIN, SEGMAX, SEGMIN, FIRST_ELEMENTWIS
 _STRUCTURAL = {GATHER: "gather", SCATTER: "scatter", SELECT: "select", GUARD: "guard",
                ARGMAX: "argmax", ARGMIN: "argmin", SEGMAX: "max", SEGMIN: "min"}
 #: The rows of a lowered program's entry table (`Program.entries`, int32). "map start" is
-#: a guard's kind instead (1: the truth of the value, 0: the value itself).
-ENTRY_ROWS = ("code", "arg0", "arg1", "arg2", "dst", "map start", "arg0 traced",
-              "arg1 traced", "arg2 traced", "primitive")
+#: a guard's kind instead (1: the truth of the value, 0: the value itself); "traced" has
+#: bit i set when argument i carries a derivative.
+ENTRY_ROWS = ("code", "arg0", "arg1", "arg2", "dst", "map start", "traced", "primitive")
+#: The row of each entry's primitive (listing and prices; the interpreter does not read it).
+_PRIMITIVE_ROW = ENTRY_ROWS.index("primitive")
 #: Dtypes a compiled tape takes: float32 programs run in float64 in the arena (as accurate
 #: or more), their value and gradients cast back to float32.
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
@@ -244,7 +246,8 @@ def _compile(run) -> int | str | None:
 #: What every entry of the interpreter's loops starts with: its opcode, its result's offset
 #: and size, its first argument's offset and stride (0 when it broadcasts one element).
 _PROLOGUE = ("        c = code[k]", "        o = offs[dst[k]]", "        n = sizes[dst[k]]",
-             "        a = offs[arg0[k]]", "        sa = 1 if sizes[arg0[k]] > 1 else 0")
+             "        a = offs[arg0[k]]", "        sa = 1 if sizes[arg0[k]] > 1 else 0",
+             "        nd = need[k]")
 
 
 def _elementwise_branch(code: int, primitive, partials, backward: bool) -> list[str]:
@@ -310,7 +313,7 @@ def _interpreter_source(functions) -> str:
             "    n_entries, n_slots, n_maps = ints[0], ints[1], ints[2]",
             *(f"    {name} = ints[{_HEAD} + {r} * n_entries:{_HEAD} + {r + 1} * n_entries]"
               for r, name in enumerate(("code", "arg0", "arg1", "arg2", "dst", "mstart",
-                                        "need0", "need1", "need2"))),
+                                        "need"))),
             f"    h = {_HEAD} + {len(ENTRY_ROWS)} * n_entries",
             "    offs, sizes = ints[h:h + n_slots], ints[h + n_slots:h + 2 * n_slots]",
             "    maps = ints[h + 2 * n_slots:h + 2 * n_slots + n_maps]",
@@ -461,7 +464,11 @@ def _interpreter_source(functions) -> str:
         body += _elementwise_branch(code, primitive, partials, backward=True)
     body += ["    if mode == 3:", "        for i in range(g.shape[0]):",
              "            g[i] = blk[i, 0]", "    return -1"]
-    return "\n".join(lines + body) + "\n"
+    source = "\n".join(lines + body) + "\n"
+    # whether argument i is traced: bit i of the entry's "traced" row
+    for i in range(3):
+        source = source.replace(f"need{i}[k]", f"(nd & {1 << i})")
+    return source
 
 
 _interpreter: _Interpreter | None = None
@@ -541,7 +548,8 @@ class Program:
 
     def listing(self) -> str:
         lines = [self.report]
-        code, arg0, arg1, arg2, dst, _, _, _, _, primitive = self.entries
+        code, arg0, arg1, arg2, dst = self.entries[:5]
+        primitive = self.entries[_PRIMITIVE_ROW]
         for k in range(self.n_ops):
             if code[k] == GUARD:
                 lines.append(f"  guard s{arg0[k]} == s{arg1[k]}    # {self.guards[k]}")
@@ -557,7 +565,7 @@ class Program:
     def op_names(self) -> list[str]:
         """Per entry, the op it is priced by: its structural kind ("gather", "scatter",
         "select", "guard", "argmax", "max", ...) or its elementwise primitive's name."""
-        code, primitive = self.entries[0], self.entries[9]
+        code, primitive = self.entries[0], self.entries[_PRIMITIVE_ROW]
         return [_STRUCTURAL.get(int(c)) or OPCODES[int(p)].name for c, p in zip(code, primitive)]
 
     def entry_elements(self) -> np.ndarray:
@@ -580,7 +588,7 @@ class Program:
             return table, cached[1]
         # each distinct op once (structural ones by their code, below 0; elementwise ones
         # by their primitive), the entries' sums by op with bincount
-        code, primitive = self.entries[0], self.entries[9]
+        code, primitive = self.entries[0], self.entries[_PRIMITIVE_ROW]
         keys = np.where(code < FIRST_ELEMENTWISE, -1 - code.astype(np.int64), primitive)
         unique, which = np.unique(keys, return_inverse=True)
         names = [_STRUCTURAL[int(-1 - k)] if k < 0 else OPCODES[int(k)].name for k in unique]
@@ -1136,10 +1144,9 @@ def _assemble(builder: _Builder, inputs, in_shapes, output: int, seconds: float)
         lengths = np.array([0 if e[5] is None else len(e[5]) for e in entries])
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         table[5] = np.where(lengths > 0, starts, [e[7] for e in entries])
-        traced = np.array(builder.traced + [False], dtype=bool)   # [-1]: no argument
-        for row in (1, 2, 3):
-            table[row + 5] = traced[table[row]]
-        table[9] = [-1 if e[6] is None else e[6].opcode for e in entries]
+        traced = np.array(builder.traced + [False], dtype=np.int32)   # [-1]: no argument
+        table[6] = traced[table[1]] | traced[table[2]] << 1 | traced[table[3]] << 2
+        table[_PRIMITIVE_ROW] = [-1 if e[6] is None else e[6].opcode for e in entries]
     mapped = [e[5] for e in entries if e[5] is not None]
     maps = np.concatenate(mapped).astype(np.int32) if mapped else np.zeros(1, np.int32)
     return Program(table, offs.astype(np.int32), sizes.astype(np.int32), maps, arena,
