@@ -765,10 +765,10 @@ class Program:
         vals, block = self._arenas(width)
         self._load(vals, leaves)
         if mode == "forward":      # seed directions first..first+width (inputs come first)
-            block[first + np.arange(width), np.arange(width)] = 1.0
+            np.fill_diagonal(block[first:first + width], 1.0)
             self._run(vals, block, 1)
             return block[self._out:self._out + out_size].copy()
-        block[self._out + first + np.arange(width), np.arange(width)] = 1.0
+        np.fill_diagonal(block[self._out + first:self._out + first + width], 1.0)
         self._run(vals, block, 2)
         return block[:self._n_in].copy()
 
