@@ -901,3 +901,17 @@ def test_a_close_call_against_the_interpreted_engine_is_settled_by_measurement()
     for _ in range(ad.compiled.SETTLE_TRIALS):
         np.testing.assert_allclose(jac(x), want, rtol=1e-13)
     assert replay.trials is None
+
+
+def test_the_compiled_jvp_fast_path_keeps_every_check():
+    f = lambda x: anp.tanh(x * 1.1) * x            # noqa: E731
+    x, t = np.linspace(0.0, 1.0, 5), np.ones(5)
+    for _ in range(3):                              # the later calls take the fast path
+        got, want = ad.jvp(f, (x,), (t,), compile=True), ad.jvp(f, (x,), (t,))
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-14)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-14)
+    with pytest.raises(ad.errors.ShapeError, match="tangent leaf 0 has shape"):
+        ad.jvp(f, (x,), (np.ones(4),), compile=True)
+    got = ad.jvp(f, (x,), (t.astype(np.float32),), compile=True)    # not the fast path
+    np.testing.assert_allclose(got[1], ad.jvp(f, (x,), (t,))[1], rtol=1e-6)
+    assert ad.transforms._COMPILED_BY_F[f].recordings == 1
