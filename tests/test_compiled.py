@@ -915,3 +915,17 @@ def test_the_compiled_jvp_fast_path_keeps_every_check():
     got = ad.jvp(f, (x,), (t.astype(np.float32),), compile=True)    # not the fast path
     np.testing.assert_allclose(got[1], ad.jvp(f, (x,), (t,))[1], rtol=1e-6)
     assert ad.transforms._COMPILED_BY_F[f].recordings == 1
+
+
+def test_a_singular_solve_runs_interpreted_as_without_compile():
+    f = lambda x: anp.sum(anp.linalg.solve(anp.reshape(x, (2, 2)), np.ones(2)))  # noqa: E731
+    fast = ad.grad(f, compile=True)
+    regular, singular = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 2.0, 4.0])
+    np.testing.assert_allclose(fast(regular), ad.grad(f)(regular), rtol=1e-13)
+    with pytest.warns(RuntimeWarning, match="singular"):
+        got = fast(singular)             # a zero pivot: the guard fails, records, cannot lower
+    assert np.isnan(got).all()
+    # det is defined there: its derivative (the adjugate) is the elimination's own
+    value, grad = ad.value_and_grad(lambda x: anp.linalg.det(anp.reshape(x, (2, 2))),
+                                    compile=True)(singular)
+    np.testing.assert_allclose([value, *grad], [0.0, 4.0, -2.0, -2.0, 1.0], atol=1e-15)

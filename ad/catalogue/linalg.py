@@ -429,8 +429,8 @@ def _eliminate(emit, a, a_value, rhs, k: int, primitive, why: str):
     at replay each stays while its magnitude is at least PIVOT_THRESHOLD of its column's
     largest (a guard, recomputed), else the replay records the path that matrix pivots on
     (any pivot order gives the same result; the threshold keeps it accurate)."""
-    absolute, greater_equal, subtract, true_divide = (PRIMITIVES[name] for name in (
-        "absolute", "greater_equal", "subtract", "true_divide"))
+    absolute, greater, greater_equal, subtract, true_divide = (PRIMITIVES[name] for name in (
+        "absolute", "greater", "greater_equal", "subtract", "true_divide"))
     n = emit.shapes[a][0]
     if n > SOLVE_EXPAND_LIMIT:
         emit.refuse(f"{primitive.name} of a {n} x {n} matrix: more than a compiled tape "
@@ -448,6 +448,9 @@ def _eliminate(emit, a, a_value, rhs, k: int, primitive, why: str):
         emit.guard(emit(greater_equal, chosen, emit(multiply, largest,
                                                      emit.constant(PIVOT_THRESHOLD))),
                    True, True, f"{why}'s pivot row at column {c}")
+        if rhs is not None:   # a singular system: the interpreted engine's NaN and warning
+            emit.guard(emit(greater, chosen, emit.constant(0.0)), True, True,
+                       f"{why}'s pivot at column {c} is zero (a singular matrix)")
         rows.append((emit.gather(trailing, pivot * r + np.arange(r), (r,), primitive),
                      None if rhs is None else
                      emit.gather(rhs, pivot * k + np.arange(k), (k,), primitive)))
