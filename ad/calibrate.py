@@ -428,7 +428,6 @@ def fit_pass_factors(table: Calibration, budget: float) -> dict:
 # ----------------------------------------------------------------------------- compiled tapes
 #: Entries of each compiled probe (all of one op), its sizes and block widths.
 COMPILED_LENGTH, COMPILED_SIZES, COMPILED_WIDTHS = 16, (1, 48), (1, 8)
-_MODE_NUMBER = {"values": 0, "forward": 1, "reverse": 2}
 
 
 def compiled_probes(size: int) -> list[tuple[str, object, list]]:
@@ -471,11 +470,11 @@ def compiled_probes(size: int) -> list[tuple[str, object, list]]:
 
 
 def _time_run(program, values, mode: str, width: int, budget: float) -> float:
-    from ad.compiled import _NO_G, _NO_X
+    from ad.compiled import _NO_G, _NO_X, RUN_MODES
     vals, _ = program._arenas(1)
     program._load(vals, values)
     block = np.zeros((len(program.arena), width))
-    number = _MODE_NUMBER[mode]
+    number = RUN_MODES[mode]
     return median_seconds(lambda: program.run(program.ints, vals, block, number, _NO_X,
                                               _NO_G), budget)
 

@@ -248,6 +248,13 @@ def _compile(run) -> int | str | None:
 _PROLOGUE = ("        c = code[k]", "        o = offs[dst[k]]", "        n = sizes[dst[k]]",
              "        a = offs[arg0[k]]", "        sa = 1 if sizes[arg0[k]] > 1 else 0",
              "        nd = need[k]")
+#: A select entry's, both ways: its two branches' offsets and strides.
+_SELECT_PROLOGUE = (f"        elif c == {SELECT}:", "            b = offs[arg1[k]]",
+                    "            sb = 1 if sizes[arg1[k]] > 1 else 0",
+                    "            e = offs[arg2[k]]",
+                    "            se = 1 if sizes[arg2[k]] > 1 else 0")
+#: The interpreter's run modes (see `_interpreter_source`; mode 3 is `Program.gradient`).
+RUN_MODES = {"values": 0, "forward": 1, "reverse": 2}
 
 
 def _elementwise_branch(code: int, primitive, partials, backward: bool) -> list[str]:
@@ -343,11 +350,7 @@ def _interpreter_source(functions) -> str:
             "                if tangents and need0[k]:",
             "                    for j in range(K):",
             "                        blk[o + maps[m + i], j] += blk[a + i, j]",
-            f"        elif c == {SELECT}:",
-            "            b = offs[arg1[k]]",
-            "            sb = 1 if sizes[arg1[k]] > 1 else 0",
-            "            e = offs[arg2[k]]",
-            "            se = 1 if sizes[arg2[k]] > 1 else 0",
+            *_SELECT_PROLOGUE,
             "            for i in range(n):",
             "                if vals[a + i * sa] != 0.0:",
             "                    vals[o + i] = vals[b + i * sb]",
@@ -437,11 +440,7 @@ def _interpreter_source(functions) -> str:
              "                for i in range(sizes[arg0[k]]):",
              "                    for j in range(K):",
              "                        blk[a + i, j] += blk[o + maps[m + i], j]",
-             f"        elif c == {SELECT}:",
-             "            b = offs[arg1[k]]",
-             "            sb = 1 if sizes[arg1[k]] > 1 else 0",
-             "            e = offs[arg2[k]]",
-             "            se = 1 if sizes[arg2[k]] > 1 else 0",
+             *_SELECT_PROLOGUE,
              "            for i in range(n):",
              "                if vals[a + i * sa] != 0.0:",
              "                    if need1[k]:",
@@ -1263,7 +1262,7 @@ class CompiledGrad:
             plain_key = (argnums, len(args), *[(a.shape, a.dtype.char) for a in args])
             replay = self.replays.get(plain_key)
             if replay is not None:
-                if argnums == (0,) and single and len(args) == 1:
+                if self.kind == "grad" and argnums == (0,) and single and len(args) == 1:
                     self.hot[args[0].shape, args[0].dtype.char] = self.hot_call(replay)
                 return replay, args
         leaves, structure = tree.flatten((args, kwargs))
@@ -1381,8 +1380,8 @@ class CompiledGrad:
             return "", False
         from ad.cost.calibration import current
         from ad.cost.counts import _seconds, predict, tape_counts
-        plan = jacobian_plan(program)
-        compiled = program.predict_grad() if self.kind == "grad" else min(
+        plan = None if self.kind == "grad" else jacobian_plan(program)
+        compiled = program.predict_grad() if plan is None else min(
             program.predict_jacobian(m, plan) for m in ("forward", "reverse"))
         # the interpreted engine pays at least its per-entry cost: far below that, no need
         # to count the tape (the common case, cheap)
