@@ -89,7 +89,7 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _lock = threading.RLock()
 _numba = None            # the numba module once imported; False when unusable
 _kernel_sets: dict = {}  # primitive -> _KernelSet, or None when it stays on NumPy
-_common = None           # the generated module holding `accumulate`; False when unusable
+_common = None           # the generated module of `accumulate`, `scatter_add`; False: unusable
 
 
 def value_and_partials_numpy(primitive, xs: Sequence[np.ndarray], needs: Sequence[bool]):
@@ -201,6 +201,34 @@ def accumulate_numba(acc, partial, cotangent) -> bool:
     return True
 
 
+def scatter_add(out: np.ndarray, positions: np.ndarray, values: np.ndarray) -> None:
+    """out[b, positions[k]] += values[b, k] for every b and k, in place, repeated positions
+    summed (`np.add.at`'s meaning: one pass, where NumPy's add.at on a block of rows is
+    an order of magnitude slower). `out` is (B, P), `values` (B, K), `positions` (K,)."""
+    if (out.dtype == values.dtype and out.dtype.kind in "fc" and out.flags.c_contiguous
+            and values.flags.c_contiguous and out.shape[0] > 1):
+        global _common
+        common = _common if _common is not None else _load_common()
+        if common is not False:
+            key = "scatter" + out.dtype.char
+            if key not in common._ready:
+                with _lock:
+                    try:
+                        _compile_call(common.scatter_add, out, positions, values)
+                    except Exception:
+                        _common = False
+                    else:
+                        common._ready.add(key)
+                        return
+            else:
+                common.scatter_add(out, positions, values)
+                return
+    if out.shape[0] == 1:
+        np.add.at(out[0], positions, values[0])
+    else:
+        np.add.at(out, (slice(None), positions), values)
+
+
 def _compile_call(kernel, *args):
     """Call a kernel for the first time with given types (it may compile), quietly."""
     with warnings.catch_warnings():
@@ -306,6 +334,13 @@ import numba
 def accumulate(acc, partial, cotangent):
     for i in range(acc.shape[0]):
         acc[i] += partial[i] * cotangent[i]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def scatter_add(out, positions, values):
+    for b in range(out.shape[0]):
+        for k in range(positions.shape[0]):
+            out[b, positions[k]] += values[b, k]
 '''
 
 

@@ -119,6 +119,19 @@ def test_accumulate_matches(dtype, always_numba):
     assert kernels._common not in (None, False)
 
 
+@pytest.mark.parametrize("dtype", [*DTYPES, np.complex128], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("rows", [1, 7])
+def test_scatter_add_sums_repeats_like_add_at(dtype, rows):
+    rng = np.random.default_rng(3)
+    positions = rng.integers(0, 5, 40).astype(np.intp)      # many repeats of 5 positions
+    out = rng.standard_normal((rows, 5)).astype(dtype)
+    values = rng.standard_normal((rows, 40)).astype(dtype)
+    want = out.copy()
+    np.add.at(want, (slice(None), positions), values)
+    kernels.scatter_add(out, positions, values)
+    np.testing.assert_allclose(out, want, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 def test_grad_through_kernels_matches(always_numba):
     import ad.numpy as anp
 

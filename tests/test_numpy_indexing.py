@@ -1,6 +1,8 @@
 """ad.numpy indexing and the functional update x.at[...] (ad/numpy/_indexing.py): the table,
 and any basic or integer-array index by hypothesis."""
 
+import math
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
@@ -71,6 +73,28 @@ row("index_add", [v(4), v(2)], np_fn=lambda x, y: _numpy_at(x, np.array([1, 1]),
 
 test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
     TABLE.tests()
+
+
+@given(data=st.data())
+def test_gather_and_scatter_jacobians_sum_repeats(data):
+    """A block of directions through x[index] and at[index].add (repeated positions summed
+    by the scatter kernel): jacfwd and jacrev equal the Jacobian built one basis vector at
+    a time with NumPy's own add.at."""
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=5))
+    index = data.draw(hnp.integer_array_indices(shape, result_shape=hnp.array_shapes(
+        min_dims=1, max_dims=2, max_side=6)))
+    x = distinct(*shape)
+    gathered = x[index].shape
+    eye_in, eye_out = np.eye(x.size), np.eye(math.prod(gathered))
+    by_gather = np.stack([e.reshape(shape)[index].ravel() for e in eye_in], axis=1)
+    by_scatter = np.stack([_numpy_at(np.zeros(shape), index, e.reshape(gathered), "add")
+                           .ravel() for e in eye_out], axis=1)
+    for J, f, arg in ((by_gather, lambda x_: x_[index], x),
+                      (by_scatter, lambda y_: anp.at(np.zeros(shape))[index].add(y_),
+                       nz(*gathered))):
+        for transform in (ad.jacfwd, ad.jacrev):
+            np.testing.assert_allclose(
+                np.reshape(transform(f)(arg), J.shape), J, atol=1e-12)
 
 
 @given(data=st.data())

@@ -10,7 +10,7 @@ the index skips. `sum` takes a tuple of non-negative axes (ad.numpy normalises t
 
 `align` and `unbroadcast` are how every broadcasting rule (elementwise primitives, where,
 matmul) moves between an argument's shape and the output's. Imports
-`ad.catalogue.define` and `ad.primitive`.
+`ad.catalogue.define`, `ad.kernels` (the scatter-add kernel) and `ad.primitive`.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from ad import kernels
 from ad.catalogue.define import deflinear
 from ad.primitive import Counts, Tracer, primal_value, shape_of
 
@@ -204,15 +205,31 @@ def _getitem(x, *, index, nbatch):
     return _batch_first(_batch_last(x, nbatch)[index + (slice(None),) * nbatch], nbatch)
 
 
+def _positions(index: tuple, shape: tuple) -> np.ndarray:
+    """Per element of x[index], its flat position in x (of `shape`): NumPy's own indexing
+    of an arange, so every mix of slices and index arrays places them as NumPy does."""
+    return np.arange(math.prod(shape), dtype=np.intp).reshape(shape)[index].ravel()
+
+
+def _scatter_rows(out, index: tuple, shape: tuple, values) -> None:
+    """out[..., index] += values for an `out` of batch + shape (C-contiguous) and values of
+    batch + x[index].shape, repeated positions summed: one kernel pass over the block."""
+    positions = _positions(index, shape)
+    rows = out.size // max(math.prod(shape), 1)
+    kernels.scatter_add(out.reshape(rows, -1), positions,
+                        np.ascontiguousarray(values, dtype=out.dtype).reshape(rows, -1))
+
+
 def _index_add(values, *, index, shape, nbatch):
     batch = np.shape(values)[:nbatch]
-    out = np.zeros(tuple(shape) + batch, dtype=np.result_type(values, np.float32))
+    dtype = np.result_type(values, np.float32)
+    if not _is_basic(index):   # repeats are summed: the block's scatter kernel
+        out = np.zeros(batch + tuple(shape), dtype=dtype)
+        _scatter_rows(out, index, tuple(shape), values)
+        return out
+    out = np.zeros(tuple(shape) + batch, dtype=dtype)
     moved = _batch_last(values, nbatch) if nbatch else values
-    where = index + (slice(None),) * nbatch
-    if _is_basic(index):
-        out[where] += moved
-    else:
-        np.add.at(out, where, moved)
+    out[index + (slice(None),) * nbatch] += moved
     return _batch_first(out, nbatch) if nbatch else out
 
 
@@ -240,13 +257,13 @@ def _getitem_accumulate(acc, ct, out, x, *, index, nbatch):
             or not acc.flags.writeable):
         return None
     nb = nbatch + _batch_ndim(ct, out)
+    if not _is_basic(index):
+        if not acc.flags.c_contiguous:
+            return None
+        _scatter_rows(acc, index, acc.shape[nb:], ct)
+        return acc
     view = _batch_last(acc, nb) if nb else acc
-    where = index + (slice(None),) * nb
-    moved = _batch_last(ct, nb) if nb else ct
-    if _is_basic(index):
-        view[where] += moved
-    else:
-        np.add.at(view, where, moved)
+    view[index + (slice(None),) * nb] += _batch_last(ct, nb) if nb else ct
     return acc
 
 
