@@ -99,9 +99,11 @@ def _in_domain(domain, size: int, rng) -> np.ndarray:
 
 
 def elementwise_probes(size: int) -> list[tuple[str, Program, np.ndarray]]:
-    """One probe per registered elementwise primitive: all its arguments traced."""
+    """One probe per registered elementwise primitive, all its arguments traced; then, for
+    each binary one, a probe per argument held constant (a Python number, as in `x * 0.5`):
+    its rules run one term instead of two, and `variant` prices it by its own line."""
     rng = _rng(1)
-    probes = []
+    probes, variants = [], []
     for primitive in OPCODES:
         if not (primitive.elementwise and primitive.differentiable):
             continue
@@ -111,7 +113,16 @@ def elementwise_probes(size: int) -> list[tuple[str, Program, np.ndarray]]:
         def f(x, primitive=primitive, k=primitive.arity):
             return primitive(*(x[j * size:(j + 1) * size] for j in range(k)))
         probes.append((primitive.name, f, x))
-    return probes
+        if primitive.arity != 2:
+            continue
+        for held in (0, 1):
+            constant = float(_in_domain(domains[held], 1, rng)[0])
+
+            def g(x, primitive=primitive, held=held, constant=constant):
+                return primitive(constant, x) if held == 0 else primitive(x, constant)
+            variants.append((variant(primitive.name, [held == 1, held == 0]), g,
+                             _in_domain(domains[1 - held], size, rng)))
+    return probes + variants
 
 
 def _matrix(r: int, seed: int) -> np.ndarray:
@@ -418,7 +429,10 @@ def fit_pass_factors(table: Calibration, budget: float) -> dict:
         block = chunk * float(np.median(c.entry_touched)) * c.itemsize
         for mode, by, cost in (("jvp", jacfwd, forward_cost), ("vjp", jacrev, reverse_cost)):
             predicted = cost(c, n, chunk, table)
-            measured = median_seconds(lambda: by(f, chunk_size=chunk)(x), budget, 3)
+            # the best of three: a whole pass is long enough for the machine's other load
+            # to land in one timing, and this factor scales every rule of every pass
+            jacobian = by(f, chunk_size=chunk)
+            measured = min(median_seconds(lambda: jacobian(x), budget, 3) for _ in range(3))
             rules = predicted.seconds - predicted.overhead
             share = (measured - predicted.overhead) / max(rules, 1e-9)
             points[mode].append([block, float(min(max(share, 0.5), 4.0))])

@@ -601,8 +601,9 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
       the shipped default). The choice is remembered per signature (argument shapes and
       dtypes): later calls run the chosen mode directly. When the two predictions are
       within SETTLE_WITHIN (1.5x) of each other, a close call the model cannot resolve,
-      the next calls time each mode SETTLE_TRIALS (2) times and keep the faster from then
-      on (`settle=False` keeps the prediction). The returned function's `.report` is the
+      the next calls time each mode SETTLE_TRIALS (2) times, or up to SETTLE_MAX_TRIALS
+      (8) while they take less than SETTLE_BUDGET (20 ms) in all, and keep the faster from
+      then on (`settle=False` keeps the prediction). The returned function's `.report` is the
       last `CostReport`, with measured times next to the prediction (print it for the
       table, the largest terms and the reason of the choice).
     * "forward" / "reverse": `jacfwd` / `jacrev`.
@@ -742,15 +743,21 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
 
 
 #: `jacobian(mode="auto")` settles a close call by measurement: when the predicted times of
-#: the two modes are within this factor of each other, the next calls run each mode
-#: SETTLE_TRIALS times and keep the faster (the prediction's error is about that size).
+#: the two modes are within this factor of each other, the next calls alternate the modes
+#: and keep the faster by its best time (the prediction's error is about that size). Each
+#: mode runs at least SETTLE_TRIALS times, and more, up to SETTLE_MAX_TRIALS, while the
+#: calls so far took less than SETTLE_BUDGET seconds: a cheap Jacobian, where one slow call
+#: on a noisy machine would decide, is timed more often at a cost the user never notices.
 SETTLE_WITHIN = 1.5
 SETTLE_TRIALS = 2
+SETTLE_MAX_TRIALS = 8
+SETTLE_BUDGET = 0.02
 
 
 class _Decision:
     """The mode `jacobian(mode="auto")` runs for one signature: the prediction's, or, for a
-    close call, the faster of the two once both have been timed SETTLE_TRIALS times."""
+    close call, the faster of the two once both have been timed (SETTLE_TRIALS times, or
+    more within SETTLE_BUDGET)."""
 
     __slots__ = ("report", "times", "settled", "transforms")
 
@@ -773,13 +780,15 @@ class _Decision:
         if self.settled:
             return
         self.times[mode].append(seconds)
-        if min(len(t) for t in self.times.values()) < SETTLE_TRIALS:
+        trials = min(len(t) for t in self.times.values())
+        if trials < SETTLE_TRIALS or (trials < SETTLE_MAX_TRIALS and sum(
+                map(sum, self.times.values())) < SETTLE_BUDGET):
             return
         best = {m: min(t) for m, t in self.times.items()}
         faster = min(best, key=best.get)
         self.report = dataclasses.replace(self.report, choice=faster, reason=(
             f"{self.report.reason}; a close call, settled by measurement: {faster} mode "
-            f"(best of {SETTLE_TRIALS} calls each: forward {best['forward'] * 1e3:.3g} ms, "
+            f"(best of {trials} calls each: forward {best['forward'] * 1e3:.3g} ms, "
             f"reverse {best['reverse'] * 1e3:.3g} ms)"), measured=self.report.measured)
         self.settled = True
 

@@ -190,6 +190,20 @@ def test_every_builtin_primitive_runs_in_forward_mode():
 
 
 # ----------------------------------------------------------------------------- settling
+def test_a_close_call_past_the_budget_settles_after_the_minimum_trials(monkeypatch):
+    monkeypatch.setattr(transforms, "SETTLE_BUDGET", 0.0)   # every call "expensive"
+    calibration.use(_table())
+    try:
+        jac = ad.jacobian(anp.sin)
+        x = np.linspace(0, 1, 50)
+        jac(x)
+        for _ in range(2 * transforms.SETTLE_TRIALS):
+            jac(x)
+        assert f"best of {transforms.SETTLE_TRIALS} calls each" in jac.report.reason
+    finally:
+        calibration.use(calibration.load_default())
+
+
 def test_a_close_call_is_settled_by_measurement():
     """Predicted within SETTLE_WITHIN of each other, the modes are each timed
     SETTLE_TRIALS times on the next calls, and the faster one is kept."""
@@ -202,7 +216,12 @@ def test_a_close_call_is_settled_by_measurement():
         assert max(report.ratio, 1 / report.ratio) < transforms.SETTLE_WITHIN
         for _ in range(2 * transforms.SETTLE_TRIALS):
             np.testing.assert_allclose(jac(x), J, atol=1e-15)
+        # a cheap Jacobian is timed more often, within the budget, before it settles
+        assert "settled by measurement" not in jac.report.reason
+        for _ in range(2 * (transforms.SETTLE_MAX_TRIALS - transforms.SETTLE_TRIALS)):
+            np.testing.assert_allclose(jac(x), J, atol=1e-15)
         settled = jac.report
+        assert f"best of {transforms.SETTLE_MAX_TRIALS} calls each" in settled.reason
         assert "settled by measurement" in settled.reason
         assert set(settled.measured) == {"forward", "reverse"}
         assert settled.choice in ("forward", "reverse")
