@@ -15,7 +15,7 @@ steps, gradient with respect to the 4 parameters and the 2 initial values), and 
 per operation a compiled tape keeps on a deep scalar chain. When the peers' venv exists,
 JAX jit (with `lax.fori_loop`; its first call, which compiles, and later calls) and torch
 eager run the op mix and W7 in the same run (`benchmarks.compiled_peers`); JAX jit and
-CasADi on W1 are in `python -m benchmarks` (the "grad[compiled]" variant there). Only
+CasADi on W1 are in `python -m benchmarks` (its "ad compiled" column). Only
 ratios are meant to be read (the machine is shared and noisy).
 """
 from __future__ import annotations

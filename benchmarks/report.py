@@ -21,20 +21,23 @@ Record = dict[str, Any]
 #: (tool, tag) -> column label; a tag missing here keeps the tool's untagged column.
 COLUMN_LABELS = {
     ("ad", None): "ad", ("ad", "optimal"): "ad", ("ad", "numpy-path"): "ad NumPy path",
+    ("ad", "compiled"): "ad compiled",
     ("numpy_hand", None): "hand NumPy", ("numpy_hand", "optimal"): "hand NumPy",
     ("jax_peer", None): "JAX", ("jax_peer", "jit"): "JAX jit",
     ("torch_peer", None): "torch", ("torch_peer", "func"): "torch.func",
     ("torch_peer", "functional"): "torch.AF",
     ("autograd_peer", None): "autograd", ("autograd_peer", "loop"): "autograd",
     ("mygrad_peer", None): "mygrad",
+    ("casadi_peer", None): "CasADi", ("casadi_peer", "jit"): "CasADi jit",
     ("advect_peer", None): "advect", ("advect_peer", "linearize"): "advect",
     ("advect_peer", "staged"): "advect staged",
 }
-COLUMN_ORDER = ("ad", "hand NumPy", "JAX", "JAX jit", "torch", "torch.func", "torch.AF",
-                "autograd", "mygrad", "advect", "advect staged", "ad NumPy path")
+COLUMN_ORDER = ("ad", "ad compiled", "hand NumPy", "JAX", "JAX jit", "torch", "torch.func",
+                "torch.AF", "autograd", "mygrad", "CasADi", "CasADi jit", "advect",
+                "advect staged", "ad NumPy path")
 #: Columns that compile ahead (excluded from "non-jitted peer" comparisons), and the floor.
-COMPILED = {"JAX jit", "advect staged"}
-NOT_PEERS = {"ad", "ad NumPy path", "hand NumPy"}
+COMPILED = {"JAX jit", "advect staged", "CasADi jit", "ad compiled"}
+NOT_PEERS = {"ad", "ad compiled", "ad NumPy path", "hand NumPy"}
 ROW_ORDER = ("value", "grad", "jacfwd", "jacrev", "jacobian", "optimal", "hessian", "hvp")
 ROW_LABELS = {"jacfwd": "jacobian forward", "jacrev": "jacobian reverse",
               "jacobian": "jacobian auto", "optimal": "jacobian optimal"}
@@ -328,6 +331,18 @@ def targets(index: Index, op_count: int | None, auto_tolerance: float = 1.10) ->
     per_op = _div(t("W1", "grad", "ad"), op_count)
     out.append(Target("W1", "grad per recorded op <= 5 µs", per_op, 5e-6, "<=", _us,
                       f"{op_count} ops on ad's tape" if op_count else "op count unknown"))
+    compiled = t("W1", "grad", "ad compiled")
+    if compiled is not None:          # issue 12: the compiled tape against compiling peers
+        out.append(Target("W1", "compiled grad per op <= JAX jit's (issue 12)",
+                          _div(compiled, t("W1", "grad", "JAX jit")), 1.0, "<=",
+                          detail=f"ad compiled {fmt_time(compiled)}"))
+        casadi = [c for c in (t("W1", "grad", "CasADi"), t("W1", "grad", "CasADi jit"))
+                  if c is not None]
+        out.append(Target("W1", "compiled grad per op <= CasADi's, its best way (issue 12)",
+                          _div(compiled, min(casadi, default=None) if casadi else None), 1.0,
+                          "<=", detail=", ".join(
+                              f"{label} {fmt_time(c)}" for label in ("CasADi", "CasADi jit")
+                              for c in [t("W1", "grad", label)] if c is not None)))
     out.append(Target("W1", "grad >= 3x faster than PyTorch eager",
                       _div(t("W1", "grad", "torch"), t("W1", "grad", "ad")), 3.0, ">="))
     out.append(Target("W1", "grad >= 5x faster than autograd",
@@ -381,7 +396,8 @@ def targets(index: Index, op_count: int | None, auto_tolerance: float = 1.10) ->
 
 def targets_table(items: list[Target]) -> Table:
     """Targets as met / missed (by what factor) / n/a (a peer was not run)."""
-    table = Table("Targets (issue 5)", ["workload", "target", "measured", "status", "detail"])
+    table = Table("Targets (issues 5 and 12)",
+                  ["workload", "target", "measured", "status", "detail"])
     for tg in items:
         measured = "-" if tg.measured is None else tg.show(tg.measured)
         status = tg.status

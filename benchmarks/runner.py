@@ -49,7 +49,7 @@ README_END = "<!-- results:end -->"
 #: Peer modules, and the venv each one is looked for in when it is not importable here.
 PEER_VENVS = {"jax_peer": ".venv-peers", "torch_peer": ".venv-peers",
               "autograd_peer": ".venv-peers", "mygrad_peer": ".venv-peers",
-              "advect_peer": ".venv-advect"}
+              "casadi_peer": ".venv-peers", "advect_peer": ".venv-advect"}
 #: Install hints for the notes of skipped peers.
 SETUP_HINT = "bash benchmarks/setup_peers.sh, or pip install -e '.[peers]'"
 

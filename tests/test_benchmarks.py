@@ -100,6 +100,25 @@ def test_targets_met_missed_and_not_run():
     assert [t.status for t in w4] == ["met", "met"]     # the jitted JAX row does not count
 
 
+def test_the_compiled_tape_is_its_own_column():
+    """grad[compiled] must not stand in for the interpreted grad: issue 5's per-op target
+    reads the interpreted engine, issue 12's the compiled column against the compiling
+    peers (CasADi's best way)."""
+    records = [_rec("ad", "W1", "grad", 1e-3), _rec("ad", "W1", "grad[compiled]", 5e-5,
+                                                    "compiled"),
+               _rec("jax_peer", "W1", "grad[jit]", 4e-5, "jit"),
+               _rec("casadi_peer", "W1", "grad", 1e-4), _rec("casadi_peer", "W1", "grad[jit]",
+                                                            6e-5, "jit")]
+    index = report.Index(records)
+    assert index.time("W1", "grad", "ad") == 1e-3
+    assert index.time("W1", "grad", "ad compiled") == 5e-5
+    found = {t.goal: t for t in report.targets(index, 100)}
+    assert found["grad per recorded op <= 5 µs"].status == "missed"          # 10 µs/op
+    assert found["compiled grad per op <= JAX jit's (issue 12)"].status == "missed"
+    casadi = found["compiled grad per op <= CasADi's, its best way (issue 12)"]
+    assert casadi.status == "met" and casadi.measured == pytest.approx(5 / 6)
+
+
 def test_auto_suite_measures_a_program():
     """The suite of issue 11 runs (one small program) and its rows have what the table reads."""
     from benchmarks import auto_suite

@@ -24,7 +24,8 @@ from typing import Any
 Inputs = dict[str, Any]
 Prepare = Callable[[Inputs], Callable[[], Any]]
 
-PEER_MODULES = ("numpy_hand", "jax_peer", "torch_peer", "autograd_peer", "mygrad_peer")
+PEER_MODULES = ("numpy_hand", "jax_peer", "torch_peer", "autograd_peer", "mygrad_peer",
+                "casadi_peer")
 SUBPROCESS_PEERS = {"advect_peer": ".venv-advect"}  # module -> venv directory
 
 
