@@ -121,7 +121,10 @@ def test_accumulate_matches(dtype, always_numba):
 
 @pytest.mark.parametrize("dtype", [*DTYPES, np.complex128], ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("rows", [1, 7])
-def test_scatter_add_sums_repeats_like_add_at(dtype, rows):
+@pytest.mark.parametrize("numba", [True, False], ids=["kernel", "no numba"])
+def test_scatter_add_sums_repeats_like_add_at(dtype, rows, numba, monkeypatch):
+    if not numba:                        # the generated module unusable: NumPy's add.at
+        monkeypatch.setattr(kernels, "_common", False)
     rng = np.random.default_rng(3)
     positions = rng.integers(0, 5, 40).astype(np.intp)      # many repeats of 5 positions
     out = rng.standard_normal((rows, 5)).astype(dtype)
