@@ -214,8 +214,10 @@ def _positions(index: tuple, shape: tuple) -> np.ndarray:
 def _scatter_rows(out, index: tuple, shape: tuple, values) -> None:
     """out[..., index] += values for an `out` of batch + shape (C-contiguous) and values of
     batch + x[index].shape, repeated positions summed: one kernel pass over the block."""
+    if out.size == 0:
+        return
     positions = _positions(index, shape)
-    rows = out.size // max(math.prod(shape), 1)
+    rows = out.size // math.prod(shape)
     kernels.scatter_add(out.reshape(rows, -1), positions,
                         np.ascontiguousarray(values, dtype=out.dtype).reshape(rows, -1))
 
