@@ -1243,6 +1243,9 @@ class CompiledGrad:
     #: Compile every signature that lowers, even where the interpreted engine is predicted
     #: faster (compile="always"; see `slower`).
     always: bool = False
+    #: The Jacobian's block size the user asked for (None: the planner's): what `slower`
+    #: prices the compiled Jacobian with, as it will run.
+    chunk_size: int | None = None
     replays: dict = field(default_factory=dict)
     reports: dict = field(default_factory=dict)
     calls: int = 0
@@ -1380,7 +1383,7 @@ class CompiledGrad:
             return "", False
         from ad.cost.calibration import current
         from ad.cost.counts import _seconds, predict, tape_counts
-        plan = None if self.kind == "grad" else jacobian_plan(program)
+        plan = None if self.kind == "grad" else jacobian_plan(program, self.chunk_size)
         compiled = program.predict_grad() if plan is None else min(
             program.predict_jacobian(m, plan) for m in ("forward", "reverse"))
         # the interpreted engine pays at least its per-entry cost: far below that, no need

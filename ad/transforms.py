@@ -418,7 +418,7 @@ def _compiled_jacobian(f, argnums, chunk_size, mode: str, transform: str, fallba
     "auto": the mode whose compiled Jacobian the cost model predicts faster,
     `ad.compiled.jacobian_choice`), `fallback` (the interpreted transform) where it does not
     lower."""
-    compiled = _compiled_grad(f, "jacobian", compile)
+    compiled = _compiled_grad(f, "jacobian", compile, chunk_size)
     plans: dict = {}         # per recorded program: its block plan and mode
 
     def blocks(replay, leaves):
@@ -970,8 +970,9 @@ def _compiling(compile, transform: str, f):
                      f"'always', not {compile!r}")
 
 
-def _compiled_grad(f, kind: str, compile) -> CompiledGrad:
-    return CompiledGrad(f, kind=kind, strict=compile == "strict", always=compile == "always")
+def _compiled_grad(f, kind: str, compile, chunk_size: int | None = None) -> CompiledGrad:
+    return CompiledGrad(f, kind=kind, strict=compile == "strict", always=compile == "always",
+                        chunk_size=chunk_size)
 
 
 def _compiled_task(payload, start: int, stop: int) -> np.ndarray:

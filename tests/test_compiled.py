@@ -929,3 +929,19 @@ def test_a_singular_solve_runs_interpreted_as_without_compile():
     value, grad = ad.value_and_grad(lambda x: anp.linalg.det(anp.reshape(x, (2, 2))),
                                     compile=True)(singular)
     np.testing.assert_allclose([value, *grad], [0.0, 4.0, -2.0, -2.0, 1.0], atol=1e-15)
+
+
+def test_the_slower_check_prices_the_chunk_size_the_jacobian_runs(monkeypatch):
+    """jacobian(compile=True, chunk_size=k) decides compiled-or-interpreted on the blocks
+    it will run, not the planner's default ones."""
+    seen = []
+    planner = ad.compiled.jacobian_plan
+
+    def spy(program, chunk_size=None):
+        seen.append(chunk_size)
+        return planner(program, chunk_size)
+    monkeypatch.setattr(ad.compiled, "jacobian_plan", spy)
+    jac = ad.jacobian(lambda x: anp.sin(x) * x, compile=True, chunk_size=3)
+    x = np.linspace(0.0, 1.0, 10)
+    np.testing.assert_allclose(jac(x), np.diag(np.cos(x) * x + np.sin(x)), atol=1e-12)
+    assert seen and set(seen) == {3}
