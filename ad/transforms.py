@@ -22,6 +22,7 @@ from ad import numpy as anp
 from ad import tree
 from ad.compiled import CompiledGrad, GuardFailed, NotLowered, jacobian_choice, jacobian_plan
 from ad.cost import Chain, predict
+from ad.cost.calibration import current
 from ad.cost.counts import recorded_counts
 from ad.cost.memory import RecomputePlan, check_budget, footprint, plan_recompute
 from ad.errors import DTypeError, ShapeError
@@ -599,7 +600,9 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
       it recorded), so `f` runs once either way. The prices are the calibration table's
       (`ad.cost.calibration.current()`: this machine's, from `python -m ad.calibrate`, else
       the shipped default). The choice is remembered per signature (argument shapes and
-      dtypes): later calls run the chosen mode directly. When the two predictions are
+      dtypes), and shared by every `jacobian` of the same `f` and options, so
+      `ad.jacobian(f)(x)` written inline in a loop decides once: later calls run the
+      chosen mode directly. When the two predictions are
       within SETTLE_WITHIN (1.5x) of each other, a close call the model cannot resolve,
       the next calls time each mode SETTLE_TRIALS (2) times, or up to SETTLE_MAX_TRIALS
       (8) while they take less than SETTLE_BUDGET (20 ms) in all, and keep the faster from
@@ -615,8 +618,9 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
     (`.report` gives it, and every block's time; `progress=True` shows a bar).
 
     `compile=True` replays a compiled tape per signature (see `value_and_grad`), in the
-    mode named or, for "auto", forward iff n <= m (the compiled path's costs are not
-    calibrated yet); signatures that do not lower run as without it.
+    mode named or, for "auto", the mode whose compiled Jacobian the cost model predicts
+    faster (`ad.compiled.jacobian_choice`); signatures that do not lower, or whose compiled
+    tape is predicted slower than the interpreted engine, run as without it.
     `sparse=True` (or "local") detects the Jacobian's sparsity pattern once per signature
     (`ad.sparsity`; global: valid for every input, or local: at these inputs, re-detected
     when they change), colours it and returns a `scipy.sparse.csr_array` (one row per
@@ -699,7 +703,11 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         chain_jacobian_f.report = None
         return chain_jacobian_f
 
-    decisions: dict = {}   # the choice depends on shapes: decide once per signature
+    # the choice depends on shapes: decided once per signature, and shared by every
+    # jacobian(f) of the same f and options (an inline `ad.jacobian(f)(x)` in a loop)
+    decisions = _decisions_of(f, (argnums if isinstance(argnums, int) else tuple(argnums),
+                                  chunk_size, settle, holomorphic))
+    transforms: dict = {}  # (signature, mode) -> its jacfwd / jacrev, made on first use
 
     @functools.wraps(f)
     def jacobian_f(*args, **kwargs):
@@ -707,11 +715,13 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         signature = (nums, tuple((shape_of(leaf), getattr(leaf, "dtype", type(leaf)))
                                  for leaf in tree.flatten((args, kwargs))[0]))
         decision = decisions.get(signature)
+        if decision is not None and decision.report.table is not current():
+            decision = None        # decided on other prices (`ad.cost.calibration.use`)
         if decision is not None:   # the same plan as predicted: run a mode directly
             mode = decision.next_mode()
-            by = decision.transforms.get(mode)
+            by = transforms.get((signature, mode))
             if by is None:         # made once per signature and mode
-                by = decision.transforms[mode] = (jacfwd if mode == "forward" else jacrev)(
+                by = transforms[signature, mode] = (jacfwd if mode == "forward" else jacrev)(
                     f, argnums, chunk_size=decision.report.plan.chunk, holomorphic=holomorphic)
             start = time.perf_counter()
             result = by(*args, **kwargs)
@@ -754,16 +764,32 @@ SETTLE_MAX_TRIALS = 8
 SETTLE_BUDGET = 0.02
 
 
+#: `jacobian(mode="auto")`'s decisions per f (weakly keyed, and holding nothing that refers
+#: to f, so they never keep it alive), then per options: {signature: _Decision}.
+_DECISIONS_BY_F: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _decisions_of(f: Callable, options: tuple) -> dict:
+    """The decisions `jacobian(f, mode="auto")` with these options shares with every other
+    jacobian of the same f; a private dict when f cannot be weakly referenced."""
+    try:
+        per_f = _DECISIONS_BY_F.get(f)
+        if per_f is None:
+            per_f = _DECISIONS_BY_F[f] = {}
+    except TypeError:
+        return {}
+    return per_f.setdefault(options, {})
+
+
 class _Decision:
     """The mode `jacobian(mode="auto")` runs for one signature: the prediction's, or, for a
     close call, the faster of the two once both have been timed (SETTLE_TRIALS times, or
     more within SETTLE_BUDGET)."""
 
-    __slots__ = ("report", "times", "settled", "transforms")
+    __slots__ = ("report", "times", "settled")
 
     def __init__(self, report, settle: bool) -> None:
         self.report = report
-        self.transforms: dict = {}      # mode -> its jacfwd / jacrev, made on first use
         close = max(report.ratio, 1.0 / max(report.ratio, 1e-300)) < SETTLE_WITHIN
         self.settled = not (settle and close and report.counts.reverse_only is None)
         self.times: dict[str, list[float]] = {"forward": [], "reverse": []}

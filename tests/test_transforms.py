@@ -211,3 +211,33 @@ def test_identity_seed_shortcut_matches_the_product():
     np.testing.assert_allclose(ad.hessian(lambda x: anp.sum(anp.tanh(A @ x) ** 2))(x),
                                ad.jacrev(ad.jacrev(lambda x: anp.sum(anp.tanh(A @ x) ** 2)))(x),
                                atol=1e-13)
+
+
+def _inline_target(x):
+    return anp.sin(x) * x
+
+
+def test_an_inline_jacobian_decides_once_per_signature(monkeypatch):
+    """`ad.jacobian(f)(x)` written inline in a loop predicts once per signature, as a
+    jacobian(f) made once does; the shared decisions do not keep f alive."""
+    import gc
+    import weakref
+    predictions = []
+    real = ad.transforms.predict
+    monkeypatch.setattr(ad.transforms, "predict",
+                        lambda *a, **k: predictions.append(1) or real(*a, **k))
+    x = np.linspace(0.0, 1.0, 6)
+    for _ in range(4):
+        np.testing.assert_allclose(ad.jacobian(_inline_target, settle=False)(x),
+                                   np.diag(np.cos(x) * x + np.sin(x)), atol=1e-12)
+    assert len(predictions) == 1
+    ad.jacobian(_inline_target, settle=False)(np.ones(3))          # a new signature
+    assert len(predictions) == 2
+
+    def local(x):
+        return anp.tanh(x)
+    ad.jacobian(local)(x)
+    ref = weakref.ref(local)
+    del local
+    gc.collect()
+    assert ref() is None
