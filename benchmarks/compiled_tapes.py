@@ -258,6 +258,40 @@ def table(rows: Sequence[dict[str, Any]], others: dict | None = None) -> str:
     return "\n".join(lines)
 
 
+_LOAD = """
+import sys, time
+import numpy as np
+import ad, ad.numpy as anp
+import ad.compiled
+if sys.argv[1] == "after kernels":      # a session that has run ad's Numba kernels
+    ad.grad(lambda x: anp.sum(anp.sin(x) * anp.tanh(x)))(np.linspace(0.0, 1.0, 100000))
+start = time.perf_counter()
+ad.compiled.interpreter()
+print(time.perf_counter() - start)
+"""
+
+
+def interpreter_loads(repeats: int = 3) -> dict[str, float]:
+    """Seconds to load the interpreter from its on-disk cache in a new process (the best
+    of `repeats` processes, bytecode cached): first thing in the process, where it also
+    pays Numba's own one-time set-up (its NumPy registries; SciPy's BLAS, when SciPy is
+    installed), and after ad's elementwise kernels have run, which pay that set-up."""
+    import os
+    import sys
+    # Python's default, bytecode caching on (a machine may set PYTHONDONTWRITEBYTECODE:
+    # every import then compiles its source again, the generated interpreter's too)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    out = {}
+    for when in ("first in the process", "after kernels"):
+        times = []
+        for _ in range(repeats + 1):            # the first may write the bytecode caches
+            done = subprocess.run([sys.executable, "-c", _LOAD, when], capture_output=True,
+                                  text=True, check=True, env=env)
+            times.append(float(done.stdout.split()[-1]))
+        out[when] = min(times)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -273,8 +307,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     jacobian_rows = jacobians(min(args.repeats, 5), args.quick)
     memory = tape_bytes()
     others = peers()
+    loads = interpreter_loads()
     result = {"rows": rows, "jacobians": jacobian_rows, "tape": memory,
-              "interpreter load_s": interpreter_s, "peers": others,
+              "interpreter load_s": interpreter_s, "interpreter loads_s": loads,
+              "peers": others,
               "machine": machine.machine(), "environment": machine.environment()}
     text = [table(rows, others), "", jacobian_table(jacobian_rows), "",
             f"- deep scalar chain of {memory['ops']:,} ops: the compiled tape keeps "
@@ -282,7 +318,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "and value arena; `python -m benchmarks.tape_memory` measures the interpreted "
             "tape)",
             f"- the interpreter: loaded (or compiled, on a machine's first use) in "
-            f"{interpreter_s:.2f} s"]
+            f"{interpreter_s:.2f} s in this process; from its cache in a new process (best of "
+            f"3, bytecode cached) {loads['first in the process']:.2f} s as the first Numba "
+            "code there, "
+            f"{loads['after kernels']:.2f} s after ad's elementwise kernels ran (they pay "
+            "Numba's own set-up)"]
     print("\n".join(text))
     if args.record:
         machine.record("compiled_tapes",
