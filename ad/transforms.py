@@ -932,7 +932,28 @@ def _reverse_task(payload, start: int, stop: int) -> list:
     return recording.pull(seeds, batch=(stop - start,))
 
 
+#: Per f (weakly: each CompiledGrad holds a proxy of f, so none keeps it alive), its
+#: CompiledGrads by options: (kind, compile, chunk_size) for the transforms made with
+#: compile=, TANGENTS for jvp and vjp. Every transform of the same f and options shares
+#: one, so `ad.grad(f, compile=True)(x)` written inline in a loop records once per
+#: signature, as a transform made once does.
 _COMPILED_BY_F: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+TANGENTS = ("jacobian", "jvp and vjp")
+
+
+def _shared_compiled(f, options, make: Callable) -> CompiledGrad | None:
+    """f's CompiledGrad for these options (`make(proxy of f)` on first use), or None when
+    f cannot be weakly referenced."""
+    try:
+        per_f = _COMPILED_BY_F.get(f)
+        if per_f is None:
+            per_f = _COMPILED_BY_F[f] = {}
+    except TypeError:
+        return None
+    compiled = per_f.get(options)
+    if compiled is None:
+        compiled = per_f[options] = make(weakref.proxy(f))
+    return compiled
 
 
 def _lowered(compiled: CompiledGrad, f, args, kwargs, nums, single: bool, transform: str):
@@ -959,7 +980,7 @@ def _jvp_fast(f, x, t):
             and t.dtype.char == "d" and x.shape == t.shape):
         return None
     try:
-        compiled = _COMPILED_BY_F.get(f)
+        compiled = _COMPILED_BY_F.get(f, {}).get(TANGENTS)
     except TypeError:
         return None
     replay = None if compiled is None else compiled.replays.get(((0,), 1, (x.shape, "d")))
@@ -973,12 +994,8 @@ def _jvp_fast(f, x, t):
 
 def _compiled_replay(f, args, nums, transform: str, compile):
     """`_lowered` for jvp and vjp, with f's compiled programs cached per f."""
-    try:
-        compiled = _COMPILED_BY_F.get(f)
-        if compiled is None:
-            # a proxy: the cached value must not keep its key (f) alive
-            compiled = _COMPILED_BY_F[f] = CompiledGrad(weakref.proxy(f), kind="jacobian")
-    except TypeError:                 # f cannot be weakly referenced: no cache
+    compiled = _shared_compiled(f, TANGENTS, lambda g: CompiledGrad(g, kind="jacobian"))
+    if compiled is None:              # f cannot be weakly referenced: no cache
         return None, None
     compiled.strict, compiled.always = compile == "strict", compile == "always"
     return _lowered(compiled, f, args, {}, nums, False, transform)
@@ -997,8 +1014,12 @@ def _compiling(compile, transform: str, f):
 
 
 def _compiled_grad(f, kind: str, compile, chunk_size: int | None = None) -> CompiledGrad:
-    return CompiledGrad(f, kind=kind, strict=compile == "strict", always=compile == "always",
-                        chunk_size=chunk_size)
+    """The CompiledGrad a transform with compile= runs on: f's shared one for these
+    options, or its own when f cannot be weakly referenced."""
+    def make(g):
+        return CompiledGrad(g, kind=kind, strict=compile == "strict",
+                            always=compile == "always", chunk_size=chunk_size)
+    return _shared_compiled(f, (kind, compile, chunk_size), make) or make(f)
 
 
 def _compiled_task(payload, start: int, stop: int) -> np.ndarray:

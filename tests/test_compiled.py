@@ -544,7 +544,7 @@ def test_jvp_and_vjp_with_compile_equal_the_interpreted_ones(f, args, lowers):
         u = rng.standard_normal(np.shape(out))
         for a, b in zip(ad.tree.flatten(pullback(u))[0], ad.tree.flatten(pullback_plain(u))[0]):
             assert np.allclose(a, b, rtol=1e-13, atol=1e-15)
-    compiled = ad.transforms._COMPILED_BY_F[f]   # one recording per signature, reused
+    compiled = ad.transforms._COMPILED_BY_F[f][ad.transforms.TANGENTS]   # one recording, reused
     assert compiled.recordings == 1
     assert any(r is not None for r in compiled.replays.values()) == lowers
 
@@ -569,7 +569,7 @@ def test_hvp_with_compile_equals_the_interpreted_one(f, primals):
             assert np.shape(a) == np.shape(b)
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     gradient = ad.transforms._GRADIENTS_BY_F[f][len(primals)]
-    compiled = ad.transforms._COMPILED_BY_F[gradient]
+    compiled = ad.transforms._COMPILED_BY_F[gradient][ad.transforms.TANGENTS]
     assert any(r is not None for r in compiled.replays.values())   # its tape lowered
     assert compiled.recordings == 1 + compiled.guard_failures
 
@@ -879,10 +879,12 @@ def test_argmax_along_an_axis_is_recomputed(axis, keepdims):
 
 
 def test_a_close_call_against_the_interpreted_engine_is_settled_by_measurement():
-    f = lambda x: anp.tanh(x[1:] * x[:-1]) * 2.0      # noqa: E731
+    def fresh():      # a new f each time: transforms of one f share its compiled tapes
+        return lambda x: anp.tanh(x[1:] * x[:-1]) * 2.0
     x = np.linspace(0.1, 1.0, 30)
-    want = ad.jacobian(f)(x)
+    want = ad.jacobian(fresh())(x)
     for compiled_s, interpreted_s, keeps in ((2.0, 1.0, False), (1.0, 2.0, True)):
+        f = fresh()
         jac = ad.jacobian(f, compile=True)
         jac(x)
         replay = next(r for r in jac.compiled.replays.values() if r is not None)
@@ -894,6 +896,9 @@ def test_a_close_call_against_the_interpreted_engine_is_settled_by_measurement()
         assert kept == keeps
         assert ("settled by measurement" in " ".join(jac.compiled.reports.values())) != keeps
         np.testing.assert_allclose(jac(x), want, rtol=1e-13)
+        # a settled decision holds for every later transform of the same f
+        assert (ad.jacobian(f, compile=True).compiled is jac.compiled)
+    f = fresh()
     jac = ad.jacobian(f, compile=True)     # through the transform: both ways timed, twice
     jac(x)
     replay = next(r for r in jac.compiled.replays.values() if r is not None)
@@ -914,7 +919,7 @@ def test_the_compiled_jvp_fast_path_keeps_every_check():
         ad.jvp(f, (x,), (np.ones(4),), compile=True)
     got = ad.jvp(f, (x,), (t.astype(np.float32),), compile=True)    # not the fast path
     np.testing.assert_allclose(got[1], ad.jvp(f, (x,), (t,))[1], rtol=1e-6)
-    assert ad.transforms._COMPILED_BY_F[f].recordings == 1
+    assert ad.transforms._COMPILED_BY_F[f][ad.transforms.TANGENTS].recordings == 1
 
 
 def test_a_singular_solve_runs_interpreted_as_without_compile():
@@ -945,3 +950,24 @@ def test_the_slower_check_prices_the_chunk_size_the_jacobian_runs(monkeypatch):
     x = np.linspace(0.0, 1.0, 10)
     np.testing.assert_allclose(jac(x), np.diag(np.cos(x) * x + np.sin(x)), atol=1e-12)
     assert seen and set(seen) == {3}
+
+
+def test_an_inline_compiled_gradient_records_once_per_signature():
+    """`ad.grad(f, compile=True)(x)` written inline in a loop shares f's compiled tape (one
+    recording per signature, as a transform made once), and does not keep f alive."""
+    import gc
+    import weakref
+
+    def f(x):
+        return anp.sum(anp.sin(x) * x)
+    x = np.linspace(0.1, 1.0, 5)
+    for scale in (1.0, 2.0, 3.0):
+        np.testing.assert_allclose(ad.grad(f, compile=True)(scale * x),
+                                   ad.grad(f)(scale * x), rtol=1e-14)
+    assert ad.grad(f, compile=True).compiled.recordings == 1
+    assert ad.value_and_grad(f, compile="always").compiled is not \
+        ad.grad(f, compile=True).compiled                  # other options, its own
+    ref = weakref.ref(f)
+    del f
+    gc.collect()
+    assert ref() is None
