@@ -764,21 +764,28 @@ SETTLE_MAX_TRIALS = 8
 SETTLE_BUDGET = 0.02
 
 
-#: `jacobian(mode="auto")`'s decisions per f (weakly keyed, and holding nothing that refers
-#: to f, so they never keep it alive), then per options: {signature: _Decision}.
+def _per_f(cache: "weakref.WeakKeyDictionary", f) -> dict | None:
+    """f's dict in a weak per-f cache (made on first use), or None when f cannot be weakly
+    referenced. What goes in it must not refer to f (a `weakref.proxy` of f at most), or
+    the entry would keep its own key alive."""
+    try:
+        per_f = cache.get(f)
+        if per_f is None:
+            per_f = cache[f] = {}
+    except TypeError:
+        return None
+    return per_f
+
+
+#: `jacobian(mode="auto")`'s decisions per f, then per options: {signature: _Decision}.
 _DECISIONS_BY_F: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _decisions_of(f: Callable, options: tuple) -> dict:
     """The decisions `jacobian(f, mode="auto")` with these options shares with every other
     jacobian of the same f; a private dict when f cannot be weakly referenced."""
-    try:
-        per_f = _DECISIONS_BY_F.get(f)
-        if per_f is None:
-            per_f = _DECISIONS_BY_F[f] = {}
-    except TypeError:
-        return {}
-    return per_f.setdefault(options, {})
+    per_f = _per_f(_DECISIONS_BY_F, f)
+    return {} if per_f is None else per_f.setdefault(options, {})
 
 
 class _Decision:
@@ -894,9 +901,8 @@ def _flat_gradient(f, n_args: int):
     """f's gradient with respect to its n_args arguments, every leaf raveled into one
     array (one cached function per f, so its compiled tapes are kept with it), or None
     when f cannot be weakly referenced."""
-    try:
-        by_count = _GRADIENTS_BY_F.setdefault(f, {})
-    except TypeError:
+    by_count = _per_f(_GRADIENTS_BY_F, f)
+    if by_count is None:
         return None
     if n_args not in by_count:      # through a proxy: the value must not keep f alive
         gradient = grad(weakref.proxy(f), argnums=tuple(range(n_args)))
@@ -944,11 +950,8 @@ TANGENTS = ("jacobian", "jvp and vjp")
 def _shared_compiled(f, options, make: Callable) -> CompiledGrad | None:
     """f's CompiledGrad for these options (`make(proxy of f)` on first use), or None when
     f cannot be weakly referenced."""
-    try:
-        per_f = _COMPILED_BY_F.get(f)
-        if per_f is None:
-            per_f = _COMPILED_BY_F[f] = {}
-    except TypeError:
+    per_f = _per_f(_COMPILED_BY_F, f)
+    if per_f is None:
         return None
     compiled = per_f.get(options)
     if compiled is None:
