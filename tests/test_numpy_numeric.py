@@ -64,3 +64,15 @@ def test_convolve_and_correlate_take_lists_and_integers():
         np.testing.assert_allclose(got, want, rtol=1e-14)
         np.testing.assert_allclose(fn(x, kernel), np.asarray(
             anp.convolve(x, kernel) if fn is np.convolve else anp.correlate(x, kernel)))
+
+
+def test_nan_to_num_replaces_by_the_input_not_by_earlier_replacements():
+    """Each mask is of the input: a posinf below zero is not then taken for a -inf, a nan
+    replaced by inf is not replaced again; the derivative passes where nothing is replaced."""
+    x = np.array([np.inf, -np.inf, np.nan, 1.5, -2.0])
+    for options in ({}, {"posinf": -1.0}, {"neginf": 7.0}, {"nan": np.inf},
+                    {"nan": -np.inf, "posinf": -3.0, "neginf": 4.0}):
+        np.testing.assert_array_equal(anp.nan_to_num(x, **options),
+                                      np.nan_to_num(x, **options), err_msg=str(options))
+    grad = ad.grad(lambda y: anp.sum(anp.nan_to_num(y, posinf=-1.0) * 3.0))(x)
+    np.testing.assert_array_equal(grad, [0.0, 0.0, 0.0, 3.0, 3.0])

@@ -212,10 +212,13 @@ def nan_to_num(x, copy=True, nan: float = 0.0, posinf=None, neginf=None):
     """
     dtype = _value_dtype(x)                        # metadata: not a value read
     info = _np.finfo(dtype if dtype.kind == "f" else _np.float64)
-    # the masks are comparisons of x (recomputed by a compiled tape), not values read
-    x, inf = where(isnan(x), nan, x), isinf(x)  # noqa: F821
-    x = where(logical_and(inf, x > 0), info.max if posinf is None else posinf, x)  # noqa: F821
-    return where(logical_and(inf, x < 0), info.min if neginf is None else neginf, x)  # noqa: F821
+    # the masks are comparisons of x (recomputed by a compiled tape), not values read;
+    # all three of the input, before any replacement (posinf=-1 is not then a -inf)
+    inf = isinf(x)  # noqa: F821
+    nans, pos, neg = isnan(x), logical_and(inf, x > 0), logical_and(inf, x < 0)  # noqa: F821
+    x = where(nans, nan, x)
+    x = where(pos, info.max if posinf is None else posinf, x)
+    return where(neg, info.min if neginf is None else neginf, x)
 
 
 def where(condition, x=None, y=None):
