@@ -710,8 +710,7 @@ class Program:
     def value_and_grad(self, leaves: Sequence[np.ndarray]):
         """The (scalar) output's value and the adjoint of every input leaf."""
         value, adjoints = self.gradient(_flat(leaves))
-        return value, [adjoints[start:stop].reshape(shape) for (start, stop), shape
-                       in zip(self._spans, self.in_shapes)]
+        return value, self._by_leaf(adjoints)
 
     def gradient(self, x: np.ndarray):
         """The (scalar) output's value and its gradient, for the inputs end to end as one
@@ -734,9 +733,14 @@ class Program:
     def _adjoints(self, block) -> list[np.ndarray]:
         """The inputs' adjoints (copied out of this thread's block, which the next call
         overwrites; the inputs' slots come first in the arena)."""
-        adjoints = block[:self._n_in, 0].copy()
-        return [adjoints[start:stop].reshape(shape) for (start, stop), shape
-                in zip(self._spans, self.in_shapes)]
+        return self._by_leaf(block[:self._n_in, 0].copy())
+
+    def _by_leaf(self, array: np.ndarray) -> list[np.ndarray]:
+        """`array`'s last axis (every input element, end to end: the inputs' slots come
+        first, in order) split into one piece per input leaf, shaped lead + the leaf's."""
+        lead = array.shape[:-1]
+        return [array[..., start:stop].reshape(lead + tuple(shape))
+                for (start, stop), shape in zip(self._spans, self.in_shapes)]
 
     def jacobian(self, leaves: Sequence[np.ndarray], mode: str, plan: BlockPlan):
         """The output's value and its Jacobian with respect to every input leaf (shape
@@ -755,6 +759,11 @@ class Program:
         # forward: the columns are the Jacobian's (out x inputs); reverse: its transpose's
         return value, self._split(columns if mode == "forward" else columns.T)
 
+    def _split(self, matrix: np.ndarray) -> list[np.ndarray]:
+        """The Jacobian (out elements x every input element) as one block per input leaf."""
+        return [piece.reshape(self.out_shape + piece.shape[1:])
+                for piece in self._by_leaf(matrix)]
+
     def _columns(self, leaves, mode: str, first: int, stop: int) -> np.ndarray:
         """Directions first..stop as columns, copied out of the block: in forward mode the
         output tangents of input directions first..stop (out x width), in reverse mode the
@@ -770,15 +779,6 @@ class Program:
         np.fill_diagonal(block[self._out + first:self._out + first + width], 1.0)
         self._run(vals, block, 2)
         return block[:self._n_in].copy()
-
-    def _split(self, matrix: np.ndarray) -> list[np.ndarray]:
-        """The Jacobian (out elements x every input element) as one block per input leaf."""
-        pieces, position = [], 0
-        for (start, stop), shape in zip(self._spans, self.in_shapes):
-            size = stop - start
-            pieces.append(matrix[:, position:position + size].reshape(self.out_shape + shape))
-            position += size
-        return pieces
 
     def values(self, leaves: Sequence[np.ndarray]) -> np.ndarray:
         """The output's value (one forward pass: also checks the guards)."""
@@ -1256,13 +1256,18 @@ class CompiledGrad:
     hot: dict = field(default_factory=dict)
     MAX_PATHS = 8
 
+    @staticmethod
+    def plain_key(argnums: tuple, args: Sequence[np.ndarray]) -> tuple:
+        """The `replays` key of a call with float arrays only, as positional arguments."""
+        return (argnums, len(args), *[(a.shape, a.dtype.char) for a in args])
+
     def lookup(self, args, kwargs, argnums: tuple, single: bool, check: Callable):
         """(the signature's Replay or None, the flat leaves of (args, kwargs)); `check()`
         validates the differentiated arguments and gives their structures (called once per
         signature, when it is recorded)."""
         plain = not kwargs and all(type(a) is np.ndarray and a.dtype.kind == "f" for a in args)
         if plain:                    # the common case: float arrays only
-            plain_key = (argnums, len(args), *[(a.shape, a.dtype.char) for a in args])
+            plain_key = self.plain_key(argnums, args)
             replay = self.replays.get(plain_key)
             if replay is not None:
                 if self.kind == "grad" and argnums == (0,) and single and len(args) == 1:

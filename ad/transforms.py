@@ -883,12 +883,10 @@ def hvp(f: Callable, primals: Sequence, tangents: Sequence, *, compile: bool = F
         gradient = _flat_gradient(f, len(primals))
         if gradient is not None:   # one array output, so its tape lowers: split it after
             _, flat = jvp(gradient, primals, tangents, compile=compile)
-            pieces, position = [], 0
-            for leaf in leaves:
-                size = math.prod(np.shape(leaf))
-                pieces.append(as_scalar(np.reshape(flat[position:position + size],
-                                                   np.shape(leaf))))
-                position += size
+            shapes = [np.shape(leaf) for leaf in leaves]
+            offsets = _offsets(shapes)
+            pieces = [as_scalar(np.reshape(flat[a:b], s))
+                      for a, b, s in zip(offsets, offsets[1:], shapes)]
             return per_argnum(structures, pieces, single=len(primals) == 1)
     _, tangent = jvp(grad(f, argnums=argnums), primals, tangents)
     return tangent[0] if len(primals) == 1 else tangent
@@ -986,7 +984,7 @@ def _jvp_fast(f, x, t):
         compiled = _COMPILED_BY_F.get(f, {}).get(TANGENTS)
     except TypeError:
         return None
-    replay = None if compiled is None else compiled.replays.get(((0,), 1, (x.shape, "d")))
+    replay = None if compiled is None else compiled.replays.get(compiled.plain_key((0,), (x,)))
     if replay is None or replay.program.guards or replay.wanted != [0]:
         return None
     value, tangent = replay.program.push([x], [t])
