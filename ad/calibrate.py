@@ -426,7 +426,8 @@ def fit_pass_factors(table: Calibration, budget: float) -> dict:
         x = np.linspace(0.1, 0.9, n)
         tape, x_id, out = _record(f, x)
         c = tape_counts(tape, [x_id], [x.size], [out.index])
-        block = chunk * float(np.median(c.entry_touched)) * c.itemsize
+        block = chunk * float(np.median(np.repeat(c.group_touched, c.group_tally.astype(int)))) \
+            * c.itemsize
         for mode, by, cost in (("jvp", jacfwd, forward_cost), ("vjp", jacrev, reverse_cost)):
             predicted = cost(c, n, chunk, table)
             # the best of three: a whole pass is long enough for the machine's other load

@@ -808,7 +808,12 @@ def _equivalent(name: str, module: str) -> str:
 
 def shape_of(value) -> tuple[int, ...]:
     """Shape of an array, a traced value or a Python number, without NumPy's dispatch cost."""
-    if type(value) is np.ndarray or isinstance(value, Tracer):
+    kind = type(value)
+    if kind is np.ndarray:
+        return value.shape
+    if kind is float or kind is int:
+        return ()
+    if isinstance(value, Tracer):
         return value.shape
     if isinstance(value, (float, int)):
         return ()

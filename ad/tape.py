@@ -32,6 +32,7 @@ Imports `ad.primitive` only.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
@@ -142,26 +143,38 @@ class Tape:
         self.dropped = 0
 
     # --- the one iterator ------------------------------------------------------------
-    def entries(self, reverse: bool = False, consume: bool = False
+    def entries(self, reverse: bool = False, consume: bool = False,
+                fields: Sequence[str] = ROW_FIELDS
                 ) -> Iterator[tuple[Primitive, dict, tuple[int, ...], tuple | None, int, Any]]:
         """The entries as (primitive, params, parents, constants, out, residuals), in
         execution order or, with `reverse`, backwards. With `consume` (backwards only), each
         entry is removed as it is handed out, so its residuals can be freed while the walk
-        goes on and the tape is empty at the end.
+        goes on and the tape is empty at the end. `fields` (a subsequence of ROW_FIELDS)
+        hands out those columns only: a walk without "residuals" (counting, planning) never
+        recomputes a dropped segment.
+
+        >>> import ad, ad.numpy as anp
+        >>> tape = ad.trace(lambda x: anp.sin(x) * 2.0, 1.0).tape
+        >>> [(p.name, out) for p, out in tape.entries(fields=("opcodes", "outs"))]
+        [('sin', 1), ('multiply', 2)]
         """
         if consume and not reverse:
             raise ValueError("Tape.entries: consume=True walks backwards only")
-        if self.dropped:
+        if consume and tuple(fields) != Tape.ROW_FIELDS:
+            raise ValueError("Tape.entries: consume=True hands out whole rows")
+        wanted = [Tape.ROW_FIELDS.index(name) for name in fields]
+        if self.dropped and 5 in wanted:
             return self._recomputing(reverse, consume)
         if consume:
             return self._consumed()
         rows = self.rows
         if reverse:
             start = len(rows) - 6
-            columns = [rows[start + k::-6] for k in range(6)]
+            columns = [rows[start + k::-6] for k in wanted]
         else:
-            columns = [rows[k::6] for k in range(6)]
-        columns[0] = map(OPCODES.__getitem__, columns[0])
+            columns = [rows[k::6] for k in wanted]
+        if wanted and wanted[0] == 0:
+            columns[0] = map(OPCODES.__getitem__, columns[0])
         return zip(*columns)
 
     def _consumed(self):
@@ -265,11 +278,11 @@ class Tape:
         """
         columns = self.parents
         starts = np.zeros(len(columns) + 1, dtype=np.int64)
-        np.cumsum([len(p) for p in columns], out=starts[1:])
-        flat = [parent for parents in columns for parent in parents]
-        return {"opcodes": np.asarray(self.opcodes, dtype=np.int32),
-                "outs": np.asarray(self.outs, dtype=np.int64),
-                "parent_ids": np.asarray(flat, dtype=np.int64),
+        np.cumsum(np.fromiter(map(len, columns), np.int64, len(columns)), out=starts[1:])
+        return {"opcodes": np.fromiter(self.opcodes, np.int32, len(columns)),
+                "outs": np.fromiter(self.outs, np.int64, len(columns)),
+                "parent_ids": np.fromiter(itertools.chain.from_iterable(columns), np.int64,
+                                          int(starts[-1])),
                 "parent_start": starts}
 
     def last_reads(self, wanted: Sequence[int] = ()) -> list[int]:

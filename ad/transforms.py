@@ -732,13 +732,15 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         recording = Recording(f, args, kwargs, nums, False, "jacobian")
         _complex_check("jacobian", f, recording.in_primals, recording.out_primals,
                        holomorphic, True, True)
+        counting = time.perf_counter()
         counts = _recording_counts(recording)
         plan = _recording_plan(recording, chunk_size)
         predicting = time.perf_counter()
         report = predict(counts, plan)
+        chosen = time.perf_counter()
+        report = dataclasses.replace(report, selection_seconds=chosen - counting)
         decisions[signature] = _Decision(report, settle)
         single = isinstance(argnums, int)
-        chosen = time.perf_counter()
         if report.choice == "forward":   # push tangents through the recording just made
             result = _jacfwd_from(recording, single, plan)
         else:

@@ -15,7 +15,8 @@ without the noise of timing a third loop) and what the fixed rules would have pa
 weight) and JAX's `jacobian` (always reverse). The first call of auto (recording, the
 prediction and the chosen mode) is reported over the chosen mode's time: the price of the
 selection; the selection alone (counting the recording and predicting, what auto adds to the
-recording the chosen mode reuses) likewise. Times are medians over rounds that time every
+recording the chosen mode reuses, as that first call timed it: `report.selection_seconds`)
+likewise. Times are medians over rounds that time every
 mode once each (drifts in load hit all alike), in one process, under the default threading
 (as `python -m ad.calibrate` measures); only ratios are meant to be read (the machine is
 shared and noisy).
@@ -34,8 +35,6 @@ import numpy as np
 import ad
 import ad.cost.calibration
 import ad.numpy as anp
-from ad.cost import predict, tape_counts
-from ad.recording import Recording
 from benchmarks import machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -272,10 +271,7 @@ def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, An
     np.testing.assert_allclose(auto(x), J, rtol=1e-8, atol=1e-10)
     first = time.perf_counter() - start
     report = auto.report
-    recording = Recording(f, (x,), {}, (0,), False, "jacobian")
-    start = time.perf_counter()          # the selection alone: count the recording, predict
-    predict(tape_counts(recording.level.tape, recording.in_ids, [x.size], recording.out_ids))
-    selection = time.perf_counter() - start
+    selection = report.selection_seconds  # what that first call spent counting, predicting
     measured = _interleaved({"forward": lambda: forward(x), "reverse": lambda: reverse(x),
                              "auto": lambda: auto(x)}, repeats)
     t_fwd, t_rev, t_auto = measured["forward"], measured["reverse"], measured["auto"]

@@ -367,3 +367,56 @@ def test_identity_seed_is_free_in_one_forward_pass():
     assert two_passes.forward.flops == 2 * c.flops + 4 * c.jvp
     two_inputs = cost.count(ad.trace(lambda x, y: anp.tanh(W @ x) * y, np.ones(4), 2.0))
     assert two_inputs.seed_jvp == 0
+
+
+# ----------------------------------------------------------------------------- counting fast
+def _counted(f, x, fresh: bool):
+    if fresh:
+        cost.counts._GROUPS.clear()
+    return cost.count(ad.trace(f, x))
+
+
+def _facts(c):
+    return (c.flops, c.jvp, c.vjp, c.saved, c.bytes, c.peak_live, c.fan_in, c.edges, c.nodes,
+            c.by_primitive, c.group_tally.tolist())
+
+
+@pytest.mark.parametrize("f, x", [
+    (lambda x: anp.sum(anp.sin(x) * 0.9 + 0.1 * x[::-1]), np.ones(7)),
+    (lambda x: x[1:3] * x[np.array([0, 0, 2])][:2] + anp.cumsum(x)[2:4], np.ones(5)),
+    (lambda x: anp.concatenate([x[:2] * 2.0, anp.exp(x), x[::2]]), np.ones(6)),
+    (lambda x: anp.linalg.eigh(anp.reshape(x, (3, 3)) + anp.reshape(x, (3, 3)).T)[1], np.ones(9)),
+])
+def test_counts_are_the_same_from_the_process_memo(f, x):
+    assert _facts(_counted(f, x, fresh=True)) == _facts(_counted(f, x, fresh=False))
+
+
+def test_repeated_entries_are_counted_as_one_group():
+    def f(x):
+        for _ in range(50):
+            x = anp.sin(x[1:3]) * 0.5 + x[np.array([0, 1])] + x    # slices, index arrays
+        return x
+    c = cost.count(ad.trace(f, np.ones(2)))
+    assert c.nodes == 50 * 6 and len(c.group_tally) == 6 and set(c.group_tally) == {50.0}
+
+
+def test_groups_tell_index_arrays_constants_and_outputs_apart():
+    c = cost.count(ad.trace(lambda x: x[np.array([0, 1])] + x[np.array([1, 1])], np.ones(3)))
+    assert len(c.group_tally) == 3        # two gathers (their positions differ), one add
+    scalar = cost.count(ad.trace(lambda x: x * 2.0, np.ones(4)))
+    array = cost.count(ad.trace(lambda x: x * np.full(4, 2.0), np.ones(4)))
+    assert scalar.by_primitive[0][0] == array.by_primitive[0][0] == "multiply~tc"
+    assert scalar.bytes < array.bytes     # the array constant is read: it is in the key
+    # a boolean mask selects as many elements as its data says: the output shape is keyed
+    few = cost.count(ad.trace(lambda x: x[np.array([True, False, False, False])], np.ones(4)))
+    many = cost.count(ad.trace(lambda x: x[np.array([True, True, True, False])], np.ones(4)))
+    assert few.bytes < many.bytes
+
+
+def test_auto_reports_what_deciding_cost():
+    jac = ad.jacobian(lambda x: anp.tanh(x) * 2.0)
+    jac(np.ones(5))
+    first = jac.report.selection_seconds
+    assert 0.0 < first < 1.0
+    jac(np.ones(5))                        # decided: the report keeps the first call's figure
+    assert jac.report.selection_seconds == first

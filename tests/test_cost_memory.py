@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import ad
 import ad.numpy as anp
+from ad.cost.counts import tape_counts
 from ad.cost.memory import MemoryBudgetError, budget_range, footprint, plan_recompute
 from ad.primitive import OutputShape
 from ad.recording import Recording
@@ -229,3 +230,18 @@ def test_any_budget_gives_the_stored_gradient_bit_for_bit(names, share):
     x = RNG.normal(size=(16, 24))
     g = ad.grad(f, memory_budget=between(f, x, share=share))(x)   # every budget in range fits
     assert np.array_equal(g, ad.grad(f)(x))
+
+
+def test_counting_a_budgeted_tape_recomputes_nothing(monkeypatch):
+    budget = between(mlp, X, share=0.3)
+    recording = BudgetedRecorder(budget).record(mlp, (X,), {}, (0,), False, "test")
+    plain = Recording(mlp, (X,), {}, (0,), False, "test")
+    tape = recording.level.tape
+    assert tape.dropped
+    calls = []
+    monkeypatch.setattr(type(tape), "recompute", lambda self, segment: calls.append(segment))
+    budgeted = tape_counts(tape, recording.in_ids, [X.size], recording.out_ids)
+    assert not calls                          # the walk read no residuals
+    stored = tape_counts(plain.level.tape, plain.in_ids, [X.size], plain.out_ids)
+    assert (budgeted.flops, budgeted.nodes, budgeted.peak_live, budgeted.fan_in) == \
+        (stored.flops, stored.nodes, stored.peak_live, stored.fan_in)

@@ -24,6 +24,7 @@ Imports `ad.primitive` only.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import math
@@ -186,8 +187,15 @@ class Calibration:
                                   self._rate)
         self._lines: dict[tuple, Line] = {}             # (name, mode, kind) -> its line
         self._compiled_median: dict[str, tuple] = {}    # mode -> the median op's line
-        self._passes = {mode: np.array(sorted(points), dtype=float)
-                        for mode, points in self.passes.items() if points}
+        self._passes = {}           # mode -> (log2 bytes, multiplier) of its pass points
+        for mode, points in self.passes.items():
+            if points:
+                points = np.array(sorted(points), dtype=float)
+                self._passes[mode] = (np.log2(points[:, 0]), points[:, 1])
+        ordered = sorted(self.assembly)
+        self._assembly = ([math.log2(b) for b, _ in ordered], [r for _, r in ordered])
+        ordered = sorted(self.compiled.get("blocks") or ())
+        self._blocks = ([math.log2(b) for b, _ in ordered], [r for _, r in ordered])
         self._variants: dict[str, list[str]] = {}     # primitive -> its variants' lines
         for key in sorted(self.lines):
             if "~" in key:
@@ -241,12 +249,9 @@ class Calibration:
         """Seconds per element of clearing (or copying) a compiled tape's block of
         `block_bytes`: the measured curve (`compiled["blocks"]`: bytes, seconds per element)
         at that size, else the `block_element` term."""
-        points = self.compiled.get("blocks")
-        if not points:
+        if not self._blocks[0]:
             return self.compiled_term("block_element")
-        points = np.array(sorted(points), dtype=float)
-        return float(np.interp(math.log2(max(block_bytes, 1.0)), np.log2(points[:, 0]),
-                               points[:, 1]))
+        return _interp(math.log2(max(block_bytes, 1.0)), *self._blocks)
 
     def calibrated(self, name: str) -> bool:
         """Whether `name` (a primitive or a variant) has a line of its own primitive."""
@@ -258,10 +263,7 @@ class Calibration:
         (directions x (n + m)): the measured rate at that size, else the engine's element
         term times the memory curve."""
         if self.assembly:
-            points = np.array(sorted(self.assembly), dtype=float)
-            rate = float(np.interp(math.log2(max(jacobian_bytes, 1.0)), np.log2(points[:, 0]),
-                                   points[:, 1]))
-            return elements * rate
+            return elements * _interp(math.log2(max(jacobian_bytes, 1.0)), *self._assembly)
         factor = float(self.memory_factor(np.array([jacobian_bytes]))[0])
         return self.engine["element"] * elements * factor
 
@@ -278,7 +280,7 @@ class Calibration:
             factor = np.ones_like(block_bytes)
         points = self._passes.get(mode) if mode is not None else None
         if points is not None:
-            factor = factor * np.interp(log_bytes, np.log2(points[:, 0]), points[:, 1])
+            factor = factor * np.interp(log_bytes, *points)
         return factor
 
     # --- storage ---------------------------------------------------------------------
@@ -304,6 +306,17 @@ class Calibration:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True), encoding="utf-8")
         return path
+
+
+def _interp(x: float, xs: list[float], ys: list[float]) -> float:
+    """`np.interp` of one number (clamped at the ends), without NumPy's call overhead."""
+    k = bisect.bisect_right(xs, x)
+    if k == 0:
+        return ys[0]
+    if k == len(xs):
+        return ys[-1]
+    t = (x - xs[k - 1]) / (xs[k] - xs[k - 1])
+    return ys[k - 1] + t * (ys[k] - ys[k - 1])
 
 
 def _median(values: list[float]) -> float:

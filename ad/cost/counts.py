@@ -29,7 +29,7 @@ from ad.cost.calibration import (Calibration, current, entry_elements, entry_wor
                                  variant)
 from ad.cost.memory import STORE_ALL, RecomputePlan, budget_range, footprint, plan_recompute
 from ad.graph import Graph, measure, trace
-from ad.primitive import float_dtype, primal_value
+from ad.primitive import float_dtype, primal_value, shape_of
 from ad.tape import CONSTANT, BlockPlan, Tape, plan_blocks
 
 
@@ -71,16 +71,19 @@ class ProgramCounts:
     #: Elements (per cotangent) added into accumulators: a value read by r entries gets r
     #: contributions, r - 1 of them added (none for readers that fuse the addition).
     fan_in: float = 0.0
-    #: Per entry (arrays of length `nodes`): its primitive's row in `by_primitive`, its
-    #: work per mode (value, JVP, VJP: columns of `entry_work`), the JVP work an identity
-    #: seed makes free, the elements one direction's rule reads and writes (its output and
-    #: traced arguments: a block of k directions streams k times as many) and the elements
-    #: its value moves. The calibration's memory curve prices each entry by its block size.
-    entry_primitive: np.ndarray = field(default_factory=lambda: np.zeros(0, int), compare=False)
-    entry_work: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)), compare=False)
-    entry_seed: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
-    entry_touched: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
-    entry_moved: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
+    #: Per group of equal entries (the same primitive on the same shapes and params):
+    #: its line's row in `by_primitive`, how many entries it has, its work per entry and
+    #: mode (value, JVP, VJP: columns of `entry_work`), the JVP work identity seeds make
+    #: free (over all its entries), the elements one direction's rule reads and writes (its
+    #: output and traced arguments: a block of k directions streams k times as many) and
+    #: the elements its value moves. The calibration's memory curve prices each group by
+    #: its block size.
+    group_line: np.ndarray = field(default_factory=lambda: np.zeros(0, int), compare=False)
+    group_tally: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
+    group_work: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)), compare=False)
+    group_seed: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
+    group_touched: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
+    group_moved: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
     #: What predictions with one calibration table reuse (the priced work per line).
     memo: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -88,9 +91,10 @@ class ProgramCounts:
 def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int],
                 output_ids: Sequence[int | None], m: int | None = None,
                 itemsize: int = 8, out_shapes: Sequence[tuple] | None = None) -> ProgramCounts:
-    """Count a recorded tape: one walk to sum costs, then a pass over the sizes it saw to
-    find the live-value peak. `out_shapes` (default: those of the traced outputs) are what
-    `predict` plans the Jacobian's blocks with.
+    """Count a recorded tape in one walk (`Tape.entries`, without residuals) that finds
+    each entry's group and notes what it reads, then a pass over the sizes it saw for the
+    live-value peak and the fan-in. `out_shapes` (default: those of the traced outputs)
+    are what `predict` plans the Jacobian's blocks with.
 
     >>> import numpy as np, ad
     >>> g = ad.trace(lambda x: ad.numpy.sum(x * x), np.ones(4))
@@ -101,127 +105,179 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
     shapes = tape.shapes
     n_values = len(shapes)
     sizes = [0] * n_values
-    for i, s in zip(input_ids, input_sizes):
-        sizes[i] = int(s)
-    last_use = [-1] * n_values      # tape position after which a result is dead
+    for i, size in zip(input_ids, input_sizes):
+        sizes[i] = int(size)
+    last_use = [-1] * n_values      # tape position after which a value is dead
     reads = [0] * n_values
-    fused = [0] * n_values          # reads whose VJP adds into the accumulator in place
-    seeded = set(input_ids) if len(input_ids) == 1 else set()   # tangents still identities
-    seed_groups: list[int] = []     # entries whose JVP meets the identity seed
-    seed_entries: list[int] = []
-    edges = 0
-    born = []                       # per position: (first id, how many) its entry creates
-    reverse_only = None
+    fused: dict[int, int] = {}      # reads whose VJP adds into the accumulator in place
+    seeded = set(input_ids) if len(input_ids) == 1 else None   # tangents still identities
+    born: list[int] = []            # per position: the elements its entry creates
     # Loops repeat entries: the same primitive on the same shapes and params counts the
-    # same, so each distinct entry is counted once (a group) and the walk only tallies.
+    # same, so each distinct entry (a group) is counted once and the walk only tallies.
     memo: dict = {}
     groups: list[tuple] = []
-    group_of: list[int] = []
-    for position, (primitive, params, parents, constants, out, _) in enumerate(tape.entries()):
-        in_shapes = tuple([shapes[p] for p in parents]) if constants is None else \
-            tuple(tape.in_shapes(parents, constants))
+    tally: list[int] = []
+    seed_tally: list[int] = []      # per group, its entries whose JVP meets the identity seed
+    position = -1
+    for primitive, params, parents, constants, out in tape.entries(fields=_COUNTED):
+        position += 1
+        if constants is None:
+            traced = parents
+            args = tuple(map(shapes.__getitem__, parents))
+        else:
+            # the traced arguments' shapes, which arguments are constants, and their types:
+            # a Python or NumPy scalar's shape is (), any other constant's goes into the key
+            traced = [p for p in parents if p != CONSTANT]
+            kinds = tuple(map(type, constants))
+            args = (tuple(map(shapes.__getitem__, traced)), tuple(map(CONSTANT.__eq__, parents)),
+                    kinds if _SCALARS.issuperset(kinds) else tuple(map(_constant_shape, constants)))
+        for parent in traced:
+            last_use[parent] = position
+            reads[parent] += 1
+        # the output's shape too: a boolean mask's selection is as long as its data says
+        key = (primitive, args, shapes[out], tuple(params.items())) if params else \
+            (primitive, args, shapes[out])
         try:
-            key = (primitive, in_shapes, parents.count(CONSTANT) and tuple(
-                [p != CONSTANT for p in parents]), tuple(params.items()) if params else ())
             group = memo.get(key)
-        except TypeError:       # unhashable params (index arrays): a group of its own
-            key = group = None
+        except TypeError:       # slices, index arrays: keyed by what they hold
+            try:
+                key = (primitive, args, shapes[out], _frozen(params))
+                group = memo.get(key)
+            except TypeError:   # something else: a group of its own
+                key = group = None
         if group is None:
+            facts = _GROUPS.get(key) if key is not None else None
+            if facts is None:
+                facts = _group(primitive, params, parents, tape.in_shapes(parents, constants),
+                               tape.out_shape(primitive, out))
+                if key is not None:
+                    if len(_GROUPS) >= _GROUPS_KEPT:
+                        _GROUPS.clear()
+                    _GROUPS[key] = facts
             group = len(groups)
-            groups.append(_group(primitive, params, parents, in_shapes,
-                                 tape.out_shape(primitive, out)))
             if key is not None:
                 memo[key] = group
-        group_of.append(group)
+            groups.append(facts)
+            tally.append(0)
+            seed_tally.append(0)
+        tally[group] += 1
         k = primitive.n_outputs
         if k == 1:
-            sizes[out] = groups[group][2]
+            sizes[out] = size = groups[group][2]
             last_use[out] = position
         else:
+            size = 0
             for o in range(out, out + k):
                 sizes[o] = math.prod(shapes[o])
+                size += sizes[o]
                 last_use[o] = position
-        born.append((out, k))
-        fuses = primitive.fuses_accumulation
-        for parent in parents:
-            if parent != CONSTANT:
-                edges += 1
-                last_use[parent] = position
-                reads[parent] += 1
-                if fuses:
-                    fused[parent] += 1
-        if seeded and primitive.identity_seed is not None:
-            from_seed = [parent for parent in parents if parent != CONSTANT]
-            if len(from_seed) == 1 and from_seed[0] in seeded:
-                if primitive.identity_seed == "keeps":
-                    seeded.add(out)
-                else:
-                    seed_groups.append(group)
-                    seed_entries.append(position)
-    tally = [0] * len(groups)
-    for group in group_of:
-        tally[group] += 1
+        born.append(size)
+        if primitive.fuses_accumulation:
+            for parent in traced:
+                fused[parent] = fused.get(parent, 0) + 1
+        if seeded and primitive.identity_seed is not None and len(traced) == 1 \
+                and traced[0] in seeded:
+            if primitive.identity_seed == "keeps":
+                seeded.add(out)
+            else:
+                seed_tally[group] += 1
+    nodes = position + 1
+    output_ids = [o for o in output_ids if o is not None]
+    for o in output_ids:
+        last_use[o] = nodes
+    # Live values: the inputs (the caller holds them) from the start, each result from its
+    # entry until its last reader.
+    dying = [0.0] * (nodes + 1)
+    for i, (last, size) in enumerate(zip(last_use, sizes)):
+        if last >= 0:
+            dying[last] += size
+    live = float(sum(sizes[i] for i in input_ids))
+    for i in input_ids:
+        if last_use[i] >= 0:
+            dying[last_use[i]] -= sizes[i]
+    peak = live
+    for size, dead in zip(born, dying):
+        live += size
+        if live > peak:
+            peak = live
+        live -= dead
+    # a value read by r entries gets r contributions, r - 1 of them added (none for readers
+    # that fuse the addition)
+    fan_in = float(sum(max(0, r - 1 - fused.get(i, 0)) * sizes[i]
+                       for i, r in enumerate(reads) if r > 1))
+
     flops = jvp = vjp = saved = traffic = seed_jvp = 0.0
-    work: dict[str, list] = {}      # name -> [kind, applications, value, jvp, vjp, seed]
-    for (primitive, counts, _, works, touched, moved, line), times in zip(groups, tally):
+    work: dict[str, list] = {}      # line -> [kind, applications, value, jvp, vjp, seed]
+    reverse_only = None
+    for (primitive, counts, _, works, _, moved, line), times, seeds in zip(
+            groups, tally, seed_tally):
         flops += times * counts.flops
         jvp += times * counts.jvp
         vjp += times * counts.vjp
         saved += times * counts.saved
         traffic += times * itemsize * moved
+        seed_jvp += seeds * counts.jvp
         row = work.get(line)
         if row is None:
             row = work[line] = [kind_of(primitive), 0, 0.0, 0.0, 0.0, 0.0]
         row[1] += times
         for j in range(3):
             row[2 + j] += times * works[j]
+        row[5] += seeds * counts.jvp
         if not primitive.forward_mode and reverse_only is None:
             reverse_only = primitive.name
     names = list(work)
-    row_of_group = np.array([names.index(g[6]) for g in groups], dtype=np.intp)
-    for group in seed_groups:
-        counts, line = groups[group][1], groups[group][6]
-        seed_jvp += counts.jvp
-        work[line][5] += counts.jvp
-    index = np.asarray(group_of, dtype=np.intp)
-    if groups:
-        group_work = np.array([g[3] for g in groups], dtype=float).reshape(len(groups), 3)
-        group_touched = np.array([g[4] for g in groups], dtype=float)
-        group_moved = np.array([g[5] for g in groups], dtype=float)
-    else:
-        group_work, group_touched, group_moved = np.zeros((0, 3)), np.zeros(0), np.zeros(0)
-    entry_seed = np.zeros(len(group_of))
-    for position, group in zip(seed_entries, seed_groups):
-        entry_seed[position] = groups[group][1].jvp
-    end = len(born)
-    for o in output_ids:
-        if o is not None:
-            last_use[o] = end
-    # Live values: inputs from the start, each result until its last use.
-    live = float(sum(sizes[i] for i in input_ids))
-    peak = live
-    dying: dict[int, float] = {}
-    held = set(input_ids)           # the caller holds the inputs throughout
-    for i in range(n_values):
-        if last_use[i] >= 0 and i not in held:
-            dying[last_use[i]] = dying.get(last_use[i], 0.0) + sizes[i]
-    for position, (first, k) in enumerate(born):
-        live += sizes[first] if k == 1 else sum(sizes[first:first + k])
-        peak = max(peak, live)
-        live -= dying.get(position, 0.0)
     if out_shapes is None:
-        out_shapes = [shapes[o] for o in output_ids if o is not None]
+        out_shapes = [shapes[o] for o in output_ids]
     if m is None:
-        m = sum(sizes[o] for o in output_ids if o is not None)
-    fan_in = float(sum(max(0, r - 1 - fused[i]) * sizes[i] for i, r in enumerate(reads)
-                       if r > 1))
-    return ProgramCounts(int(sum(input_sizes)), int(m), len(born), edges, flops, jvp, vjp,
-                         saved, traffic, peak, itemsize, seed_jvp,
-                         tuple(shapes[i] for i in input_ids), tuple(map(tuple, out_shapes)),
-                         reverse_only, tuple((name, *row) for name, row in work.items()),
-                         fan_in, row_of_group[index] if len(index) else np.zeros(0, np.intp),
-                         group_work[index], entry_seed, group_touched[index],
-                         group_moved[index])
+        m = sum(sizes[o] for o in output_ids)
+    return ProgramCounts(
+        int(sum(input_sizes)), int(m), nodes, sum(reads), flops, jvp, vjp, saved,
+        traffic, peak, itemsize, seed_jvp, tuple(shapes[i] for i in input_ids),
+        tuple(map(tuple, out_shapes)), reverse_only,
+        tuple((name, *row) for name, row in work.items()), fan_in,
+        np.array([names.index(g[6]) for g in groups], dtype=np.intp),
+        np.array(tally, dtype=float),
+        np.array([g[3] for g in groups], dtype=float).reshape(len(groups), 3),
+        np.array([s * g[1].jvp for g, s in zip(groups, seed_tally)], dtype=float),
+        np.array([g[4] for g in groups], dtype=float),
+        np.array([g[5] for g in groups], dtype=float))
+
+
+#: Types of constants whose shape is (): what a constant argument's key may name by type.
+_SCALARS = frozenset({type(None), bool, int, float, complex, *(
+    np.dtype(code).type for code in "?bBhHiIlLqQefdgFDG")})
+
+
+def _constant_shape(value) -> tuple | None:
+    return None if value is None else shape_of(value)
+
+
+#: The groups seen in this process, by key: an entry's counts and work depend on its
+#: primitive, shapes and params only, so a program counted again (a fresh closure per
+#: Newton step, a new signature of the same code) finds most of them here. At most
+#: _GROUPS_KEPT are kept (then they are all let go).
+_GROUPS: dict = {}
+_GROUPS_KEPT = 1 << 14
+
+
+def _frozen(value):
+    """A hashable stand-in for params that hold slices, lists or arrays, equal exactly
+    when the values are (TypeError for anything else unhashable)."""
+    if isinstance(value, dict):
+        return tuple((k, _frozen(v)) for k, v in value.items())
+    if isinstance(value, (tuple, list)):
+        return (type(value), *map(_frozen, value))
+    if isinstance(value, slice):
+        return (slice, value.start, value.stop, value.step)
+    if isinstance(value, np.ndarray):
+        return (np.ndarray, value.dtype.str, value.shape, value.tobytes())
+    hash(value)
+    return value
+
+
+#: The columns `tape_counts` reads (no residuals: a dropped segment is not recomputed).
+_COUNTED = ("opcodes", "params", "parents", "constants", "outs")
 
 
 def recorded_counts(tape: Tape, input_ids: Sequence[int], in_primals: Sequence,
@@ -311,36 +367,46 @@ def _rules(c: ProgramCounts, table: Calibration, value_passes: float, mode: str 
     if not rows:
         return {}
     k = len(rows)
-    where = c.entry_primitive
+    where, tally = c.group_line, c.group_tally
     if c.memo.get("table") is not table:       # what predictions with this table reuse
         c.memo.clear()
         c.memo["table"] = table
     memo = c.memo
-    value_work = memo.get("value")
-    if value_work is None:
+    base = memo.get("value")
+    if base is None:
         # streaming primitives pay the memory curve; matrix products and factorisations
         # are blocked for the caches, and their lines are fitted at large sizes already
         streams = memo["streams"] = np.array([kind != "other" for _, kind, *_ in rows])[where]
-        value_factor = np.where(streams, table.memory_factor(c.entry_moved * c.itemsize), 1.0)
-        value_work = memo["value"] = np.bincount(where, c.entry_work[:, 0] * value_factor,
-                                                 minlength=k).tolist()
-    if mode is not None:
-        key = (mode, seeded, width)
-        mode_work = memo.get(key)
-        if mode_work is None:
-            column = c.entry_work[:, 1 if mode == "jvp" else 2]
-            if mode == "jvp" and seeded:
-                column = column - c.entry_seed
-            factor = np.where(memo["streams"], table.memory_factor(
-                width * c.entry_touched * c.itemsize, mode), 1.0)
-            mode_work = memo[key] = np.bincount(where, column * factor, minlength=k).tolist()
+        value_factor = np.where(streams, table.memory_factor(c.group_moved * c.itemsize), 1.0)
+        value_work = np.bincount(where, tally * c.group_work[:, 0] * value_factor,
+                                 minlength=k).tolist()
+        base = memo["value"] = (   # per row: its value work, one evaluation's seconds, name
+            value_work, [table.line(line, "value", kind)(count, work) for (line, kind, count,
+                                                                          *_), work
+                         in zip(rows, value_work)],
+            [line.split("~")[0] for line, *_ in rows])   # terms name primitives
+    value_work, value_seconds, names = base
     out: dict[str, float] = {}
-    for j, (line, kind, count, *_) in enumerate(rows):
-        t = value_passes * table.line(line, "value", kind)(count, value_work[j])
-        if mode is not None:
-            t += table.line(line, mode, kind)(applications * count, directions * mode_work[j],
-                                              applications * value_work[j])
-        name = line.split("~")[0]       # terms name primitives, whatever their variant
+    if mode is None:
+        for name, t in zip(names, value_seconds):
+            out[name] = out.get(name, 0.0) + value_passes * t
+        return out
+    key = (mode, seeded, width)
+    mode_work = memo.get(key)
+    if mode_work is None:
+        column = tally * c.group_work[:, 1 if mode == "jvp" else 2]
+        if mode == "jvp" and seeded:
+            column = column - c.group_seed
+        factor = np.where(memo["streams"], table.memory_factor(
+            width * c.group_touched * c.itemsize, mode), 1.0)
+        mode_work = memo[key] = np.bincount(where, column * factor, minlength=k).tolist()
+    lines = memo.get(mode)
+    if lines is None:
+        lines = memo[mode] = [table.line(line, mode, kind) for line, kind, *_ in rows]
+    for name, line, (_, _, count, *_), value, seconds, work in zip(
+            names, lines, rows, value_work, value_seconds, mode_work):
+        t = value_passes * seconds + line(applications * count, directions * work,
+                                          applications * value)
         out[name] = out.get(name, 0.0) + t
     return out
 
@@ -412,6 +478,9 @@ class CostReport:
     calibration: str = "fixed"
     #: mode -> seconds of the last call actually made in that mode.
     measured: dict = field(default_factory=dict, compare=False)
+    #: What `jacobian(mode="auto")`'s first call spent deciding: counting its recording
+    #: and predicting (seconds; 0 for a report made otherwise).
+    selection_seconds: float = field(default=0.0, compare=False)
     #: The table the prices came from (the rows below are priced on demand with it).
     table: Calibration | None = field(default=None, compare=False, repr=False)
     #: What reverse mode's tape keeps, measured, and what it would recompute under a memory
