@@ -232,7 +232,7 @@ def time_entries(f: Program, x: np.ndarray, ks: Sequence[int], samples: dict,
         kinds[name] = kinds[primitive.name] = kind = kind_of(primitive)
         # as predictions do: the memory curve for streaming kinds, not for blocked kernels
         factor = streaming if kind != "other" else blocked
-        value_work = works[0] * float(factor(np.array([moved * itemsize]))[0])
+        value_work = works[0] * factor(moved * itemsize)
         rows = samples.setdefault(name, {mode: [] for mode in MODES})
         rows["value"].append((0.0, value_work, median_seconds(
             lambda: primitive.forward(primals, params, needs), budget)))
@@ -240,7 +240,7 @@ def time_entries(f: Program, x: np.ndarray, ks: Sequence[int], samples: dict,
         dtypes = [np.result_type(p) for p in primals]
         outs = value if several else (value,)
         for k in ks:
-            block = k * float(factor(np.array([k * touched * itemsize]))[0])
+            block = k * factor(k * touched * itemsize)
             if primitive.forward_mode:
                 tangents = [_block(s, k, d, rng) if need else ZERO
                             for s, d, need in zip(in_shapes, dtypes, needs)]
@@ -426,8 +426,7 @@ def fit_pass_factors(table: Calibration, budget: float) -> dict:
         x = np.linspace(0.1, 0.9, n)
         tape, x_id, out = _record(f, x)
         c = tape_counts(tape, [x_id], [x.size], [out.index])
-        block = chunk * float(np.median(np.repeat(c.group_touched, c.group_tally.astype(int)))) \
-            * c.itemsize
+        block = chunk * float(np.median(np.repeat(c.group_touched, c.group_tally))) * c.itemsize
         for mode, by, cost in (("jvp", jacfwd, forward_cost), ("vjp", jacrev, reverse_cost)):
             predicted = cost(c, n, chunk, table)
             # the best of three: a whole pass is long enough for the machine's other load

@@ -620,7 +620,7 @@ class Program:
         # the values stream through the caches (written forward, read back in reverse):
         # beyond them an element costs more (the table's memory curve)
         streamed = 8 * len(self.arena) * (2 if mode == "reverse" else 1)
-        factor = float(table.memory_factor(np.array([streamed]))[0])
+        factor = table.memory_factor(streamed)
         return (table.compiled_term("run") + entries + factor * per_element
                 + width * per_direction)
 

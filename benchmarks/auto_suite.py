@@ -303,6 +303,7 @@ def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, An
 
 
 def run(quick: bool = False, repeats: int = 5) -> list[dict[str, Any]]:
+    ad.cost.calibration.current()   # loaded once per process: no selection's cost
     return [measure(name, f, x, repeats) for name, f, x in _suite(quick)]
 
 

@@ -177,21 +177,19 @@ class Calibration:
     def __post_init__(self) -> None:
         self.engine = {term: float(self.engine.get(term, 0.0)) for term in ENGINE_TERMS}
         if self.memory:
-            points = np.array(sorted(self.memory), dtype=float)
-            self._log_bytes, self._rate = np.log2(points[:, 0]), points[:, 1]
+            points = sorted(self.memory)
+            rates = [float(r) for _, r in points]
             # below the fastest point small arrays are dominated by per-call overhead, which
             # the lines' own overheads price: the factor starts at the fastest point
-            fastest = int(np.argmin(self._rate))
-            self._in_cache = float(self._rate[fastest])
-            self._rate = np.where(np.arange(len(self._rate)) < fastest, self._in_cache,
-                                  self._rate)
+            fastest = rates.index(min(rates))
+            self._in_cache = rates[fastest]
+            self._memory = ([math.log2(b) for b, _ in points],
+                            [self._in_cache if j < fastest else r for j, r in enumerate(rates)])
         self._lines: dict[tuple, Line] = {}             # (name, mode, kind) -> its line
         self._compiled_median: dict[str, tuple] = {}    # mode -> the median op's line
-        self._passes = {}           # mode -> (log2 bytes, multiplier) of its pass points
-        for mode, points in self.passes.items():
-            if points:
-                points = np.array(sorted(points), dtype=float)
-                self._passes[mode] = (np.log2(points[:, 0]), points[:, 1])
+        self._passes = {mode: ([math.log2(b) for b, _ in sorted(points)],   # log2 bytes,
+                               [float(f) for _, f in sorted(points)])      # multiplier
+                        for mode, points in self.passes.items() if points}
         ordered = sorted(self.assembly)
         self._assembly = ([math.log2(b) for b, _ in ordered], [r for _, r in ordered])
         ordered = sorted(self.compiled.get("blocks") or ())
@@ -264,23 +262,19 @@ class Calibration:
         term times the memory curve."""
         if self.assembly:
             return elements * _interp(math.log2(max(jacobian_bytes, 1.0)), *self._assembly)
-        factor = float(self.memory_factor(np.array([jacobian_bytes]))[0])
-        return self.engine["element"] * elements * factor
+        return self.engine["element"] * elements * self.memory_factor(jacobian_bytes)
 
-    def memory_factor(self, block_bytes: np.ndarray, mode: str | None = None) -> np.ndarray:
-        """Per block, how much more an element costs when the block streams `block_bytes`
-        than in cache (>= 1; from the memory curve, 1 where there is none), and, for a
-        `mode` whose whole passes were measured, times that mode's pass multiplier."""
-        block_bytes = np.asarray(block_bytes, dtype=float)
-        log_bytes = np.log2(np.maximum(block_bytes, 1.0))
-        if self.memory:
-            rate = np.interp(log_bytes, self._log_bytes, self._rate)
-            factor = np.maximum(rate / self._in_cache, 1.0)
-        else:
-            factor = np.ones_like(block_bytes)
+    def memory_factor(self, block_bytes: float, mode: str | None = None) -> float:
+        """How much more an element costs when a block streams `block_bytes` than in cache
+        (>= 1; from the memory curve, 1 where there is none), and, for a `mode` whose whole
+        passes were measured, times that mode's pass multiplier. Plain floats: a prediction
+        prices a few groups of entries, where NumPy's per-call cost would dominate."""
+        log_bytes = math.log2(max(block_bytes, 1.0))
+        factor = max(_interp(log_bytes, *self._memory) / self._in_cache, 1.0) \
+            if self.memory else 1.0
         points = self._passes.get(mode) if mode is not None else None
         if points is not None:
-            factor = factor * np.interp(log_bytes, *points)
+            factor *= _interp(log_bytes, *points)
         return factor
 
     # --- storage ---------------------------------------------------------------------

@@ -78,12 +78,12 @@ class ProgramCounts:
     #: output and traced arguments: a block of k directions streams k times as many) and
     #: the elements its value moves. The calibration's memory curve prices each group by
     #: its block size.
-    group_line: np.ndarray = field(default_factory=lambda: np.zeros(0, int), compare=False)
-    group_tally: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
-    group_work: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)), compare=False)
-    group_seed: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
-    group_touched: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
-    group_moved: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
+    group_line: tuple = field(default=(), compare=False)
+    group_tally: tuple = field(default=(), compare=False)
+    group_work: tuple = field(default=(), compare=False)
+    group_seed: tuple = field(default=(), compare=False)
+    group_touched: tuple = field(default=(), compare=False)
+    group_moved: tuple = field(default=(), compare=False)
     #: What predictions with one calibration table reuse (the priced work per line).
     memo: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -226,7 +226,7 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
         row[5] += seeds * counts.jvp
         if not primitive.forward_mode and reverse_only is None:
             reverse_only = primitive.name
-    names = list(work)
+    row_of = {line: j for j, line in enumerate(work)}
     if out_shapes is None:
         out_shapes = [shapes[o] for o in output_ids]
     if m is None:
@@ -236,12 +236,9 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
         traffic, peak, itemsize, seed_jvp, tuple(shapes[i] for i in input_ids),
         tuple(map(tuple, out_shapes)), reverse_only,
         tuple((name, *row) for name, row in work.items()), fan_in,
-        np.array([names.index(g[6]) for g in groups], dtype=np.intp),
-        np.array(tally, dtype=float),
-        np.array([g[3] for g in groups], dtype=float).reshape(len(groups), 3),
-        np.array([s * g[1].jvp for g, s in zip(groups, seed_tally)], dtype=float),
-        np.array([g[4] for g in groups], dtype=float),
-        np.array([g[5] for g in groups], dtype=float))
+        tuple([row_of[g[6]] for g in groups]), tuple(tally), tuple([g[3] for g in groups]),
+        tuple([s * g[1].jvp for g, s in zip(groups, seed_tally)]),
+        tuple([g[4] for g in groups]), tuple([g[5] for g in groups]))
 
 
 #: Types of constants whose shape is (): what a constant argument's key may name by type.
@@ -367,19 +364,20 @@ def _rules(c: ProgramCounts, table: Calibration, value_passes: float, mode: str 
     if not rows:
         return {}
     k = len(rows)
-    where, tally = c.group_line, c.group_tally
     if c.memo.get("table") is not table:       # what predictions with this table reuse
         c.memo.clear()
         c.memo["table"] = table
     memo = c.memo
+    factor, bytes_ = table.memory_factor, c.itemsize
     base = memo.get("value")
     if base is None:
         # streaming primitives pay the memory curve; matrix products and factorisations
         # are blocked for the caches, and their lines are fitted at large sizes already
-        streams = memo["streams"] = np.array([kind != "other" for _, kind, *_ in rows])[where]
-        value_factor = np.where(streams, table.memory_factor(c.group_moved * c.itemsize), 1.0)
-        value_work = np.bincount(where, tally * c.group_work[:, 0] * value_factor,
-                                 minlength=k).tolist()
+        streams = memo["streams"] = [rows[j][1] != "other" for j in c.group_line]
+        value_work = [0.0] * k
+        for j, times, work, moved, streaming in zip(c.group_line, c.group_tally, c.group_work,
+                                                    c.group_moved, streams):
+            value_work[j] += times * work[0] * (factor(moved * bytes_) if streaming else 1.0)
         base = memo["value"] = (   # per row: its value work, one evaluation's seconds, name
             value_work, [table.line(line, "value", kind)(count, work) for (line, kind, count,
                                                                           *_), work
@@ -394,12 +392,13 @@ def _rules(c: ProgramCounts, table: Calibration, value_passes: float, mode: str 
     key = (mode, seeded, width)
     mode_work = memo.get(key)
     if mode_work is None:
-        column = tally * c.group_work[:, 1 if mode == "jvp" else 2]
-        if mode == "jvp" and seeded:
-            column = column - c.group_seed
-        factor = np.where(memo["streams"], table.memory_factor(
-            width * c.group_touched * c.itemsize, mode), 1.0)
-        mode_work = memo[key] = np.bincount(where, column * factor, minlength=k).tolist()
+        column, seeds = (1, seeded) if mode == "jvp" else (2, False)
+        mode_work = memo[key] = [0.0] * k
+        for j, times, work, seed, touched, streaming in zip(
+                c.group_line, c.group_tally, c.group_work, c.group_seed, c.group_touched,
+                memo["streams"]):
+            mode_work[j] += (times * work[column] - (seed if seeds else 0.0)) * (
+                factor(width * touched * bytes_, mode) if streaming else 1.0)
     lines = memo.get(mode)
     if lines is None:
         lines = memo[mode] = [table.line(line, mode, kind) for line, kind, *_ in rows]
