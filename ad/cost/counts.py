@@ -1,9 +1,11 @@
 """Counting and prediction: what a recorded program costs, and what each mode would cost.
 
-* `tape_counts` walks a tape once (through `Tape.entries`) and sums each primitive's own
-  cost entry (`primitive.counts(in_shapes, out_shape, params)`, declared in the catalogue;
-  there is no second table here), plus bytes moved, the peak of live values, and per
-  primitive the work of each mode (`ad.cost.calibration.entry_work`).
+* `tape_counts` walks a tape once (through `Tape.entries`, without residuals) and sums
+  each primitive's own cost entry (`primitive.counts(in_shapes, out_shape, params)`,
+  declared in the catalogue; there is no second table here), plus bytes moved, the peak of
+  live values, and per primitive the work of each mode (`ad.cost.calibration.entry_work`).
+  Equal entries (the same primitive, shapes and params: a loop's body) form one group,
+  counted once (and remembered for the process, `_GROUPS`) and priced once.
 * `predict` prices those counts in seconds with a calibration table
   (`ad.cost.calibration`, measured by `python -m ad.calibrate`): the time of f, of one JVP,
   of one VJP, and of the full Jacobian by forward mode (n directions in ceil(n / chunk)
