@@ -454,12 +454,12 @@ def compiled_probes(size: int) -> list[tuple[str, object, list]]:
     rng = _rng(3)
 
     def build(name, primitive, values, entry):
-        builder = compiled._Builder(None, opcodes)
+        builder = compiled.Builder(None, opcodes)
         builder.current = (primitive, {}, None, (size,))
         xs = [builder.slot((size,), True) for _ in values]
         for _ in range(COMPILED_LENGTH):
             out = entry(builder, xs)
-        return name, compiled._assemble(builder, xs, [(size,)] * len(xs), out, 0.0), values
+        return name, compiled.program_of(builder, xs, [(size,)] * len(xs), out, 0.0), values
 
     probes = []
     for primitive in opcodes:
@@ -484,13 +484,7 @@ def compiled_probes(size: int) -> list[tuple[str, object, list]]:
 
 
 def _time_run(program, values, mode: str, width: int, budget: float) -> float:
-    from ad.compiled import _NO_G, _NO_X, RUN_MODES
-    vals, _ = program._arenas(1)
-    program._load(vals, values)
-    block = np.zeros((len(program.arena), width))
-    number = RUN_MODES[mode]
-    return median_seconds(lambda: program.run(program.ints, vals, block, number, _NO_X,
-                                              _NO_G), budget)
+    return median_seconds(program.runner(values, mode, width), budget)
 
 
 def fit_compiled(budget: float) -> dict:

@@ -810,6 +810,16 @@ class Program:
         self._run(vals, block, 2)
         return vals[out].copy().reshape(self.out_shape), self._adjoints(block)
 
+    def runner(self, leaves: Sequence[np.ndarray], mode: str, width: int = 1) -> Callable:
+        """A function of no arguments that runs the interpreter once in `mode` (a key of
+        RUN_MODES) on these leaves with a block of `width` directions, loaded once: what
+        `ad.calibrate` times (guards are not checked)."""
+        vals, _ = self._arenas(1)
+        vals = vals.copy()
+        self._load(vals, leaves)
+        block, number = np.zeros((len(self.arena), width)), RUN_MODES[mode]
+        return lambda: self.run(self.ints, vals, block, number, _NO_X, _NO_G)
+
     def rows(self, leaves: Sequence[np.ndarray], mode: str, first: int, stop: int
              ) -> np.ndarray:
         """Directions first..stop of the Jacobian as rows: in forward mode the output
@@ -833,7 +843,7 @@ class Program:
         self.__post_init__()
 
 
-class _Builder:
+class Builder:
     """Emits interpreter entries and allocates arena slots while lowering. A slot is
     `traced` when a derivative flows through it, `varying` when its value depends on the
     inputs (traced ones, and masks or indices computed from them); the rest are constants.
@@ -995,7 +1005,7 @@ class _Builder:
         return out
 
 
-def _guard(builder: _Builder, guards: dict, index: int) -> None:
+def _guard(builder: Builder, guards: dict, index: int) -> None:
     """The guards on value `index`, right after it is computed (a replay stops early)."""
     for expected, truth, why in guards.pop(index, ()):
         builder.guard(builder.slot_of[index], expected, truth, why)
@@ -1007,7 +1017,7 @@ def lower(tape: Tape, input_ids: Sequence[int], output_id: int,
     `guards_read` are the values the recording read (`CompilingLevel.guards`)."""
     opcodes = interpreter().opcodes     # loaded (or compiled) once: not the build's time
     start = time.perf_counter()
-    builder = _Builder(tape, opcodes)
+    builder = Builder(tape, opcodes)
     for index in input_ids:
         if tape.dtypes[index] not in _FLOATS:
             raise NotLowered(f"an input of dtype {tape.dtypes[index]} (float64 and float32 "
@@ -1036,7 +1046,7 @@ def lower(tape: Tape, input_ids: Sequence[int], output_id: int,
             _guard(builder, guards, out)
     if output_id not in builder.slot_of or tape.dtypes[output_id] not in _FLOATS:
         raise NotLowered("the output does not depend on the inputs")
-    program = _assemble(builder, [builder.slot_of[i] for i in input_ids],
+    program = program_of(builder, [builder.slot_of[i] for i in input_ids],
                         [tape.shapes[i] for i in input_ids], builder.slot_of[output_id],
                         time.perf_counter() - start)
     program.out_shape = tuple(tape.shapes[output_id])
@@ -1054,7 +1064,7 @@ SETTLE_WITHIN, SETTLE_TRIALS = 1.5, 2
 LINEAR_LIMIT = 2 ** 22
 
 
-def _lower_linear(builder: _Builder, primitive, params, args, residuals, out_shape) -> int:
+def _lower_linear(builder: Builder, primitive, params, args, residuals, out_shape) -> int:
     """Any linear primitive without a lowering of its own (cumsum, index_add, where with a
     constant mask, a user's deflinear): per traced argument, its matrix from the engine's
     own batched JVP on an identity block, run as a gather of the columns holding nonzeros,
@@ -1094,7 +1104,7 @@ def _lower_linear(builder: _Builder, primitive, params, args, residuals, out_sha
     return total
 
 
-def _lower_entry(builder: _Builder, primitive, params, args, residuals, out_shape) -> int:
+def _lower_entry(builder: Builder, primitive, params, args, residuals, out_shape) -> int:
     how = primitive.lowering
     if how is None and primitive.residual_form == "avals":    # a linear primitive
         return _lower_linear(builder, primitive, params, args, residuals, out_shape)
@@ -1127,7 +1137,11 @@ def _lower_entry(builder: _Builder, primitive, params, args, residuals, out_shap
     raise NotLowered(f"{primitive.name}: unknown lowering {how!r}")
 
 
-def _assemble(builder: _Builder, inputs, in_shapes, output: int, seconds: float) -> Program:
+def program_of(builder: Builder, inputs, in_shapes, output: int, seconds: float) -> Program:
+    """The `Program` of what `builder` emitted: its arena laid out (slots end to end), the
+    `inputs` slots (of `in_shapes`) loaded on each call, `output` the result's slot;
+    `seconds` is the build time its report gives (`lower` builds through here, and so do
+    `ad.calibrate`'s probes)."""
     sizes = np.array([math.prod(s) for s in builder.shapes], dtype=np.int64)
     offs = np.zeros(len(sizes), dtype=np.int64)
     np.cumsum(sizes[:-1], out=offs[1:])
@@ -1557,6 +1571,7 @@ def _register() -> None:
 _register()
 
 
-__all__ = ["lower", "Program", "NotLowered", "GuardFailed", "CompilingLevel", "CompiledGrad",
-           "Replay", "interpreter", "jacobian_choice", "jacobian_plan", "compiled_costs",
-           "GATHER", "SCATTER", "FIRST_ELEMENTWISE"]
+__all__ = ["lower", "Program", "Builder", "program_of", "RUN_MODES", "NotLowered",
+           "GuardFailed", "CompilingLevel", "CompiledGrad", "Replay", "interpreter",
+           "jacobian_choice", "jacobian_plan", "compiled_costs", "GATHER", "SCATTER",
+           "FIRST_ELEMENTWISE"]
