@@ -420,3 +420,13 @@ def test_auto_reports_what_deciding_cost():
     assert 0.0 < first < 1.0
     jac(np.ones(5))                        # decided: the report keeps the first call's figure
     assert jac.report.selection_seconds == first
+
+
+def test_large_index_arrays_are_not_kept_for_the_process():
+    positions = np.arange(2000)[::-1].copy()           # 16 kB of positions
+    cost.counts._GROUPS.clear()
+    c = cost.count(ad.trace(lambda x: x[positions] * 2.0, np.ones(2000)))
+    assert c.nodes == 2 and len(cost.counts._GROUPS) == 1      # the multiply only
+    small = np.array([0, 2])
+    cost.count(ad.trace(lambda x: x[small] * 2.0, np.ones(2000)))
+    assert len(cost.counts._GROUPS) == 3     # + the small gather, the multiply of (2,)

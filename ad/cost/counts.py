@@ -139,12 +139,15 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
         # the output's shape too: a boolean mask's selection is as long as its data says
         key = (primitive, args, shapes[out], tuple(params.items())) if params else \
             (primitive, args, shapes[out])
+        held = 0                # bytes of index arrays the key holds
         try:
             group = memo.get(key)
         except TypeError:       # slices, index arrays: keyed by what they hold
+            arrays: list[int] = []
             try:
-                key = (primitive, args, shapes[out], _frozen(params))
+                key = (primitive, args, shapes[out], _frozen(params, arrays))
                 group = memo.get(key)
+                held = sum(arrays)
             except TypeError:   # something else: a group of its own
                 key = group = None
         if group is None:
@@ -152,7 +155,7 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
             if facts is None:
                 facts = _group(primitive, params, parents, tape.in_shapes(parents, constants),
                                tape.out_shape(primitive, out))
-                if key is not None:
+                if key is not None and held <= _GROUPS_ARRAY_BYTES:
                     if len(_GROUPS) >= _GROUPS_KEPT:
                         _GROUPS.clear()
                     _GROUPS[key] = facts
@@ -258,18 +261,23 @@ def _constant_shape(value) -> tuple | None:
 #: _GROUPS_KEPT are kept (then they are all let go).
 _GROUPS: dict = {}
 _GROUPS_KEPT = 1 << 14
+#: A key holding index arrays of more bytes than this is used for one tape only (a large
+#: gather's positions are not worth keeping for the process).
+_GROUPS_ARRAY_BYTES = 4096
 
 
-def _frozen(value):
+def _frozen(value, arrays: list):
     """A hashable stand-in for params that hold slices, lists or arrays, equal exactly
-    when the values are (TypeError for anything else unhashable)."""
+    when the values are (TypeError for anything else unhashable); the bytes of each array
+    it holds are appended to `arrays`."""
     if isinstance(value, dict):
-        return tuple((k, _frozen(v)) for k, v in value.items())
+        return tuple((k, _frozen(v, arrays)) for k, v in value.items())
     if isinstance(value, (tuple, list)):
-        return (type(value), *map(_frozen, value))
+        return (type(value), *[_frozen(v, arrays) for v in value])
     if isinstance(value, slice):
         return (slice, value.start, value.stop, value.step)
     if isinstance(value, np.ndarray):
+        arrays.append(value.nbytes)
         return (np.ndarray, value.dtype.str, value.shape, value.tobytes())
     hash(value)
     return value
