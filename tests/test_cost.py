@@ -430,3 +430,22 @@ def test_large_index_arrays_are_not_kept_for_the_process():
     small = np.array([0, 2])
     cost.count(ad.trace(lambda x: x[small] * 2.0, np.ones(2000)))
     assert len(cost.counts._GROUPS) == 3     # + the small gather, the multiply of (2,)
+
+
+def test_a_checkpointed_function_is_not_kept_by_the_counts():
+    import gc
+    import weakref
+
+    class Weights:                  # what a user's function closes over
+        pass
+    weights = Weights()
+    ref = weakref.ref(weights)
+
+    def layer(x, w=weights):
+        return anp.sin(x) * 2.0
+    f = ad.checkpoint(layer)
+    cost.counts._GROUPS.clear()
+    cost.count(ad.trace(lambda x: anp.sum(f(x)), np.ones(3)))
+    del f, layer, weights
+    gc.collect()
+    assert ref() is None

@@ -155,7 +155,7 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
             if facts is None:
                 facts = _group(primitive, params, parents, tape.in_shapes(parents, constants),
                                tape.out_shape(primitive, out))
-                if key is not None and held <= _GROUPS_ARRAY_BYTES:
+                if key is not None and held <= _GROUPS_ARRAY_BYTES and _plain(params):
                     if len(_GROUPS) >= _GROUPS_KEPT:
                         _GROUPS.clear()
                     _GROUPS[key] = facts
@@ -258,12 +258,26 @@ def _constant_shape(value) -> tuple | None:
 #: The groups seen in this process, by key: an entry's counts and work depend on its
 #: primitive, shapes and params only, so a program counted again (a fresh closure per
 #: Newton step, a new signature of the same code) finds most of them here. At most
-#: _GROUPS_KEPT are kept (then they are all let go).
+#: _GROUPS_KEPT are kept (then they are all let go); only keys of plain params (`_plain`).
 _GROUPS: dict = {}
 _GROUPS_KEPT = 1 << 14
 #: A key holding index arrays of more bytes than this is used for one tape only (a large
 #: gather's positions are not worth keeping for the process).
 _GROUPS_ARRAY_BYTES = 4096
+
+
+def _plain(value) -> bool:
+    """Whether params are plain data (numbers, strings, shapes, slices, index arrays): a
+    key holding anything else (a checkpointed function, and what it closes over) is not
+    kept for the process."""
+    if isinstance(value, dict):
+        return all(map(_plain, value.values()))
+    if isinstance(value, (tuple, list)):
+        return all(map(_plain, value))
+    if isinstance(value, slice):
+        return _plain((value.start, value.stop, value.step))
+    return value is None or isinstance(value, (bool, int, float, complex, str, np.generic,
+                                               np.dtype, np.ndarray))
 
 
 def _frozen(value, arrays: list):
