@@ -432,20 +432,25 @@ def test_large_index_arrays_are_not_kept_for_the_process():
     assert len(cost.counts._GROUPS) == 3     # + the small gather, the multiply of (2,)
 
 
-def test_a_checkpointed_function_is_not_kept_by_the_counts():
-    import gc
+def _count_a_checkpointed_program():
+    """Counts a program with a checkpointed function closing over an object; returns a
+    weak reference to that object."""
     import weakref
 
     class Weights:                  # what a user's function closes over
         pass
     weights = Weights()
-    ref = weakref.ref(weights)
 
     def layer(x, w=weights):
         return anp.sin(x) * 2.0
     f = ad.checkpoint(layer)
-    cost.counts._GROUPS.clear()
     cost.count(ad.trace(lambda x: anp.sum(f(x)), np.ones(3)))
-    del f, layer, weights
+    return weakref.ref(weights)
+
+
+def test_a_checkpointed_function_is_not_kept_by_the_counts():
+    import gc
+    cost.counts._GROUPS.clear()
+    ref = _count_a_checkpointed_program()
     gc.collect()
     assert ref() is None
