@@ -253,8 +253,10 @@ _SELECT_PROLOGUE = (f"        elif c == {SELECT}:", "            b = offs[arg1[k
                     "            sb = 1 if sizes[arg1[k]] > 1 else 0",
                     "            e = offs[arg2[k]]",
                     "            se = 1 if sizes[arg2[k]] > 1 else 0")
-#: The interpreter's run modes (see `_interpreter_source`; mode 3 is `Program.gradient`).
+#: The interpreter's run modes (see `_interpreter_source`; mode 3 is `Program.gradient`,
+#: PULL_ONLY `Program.pull_from`).
 RUN_MODES = {"values": 0, "forward": 1, "reverse": 2}
+PULL_ONLY = 4
 
 
 def _elementwise_branch(code: int, primitive, partials, backward: bool) -> list[str]:
@@ -311,7 +313,9 @@ def _interpreter_source(functions) -> str:
     # block blk (arena elements x K directions) forward; mode 2 computes the values, then
     # pulls the cotangent block blk back through every entry; mode 3 is mode 2 for a
     # gradient in one call: the inputs x (end to end) loaded, blk cleared and the output
-    # seeded first, the inputs' adjoints copied into g last. Returns -1, or the entry whose
+    # seeded first, the inputs' adjoints copied into g last; mode 4 (PULL_ONLY) pulls blk
+    # back through the values a mode 0 run left in vals (the reverse pass reads vals and
+    # never writes them, so they can be kept and shared). Returns -1, or the entry whose
     # guard failed (the values differ from the recording's: another path). Every entry
     # writes its result slot whole before it is read, so vals needs its constants in place
     # only once (`Program._arenas`).
@@ -333,7 +337,7 @@ def _interpreter_source(functions) -> str:
             "                blk[i, j] = 0.0",
             "        blk[ints[3], 0] = 1.0",
             "    tangents = mode == 1",
-            "    for k in range(n_entries):", *_PROLOGUE,
+            "    for k in range(0 if mode == 4 else n_entries):", *_PROLOGUE,
             f"        if c == {GATHER}:",
             "            m = mstart[k]",
             "            for i in range(n):",
@@ -780,13 +784,24 @@ class Program:
         self._run(vals, block, 2)
         return block[:self._n_in].copy()
 
-    def values(self, leaves: Sequence[np.ndarray]) -> np.ndarray:
-        """The output's value (one forward pass: also checks the guards)."""
+    def values(self, leaves: Sequence[np.ndarray], keep: bool = False):
+        """The output's value (one forward pass: also checks the guards); with `keep`,
+        (the value, a copy of the arena it filled) for `pull_from`."""
         vals, block = self._arenas(1)
         self._load(vals, leaves)
         self._run(vals, block, 0)
         out = slice(self._out, self._out + int(self.sizes[self.output]))
-        return vals[out].copy().reshape(self.out_shape)
+        value = vals[out].copy().reshape(self.out_shape)
+        return (value, vals.copy()) if keep else value
+
+    def pull_from(self, arena: np.ndarray, cotangent) -> list[np.ndarray]:
+        """The cotangent of every input leaf for one output cotangent, pulled back through
+        `arena` as `values(..., keep=True)` left it: one reverse pass, no forward pass (the
+        arena is only read, so several threads may pull through the same one)."""
+        _, block = self._arenas(1)
+        block[self._out:self._out + int(self.sizes[self.output]), 0] = np.ravel(cotangent)
+        self._run(arena, block, PULL_ONLY)
+        return self._adjoints(block)
 
     def push(self, leaves: Sequence[np.ndarray], tangents: Sequence) -> tuple:
         """The output's value and its tangent along one direction (a tangent per input

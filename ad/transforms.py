@@ -114,8 +114,9 @@ def vjp(f: Callable, *primals, has_aux: bool = False, memory_budget: int | None 
     one cotangent per primal. It can be called many times (the tape is kept while vjp_fn
     lives). With `memory_budget` (bytes) the tape keeps what fits and recomputes the rest
     in each sweep (see `value_and_grad`). With `compile=True`, an f of one array output
-    whose recording lowers is recorded once per signature (cached per f) and each
-    `vjp_fn` call is one run of its compiled tape; otherwise it runs interpreted.
+    whose recording lowers is recorded once per signature (cached per f): the value is one
+    forward run of its compiled tape, which keeps its values, and each `vjp_fn` call one
+    reverse run through them; otherwise it runs interpreted.
 
     >>> import ad, ad.numpy as anp
     >>> out, vjp_fn = ad.vjp(lambda x, y: x * anp.sin(y), 2.0, 0.0)
@@ -133,9 +134,8 @@ def vjp(f: Callable, *primals, has_aux: bool = False, memory_budget: int | None 
                 ct = _check_cotangent(cotangent, np.empty(program.out_shape,
                                                            program.out_dtype),
                                       "leaf 0", f"vjp({name_of(f)})")
-                _, cts = program.pull(leaves, ct)
-                return replay.grouped(cts)
-            value = program.values(leaves)
+                return replay.grouped(program.pull_from(arena, ct))
+            value, arena = program.values(leaves, keep=True)   # pulled back through
             return as_scalar(value.astype(program.out_dtype, copy=False)), compiled_vjp_fn
     recording = (Recording(f, primals, {}, nums, has_aux, "vjp") if memory_budget is None
                  else BudgetedRecorder(memory_budget).record(f, primals, {}, nums, has_aux,

@@ -549,6 +549,38 @@ def test_jvp_and_vjp_with_compile_equal_the_interpreted_ones(f, args, lowers):
     assert any(r is not None for r in compiled.replays.values()) == lowers
 
 
+def test_a_compiled_pullback_reads_the_values_of_its_own_vjp_call():
+    """vjp(compile=True) keeps the arena of its value pass and its pullback is one reverse
+    pass through it: calls at other inputs in between, and threads pulling through the
+    same pullback at once, leave it unchanged."""
+    f = lambda x: anp.tanh(x) * anp.sin(x[::-1]) + x ** 3          # noqa: E731
+    x, other = np.linspace(0.1, 1.0, 9), np.linspace(-2.0, 0.5, 9)
+    _, pullback = ad.vjp(f, x, compile=True)
+    program = ad.compile(f, x)
+    u = np.cos(np.arange(9.0))
+    want = ad.vjp(f, x)[1](u)[0]
+    np.testing.assert_allclose(pullback(u)[0], want, rtol=1e-13)
+    np.testing.assert_array_equal(pullback(u)[0], program.pull([x], u)[1][0])   # same bits
+    ad.vjp(f, other, compile=True)[1](u)          # another call, another arena
+    np.testing.assert_allclose(pullback(u)[0], want, rtol=1e-13)
+    results, errors = {}, []
+
+    def work(k):
+        try:
+            for _ in range(50):
+                results[k] = pullback(u * k)[0]
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for k, g in results.items():
+        np.testing.assert_allclose(g, k * want, rtol=1e-12)
+
+
 # ----------------------------------------------------------------------------- hvp
 @pytest.mark.parametrize("f, primals", [
     (lambda x: anp.sum(anp.sin(x) * x ** 3 + anp.exp(x[0] * x)), (np.linspace(0.1, 1.0, 5),)),
