@@ -318,25 +318,31 @@ def test_results_are_not_overwritten_by_later_calls(transform):
 
 
 # ------------------------------------------------------------------------ threads, memory, cache
-def test_eight_threads_share_one_compiled_program():
-    f = lambda x: anp.sum(anp.sin(x) * anp.cos(x * 2.0))    # noqa: E731
-    fast = ad.grad(f, compile=True)
-    fast(np.ones(50))
+def _in_threads(call, ks, times: int) -> dict:
+    """call(k) `times` times in one thread per k, all at once: {k: its last result}; an
+    error in any thread fails the test."""
     results, errors = {}, []
 
     def work(k):
         try:
-            x = np.linspace(0, 1, 50) + k
-            for _ in range(200):
-                results[k] = fast(x)
+            for _ in range(times):
+                results[k] = call(k)
         except Exception as error:  # noqa: BLE001
             errors.append(error)
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    threads = [threading.Thread(target=work, args=(k,)) for k in ks]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert not errors
+    return results
+
+
+def test_eight_threads_share_one_compiled_program():
+    f = lambda x: anp.sum(anp.sin(x) * anp.cos(x * 2.0))    # noqa: E731
+    fast = ad.grad(f, compile=True)
+    fast(np.ones(50))
+    results = _in_threads(lambda k: fast(np.linspace(0, 1, 50) + k), range(8), 200)
     for k, g in results.items():
         np.testing.assert_allclose(g, ad.grad(f)(np.linspace(0, 1, 50) + k), rtol=1e-12)
     assert fast.compiled.recordings == 1
@@ -563,20 +569,7 @@ def test_a_compiled_pullback_reads_the_values_of_its_own_vjp_call():
     np.testing.assert_array_equal(pullback(u)[0], program.pull([x], u)[1][0])   # same bits
     ad.vjp(f, other, compile=True)[1](u)          # another call, another arena
     np.testing.assert_allclose(pullback(u)[0], want, rtol=1e-13)
-    results, errors = {}, []
-
-    def work(k):
-        try:
-            for _ in range(50):
-                results[k] = pullback(u * k)[0]
-        except Exception as error:  # noqa: BLE001
-            errors.append(error)
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(1, 9)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    results = _in_threads(lambda k: pullback(u * k)[0], range(1, 9), 50)
     for k, g in results.items():
         np.testing.assert_allclose(g, k * want, rtol=1e-12)
 
