@@ -187,9 +187,12 @@ class Calibration:
                             [self._in_cache if j < fastest else r for j, r in enumerate(rates)])
         self._lines: dict[tuple, Line] = {}             # (name, mode, kind) -> its line
         self._compiled_median: dict[str, tuple] = {}    # mode -> the median op's line
-        self._passes = {mode: ([math.log2(b) for b, _ in sorted(points)],   # log2 bytes,
-                               [float(f) for _, f in sorted(points)])      # multiplier
-                        for mode, points in self.passes.items() if points}
+        self._passes = {}           # mode -> (log2 bytes, multiplier) of its pass points
+        for mode, points in self.passes.items():
+            ordered = sorted(points)
+            if ordered:
+                self._passes[mode] = ([math.log2(b) for b, _ in ordered],
+                                      [float(f) for _, f in ordered])
         ordered = sorted(self.assembly)
         self._assembly = ([math.log2(b) for b, _ in ordered], [r for _, r in ordered])
         ordered = sorted(self.compiled.get("blocks") or ())

@@ -139,15 +139,12 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
         # the output's shape too: a boolean mask's selection is as long as its data says
         key = (primitive, args, shapes[out], tuple(params.items())) if params else \
             (primitive, args, shapes[out])
-        held = 0                # bytes of index arrays the key holds
         try:
             group = memo.get(key)
         except TypeError:       # slices, index arrays: keyed by what they hold
-            arrays: list[int] = []
             try:
-                key = (primitive, args, shapes[out], _frozen(params, arrays))
+                key = (primitive, args, shapes[out], _frozen(params))
                 group = memo.get(key)
-                held = sum(arrays)
             except TypeError:   # something else: a group of its own
                 key = group = None
         if group is None:
@@ -155,7 +152,7 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
             if facts is None:
                 facts = _group(primitive, params, parents, tape.in_shapes(parents, constants),
                                tape.out_shape(primitive, out))
-                if key is not None and held <= _GROUPS_ARRAY_BYTES and _plain(params):
+                if key is not None and _held(params) <= _GROUPS_ARRAY_BYTES:
                     if len(_GROUPS) >= _GROUPS_KEPT:
                         _GROUPS.clear()
                     _GROUPS[key] = facts
@@ -193,14 +190,11 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
     # Live values: the inputs (the caller holds them) from the start, each result from its
     # entry until its last reader.
     dying = [0.0] * (nodes + 1)
+    held = set(input_ids)
     for i, (last, size) in enumerate(zip(last_use, sizes)):
-        if last >= 0:
+        if last >= 0 and i not in held:
             dying[last] += size
-    live = float(sum(sizes[i] for i in input_ids))
-    for i in input_ids:
-        if last_use[i] >= 0:
-            dying[last_use[i]] -= sizes[i]
-    peak = live
+    live = peak = float(sum(sizes[i] for i in input_ids))
     for size, dead in zip(born, dying):
         live += size
         if live > peak:
@@ -258,7 +252,7 @@ def _constant_shape(value) -> tuple | None:
 #: The groups seen in this process, by key: an entry's counts and work depend on its
 #: primitive, shapes and params only, so a program counted again (a fresh closure per
 #: Newton step, a new signature of the same code) finds most of them here. At most
-#: _GROUPS_KEPT are kept (then they are all let go); only keys of plain params (`_plain`).
+#: _GROUPS_KEPT are kept (then they are all let go); only keys of plain params (`_held`).
 _GROUPS: dict = {}
 _GROUPS_KEPT = 1 << 14
 #: A key holding index arrays of more bytes than this is used for one tape only (a large
@@ -266,32 +260,33 @@ _GROUPS_KEPT = 1 << 14
 _GROUPS_ARRAY_BYTES = 4096
 
 
-def _plain(value) -> bool:
-    """Whether params are plain data (numbers, strings, shapes, slices, index arrays): a
-    key holding anything else (a checkpointed function, and what it closes over) is not
-    kept for the process."""
+def _held(value) -> float:
+    """The bytes of index arrays in params, or infinity when they hold anything but plain
+    data (numbers, strings, shapes, slices, arrays): a key holding a checkpointed function
+    (and what it closes over) is not kept for the process."""
     if isinstance(value, dict):
-        return all(map(_plain, value.values()))
+        return sum(map(_held, value.values()))
     if isinstance(value, (tuple, list)):
-        return all(map(_plain, value))
+        return sum(map(_held, value))
     if isinstance(value, slice):
-        return _plain((value.start, value.stop, value.step))
-    return value is None or isinstance(value, (bool, int, float, complex, str, np.generic,
-                                               np.dtype, np.ndarray))
+        return _held((value.start, value.stop, value.step))
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    plain = value is None or isinstance(value, (bool, int, float, complex, str, np.generic,
+                                                np.dtype))
+    return 0 if plain else math.inf
 
 
-def _frozen(value, arrays: list):
+def _frozen(value):
     """A hashable stand-in for params that hold slices, lists or arrays, equal exactly
-    when the values are (TypeError for anything else unhashable); the bytes of each array
-    it holds are appended to `arrays`."""
+    when the values are (TypeError for anything else unhashable)."""
     if isinstance(value, dict):
-        return tuple((k, _frozen(v, arrays)) for k, v in value.items())
+        return tuple((k, _frozen(v)) for k, v in value.items())
     if isinstance(value, (tuple, list)):
-        return (type(value), *[_frozen(v, arrays) for v in value])
+        return (type(value), *map(_frozen, value))
     if isinstance(value, slice):
         return (slice, value.start, value.stop, value.step)
     if isinstance(value, np.ndarray):
-        arrays.append(value.nbytes)
         return (np.ndarray, value.dtype.str, value.shape, value.tobytes())
     hash(value)
     return value
