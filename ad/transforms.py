@@ -733,12 +733,10 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         _complex_check("jacobian", f, recording.in_primals, recording.out_primals,
                        holomorphic, True, True)
         counting = time.perf_counter()
-        counts = _recording_counts(recording)
-        plan = _recording_plan(recording, chunk_size)
-        predicting = time.perf_counter()
-        report = predict(counts, plan)
+        report = predict(_recording_counts(recording), chunk_size)   # planned from its shapes
         chosen = time.perf_counter()
-        report = dataclasses.replace(report, selection_seconds=chosen - counting)
+        plan = report.plan
+        report.selection_seconds = chosen - counting   # a fresh report, not yet shared
         decisions[signature] = _Decision(report, settle)
         single = isinstance(argnums, int)
         if report.choice == "forward":   # push tangents through the recording just made
@@ -746,7 +744,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         else:
             result = _jacrev_from(recording, single, plan)
         # measured: the recording and the chosen mode's passes, not the prediction
-        report.record_measured(report.choice, time.perf_counter() - chosen + predicting - start)
+        report.record_measured(report.choice, time.perf_counter() - chosen + counting - start)
         jacobian_f.report = report
         return result
 

@@ -186,6 +186,7 @@ class Calibration:
             self._memory = ([math.log2(b) for b, _ in points],
                             [self._in_cache if j < fastest else r for j, r in enumerate(rates)])
         self._lines: dict[tuple, Line] = {}             # (name, mode, kind) -> its line
+        self._factors: dict[tuple, float] = {}          # (bytes, mode) -> memory_factor
         self._compiled_median: dict[str, tuple] = {}    # mode -> the median op's line
         self._passes = {}           # mode -> (log2 bytes, multiplier) of its pass points
         for mode, points in self.passes.items():
@@ -271,13 +272,21 @@ class Calibration:
         """How much more an element costs when a block streams `block_bytes` than in cache
         (>= 1; from the memory curve, 1 where there is none), and, for a `mode` whose whole
         passes were measured, times that mode's pass multiplier. Plain floats: a prediction
-        prices a few groups of entries, where NumPy's per-call cost would dominate."""
+        prices a few groups of entries, where NumPy's per-call cost would dominate; and
+        remembered, since a program's blocks repeat the same few sizes."""
+        key = (block_bytes, mode)
+        factor = self._factors.get(key)
+        if factor is not None:
+            return factor
+        if len(self._factors) >= 1 << 14:
+            self._factors.clear()
         log_bytes = math.log2(max(block_bytes, 1.0))
         factor = max(_interp(log_bytes, *self._memory) / self._in_cache, 1.0) \
             if self.memory else 1.0
         points = self._passes.get(mode) if mode is not None else None
         if points is not None:
             factor *= _interp(log_bytes, *points)
+        self._factors[key] = factor
         return factor
 
     # --- storage ---------------------------------------------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -36,7 +37,9 @@ from ad.tape import CONSTANT, BlockPlan, Tape, plan_blocks
 
 
 # ----------------------------------------------------------------------------- counting
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__ (4 us for these
+# 23), and the selection makes one per decision. Read-only by convention.
+@dataclass(eq=True)
 class ProgramCounts:
     """What one evaluation of a traced program costs, summed from the catalogue's entries.
 
@@ -105,12 +108,14 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
     (8.0, 2, 4, 1)
     """
     shapes = tape.shapes
+    shape = shapes.__getitem__
     n_values = len(shapes)
-    sizes = [0] * n_values
+    # per value id, and one slot more at the end: a constant's parent id (-1) lands there
+    sizes = [0] * (n_values + 1)
     for i, size in zip(input_ids, input_sizes):
         sizes[i] = int(size)
-    last_use = [-1] * n_values      # tape position after which a value is dead
-    reads = [0] * n_values
+    last_use = [-1] * (n_values + 1)  # tape position after which a value is dead
+    reads = [0] * (n_values + 1)
     fused: dict[int, int] = {}      # reads whose VJP adds into the accumulator in place
     seeded = set(input_ids) if len(input_ids) == 1 else None   # tangents still identities
     born: list[int] = []            # per position: the elements its entry creates
@@ -123,19 +128,18 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
     position = -1
     for primitive, params, parents, constants, out in tape.entries(fields=_COUNTED):
         position += 1
-        if constants is None:
-            traced = parents
-            args = tuple(map(shapes.__getitem__, parents))
-        else:
-            # the traced arguments' shapes, which arguments are constants, and their types:
-            # a Python or NumPy scalar's shape is (), any other constant's goes into the key
-            traced = [p for p in parents if p != CONSTANT]
-            kinds = tuple(map(type, constants))
-            args = (tuple(map(shapes.__getitem__, traced)), tuple(map(CONSTANT.__eq__, parents)),
-                    kinds if _SCALARS.issuperset(kinds) else tuple(map(_constant_shape, constants)))
-        for parent in traced:
+        for parent in parents:
             last_use[parent] = position
             reads[parent] += 1
+        # the arguments' shapes (a constant's reads as shapes[-1], the same for every entry)
+        # and, with constants, which arguments they are and their types: a Python or NumPy
+        # scalar's shape is (), any other constant's goes into the key
+        if constants is None:
+            args = tuple(map(shape, parents))
+        else:
+            kinds = tuple(map(type, constants))
+            args = (tuple(map(shape, parents)), tuple(map(CONSTANT.__eq__, parents)),
+                    kinds if _SCALARS.issuperset(kinds) else tuple(map(_constant_shape, constants)))
         # the output's shape too: a boolean mask's selection is as long as its data says
         key = (primitive, args, shapes[out], tuple(params.items())) if params else \
             (primitive, args, shapes[out])
@@ -175,10 +179,12 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
                 last_use[o] = position
         born.append(size)
         if primitive.fuses_accumulation:
-            for parent in traced:
+            for parent in parents:
                 fused[parent] = fused.get(parent, 0) + 1
-        if seeded and primitive.identity_seed is not None and len(traced) == 1 \
-                and traced[0] in seeded:
+        if seeded and primitive.identity_seed is not None and (
+                len(parents) == 1 if constants is None else
+                sum(p != CONSTANT for p in parents) == 1) and \
+                max(parents) in seeded:
             if primitive.identity_seed == "keeps":
                 seeded.add(out)
             else:
@@ -231,7 +237,7 @@ def tape_counts(tape: Tape, input_ids: Sequence[int], input_sizes: Sequence[int]
     if m is None:
         m = sum(sizes[o] for o in output_ids)
     return ProgramCounts(
-        int(sum(input_sizes)), int(m), nodes, sum(reads), flops, jvp, vjp, saved,
+        int(sum(input_sizes)), int(m), nodes, sum(reads) - reads[CONSTANT], flops, jvp, vjp, saved,
         traffic, peak, itemsize, seed_jvp, tuple(shapes[i] for i in input_ids),
         tuple(map(tuple, out_shapes)), reverse_only,
         tuple((name, *row) for name, row in work.items()), fan_in,
@@ -247,6 +253,7 @@ _SCALARS = frozenset({type(None), bool, int, float, complex, *(
 
 def _constant_shape(value) -> tuple | None:
     return None if value is None else shape_of(value)
+
 
 
 #: The groups seen in this process, by key: an entry's counts and work depend on its
@@ -300,11 +307,13 @@ def recorded_counts(tape: Tape, input_ids: Sequence[int], in_primals: Sequence,
                     output_ids: Sequence[int | None], out_primals: Sequence) -> ProgramCounts:
     """`tape_counts` of a recording from its inputs' and outputs' values (sizes, itemsize,
     the outputs as the Jacobian's rows): what the transforms predict from."""
-    out_shapes = [np.shape(p) for p in out_primals]
-    return tape_counts(tape, input_ids, [math.prod(np.shape(x)) for x in in_primals],
-                       output_ids, sum(math.prod(s) for s in out_shapes),
-                       max((float_dtype(x).itemsize for x in in_primals), default=8),
-                       out_shapes)
+    shapes, dtypes = tape.shapes, tape.dtypes      # the tape noted them when recording
+    out_shapes = [shape_of(p) if o is None else shapes[o] for o, p in zip(output_ids, out_primals)]
+    itemsize = max((float_dtype(x).itemsize if d is None else d.itemsize if d.kind in "fc"
+                    else 8 for d, x in zip(map(dtypes.__getitem__, input_ids), in_primals)),
+                   default=8)
+    return tape_counts(tape, input_ids, [math.prod(shapes[i]) for i in input_ids],
+                       output_ids, sum(map(math.prod, out_shapes)), itemsize, out_shapes)
 
 
 def _group(primitive, params, parents, in_shapes, out_shape) -> tuple:
@@ -337,7 +346,7 @@ def _dtype(value) -> np.dtype:
     return np.dtype(np.float64) if dtype is None else dtype
 
 # ----------------------------------------------------------------------------- predictions
-@dataclass(frozen=True)
+@dataclass(eq=True)   # read-only by convention (not frozen: see ProgramCounts)
 class ModeCost:
     """Predicted cost of one way of computing derivatives.
 
@@ -364,11 +373,14 @@ class ModeCost:
         return self.seconds
 
 
+_second = operator.itemgetter(1)
+
+
 def _priced(label: str, directions: int, passes: int, flops: float, bytes_: float,
             peak: float, primitive_terms: dict[str, float], engine_terms: dict[str, float]
             ) -> ModeCost:
     overhead = sum(engine_terms.values())
-    terms = sorted([*primitive_terms.items(), *engine_terms.items()], key=lambda t: -t[1])
+    terms = sorted([*primitive_terms.items(), *engine_terms.items()], key=_second, reverse=True)
     return ModeCost(label, directions, passes, flops, sum(primitive_terms.values()) + overhead,
                     overhead, bytes_, peak, tuple((what, t) for what, t in terms if t > 0))
 
@@ -476,7 +488,7 @@ def reverse_cost(c: ProgramCounts, directions: int, chunk: int,
                    rules, engine)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=True)   # read-only by convention (not frozen: see ProgramCounts)
 class CostReport:
     """The predicted costs of f and of its derivatives, and the mode `auto` picks.
 
