@@ -720,19 +720,42 @@ class Program:
         """The (scalar) output's value and its gradient, for the inputs end to end as one
         float64 vector `x` (C-contiguous, as `_flat` gives it): one interpreter call that
         loads, clears, seeds, sweeps and copies the adjoints out."""
-        buffers = self._buffers.__dict__
-        vals = buffers.get("vals")
-        block = buffers.get(1)
-        if vals is None or block is None:
-            vals, block = self._arenas(1)
-        if x.shape[0] != self._n_in:     # the interpreter writes x into the arena as it is
-            raise ValueError(f"compiled tape: {x.shape[0]} input elements given, "
-                             f"{self._n_in} expected")
-        adjoints = np.empty(self._n_in)
-        failed = self.run(self.ints, vals, block, 3, x, adjoints)
-        if failed >= 0:
-            raise GuardFailed(self.guards[failed])
-        return vals[self._out], adjoints
+        return self.gradient_of(None)(x)
+
+    def gradient_of(self, shape: tuple | None, value_type=None, grad_type=None) -> Callable:
+        """`gradient` as one function of an array (any float64 array, `_flat` otherwise)
+        giving the value and the gradient shaped `shape` (None: flat) and cast to
+        `value_type` / `grad_type` (None: float64): what a compiled `grad` of one array runs
+        per call, so nothing but this closure stands between it and the interpreter."""
+        run, ints, local, arenas, n_in, out, guards = (
+            self.run, self.ints, self._buffers, self._arenas, self._n_in, self._out, self.guards)
+
+        def gradient(x):
+            if x.dtype.char != "d" or not x.flags.c_contiguous:
+                x = _flat([x])
+            elif x.ndim != 1:
+                x = x.reshape(-1)
+            buffers = local.__dict__
+            vals, block = buffers.get("vals"), buffers.get(1)
+            if vals is None or block is None:
+                vals, block = arenas(1)
+            if x.shape[0] != n_in:     # the interpreter writes x into the arena as it is
+                raise ValueError(f"compiled tape: {x.shape[0]} input elements given, "
+                                 f"{n_in} expected")
+            adjoints = np.empty(n_in)
+            failed = run(ints, vals, block, 3, x, adjoints)
+            if failed >= 0:
+                raise GuardFailed(guards[failed])
+            value = vals[out]
+            if shape is None:
+                return value, adjoints
+            g = adjoints.reshape(shape) if shape else adjoints[0]
+            if value_type is not None:
+                value = value_type(value)
+            if grad_type is not None:
+                g = g.astype(grad_type) if shape else grad_type.type(g)
+            return value, g
+        return gradient
 
     def _adjoints(self, block) -> list[np.ndarray]:
         """The inputs' adjoints (copied out of this thread's block, which the next call
@@ -1389,20 +1412,10 @@ class CompiledGrad:
                                        and replay.wanted == [0]):
             return None
         program = replay.program
-        gradient, shape = program.gradient, tuple(program.in_shapes[0])
-        value_type = None if program.out_dtype == np.float64 else program.out_dtype.type
-        grad_type = None if replay.dtypes[0] == np.float64 else replay.dtypes[0]
-
-        def hot(x):
-            value, g = gradient(x.reshape(-1) if x.dtype.char == "d" and x.flags.c_contiguous
-                                else _flat([x]))
-            g = g.reshape(shape) if shape else g[0]
-            if value_type is not None:
-                value = value_type(value)
-            if grad_type is not None:
-                g = g.astype(grad_type) if shape else grad_type.type(g)
-            return value, g
-        return hot
+        return program.gradient_of(
+            tuple(program.in_shapes[0]),
+            None if program.out_dtype == np.float64 else program.out_dtype.type,
+            None if replay.dtypes[0] == np.float64 else replay.dtypes[0])
 
     def slower(self, program: Program, tape: Tape, input_ids, output_id: int
                ) -> tuple[str, bool]:

@@ -200,17 +200,10 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
 
     @functools.wraps(f)
     def value_and_grad_f(*args, **kwargs):
-        if hot is not None and len(args) == 1 and not kwargs and type(args[0]) is np.ndarray:
-            # the fast path: one float array, its signature's replay (CompiledGrad.hot_call)
-            x = args[0]
-            call = hot.get((x.shape, x.dtype.char))
-            if call is not None:
-                compiled.calls += 1
-                try:
-                    return call(x)
-                except GuardFailed:      # another path: the general one below retries
-                    compiled.calls -= 1
-                    hot.clear()
+        if hot is not None and len(args) == 1 and not kwargs:
+            found = _hot(compiled, hot, args[0])
+            if found is not None:
+                return found
         nums = normalize_argnums(argnums, len(args), "grad", f)
         if compiled is not None:
             compiled.calls += 1
@@ -252,6 +245,24 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     return value_and_grad_f
 
 
+def _hot(compiled, hot: dict, x):
+    """The fast path of a compiled gradient of one float array: its signature's replay as
+    one function (`CompiledGrad.hot_call`) giving (value, gradient); None when there is
+    none (or a guard failed: the general path retries)."""
+    if type(x) is not np.ndarray:
+        return None
+    call = hot.get((x.shape, x.dtype.char))
+    if call is None:
+        return None
+    compiled.calls += 1
+    try:
+        return call(x)
+    except GuardFailed:
+        compiled.calls -= 1
+        hot.clear()
+        return None
+
+
 def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *,
          compile: bool = False, memory_budget: int | None = None, holomorphic: bool = False):
     """The gradient of a scalar-valued `f` with respect to the arguments in `argnums`;
@@ -269,8 +280,16 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *
     value_and_grad_f = value_and_grad(f, argnums, has_aux, compile=compile,
                                       memory_budget=memory_budget, holomorphic=holomorphic)
 
+    compiled = value_and_grad_f.compiled
+    hot = compiled.hot if compiled is not None and argnums == 0 and \
+        type(argnums) is int and not has_aux else None
+
     @functools.wraps(f)
     def grad_f(*args, **kwargs):
+        if hot is not None and len(args) == 1 and not kwargs:
+            found = _hot(compiled, hot, args[0])     # without a call through value_and_grad
+            if found is not None:
+                return found[1]
         if has_aux:
             (_, aux), grads = value_and_grad_f(*args, **kwargs)
             return grads, aux
