@@ -58,7 +58,7 @@ import numpy as np
 from ad import kernels, tree
 from ad.context import entered
 from ad.errors import ADError, GuardError
-from ad.primitive import BUILTIN_NAMES, OPCODES, PRIMITIVES, Tracer, bind
+from ad.primitive import BUILTIN_NAMES, OPCODES, PRIMITIVES, Tracer, bind, float_dtype
 from ad.reverse import ReverseLevel, TapeValue, linear_matrix
 from ad.tape import CONSTANT, BlockPlan, Tape
 
@@ -1523,7 +1523,7 @@ class CompiledGrad:
         for a in argnums:
             for i in range(starts[a], starts[a + 1]):
                 wanted.append(position[i])
-                dtypes.append(np.result_type(leaves[i], np.float16))
+                dtypes.append(float_dtype(leaves[i]))   # the interpreted engine's dtype
         self.reports[key] = program.report
         replay = Replay(program, traced, wanted, dtypes, structures, single)
         replay.trials = [] if close and self.kind == "jacobian" else None
