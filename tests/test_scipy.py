@@ -132,6 +132,29 @@ def test_incomplete_functions_in_x(name, args):
     ad.check_grads(f, (x,), order=2, rtol=1e-4, atol=1e-6)
 
 
+CONSTANT_ONLY = [(p, i) for p in (special.polygamma, special.gammainc, special.gammaincc,
+                                  special.betainc) for i in p.constant_only]
+
+
+@pytest.mark.parametrize("primitive,position", CONSTANT_ONLY,
+                         ids=[f"{p.name}[{i}]" for p, i in CONSTANT_ONLY])
+@pytest.mark.parametrize("transform", ["grad", "jacfwd", "jacrev", "hessian", "compiled grad"])
+def test_a_derivative_through_an_argument_without_a_rule_is_a_clear_error(
+        primitive, position, transform):
+    # once a TypeError ('NoneType' object is not callable) from inside the recording
+    args = [float(np.mean(domain)) for domain in primitive.domain]
+
+    def f(x):
+        full = list(args)
+        full[position] = x
+        return anp.sum(primitive(*full))
+    by = {"grad": ad.grad(f), "jacfwd": ad.jacfwd(f), "jacrev": ad.jacrev(f),
+          "hessian": ad.hessian(f), "compiled grad": ad.grad(f, compile=True)}[transform]
+    with pytest.raises(ad.NotDifferentiableError, match=rf"'{primitive.name}' is not "
+                       rf"differentiable in argument {position}.*pass it as a constant"):
+        by(np.array([args[position], args[position] * 1.1]))
+
+
 scipy_linalg = pytest.importorskip("scipy.linalg")
 _A = np.array([[2.0, 0.3, -0.1], [0.4, 1.5, 0.2], [0.1, -0.3, 1.8]])
 _B = np.array([[1.0, 0.5], [-0.2, 0.3], [0.7, -1.1]])

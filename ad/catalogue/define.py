@@ -365,8 +365,12 @@ class ElementwisePrimitive(Primitive):
         self.value = value
         self.partials = tuple(partials)
         self.kernel = kernel
+        self.constant_only = tuple(i for i, p in enumerate(self.partials) if p is None)
 
     def forward(self, primals, params, needs):
+        for i in self.constant_only:     # say so now, not deep inside a later sweep
+            if needs[i]:
+                self._partial(self.partials, i)
         for x in primals:
             if isinstance(x, Tracer):  # a lower level is tracing: partials are traced too
                 out = bind(self, primals, params)
@@ -378,7 +382,10 @@ class ElementwisePrimitive(Primitive):
         partial = partials[i]
         if partial is None:
             raise NotDifferentiableError(
-                f"primitive '{self.name}' is not differentiable in argument {i}")
+                f"primitive '{self.name}' is not differentiable in argument {i} (it has no "
+                "rule for it), and a derivative flows through that argument here: pass it "
+                "as a constant (a plain array, or ad.stop_gradient(...)) or differentiate "
+                "with respect to the other arguments only")
         return partial
 
     def jvp(self, partials, tangents, params, in_shapes=None, out_shape=None):
