@@ -1117,7 +1117,9 @@ def _lower_linear(builder: Builder, primitive, params, args, residuals, out_shap
             if builder.varying[source]:
                 raise NotLowered(f"{primitive.name} of a value computed from the inputs "
                                  "without a derivative (a mask or an index)")
-            continue
+            if source in builder.data:
+                continue            # a constant: in the offset below
+            # a constant the tape computes (from constants only): mapped like a traced part
         in_shape = builder.shapes[source]
         n = math.prod(in_shape)
         if n * out_size > LINEAR_LIMIT:
@@ -1131,7 +1133,7 @@ def _lower_linear(builder: Builder, primitive, params, args, residuals, out_shap
         if not np.all(weights == 1.0):
             picked = builder(PRIMITIVES["multiply"], picked, builder.constant(weights))
         parts.append(builder.scatter(picked, rows, out_shape, primitive))
-    constants = [builder.data[a].reshape(builder.shapes[a]) if not builder.traced[a] else
+    constants = [builder.data[a].reshape(builder.shapes[a]) if a in builder.data else
                  np.zeros(builder.shapes[a]) for a in args]
     rest = np.asarray(primitive.impl(*constants, **params), dtype=np.float64)
     if np.any(rest != 0) or not parts:
