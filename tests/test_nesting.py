@@ -56,3 +56,41 @@ def test_hessian_and_hvp_agree():
     np.testing.assert_allclose(H, H.T, atol=1e-12)
     np.testing.assert_allclose(ad.hvp(f, (x,), (v,)), H @ v, atol=1e-12)
     np.testing.assert_allclose(H, ad.jacrev(ad.jacfwd(f))(x), atol=1e-12)
+
+
+# Axes counted from the end (the extremum rules' sums, ad.numpy's rolls) must not be moved
+# past the batch axes of a forward-over-forward tangent: a wrong Hessian or a shape error.
+NEGATIVE_AXIS_PROGRAMS = {
+    "max of a product": lambda v: anp.max(v * v[0]),
+    "max of a slice": lambda v: anp.max(anp.sin(v[:3])),
+    "min over rows": lambda v: anp.sum(anp.min(anp.reshape(v * v, (2, 2)), axis=-1) * v[:2]),
+    "ptp": lambda v: anp.ptp(v * v[1]),
+    "inf-norm": lambda v: anp.linalg.norm(v * v[0], ord=np.inf),
+    "1-norm": lambda v: anp.linalg.norm(anp.sin(v), ord=1) * v[2],
+    "sum over -1": lambda v: anp.sum(anp.sum(anp.reshape(v, (2, 2)) ** 3, axis=-1) * v[:2]),
+    "concatenate on -1": lambda v: anp.sum(anp.concatenate(
+        [anp.reshape(v, (2, 2)), anp.reshape(v * v, (2, 2))], axis=-1) ** 3),
+    "transpose (-1, -2)": lambda v: anp.sum(anp.transpose(
+        anp.reshape(v, (2, 2)), (-1, -2)) * anp.reshape(v * v, (2, 2))),
+}
+
+
+@pytest.mark.parametrize("name", NEGATIVE_AXIS_PROGRAMS)
+def test_forward_over_forward_with_axes_from_the_end(name):
+    f = NEGATIVE_AXIS_PROGRAMS[name]
+    x = np.array([0.3, -0.5, 0.9, 0.4])
+    expected = ad.hessian(f)(x)
+    np.testing.assert_allclose(ad.jacfwd(ad.jacfwd(f))(x), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ad.jacrev(ad.jacfwd(f))(x), expected, rtol=1e-10, atol=1e-12)
+    # and against finite differences of the gradient
+    step = 1e-6
+    fd = np.stack([(ad.grad(f)(x + step * e) - ad.grad(f)(x - step * e)) / (2 * step)
+                   for e in np.eye(4)])
+    np.testing.assert_allclose(expected, fd, rtol=1e-5, atol=1e-6)
+
+
+def test_forward_over_forward_through_max_has_the_known_hessian():
+    # max_j v_j v_0 at this x is v_0 v_2: the Hessian has ones at (0, 2) and (2, 0)
+    x = np.array([0.3, -0.5, 0.9])
+    h = ad.jacfwd(ad.jacfwd(lambda v: anp.max(v * v[0])))(x)
+    np.testing.assert_array_equal(h, [[0, 0, 1], [0, 0, 0], [1, 0, 0]])

@@ -71,8 +71,14 @@ def _sum(x, *, axis, keepdims):
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
+def _after_batch(axis: int, nbatch: int) -> int:
+    """An axis of the unbatched operand as an axis of the batched one: a negative axis
+    counts from the end and stays; a non-negative one moves past the leading batch axes."""
+    return axis if axis < 0 else axis + nbatch
+
+
 def _shift_axes(params, batch, in_shapes):
-    return dict(params, axis=tuple(a + len(batch) for a in params["axis"]))
+    return dict(params, axis=tuple(_after_batch(a, len(batch)) for a in params["axis"]))
 
 
 def kept_shape(shape, axis) -> tuple[int, ...]:
@@ -112,7 +118,8 @@ def _transpose(x, *, axes):
 
 
 def _transpose_batch(params, batch, in_shapes):
-    return {"axes": _shifted(params["axes"], len(batch))}
+    ndim = len(in_shapes[0])
+    return {"axes": _shifted([a % ndim for a in params["axes"]], len(batch))}
 
 
 def _transpose_transpose(ct, out, x, *, axes):
@@ -283,7 +290,7 @@ def _concatenate(*xs, axis):
 
 
 def _concatenate_batch(params, batch, in_shapes):
-    return {"axis": params["axis"] + len(batch)}
+    return {"axis": _after_batch(params["axis"], len(batch))}
 
 
 def _concatenate_transpose(i, ct, out, *xs, axis):
