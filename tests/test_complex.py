@@ -79,7 +79,25 @@ REAL_VALUED = {
     "angle": lambda z: anp.sum(anp.angle(z) * anp.abs(z)),
     "mixed": lambda z: anp.sum(anp.abs(anp.linalg.solve(
         np.array([[2.0, 1j, 0], [0.5, 3, 0], [0, 1, 1]]), z * z)) ** 2),
+    # magnitudes: |z|^2, not z * z (a complex "norm" before)
+    "norm": lambda z: anp.linalg.norm(z * z) * anp.linalg.vector_norm(z, ord=3),
+    "std": lambda z: anp.std(anp.sin(z)) + anp.var(z),
+    "frobenius": lambda z: anp.linalg.norm(anp.outer(z, anp.conj(z) + 1.0)),
+    "cov": lambda z: anp.real(anp.trace(anp.cov(anp.stack([z, z * z])))),
 }
+
+
+def test_magnitudes_of_complex_values_are_numpy_s():
+    z = np.array([0.3 + 0.4j, -0.5 + 0.2j, 0.8 - 0.6j])
+    m = np.stack([z, z * z - 1j])
+    for ours, theirs in [(anp.linalg.norm(z), np.linalg.norm(z)),
+                         (anp.linalg.vector_norm(z), np.linalg.vector_norm(z)),
+                         (anp.linalg.norm(m), np.linalg.norm(m)),
+                         (anp.linalg.norm(m, axis=1), np.linalg.norm(m, axis=1)),
+                         (anp.std(z), np.std(z)), (anp.var(m, axis=0), np.var(m, axis=0)),
+                         (anp.cov(m), np.cov(m))]:
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+        assert np.asarray(ours).dtype == np.asarray(theirs).dtype
 
 
 @pytest.mark.parametrize("name", sorted(REAL_VALUED))

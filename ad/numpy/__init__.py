@@ -346,6 +346,16 @@ def _safe_root(value, p: float = 2.0):
     return root * logical_not(zero)  # noqa: F821
 
 
+def _squared_magnitude(x):
+    """|x|^2 elementwise: x * x for real values, re^2 + im^2 (real) for complex ones (the
+    norms, var and std of complex input, as NumPy's)."""
+    dtype = x.dtype if isinstance(x, (_Tracer, _np.ndarray)) else _np.result_type(x)
+    if dtype.kind != "c":
+        return x * x
+    re, im = real(x), imag(x)
+    return re * re + im * im
+
+
 def _axes(axis, nd: int, function: str) -> tuple[int, ...]:
     """Normalise an axis argument to a tuple of non-negative ints, with a clear error."""
     if axis is None:

@@ -137,7 +137,7 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     axes = _axes(axis, anp.ndim(a), "var")
     count = math.prod(anp.shape(a)[i] for i in axes)
     centred = a - anp.mean(a, axis=axes, keepdims=True)
-    result = anp.sum(centred * centred, axis=axes, keepdims=keepdims) / builtins.max(
+    result = anp.sum(anp._squared_magnitude(centred), axis=axes, keepdims=keepdims) / builtins.max(
         count - ddof, 0)
     return result if dtype is None else anp.astype(result, dtype)
 
@@ -265,7 +265,7 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     n = anp.shape(x)[1]
     ddof = (0 if bias else 1) if ddof is None else ddof
     centred = x - anp.mean(x, axis=1, keepdims=True)
-    c = (centred @ anp.transpose(centred)) / (n - ddof)
+    c = (centred @ anp.conj(anp.transpose(centred))) / (n - ddof)
     c = anp.squeeze(c) if anp.shape(c) == (1, 1) else c
     return c if dtype is None else anp.astype(c, dtype)
 

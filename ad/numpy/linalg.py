@@ -337,7 +337,7 @@ def cond(x, p=None):
 # ----------------------------------------------------------------------------- norms
 def _vector_norm(x, ord, axis: tuple[int, ...], keepdims: bool):
     if ord is None or ord == 2:
-        return _anp._safe_root(_anp.sum(x * x, axis=axis, keepdims=keepdims))
+        return _anp._safe_root(_anp.sum(_anp._squared_magnitude(x), axis=axis, keepdims=keepdims))
     magnitude = _anp.abs(x)
     if ord == _np.inf:
         return _anp.max(magnitude, axis=axis, keepdims=keepdims)
@@ -356,7 +356,7 @@ def _vector_norm(x, ord, axis: tuple[int, ...], keepdims: bool):
 def _matrix_norm(x, ord, axis: tuple[int, int], keepdims: bool):
     row, col = axis
     if ord in (None, "fro"):
-        return _anp._safe_root(_anp.sum(x * x, axis=axis, keepdims=keepdims))
+        return _anp._safe_root(_anp.sum(_anp._squared_magnitude(x), axis=axis, keepdims=keepdims))
     if ord in (1, -1, _np.inf, -_np.inf):
         sum_over = row if ord in (1, -1) else col  # 1: max column sum; inf: max row sum
         sums = _anp.sum(_anp.abs(x), axis=sum_over, keepdims=True)
@@ -389,7 +389,7 @@ def norm(x, ord=None, axis=None, keepdims: bool = False):
     x = _float(x)
     if axis is None:
         if ord is None:
-            result = _anp._safe_root(_anp.sum(x * x))
+            result = _anp._safe_root(_anp.sum(_anp._squared_magnitude(x)))
             return _anp.reshape(result, (1,) * nd) if keepdims else result
         if nd not in (1, 2):
             raise ValueError("norm: improper number of dimensions to norm (give axis=)")
