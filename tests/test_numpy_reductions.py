@@ -52,6 +52,16 @@ row("quantile", [distinct(3, 5)], id="quantile q array", np_fn=lambda a: np.quan
     a, np.array([0.1, 0.5, 0.9]), axis=1, keepdims=True))
 row("percentile", [distinct(4, 3)], id="percentile axis", np_fn=lambda a: np.percentile(
     a, 40.0, axis=0), fn=lambda a: anp.percentile(a, 40.0, axis=0))
+# axes as tuples, q as a list (NumPy takes both; a list was repeated, not read as q's)
+row("median", [distinct(2, 3, 4)], axis=(0, 2), id="median axis tuple")
+row("median", [distinct(2, 3, 4)], axis=(2, 0), keepdims=True, id="median axis tuple kept")
+row("quantile", [distinct(2, 3, 4)], id="quantile q list", np_fn=lambda a: np.quantile(
+    a, [0.2, 0.75], axis=-1), fn=lambda a: anp.quantile(a, [0.2, 0.75], axis=-1))
+row("quantile", [distinct(2, 3, 4)], id="quantile axis tuple", np_fn=lambda a: np.quantile(
+    a, 0.3, axis=(0, 2), keepdims=True), fn=lambda a: anp.quantile(a, 0.3, axis=(0, 2),
+                                                                    keepdims=True))
+row("percentile", [distinct(3, 4, 2)], id="percentile q list", np_fn=lambda a: np.percentile(
+    a, [10, 75], axis=1), fn=lambda a: anp.percentile(a, [10, 75], axis=1))
 row("cov", [v(3, 6)])
 row("cov", [v(5, 3)], rowvar=False, bias=True)
 row("cov", [v(4), v(4)], id="cov x y")

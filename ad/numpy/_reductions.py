@@ -186,22 +186,30 @@ def ptp(a, axis=None, out=None, keepdims=False):
     return anp.max(a, axis=axis, keepdims=keepdims) - anp.min(a, axis=axis, keepdims=keepdims)
 
 
+def _along_last(a, axis, function: str):
+    """(a with the reduced axes, None for all, one int or a tuple, moved to the end and
+    merged into one, those axes normalised): what the order statistics sort along."""
+    nd = anp.ndim(a)
+    axes = tuple(range(nd)) if axis is None else _axes(axis, nd, function)
+    kept = nd - len(axes)
+    moved = anp.moveaxis(a, axes, tuple(range(kept, nd)))
+    shape = anp.shape(moved)
+    return anp.reshape(moved, shape[:kept] + (math.prod(shape[kept:]),)), axes
+
+
 @_implements(np.median)
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
-    """Median over `axis` (one int or None): the middle sorted element, or the mean of two.
+    """Median over `axis` (None, an int or a tuple): the middle sorted element, or the mean
+    of two.
 
     >>> float(median(np.array([3.0, 1.0, 2.0, 10.0])))
     2.5
     """
     _no_out(out, "median")
-    if axis is None:
-        flat, ax = anp.ravel(a), 0
-    else:
-        flat, ax = a, operator.index(axis) % anp.ndim(a)
-    s = anp.moveaxis(sort(flat, axis=ax), ax, -1)
+    merged, axes = _along_last(a, axis, "median")
+    s = sort(merged, axis=-1)
     n = anp.shape(s)[-1]
     result = s[..., n // 2] if n % 2 else 0.5 * (s[..., n // 2 - 1] + s[..., n // 2])
-    axes = tuple(range(anp.ndim(a))) if axis is None else (ax,)
     return _restore(result, a, axes, keepdims)
 
 
@@ -217,11 +225,10 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     _no_out(out, "quantile")
     if method != "linear" or weights is not None or interpolation is not None:
         raise NotImplementedError("ad.numpy.quantile: only method='linear', no weights")
-    if axis is None:
-        flat, ax = anp.ravel(a), 0
-    else:
-        flat, ax = a, anp._axis(axis, anp.ndim(a), "quantile")
-    s = anp.moveaxis(sort(flat, axis=ax), ax, -1)       # (..., n)
+    if not isinstance(q, Tracer):    # a list of q's is an array of them (not repeated)
+        q = np.asarray(q, dtype=float_dtype(np.asarray(q)))
+    merged, axes = _along_last(a, axis, "quantile")
+    s = sort(merged, axis=-1)                            # (..., n)
     n = anp.shape(s)[-1]
     position = q * (n - 1)                               # traced q differentiates
     below = np.clip(np.floor(np.asarray(primal_value(position))).astype(np.intp), 0, n - 1)
@@ -234,7 +241,6 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     if q_nd:   # NumPy puts the q axes first
         result = anp.moveaxis(result, tuple(range(-q_nd, 0)), tuple(range(q_nd)))
     if keepdims:
-        axes = tuple(range(anp.ndim(a))) if axis is None else (ax,)
         kept = tuple(1 if i in axes else d for i, d in enumerate(anp.shape(a)))
         result = anp.reshape(result, np.shape(primal_value(q)) + kept)
     return result
@@ -244,6 +250,8 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
 def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
                keepdims=False, *, weights=None, interpolation=None):
     """The q-th percentiles (0 <= q <= 100): quantile(a, q / 100)."""
+    if not isinstance(q, Tracer):
+        q = np.asarray(q, dtype=float_dtype(np.asarray(q)))
     return quantile(a, q / 100.0, axis=axis, out=out, method=method, keepdims=keepdims,
                     weights=weights, interpolation=interpolation)
 
