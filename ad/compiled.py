@@ -118,6 +118,13 @@ class CompilingLevel(ReverseLevel):
             self.value_dependent = why
 
     def process(self, primitive, args, params):
+        if self.value_dependent is None:
+            for a in args:   # a value an enclosing transform traces: its derivative flows
+                if isinstance(a, Tracer) and not (type(a) is TapeValue and a._level is self):
+                    self.value_dependent = (   # through the closure, not through the tape
+                        f"f uses a value traced by an enclosing transform ({primitive.name} "
+                        "of a closed-over traced value)")
+                    break
         if not primitive.differentiable:
             parents = tuple(a.index if type(a) is TapeValue and a._level is self else CONSTANT
                             for a in args)

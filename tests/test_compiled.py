@@ -1026,3 +1026,31 @@ def test_an_inline_compiled_gradient_records_once_per_signature():
     del f
     gc.collect()
     assert ref() is None
+
+
+CLOSURES = {   # an inner compile=True transform closing over the outer transform's value
+    "grad in grad": (lambda c: ad.grad(lambda x: x * c(lambda y: x * y)(1.0)), 1.5),
+    "grad in jvp": (lambda c: lambda x: ad.jvp(lambda s: c(lambda y: anp.sin(s * y))(0.7),
+                                                (x,), (1.0,))[1], 1.5),
+    "jacobian in grad": (lambda c: ad.grad(lambda x: anp.sum(
+        c(lambda y: anp.tanh(x * y), "jacobian")(np.array([0.3, 0.4])))), 0.5),
+    "grad in hessian": (lambda c: ad.hessian(lambda x: anp.sum(
+        c(lambda y: anp.sum(anp.exp(x * y) * x))(np.array([0.2, -0.1])))), np.array(0.4)),
+}
+
+
+@pytest.mark.parametrize("name", CLOSURES)
+def test_a_closure_over_an_outer_traced_value_runs_interpreted(name):
+    make, x = CLOSURES[name]
+    made = []
+
+    def compiled(fn, kind="grad"):
+        t = (ad.jacobian if kind == "jacobian" else ad.grad)(fn, compile=True)
+        made.append(t)
+        return t
+
+    def interpreted(fn, kind="grad"):
+        return (ad.jacobian if kind == "jacobian" else ad.grad)(fn)
+    np.testing.assert_allclose(make(compiled)(x), make(interpreted)(x), rtol=1e-12)
+    reports = [r for t in made for r in t.compiled.reports.values()]
+    assert reports and all("traced by an enclosing transform" in r for r in reports)
