@@ -1312,35 +1312,44 @@ class CompiledGrad:
     calls: int = 0
     recordings: int = 0
     guard_failures: int = 0
-    #: Per (shape, dtype) of a lone float array argument differentiated as argnums=0: its
-    #: replay as one function of the array (`value_and_grad`'s fast path; see `hot_call`).
+    #: Per (shape, dtype) of a lone float array argument differentiated as argnums=0 (and
+    #: `float` for a Python float): its replay as one function of the array
+    #: (`value_and_grad`'s fast path; see `hot_call`).
     hot: dict = field(default_factory=dict)
     MAX_PATHS = 8
 
     @staticmethod
     def plain_key(argnums: tuple, args: Sequence[np.ndarray]) -> tuple:
-        """The `replays` key of a call with float arrays only, as positional arguments."""
-        return (argnums, len(args), *[(a.shape, a.dtype.char) for a in args])
+        """The `replays` key of a call with float arrays and Python floats only, as
+        positional arguments (a float's signature is a 0-d float64 array's, as in the
+        general key)."""
+        return (argnums, len(args), *[((), "d") if type(a) is float else
+                                      (a.shape, a.dtype.char) for a in args])
 
     def lookup(self, args, kwargs, argnums: tuple, single: bool, check: Callable):
         """(the signature's Replay or None, the flat leaves of (args, kwargs)); `check()`
         validates the differentiated arguments and gives their structures (called once per
         signature, when it is recorded)."""
-        plain = not kwargs and all(type(a) is np.ndarray and a.dtype.kind == "f" for a in args)
-        if plain:                    # the common case: float arrays only
+        plain = not kwargs and all(type(a) is float or (type(a) is np.ndarray and
+                                                        a.dtype.kind == "f") for a in args)
+        if plain:                    # the common case: float arrays and floats only
             plain_key = self.plain_key(argnums, args)
             replay = self.replays.get(plain_key)
             if replay is not None:
                 if self.kind == "grad" and argnums == (0,) and single and len(args) == 1:
-                    self.hot[args[0].shape, args[0].dtype.char] = self.hot_call(replay)
+                    x = args[0]
+                    self.hot[float if type(x) is float else (x.shape, x.dtype.char)] = \
+                        self.hot_call(replay)
                 return replay, args
         leaves, structure = tree.flatten((args, kwargs))
         key = [argnums, structure]
         for leaf in leaves:
             if isinstance(leaf, Tracer):
                 return None, leaves     # inside another transform: the engines nest
-            if _traced(leaf):
-                key.append((np.shape(leaf), np.result_type(leaf).str))
+            if type(leaf) is float:      # np.shape and np.result_type cost microseconds
+                key.append(((), "<f8"))
+            elif _traced(leaf):
+                key.append((leaf.shape, leaf.dtype.str))
             elif isinstance(leaf, (np.ndarray, np.generic, int)) and \
                     np.result_type(leaf).kind in "iub":
                 # integers and booleans (indices, counts, masks) are part of the signature

@@ -249,9 +249,14 @@ def _hot(compiled, hot: dict, x):
     """The fast path of a compiled gradient of one float array: its signature's replay as
     one function (`CompiledGrad.hot_call`) giving (value, gradient); None when there is
     none (or a guard failed: the general path retries)."""
-    if type(x) is not np.ndarray:
+    if type(x) is np.ndarray:
+        call = hot.get((x.shape, x.dtype.char))
+    elif type(x) is float:        # a Python float's own signature (its replay, its types)
+        call = hot.get(float)
+        if call is not None:
+            x = np.array((x,))
+    else:
         return None
-    call = hot.get((x.shape, x.dtype.char))
     if call is None:
         return None
     compiled.calls += 1

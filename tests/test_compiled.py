@@ -1054,3 +1054,20 @@ def test_a_closure_over_an_outer_traced_value_runs_interpreted(name):
     np.testing.assert_allclose(make(compiled)(x), make(interpreted)(x), rtol=1e-12)
     reports = [r for t in made for r in t.compiled.reports.values()]
     assert reports and all("traced by an enclosing transform" in r for r in reports)
+
+
+def test_python_floats_take_the_fast_path_and_keep_their_guards():
+    def f(x, y=2.0):
+        return anp.sin(x) * y if x > 0 else anp.cos(x) * y
+
+    g = ad.grad(f, compile=True)
+    plain = ad.grad(f)
+    for x in (0.3, 0.7, -0.4, 0.2, -1.5, np.array(0.9), 0.9):
+        got, want = g(x), plain(x)
+        assert type(got) is type(want) and got == want
+    assert g.compiled.recordings == 2            # one path per branch, shared by 0-d arrays
+    assert g.compiled.guard_failures >= 2        # the branch flipped, and was caught
+    assert float in g.compiled.hot               # a lone float has its one-function replay
+    two = ad.grad(f, argnums=(0, 1), compile=True)
+    for x, y in ((0.3, 1.5), (np.array(0.3), 2.5), (-0.3, 1.5)):
+        assert two(x, y) == ad.grad(f, argnums=(0, 1))(x, y)
