@@ -307,6 +307,9 @@ def _interpreter_source(functions) -> str:
                                                   for i, p in enumerate(partials)]:
             if fn is None:
                 continue
+            # the function's source and constants, so that a changed formula changes the
+            # module's digest (Numba's cache of `run` does not see its callees change)
+            lines.append(f"# {name}: {kernels._digest(fn.fingerprint)}")
             if fn.ufunc:
                 params = args if name.startswith("v") else args + ", out"
                 lines += [f"def _{name}_py({params}):", f"    return np.{fn.ufunc}({args})"]

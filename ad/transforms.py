@@ -757,7 +757,9 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         _complex_check("jacobian", f, recording.in_primals, recording.out_primals,
                        holomorphic, True, True)
         counting = time.perf_counter()
-        report = predict(_recording_counts(recording), chunk_size)   # planned from its shapes
+        # planned from its shapes; the recording's time prices f's own Python
+        report = predict(_recording_counts(recording), chunk_size,
+                         recorded=counting - start)
         chosen = time.perf_counter()
         plan = report.plan
         report.selection_seconds = chosen - counting   # a fresh report, not yet shared

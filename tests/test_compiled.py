@@ -1071,3 +1071,21 @@ def test_python_floats_take_the_fast_path_and_keep_their_guards():
     two = ad.grad(f, argnums=(0, 1), compile=True)
     for x, y in ((0.3, 1.5), (np.array(0.3), 2.5), (-0.3, 1.5)):
         assert two(x, y) == ad.grad(f, argnums=(0, 1))(x, y)
+
+
+def test_a_changed_formula_changes_the_interpreter_s_digest():
+    """Numba's cache of `run` does not notice its callees change: the generated source
+    carries each function's fingerprint (source and constants), so a new formula makes a
+    new module rather than a stale cached one."""
+    from ad import kernels
+    from ad.catalogue.elementwise import _sinc_d
+    from ad.primitive import PRIMITIVES
+    primitive = PRIMITIVES["sinc"]
+    value = kernels._Function(primitive.impl, 1, True)
+    partial = kernels._Function(_sinc_d, 2, False)
+    before = compiled._interpreter_source([(compiled.FIRST_ELEMENTWISE, primitive, value,
+                                            [partial])])
+    partial.fingerprint += "\n# another formula"
+    after = compiled._interpreter_source([(compiled.FIRST_ELEMENTWISE, primitive, value,
+                                           [partial])])
+    assert before != after

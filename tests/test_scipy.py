@@ -192,3 +192,22 @@ def test_scipy_ufuncs_dispatch_without_importing_ad_scipy_first():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[0.25, 0.25]"
+
+
+def test_derivatives_of_every_order_at_a_removable_singularity():
+    """sinc' and i1's partial divide by x: near 0 they are their series, so the second,
+    third and fourth derivatives at 0 are the closed forms (a constant patch at 0 gave the
+    first derivative only), and they join the quotient continuously."""
+    d = ad.grad
+    sinc, i1 = anp.sinc, special.i1
+    assert float(d(d(sinc))(0.0)) == pytest.approx(-np.pi ** 2 / 3, rel=1e-12)
+    assert float(d(d(d(sinc)))(0.0)) == 0.0
+    assert float(d(d(d(d(sinc))))(0.0)) == pytest.approx(np.pi ** 4 / 5, rel=1e-10)
+    assert float(d(d(d(i1)))(0.0)) == pytest.approx(3 / 8, rel=1e-12)
+    for f, value in ((sinc, np.sinc), (i1, scipy_special.i1)):
+        for x in (-0.02, -0.0099, 0.0101, 0.3):   # both sides of the series' edge
+            h = 1e-3
+            second = (value(x + h) - 2 * value(x) + value(x - h)) / h ** 2
+            assert float(d(d(f))(x)) == pytest.approx(second, rel=1e-5, abs=1e-6)
+    np.testing.assert_allclose(ad.hessian(lambda x: anp.sum(sinc(x)))(np.array([0.0, 0.5])),
+                               np.diag([-np.pi ** 2 / 3, float(d(d(sinc))(0.5))]), rtol=1e-12)

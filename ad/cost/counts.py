@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import math
 import operator
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -449,10 +450,39 @@ def _assembly(c: ProgramCounts, table: Calibration, directions: int,
     return table.assembly_seconds(float(directions * (c.n + c.m)), float(stored * c.itemsize))
 
 
+#: A measured recording is charged at most this many times its predicted seconds as f's
+#: own Python (see `own_python`): one-time costs of a first call (loading kernels,
+#: imports) are not a price every later run pays.
+OWN_PYTHON_CAP = 4.0
+
+
+def recording_seconds(c: ProgramCounts, table: Calibration | None = None) -> float:
+    """Predicted seconds of one recording of f: its value pass and per-entry recording."""
+    table = table or current()
+    e = table.engine
+    return (e["record_pass"] + c.nodes * e["record_entry"]
+            + sum(_rules(c, table, 1, None, 0, 0).values()))
+
+
+def own_python(c: ProgramCounts, recorded: float | None,
+               table: Calibration | None = None) -> float:
+    """The seconds of one run of f that its counts do not explain, from a measured
+    recording (`recorded` seconds): the user's own Python between primitives, ad.numpy's
+    argument handling, inner transforms' bookkeeping. Every run of f pays it again (each
+    forward pass, the recording); 0 when nothing was measured. At most OWN_PYTHON_CAP
+    times the predicted recording."""
+    if not recorded:
+        return 0.0
+    predicted = recording_seconds(c, table)
+    return min(max(0.0, recorded - predicted), OWN_PYTHON_CAP * predicted)
+
+
 def forward_cost(c: ProgramCounts, directions: int, chunk: int,
-                 table: Calibration | None = None, stored: float | None = None) -> ModeCost:
+                 table: Calibration | None = None, stored: float | None = None,
+                 python: float = 0.0) -> ModeCost:
     """`directions` tangents pushed in ceil(directions / chunk) vector-mode passes, each a
-    fresh evaluation of f on duals; `stored`: the result's elements when it is sparse."""
+    fresh evaluation of f on duals; `stored`: the result's elements when it is sparse;
+    `python`: f's own Python per run (`own_python`)."""
     table = table or current()
     e = table.engine
     passes = max(1, math.ceil(directions / chunk))   # = BlockPlan.passes(directions)
@@ -463,15 +493,19 @@ def forward_cost(c: ProgramCounts, directions: int, chunk: int,
     engine = {"forward passes (per entry)": passes * c.nodes * e["forward_entry"],
               "pass and call fixed costs": passes * e["forward_pass"] + e["call"],
               "seeds and assembly": _assembly(c, table, directions, stored)}
+    if python:
+        engine["f's own Python (measured)"] = passes * python
     return _priced("Jacobian by forward mode", directions, passes,
                    passes * c.flops + directions * (c.jvp - seed), c.bytes * (passes + directions),
                    c.itemsize * c.peak_live * (1 + width), rules, engine)
 
 
 def reverse_cost(c: ProgramCounts, directions: int, chunk: int,
-                 table: Calibration | None = None, stored: float | None = None) -> ModeCost:
+                 table: Calibration | None = None, stored: float | None = None,
+                 python: float = 0.0) -> ModeCost:
     """One recording, then `directions` cotangents in ceil(directions / chunk) sweeps;
-    `stored`: the result's elements when it is sparse."""
+    `stored`: the result's elements when it is sparse; `python`: f's own Python per run
+    (`own_python`), paid once by the recording."""
     table = table or current()
     e = table.engine
     sweeps = max(1, math.ceil(directions / chunk))
@@ -483,6 +517,8 @@ def reverse_cost(c: ProgramCounts, directions: int, chunk: int,
               e["record_pass"] + sweeps * e["sweep_pass"] + e["call"],
               "cotangent accumulation": e["accumulate"] * directions * c.fan_in,
               "seeds and assembly": _assembly(c, table, directions, stored)}
+    if python:
+        engine["f's own Python (measured)"] = python
     return _priced("Jacobian by reverse mode", directions, sweeps, c.flops + directions * c.vjp,
                    c.bytes * (1 + directions), c.itemsize * (c.saved + c.peak_live * (1 + width)),
                    rules, engine)
@@ -657,12 +693,14 @@ def _bytes(x: float) -> str:
 
 
 def predict(counts: ProgramCounts, chunk_size: int | BlockPlan | None = None,
-            table: Calibration | None = None) -> CostReport:
+            table: Calibration | None = None, recorded: float | None = None) -> CostReport:
     """Predicted times from counts, and the mode with the lower predicted Jacobian time.
 
     The passes are those of `plan_blocks(counts.in_shapes, counts.out_shapes, chunk_size)`
     (or of the `BlockPlan` given), which is what the transforms execute; the prices are
-    `table`'s (default: `ad.cost.calibration.current()`).
+    `table`'s (default: `ad.cost.calibration.current()`). `recorded`: the measured
+    seconds of the recording the counts came from; what the counts do not explain of it
+    is f's own Python, charged to every run of f (`own_python`).
 
     >>> import numpy as np, ad, ad.numpy as anp
     >>> r = predict(count(ad.trace(lambda x: anp.sum(anp.tanh(x)), np.ones(500))))
@@ -674,8 +712,9 @@ def predict(counts: ProgramCounts, chunk_size: int | BlockPlan | None = None,
     plan = chunk_size if isinstance(chunk_size, BlockPlan) else plan_blocks(
         c.in_shapes or [(c.n,)], c.out_shapes or [(c.m,)], chunk_size)
     chunk = plan.chunk
-    fwd = forward_cost(c, c.n, chunk, table)
-    rev = reverse_cost(c, c.m, chunk, table)
+    python = own_python(c, recorded, table)
+    fwd = forward_cost(c, c.n, chunk, table, python=python)
+    rev = reverse_cost(c, c.m, chunk, table, python=python)
     choice, reason = _choose(fwd, rev, c.n, c.m)
     if c.reverse_only is not None:
         choice, reason = "reverse", (f"reverse mode: forward mode cannot go through "
@@ -717,7 +756,10 @@ def cost_report(f: Callable, *args, argnums: int | Sequence[int] = 0,
     `memory_budget` (bytes) what it would recompute to fit (the "one VJP, budget" row:
     the plan `grad(f, memory_budget=)` executes). With `compile=True`, f is lowered too
     and the compiled tape's strategies are priced beside the interpreted ones
-    (`report.compiled`; the rows labelled "compiled").
+    (`report.compiled`; the rows labelled "compiled"). With this machine's prices (no
+    `table`), the Jacobian rows also charge f's own Python, what the second run's time
+    shows beyond its counts ("f's own Python (measured)"); a given table prices the counts
+    alone, deterministically.
 
     >>> import numpy as np, ad, ad.numpy as anp
     >>> r = ad.cost_report(lambda x: anp.tanh(x[:, None] * x), np.ones(3))
@@ -725,8 +767,12 @@ def cost_report(f: Callable, *args, argnums: int | Sequence[int] = 0,
     (3, 9, 'forward')
     """
     graph = trace(f, *args, argnums=argnums, **kwargs)
-    report = predict(count(graph), chunk_size, table)
-    facts = footprint(measure(f, *args, argnums=argnums, **kwargs))
+    start = time.perf_counter()          # a second run of f, recorded: with this machine's
+    tape = measure(f, *args, argnums=argnums, **kwargs)   # prices its time also prices f's
+    recorded = time.perf_counter() - start                # own Python (`own_python`); a
+    report = predict(count(graph), chunk_size, table,     # given table prices the counts
+                     recorded=recorded if table is None else None)   # alone
+    facts = footprint(tape)
     compiled, why = (), ""
     if compile:              # priced by the compiled engine (it lowers f), which registers
         if not COMPILED_PRICER:

@@ -412,11 +412,18 @@ def _numpy_has(*names):
 
 @_implements(*_numpy_has("vector_norm"))
 def vector_norm(x, /, *, axis=None, keepdims: bool = False, ord=2):
-    """Vector norm over `axis` (all axes, flattened, when None)."""
+    """Vector norm over `axis` (an int or a tuple of any length: the elements over those
+    axes taken as one vector; all axes when None).
+
+    >>> float(vector_norm(_np.ones((2, 2)), axis=(0, 1)))
+    2.0
+    """
     if axis is None:
         result = _vector_norm(_anp.ravel(_float(x)), ord, (0,), False)
         return _anp.reshape(result, (1,) * _anp.ndim(x)) if keepdims else result
-    return norm(x, ord=ord, axis=axis, keepdims=keepdims)
+    nd = _anp.ndim(x)
+    axes = _anp._axes(axis, nd, "vector_norm")   # never a matrix norm, as NumPy's
+    return _vector_norm(_float(x), ord, axes, keepdims)
 
 
 @_implements(*_numpy_has("matrix_norm"))
