@@ -183,12 +183,30 @@ class custom_vjp(_Custom):  # noqa: N801 - JAX's name
                     raise TypeError(f"custom_vjp({self.__name__}): bwd must return a tuple "
                                     f"with one cotangent per argument ({len(args)}), got "
                                     f"{type(grads).__name__}")
-                return tree.flatten(tuple(grads))[0][argument]
+                return _cotangent_leaves(self.__name__, grads, args)[argument]
             return rule
 
         return defprimitive(self._name(structure), self._impl(structure), jvp=None,
                             vjp=[cotangent_of(k) for k in range(n_in)], arity=n_in,
                             cost=_COST, outputs=out_structure.num_leaves)
+
+
+def _cotangent_leaves(name: str, grads, args) -> list:
+    """bwd's cotangents as leaves aligned with the arguments' leaves: None for a whole
+    argument means zeros (JAX's convention; flattening would drop it and shift the rest
+    onto the wrong arguments), and each argument's cotangent must have its leaves."""
+    leaves = []
+    for i, (grad, arg) in enumerate(zip(grads, args)):
+        arg_leaves = tree.flatten(arg)[0]
+        if grad is None:
+            leaves.extend(_zeros_like(x) for x in arg_leaves)
+            continue
+        grad_leaves = tree.flatten(grad)[0]
+        if len(grad_leaves) != len(arg_leaves):
+            raise TypeError(f"custom_vjp({name}): bwd's cotangent for argument {i} has "
+                            f"{len(grad_leaves)} leaves, the argument {len(arg_leaves)}")
+        leaves.extend(grad_leaves)
+    return leaves
 
 
 __all__ = ["custom_jvp", "custom_vjp"]

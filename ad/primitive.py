@@ -63,7 +63,8 @@ def _size(shape: Sequence[int]) -> int:
 
 @dataclass(frozen=True)
 class PerElement:
-    """Cost entry of a primitive whose counts scale with its output size."""
+    """Cost entry of a primitive whose counts scale with its output size (all outputs'
+    elements, for a primitive with several)."""
 
     flops: float
     jvp: float
@@ -71,7 +72,8 @@ class PerElement:
     saved: float
 
     def __call__(self, in_shapes, out_shape, **params) -> Counts:
-        n = _size(out_shape)
+        several = bool(out_shape) and isinstance(out_shape[0], (tuple, list))
+        n = sum(_size(s) for s in out_shape) if several else _size(out_shape)
         return Counts(self.flops * n, self.jvp * n, self.vjp * n, self.saved * n)
 
 

@@ -131,7 +131,7 @@ def output_leaf(leaf, f, transform: str):
     if isinstance(leaf, Tracer):
         return leaf
     value = np.asarray(leaf)
-    if value.dtype.kind not in "fiub":
+    if value.dtype.kind not in "fiubc":
         raise TypeError(f"{transform}({name_of(f)}): the function returned a {type(leaf).__name__}"
                         ", which is not an array or number")
     return value

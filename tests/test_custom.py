@@ -143,3 +143,35 @@ def test_custom_functions_with_pytree_results():
     # only one result reaching the output: the other's cotangent arrives as zeros
     np.testing.assert_allclose(ad.grad(lambda a: scale_and_sum(a, y)[1])(x), y)
     np.testing.assert_allclose(ad.jacrev(lambda a: scale_and_sum(a, y)[0])(x), 2.0 * np.eye(2))
+
+
+def test_a_none_cotangent_from_bwd_means_zeros_for_that_argument():
+    @ad.custom_vjp
+    def f(x, y, z):
+        return x * y + z ** 2
+    f.defvjp(lambda x, y, z: (f(x, y, z), (x, y, z)),
+             lambda r, ct: (ct * r[1], None, ct * 2 * r[2]))
+    assert ad.grad(f, 0)(2.0, 3.0, 5.0) == 3.0
+    assert ad.grad(f, 1)(2.0, 3.0, 5.0) == 0.0       # z's cotangent before
+    assert ad.grad(f, 2)(2.0, 3.0, 5.0) == 10.0      # an IndexError before
+    g = ad.custom_vjp(lambda x, y: x * y)
+    g.defvjp(lambda x, y: (x * y, (x, y)), lambda r, ct: (ct * r[1], (ct, ct)))
+    with pytest.raises(TypeError, match="argument 1 has 2 leaves, the argument 1"):
+        ad.grad(g, 1)(2.0, 3.0)
+
+
+def test_custom_functions_with_several_outputs_are_priced():
+    @ad.custom_jvp
+    def two(x):
+        return anp.sin(x), x ** 2
+    two.defjvp(lambda p, t: (two(p[0]), (anp.cos(p[0]) * t[0], 2 * p[0] * t[0])))
+
+    def f(x):
+        a, b = two(x)
+        return a + b
+    x = np.array([0.1, 0.2])
+    expected = np.diag(np.cos(x) + 2 * x)
+    np.testing.assert_allclose(ad.jacobian(f)(x), expected, rtol=1e-12)   # auto: counted
+    assert ad.cost_report(f, x).counts.nodes > 0
+    np.testing.assert_allclose(ad.grad(lambda v: anp.sum(f(v)), memory_budget=10 ** 6)(x),
+                               np.cos(x) + 2 * x, rtol=1e-12)

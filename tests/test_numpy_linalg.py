@@ -261,3 +261,23 @@ def test_numpy_vector_and_matrix_norm_dispatch():
     np.testing.assert_allclose(
         ad.grad(lambda x: np.linalg.matrix_norm(np.reshape(x, (2, 3))))(x),
         x / np.linalg.norm(x), rtol=1e-14)
+
+
+def test_vector_norm_over_several_axes_is_a_vector_norm():
+    x = np.arange(1.0, 25.0).reshape(2, 3, 4) / 10
+    for axis in ((0, 1), (1, 2), (2, 0), (0, 1, 2), -1):
+        for order in (2, 1, np.inf, -np.inf, 3, 0.5):
+            for keepdims in (False, True):
+                np.testing.assert_allclose(
+                    anp.linalg.vector_norm(x, axis=axis, ord=order, keepdims=keepdims),
+                    np.linalg.vector_norm(x, axis=axis, ord=order, keepdims=keepdims),
+                    rtol=1e-12)
+    f = lambda x: anp.linalg.vector_norm(x, axis=(0, 2), ord=3)   # noqa: E731
+    ad.check_grads(f, (x,), order=2)
+
+
+def test_upper_cholesky_of_a_hermitian_matrix_is_the_conjugate_transpose():
+    h = np.array([[4.0, 1 + 1j], [1 - 1j, 3.0]])
+    u = anp.linalg.cholesky(h, upper=True)
+    np.testing.assert_allclose(u, np.linalg.cholesky(h, upper=True), atol=1e-14)
+    np.testing.assert_allclose(np.conj(u.T) @ u, h, atol=1e-13)

@@ -76,3 +76,23 @@ def test_nan_to_num_replaces_by_the_input_not_by_earlier_replacements():
                                       np.nan_to_num(x, **options), err_msg=str(options))
     grad = ad.grad(lambda y: anp.sum(anp.nan_to_num(y, posinf=-1.0) * 3.0))(x)
     np.testing.assert_array_equal(grad, [0.0, 0.0, 0.0, 3.0, 3.0])
+
+
+def test_correlate_and_convolve_match_numpy_for_every_length_and_mode():
+    # complex inputs (correlate conjugates v) and a shorter first input (NumPy swaps them,
+    # and 'same' then rounds the middle the other way)
+    rng = np.random.default_rng(0)
+    for n in range(1, 6):
+        for m in range(1, 6):
+            a = rng.standard_normal(n) + 1j * rng.standard_normal(n)
+            v = rng.standard_normal(m) + 1j * rng.standard_normal(m)
+            for mode in ("valid", "same", "full"):
+                for name in ("correlate", "convolve"):
+                    ours, theirs = getattr(anp, name)(a, v, mode), getattr(np, name)(a, v, mode)
+                    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
+                    ours = getattr(anp, name)(a.real, v.real, mode)
+                    np.testing.assert_allclose(ours, getattr(np, name)(a.real, v.real, mode),
+                                               rtol=1e-12, atol=1e-14)
+    x, v = rng.standard_normal(2), rng.standard_normal(4)
+    f = lambda x: anp.correlate(x, v, "same")   # noqa: E731
+    ad.check_grads(f, (x,), order=2)

@@ -1,7 +1,9 @@
 """ad.numpy products: dot, tensordot, einsum, kron, cross... (ad/numpy/_products.py)."""
 
 import numpy as np
+import pytest
 
+import ad
 import ad.numpy as anp
 from numpy_table import Table, big, distinct, flat, nz, pos, unit, v, wellcond  # noqa: F401
 
@@ -52,3 +54,13 @@ row("einsum", [v(3, 3)], id="einsum sublist implicit", np_fn=lambda a: np.einsum
 test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
     TABLE.tests()
 
+
+
+def test_vdot_conjugates_its_first_argument():
+    a, b = np.array([1 + 2j, 0.5 - 1j]), np.array([0.3 - 1j, 2 + 1j])
+    assert complex(anp.vdot(a, b)) == pytest.approx(complex(np.vdot(a, b)))
+    x = np.array([0.7, -1.2])
+    g = ad.grad(lambda x: anp.abs(anp.vdot(a * x, b)) ** 2)(x)
+    fd = [(abs(np.vdot(a * (x + e), b)) ** 2 - abs(np.vdot(a * (x - e), b)) ** 2) / 2e-6
+          for e in np.eye(2) * 1e-6]
+    np.testing.assert_allclose(g, fd, rtol=1e-6)

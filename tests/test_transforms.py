@@ -241,3 +241,11 @@ def test_an_inline_jacobian_decides_once_per_signature(monkeypatch):
     del local
     gc.collect()
     assert ref() is None
+
+
+def test_a_complex_output_without_a_derivative_has_zero_tangents():
+    x = np.array([1.0, -2.0])
+    for f in (lambda a: anp.sign(a * (1 + 1j)), lambda a: np.array([1j, 2j])):
+        value, tangent = ad.jvp(f, (x,), (np.ones(2),))
+        np.testing.assert_allclose(value, f(x))
+        assert tangent.dtype.kind == "c" and not np.any(tangent)

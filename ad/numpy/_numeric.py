@@ -231,12 +231,14 @@ def convolve(a, v, mode: str = "full"):
 
 @_implements(np.correlate)
 def correlate(a, v, mode: str = "valid"):
-    """Cross-correlation of two 1-D arrays (real), as numpy.correlate."""
+    """Cross-correlation of two 1-D arrays, as numpy.correlate (v conjugated)."""
     a, v = _array_like(a), _array_like(v)
     if anp.ndim(a) != 1 or anp.ndim(v) != 1:
         raise ValueError("correlate: both inputs must be 1-D")
     n, m = anp.shape(a)[0], anp.shape(v)[0]
-    full = _convolve_full(a, v[::-1])
+    full = _convolve_full(a, anp.conj(v[::-1]))
+    if n < m and mode == "same":   # NumPy swaps a shorter a with v and reverses after:
+        return _crop(full[::-1], n, m, mode)[::-1]   # the middle rounds the other way
     return _crop(full, n, m, mode)
 
 

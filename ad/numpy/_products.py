@@ -144,8 +144,12 @@ def einsum(subscripts, *operands, optimize=False, **kwargs):
 # ----------------------------------------------------------------------------- small products
 @_implements(np.vdot)
 def vdot(a, b):
-    """Dot product of the flattened inputs (real values)."""
-    return anp.sum(anp.ravel(a) * anp.ravel(b))
+    """Dot product of the flattened inputs, the first conjugated (as numpy.vdot).
+
+    >>> complex(vdot(np.array([1j, 2.0]), np.array([1j, 1.0])))
+    (3+0j)
+    """
+    return anp.sum(anp.conj(anp.ravel(a)) * anp.ravel(b))
 
 
 @_implements(np.kron)

@@ -128,7 +128,7 @@ def cholesky(a, *, upper: bool = False):
     """
     _square(a, "cholesky")
     lower = _linalg.cholesky(_float(a))
-    return _anp.swapaxes(lower, -1, -2) if upper else lower
+    return _anp.conj(_anp.swapaxes(lower, -1, -2)) if upper else lower   # U = L^H
 
 
 class EighResult(NamedTuple):
