@@ -171,3 +171,26 @@ def test_input_cotangent_takes_the_input_dtype():
     assert ad.jacrev(lambda x_: x_ * np.ones(3))(x).dtype == np.float32
     np.testing.assert_allclose(ad.grad(lambda x_: anp.sum(x_ * np.float64(2.0)))(x), 2.0)
 
+
+
+NESTED = [[1.5, 2.0, -0.5], [0.0, 3.0, 1.0]]
+
+
+@pytest.mark.parametrize("name", ["flip", "fliplr", "flipud", "rot90", "trace", "diag",
+                                  "trapezoid", "gradient", "ones_like", "zeros_like",
+                                  "nan_to_num", "full_like", "median", "ediff1d"])
+def test_nested_lists_are_arrays_as_numpy_reads_them(name):
+    args = (NESTED, 7.0) if name == "full_like" else (NESTED,)
+    ours, theirs = getattr(anp, name)(*args), getattr(np, name)(*args)
+    for a, b in zip(ours if isinstance(ours, tuple) else (ours,),
+                    theirs if isinstance(theirs, tuple) else (theirs,)):
+        np.testing.assert_array_equal(a, b)
+        assert np.shape(a) == np.shape(b)
+
+
+def test_integer_and_boolean_inputs_take_numpy_s_float_arithmetic():
+    b = np.array([[True, False, True], [True, False, True]])
+    np.testing.assert_array_equal(anp.median(b, axis=0), np.median(b, axis=0))
+    u = np.array([250, 3, 7], dtype=np.uint8)
+    np.testing.assert_array_equal(anp.gradient(u), np.gradient(u))
+    assert np.asarray(anp.median(np.array([1, 2, 4]))).dtype == np.float64

@@ -210,6 +210,7 @@ def nan_to_num(x, copy=True, nan: float = 0.0, posinf=None, neginf=None):
     >>> nan_to_num(_np.array([1.0, _np.nan]))
     array([1., 0.])
     """
+    x = _operand(x)
     dtype = _value_dtype(x)                        # metadata: not a value read
     info = _np.finfo(dtype if dtype.kind == "f" else _np.float64)
     # the masks are comparisons of x (recomputed by a compiled tape), not values read;
@@ -272,11 +273,13 @@ _FUNCTIONS.update({_np.shape: shape, _np.ndim: ndim, _np.size: size,
 
 @_implements(_np.zeros_like)
 def zeros_like(a, dtype=None):
+    a = _operand(a)
     return _np.zeros(shape(a), dtype=dtype or _value_dtype(a))
 
 
 @_implements(_np.ones_like)
 def ones_like(a, dtype=None):
+    a = _operand(a)
     return _np.ones(shape(a), dtype=dtype or _value_dtype(a))
 
 
@@ -590,6 +593,12 @@ def array(object: _Any, dtype=None):  # noqa: A002
 
 def asarray(a: _Any, dtype=None):
     return array(a, dtype=dtype)
+
+
+def _operand(a):
+    """An array argument as the functions below read it: traced values and arrays as they
+    are, anything else NumPy takes (nested lists, tuples, scalars) as an array."""
+    return a if isinstance(a, (_Tracer, _np.ndarray)) else asarray(a)
 
 
 def _contains_tracer(seq) -> bool:

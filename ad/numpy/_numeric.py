@@ -53,6 +53,7 @@ def diff(a, n: int = 1, axis: int = -1, prepend=None, append=None):
 @_implements(np.ediff1d)
 def ediff1d(ary, to_end=None, to_begin=None):
     """Differences of the flattened array, with optional values before and after."""
+    ary = anp._operand(ary)
     parts = [anp.ravel(to_begin)] if to_begin is not None else []
     parts.append(diff(anp.ravel(ary)))
     if to_end is not None:
@@ -105,6 +106,9 @@ def gradient(f, *varargs, axis=None, edge_order: int = 1):
     >>> gradient(np.array([1.0, 4.0, 9.0, 16.0]))
     array([3., 4., 6., 7.])
     """
+    f = anp._operand(f)
+    if f.dtype.kind in "biu":     # NumPy differences integers in float64 (no wrap-around)
+        f = anp.astype(f, np.float64)
     nd = anp.ndim(f)
     axes = list(range(nd)) if axis is None else [
         _axis(a, nd, "gradient") for a in (axis if isinstance(axis, (tuple, list)) else [axis])]
@@ -133,6 +137,7 @@ def trapezoid(y, x=None, dx=1.0, axis: int = -1):
     >>> float(trapezoid(np.array([1.0, 2.0, 3.0]), dx=0.5))
     2.0
     """
+    y = anp._operand(y)
     nd = anp.ndim(y)
     axis = _axis(axis, nd, "trapezoid")
     mean = 0.5 * (y[_along(axis, nd, slice(1, None))] + y[_along(axis, nd, slice(None, -1))])

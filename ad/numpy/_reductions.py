@@ -206,6 +206,9 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     2.5
     """
     _no_out(out, "median")
+    a = anp._operand(a)
+    if a.dtype.kind in "biu":     # as NumPy: a float median (bool and int means are not)
+        a = anp.astype(a, np.float64)
     merged, axes = _along_last(a, axis, "median")
     s = sort(merged, axis=-1)
     n = anp.shape(s)[-1]

@@ -184,6 +184,7 @@ def repeat(a, repeats, axis=None):
 @_implements(np.flip)
 def flip(m, axis=None):
     """Reverse the order of elements along `axis` (all axes when None)."""
+    m = anp._operand(m)
     nd = anp.ndim(m)
     axes = range(nd) if axis is None else [
         _axis(a, nd, "flip") for a in (axis if isinstance(axis, (tuple, list)) else [axis])]
@@ -195,11 +196,13 @@ def flip(m, axis=None):
 
 @_implements(np.fliplr)
 def fliplr(m):
+    m = anp._operand(m)
     return flip(m, 1)
 
 
 @_implements(np.flipud)
 def flipud(m):
+    m = anp._operand(m)
     return flip(m, 0)
 
 
@@ -227,6 +230,7 @@ def roll(a, shift, axis=None):
 @_implements(np.rot90)
 def rot90(m, k=1, axes=(0, 1)):
     """Rotate by 90 degrees `k` times in the plane of `axes`."""
+    m = anp._operand(m)
     k %= 4
     a0, a1 = axes
     if k == 0:
@@ -264,6 +268,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
 @_implements(np.trace)
 def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     """Sum of the `offset` diagonal, as numpy.trace."""
+    a = anp._operand(a)
     anp._no_out(out, "trace")
     return anp.sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
 
@@ -276,6 +281,7 @@ def diag(v, k=0):
     array([[1., 0.],
            [0., 2.]])
     """
+    v = anp._operand(v)
     if anp.ndim(v) == 2:
         return diagonal(v, k)
     if anp.ndim(v) != 1:
@@ -418,11 +424,13 @@ FUNCTIONS[np.copyto] = _copyto
 def full_like(a, fill_value, dtype=None):
     """An array shaped like `a` filled with `fill_value` (traced or not), of `a`'s dtype
     unless `dtype` is given. Only the fill value carries a derivative."""
+    a = anp._operand(a)
     return full(anp.shape(a), fill_value, dtype or np.result_type(primal_value(a)))
 
 
 @_implements(np.empty_like)
 def empty_like(a, dtype=None):
+    a = anp._operand(a)
     return np.zeros(anp.shape(a), dtype=dtype or np.result_type(primal_value(a)))
 
 
