@@ -211,3 +211,23 @@ def test_derivatives_of_every_order_at_a_removable_singularity():
             assert float(d(d(f))(x)) == pytest.approx(second, rel=1e-5, abs=1e-6)
     np.testing.assert_allclose(ad.hessian(lambda x: anp.sum(sinc(x)))(np.array([0.0, 0.5])),
                                np.diag([-np.pi ** 2 / 3, float(d(d(sinc))(0.5))]), rtol=1e-12)
+
+
+def test_distributions_outside_their_support_are_scipy_s():
+    x = np.array([0.5, -0.5, 2.0, 0.0])
+    for ours, theirs, shape in ((stats.gamma, scipy_stats.gamma, (2.5,)),
+                                (stats.beta, scipy_stats.beta, (2.0, 3.5))):
+        for method in ("logpdf", "pdf", "cdf"):
+            np.testing.assert_allclose(getattr(ours, method)(x, *shape),
+                                       getattr(theirs, method)(x, *shape), rtol=1e-12)
+        # no NaN reaches a derivative from the points outside
+        g = ad.grad(lambda v: anp.sum(ours.pdf(v, *shape)))(x[:3])   # not at the edge
+        assert np.all(np.isfinite(g)) and g[1] == 0.0 and g[2] == 0.0
+
+
+def test_multivariate_normal_takes_scipy_s_dimension():
+    x = np.array([0.5, -0.5, 2.0])
+    np.testing.assert_allclose(stats.multivariate_normal.logpdf(x, mean=0.5, cov=2.0),
+                               scipy_stats.multivariate_normal.logpdf(x, mean=0.5, cov=2.0))
+    np.testing.assert_allclose(stats.multivariate_normal.logpdf(x, np.zeros(3)),
+                               scipy_stats.multivariate_normal.logpdf(x, np.zeros(3)))

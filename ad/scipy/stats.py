@@ -88,26 +88,36 @@ class _StudentT(_Standardised):
 class _Gamma(_Standardised):
     """scipy.stats.gamma: logpdf, pdf, cdf (shape `a`)."""
 
+    # outside the support (z < 0): logpdf -inf, pdf and cdf 0, as SciPy (the formulas give
+    # NaN there); the formulas see a point inside, so no NaN reaches a derivative either
     @staticmethod
     def _logpdf(z, a):
-        return special.xlogy(a - 1.0, z) - z - special.gammaln(a)
+        inside = z >= 0.0
+        z = anp.where(inside, z, 1.0)
+        return anp.where(inside, special.xlogy(a - 1.0, z) - z - special.gammaln(a), -np.inf)
 
     @staticmethod
     def _cdf(z, a):
-        return special.gammainc(a, z)
+        inside = z >= 0.0
+        return anp.where(inside, special.gammainc(a, anp.where(inside, z, 0.0)), 0.0)
 
 
 class _Beta(_Standardised):
     """scipy.stats.beta: logpdf, pdf, cdf (shapes `a`, `b`)."""
 
+    # outside [0, 1]: logpdf -inf, pdf 0, cdf 0 below and 1 above, as SciPy
     @staticmethod
     def _logpdf(z, a, b):
-        return (special.xlogy(a - 1.0, z) + special.xlog1py(b - 1.0, -z)
-                - special.betaln(a, b))
+        inside = anp.logical_and(z >= 0.0, z <= 1.0)
+        z = anp.where(inside, z, 0.5)
+        return anp.where(inside, special.xlogy(a - 1.0, z) + special.xlog1py(b - 1.0, -z)
+                         - special.betaln(a, b), -np.inf)
 
     @staticmethod
     def _cdf(z, a, b):
-        return special.betainc(a, b, z)
+        inside = anp.logical_and(z >= 0.0, z <= 1.0)
+        return anp.where(inside, special.betainc(a, b, anp.where(inside, z, 0.5)),
+                         anp.where(z > 1.0, 1.0, 0.0))
 
 
 class _MultivariateNormal:
@@ -117,7 +127,13 @@ class _MultivariateNormal:
     @staticmethod
     def logpdf(x, mean=None, cov=1.0):
         x = anp.asarray(x)
-        d = anp.shape(x)[-1]
+        # the dimension is SciPy's: the mean's length, else the covariance's, else 1 (so a
+        # vector x with a scalar mean and cov is that many one-dimensional points)
+        d = (anp.shape(mean)[-1] if mean is not None and anp.ndim(mean) > 0 else
+             anp.shape(cov)[0] if anp.ndim(cov) > 0 else 1)
+        points = anp.shape(x)[:-1] if anp.ndim(x) > 1 or (anp.ndim(x) == 1 and d > 1) \
+            else anp.shape(x)
+        x = anp.reshape(x, points + (d,))
         cov = cov * anp.eye(d) if anp.ndim(cov) == 0 else (
             anp.diag(cov) if anp.ndim(cov) == 1 else cov)
         lower = anp.linalg.cholesky(cov)
