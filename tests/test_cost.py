@@ -454,3 +454,32 @@ def test_a_checkpointed_function_is_not_kept_by_the_counts():
     ref = _count_a_checkpointed_program()
     gc.collect()
     assert ref() is None
+
+
+def test_a_measured_recording_charges_f_s_own_python_to_every_run_of_f():
+    """What a measured recording takes beyond its predicted seconds is f's own Python:
+    every forward pass pays it again, the reverse mode's one recording once; nothing is
+    charged when nothing was measured or the counts explain it, and a first call's one-time
+    costs are capped."""
+    from ad.cost import counts as cc
+    g = ad.trace(lambda x: anp.tanh(x[:, None] * x[None, :3]), np.ones(10))   # R^10 -> R^30
+    c = cost.count(g)
+    table = _table()
+    predicted = cc.recording_seconds(c, table)
+    assert predicted > 0
+    assert cc.own_python(c, None, table) == 0.0
+    assert cc.own_python(c, 0.5 * predicted, table) == 0.0           # explained: nothing
+    assert cc.own_python(c, 2.0 * predicted, table) == pytest.approx(predicted)
+    assert cc.own_python(c, 1e3 * predicted, table) == pytest.approx(
+        cc.OWN_PYTHON_CAP * predicted)
+    plain = cost.predict(c, chunk_size=4, table=table)
+    charged = cost.predict(c, chunk_size=4, table=table, recorded=2.0 * predicted)
+    assert charged.forward.seconds == pytest.approx(
+        plain.forward.seconds + plain.forward.passes * predicted)
+    assert charged.reverse.seconds == pytest.approx(plain.reverse.seconds + predicted)
+    assert "f's own Python (measured)" in dict(charged.forward.terms)
+    # a given table prices the counts alone: cost_report stays deterministic
+    f = lambda x: anp.tanh(x[:, None] * x[None, :3])   # noqa: E731
+    first, second = (ad.cost_report(f, np.ones(10), table=table) for _ in range(2))
+    assert first.forward.seconds == second.forward.seconds
+    assert "f's own Python (measured)" not in dict(first.forward.terms)
