@@ -374,10 +374,12 @@ def plan_blocks(in_shapes: Sequence[tuple[int, ...]], out_shapes: Sequence[tuple
     """
     n = sum(math.prod(s) for s in in_shapes)
     m = sum(math.prod(s) for s in out_shapes)
-    if chunk_size:
+    if chunk_size is not None:     # 0 or 2.5 is a mistake to name, not the default or 2
+        if (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer))
+                or chunk_size < 1):
+            raise ValueError(f"chunk_size must be a positive integer (None: the planner's), "
+                             f"not {chunk_size!r}")
         chunk = int(chunk_size)
-        if chunk < 1:
-            raise ValueError(f"chunk_size must be a positive integer, not {chunk_size!r}")
     else:
         largest = max([math.prod(s) for s in (*in_shapes, *out_shapes)], default=1)
         chunk = max(1, min(CHUNK_SIZE, CHUNK_BUDGET // max(largest, 1)))

@@ -186,3 +186,11 @@ def test_recording_writes_the_rows_tape_append_writes():
         assert manual.append(primitive, params, parents, constants, residuals, value) == out
     assert manual.rows == level.tape.rows
     assert manual.shapes == level.tape.shapes and manual.dtypes == level.tape.dtypes
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "4"])
+def test_a_chunk_size_that_is_not_a_positive_integer_is_named(bad):
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer"):
+        plan_blocks([(5,)], [(3,)], chunk_size=bad)
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer"):
+        ad.jacfwd(anp.sin, chunk_size=bad)(np.ones(5))
