@@ -17,10 +17,12 @@ prediction and the chosen mode) is reported over the chosen mode's time: the pri
 selection; the selection alone (counting the recording and predicting, what auto adds to the
 recording the chosen mode reuses, as that first call timed it: `report.selection_seconds`)
 likewise, and the same on a fresh recording of f afterwards ("again": the process has met
-f's entries once). Times are medians over rounds that time every
-mode once each (drifts in load hit all alike), in one process, under the default threading
-(as `python -m ad.calibrate` measures); only ratios are meant to be read (the machine is
-shared and noisy).
+f's entries once). Then the same for a held-out set: twelve programs written after the
+model was tuned on the suite (nested Hessians, einsum, attention, pairwise distances, 2-D
+stencils by slicing, scans, fixed-point loops), never tuned on. Times are medians over
+rounds that time every mode once each (drifts in load hit all alike), in one process, under
+the default threading (as `python -m ad.calibrate` measures); only ratios are meant to be
+read (the machine is shared and noisy).
 """
 from __future__ import annotations
 
@@ -235,6 +237,140 @@ def _suite(quick: bool) -> list[Program]:
     return programs
 
 
+# ----------------------------------------------------------------------------- held out
+# Programs written after the model was tuned on the suite above (never tuned on): nested
+# transforms, einsum, attention, pairwise distances, stencils by slicing, Horner loops.
+def heat_2d(n: int, steps: int = 5):
+    """Explicit 2-D heat steps by slicing and padding, with a cubic source."""
+    def f(x):
+        u = anp.reshape(x, (n, n))
+        for _ in range(steps):
+            inner = (u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:]
+                     - 4.0 * u[1:-1, 1:-1])
+            u = u + 0.1 * anp.pad(inner, 1) + 0.01 * u ** 3
+        return anp.ravel(u)
+    return f, _rng(30).standard_normal(n * n)
+
+
+def pairwise_distances(n: int):
+    """All pairwise distances of n points in the plane (broadcast differences)."""
+    def f(x):
+        p = anp.reshape(x, (n, 2))
+        d = p[:, None, :] - p[None, :, :]
+        return anp.ravel(anp.sqrt(anp.sum(d * d, axis=-1) + 1e-3))
+    return f, _rng(31).standard_normal(2 * n)
+
+
+def horner(n: int, degree: int):
+    """A polynomial evaluated by Horner's rule, elementwise."""
+    c = _rng(32).standard_normal(degree)
+
+    def f(x):
+        y = anp.zeros_like(x)
+        for k in range(degree):
+            y = y * x + c[k]
+        return y
+    return f, _rng(33).standard_normal(n)
+
+
+def logistic_hessian(n: int, d: int):
+    """The Jacobian of a logistic loss's gradient (a Hessian: reverse inside)."""
+    a, y = _rng(34).standard_normal((n, d)), (_rng(35).random(n) > 0.5) * 1.0
+
+    def loss(w):
+        z = a @ w
+        return anp.sum(anp.logaddexp(0.0, z) - y * z)
+    return ad.grad(loss), 0.1 * _rng(36).standard_normal(d)
+
+
+def rosenbrock_hessian(n: int):
+    """The Jacobian of the Rosenbrock function's gradient."""
+    def rosen(x):
+        return anp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+    return ad.grad(rosen), _rng(37).standard_normal(n)
+
+
+def convolution(n: int, k: int):
+    """A valid 1-D convolution by shifted slices, then tanh."""
+    w = _rng(38).standard_normal(k)
+
+    def f(x):
+        out = 0.0
+        for j in range(k):
+            out = out + w[j] * x[j:n - k + 1 + j]
+        return anp.tanh(out)
+    return f, _rng(39).standard_normal(n)
+
+
+def cumprod_map(n: int):
+    """A running product (a triangular Jacobian from a multiplicative scan)."""
+    return (lambda x: anp.cumprod(1.0 + 0.01 * anp.sin(x))), _rng(40).standard_normal(n)
+
+
+def attention(t: int, d: int):
+    """Self-attention of t tokens of width d (queries, keys and values all x)."""
+    def f(x):
+        q = anp.reshape(x, (t, d))
+        s = q @ q.T / math.sqrt(d)
+        s = s - anp.max(s, axis=1, keepdims=True)
+        p = anp.exp(s)
+        p = p / anp.sum(p, axis=1, keepdims=True)
+        return anp.ravel(p @ q)
+    return f, _rng(41).standard_normal(t * d)
+
+
+def kepler(n: int, iterations: int = 15):
+    """Kepler's equation E = M + e sin E by fixed-point iteration."""
+    def f(m):
+        e = m
+        for _ in range(iterations):
+            e = m + 0.3 * anp.sin(e)
+        return e
+    return f, _rng(42).standard_normal(n)
+
+
+def matrix_power_chain(k: int):
+    """Repeated products of a k x k input matrix with itself."""
+    def f(x):
+        a = anp.reshape(x, (k, k))
+        b = a
+        for _ in range(4):
+            b = b @ a * 0.5
+        return anp.ravel(b)
+    return f, _rng(43).standard_normal(k * k) / k
+
+
+def bilinear(n: int, m: int):
+    """m bilinear forms x^T W_k x by einsum."""
+    w = _rng(44).standard_normal((m, n, n)) / n
+    return (lambda x: anp.einsum("kij,i,j->k", w, x, x)), _rng(45).standard_normal(n)
+
+
+def summaries(n: int):
+    """Four summaries of a long vector: sum, sum of squares, a product, the max."""
+    return (lambda x: anp.stack([anp.sum(x), anp.sum(x ** 2),
+                                 anp.prod(anp.cos(x) * 0.5 + 1.0), anp.max(x)]),
+            _rng(46).standard_normal(n))
+
+
+def _held_out(quick: bool) -> list[Program]:
+    scale = 1 if not quick else 0
+    return [
+        ("heat 2-D 16^2 x5", *heat_2d(16 if scale else 8)),
+        ("pairwise distances 40", *pairwise_distances(40 if scale else 10)),
+        ("Horner 300 x8", *horner(300 if scale else 50, 8)),
+        ("logistic Hessian 200x50", *logistic_hessian(200 if scale else 40, 50 if scale else 10)),
+        ("Rosenbrock Hessian 100", *rosenbrock_hessian(100 if scale else 20)),
+        ("convolution 400 k5", *convolution(400 if scale else 60, 5)),
+        ("cumprod 300", *cumprod_map(300 if scale else 50)),
+        ("attention 10x8", *attention(10 if scale else 4, 8 if scale else 4)),
+        ("Kepler 200 x15", *kepler(200 if scale else 30)),
+        ("matrix power 8x8", *matrix_power_chain(8 if scale else 4)),
+        ("einsum bilinear 30->20", *bilinear(30 if scale else 8, 20 if scale else 5)),
+        ("summaries 1000->4", *summaries(1000 if scale else 100)),
+    ]
+
+
 # ----------------------------------------------------------------------------- measuring
 RULES = {"ADOL-C": lambda n, m: "forward" if n / 2 < m else "reverse",
          "CppAD": lambda n, m: "forward" if n <= m else "reverse",
@@ -311,9 +447,12 @@ def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, An
     return row
 
 
-def run(quick: bool = False, repeats: int = 5) -> list[dict[str, Any]]:
+def run(quick: bool = False, repeats: int = 5, held_out: bool = False
+        ) -> list[dict[str, Any]]:
+    """The suite's rows (with `held_out`, the held-out programs' instead)."""
     ad.cost.calibration.current()   # loaded once per process: no selection's cost
-    return [measure(name, f, x, repeats) for name, f, x in _suite(quick)]
+    programs = _held_out(quick) if held_out else _suite(quick)
+    return [measure(name, f, x, repeats) for name, f, x in programs]
 
 
 def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -388,13 +527,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         "machine record (to commit)")
     args = parser.parse_args(argv)
     rows = run(args.quick, args.repeats)
+    held = run(args.quick, args.repeats, held_out=True)
     result = {"rows": rows, "summary": summary(rows),
+              "held out": held, "held-out summary": summary(held),
               "solve 200 Jacobian": solve_against_hand(200, args.repeats),
               "calibration": ad.cost.calibration.current().source,
               "machine": machine.machine(), "environment": machine.environment()}
     print(table(rows))
     print()
     for key, value in result["summary"].items():
+        print(f"{key}: {value}")
+    print("\nheld out (programs the model was never tuned on):")
+    print(table(held))
+    for key, value in result["held-out summary"].items():
         print(f"{key}: {value}")
     print("solve(A, tanh(b)), A 200 x 200, Jacobian against the hand-written "
           "solve(A, diag(1 - tanh(b)^2)):",
@@ -415,6 +560,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         lines.append("- solve(A, tanh(b)), A 200 x 200, Jacobian over the hand-written "
                      "solve(A, diag(1 - tanh(b)^2)): " + ", ".join(
                          f"{k} {v:.3g}" for k, v in result["solve 200 Jacobian"].items()))
+        lines += ["", "Held out: programs written after the model was tuned on the suite "
+                  "(never tuned on).", "", table(held), ""]
+        lines += [f"- {k}: {v}" for k, v in result["held-out summary"].items()]
         stem.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
         print(f"recorded {stem}.md and .json")
     return result

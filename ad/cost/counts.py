@@ -460,8 +460,11 @@ def recording_seconds(c: ProgramCounts, table: Calibration | None = None) -> flo
     """Predicted seconds of one recording of f: its value pass and per-entry recording."""
     table = table or current()
     e = table.engine
-    return (e["record_pass"] + c.nodes * e["record_entry"]
-            + sum(_rules(c, table, 1, None, 0, 0).values()))
+    value = c.memo.get("value") if c.memo.get("table") is table else None
+    if value is None:
+        _rules(c, table, 1, None, 0, 0)     # prices the value pass once, into c.memo
+        value = c.memo.get("value")
+    return e["record_pass"] + c.nodes * e["record_entry"] + (sum(value[1]) if value else 0.0)
 
 
 def own_python(c: ProgramCounts, recorded: float | None,
