@@ -232,3 +232,19 @@ def test_deep_programs_do_not_recurse():
             x = anp.sin(x) * 1.0001
         return x
     assert sparsity(f, np.ones(3)).nnz == 3
+
+
+def test_a_scalar_index_computed_from_values_is_dense_globally():
+    """x[argmax(x)] picks another element at other inputs: the global pattern (and the
+    sparse Jacobian and Hessian built on it) must hold there too."""
+    f = lambda x: x * x[anp.argmax(x)]                       # noqa: E731
+    g = lambda x: anp.sum(x ** 2) * anp.take(x, anp.argmax(x))   # noqa: E731
+    x0, x1 = np.array([3.0, 1.0, 2.0]), np.array([1.0, 2.0, 5.0])
+    assert ad.sparsity(f, x0).toarray().all()
+    jac = ad.jacobian(f, sparse=True, dense_output=True)
+    hes = ad.hessian(g, sparse=True, dense_output=True)
+    jac(x0), hes(x0)
+    np.testing.assert_allclose(jac(x1), ad.jacfwd(f)(x1), rtol=1e-12)
+    np.testing.assert_allclose(hes(x1), ad.hessian(g)(x1), rtol=1e-12)
+    # a constant scalar index stays exact
+    assert ad.sparsity(lambda x: x * x[0], x0).toarray().sum() == 5

@@ -166,11 +166,12 @@ def _elementwise_map(in_shape, out_shape) -> np.ndarray:
 
 def _reads_values(params: dict, constants) -> bool:
     """Whether an entry's structure may come from values: index arrays in its parameters,
-    or array constants."""
+    or array constants. A 0-d array counts too: `x[argmax(x)]`'s index is one (a constant
+    index is a Python or NumPy integer), and it picks a different element at other inputs."""
     def is_array(v):
         if isinstance(v, (tuple, list)):
             return any(is_array(u) for u in v)
-        return isinstance(v, np.ndarray) and v.ndim > 0
+        return isinstance(v, np.ndarray)
     return any(is_array(v) for v in params.values()) or (
         constants is not None and any(is_array(c) for c in constants))
 
