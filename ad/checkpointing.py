@@ -37,7 +37,7 @@ from ad import numpy as anp
 from ad import tree
 from ad.catalogue.define import deflinear, defprimitive
 from ad.context import Level, entered
-from ad.errors import ShapeError
+from ad.errors import LevelError, ShapeError
 from ad.primitive import (COMPLEX, ZERO, Counts, PerElement, Primitive, Tracer, bind,
                           check_complex, primal_value, register, value_dtype)
 from ad.recording import Recording, name_of, push_forward
@@ -279,6 +279,15 @@ class _Checkpointed(Primitive):
     @staticmethod
     def _value(*leaves, fun, policy):
         out = fun(*leaves)
+        for leaf in out:   # traced by the transform differentiating f (or one inside it),
+            # yet not through its arguments: a closure. An enclosing transform's value is
+            # fine (its own derivative flows through the closure, on its own level).
+            if isinstance(leaf, Tracer) and leaf._level.order >= fun.top:
+                raise LevelError(
+                    f"{fun.name}: the checkpointed function uses a value the transform "
+                    "traces but that is not one of its arguments (a closure over it): the "
+                    "re-run from the arguments could not see its derivative. Pass it as an "
+                    "argument: ad.checkpoint(lambda theta, x: ...)(theta, x)")
         return out[0] if len(out) == 1 else tuple(out)
 
     def forward(self, primals, params, needs):
@@ -383,10 +392,12 @@ def checkpoint(f: Callable | None = None, *, policy: Callable | None = None) -> 
 
         def fun(*xs):
             out = f(*tree.unflatten(structure, list(xs)))
+            fun.name = f"checkpoint({name_of(f)})"
             out_leaves, found["structure"] = _float_leaves(out, f"checkpoint({name_of(f)}) "
                                                                 "result")
             return out_leaves
 
+        fun.top = max(x._level.order for x in leaves if isinstance(x, Tracer))
         outputs = outputs_of.get(signature)
         if outputs is None:                      # one plain run tells, once per signature
             outputs = outputs_of[signature] = len(fun(*[primal_value(x) for x in leaves]))
