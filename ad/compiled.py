@@ -1262,12 +1262,17 @@ class Replay:
         """The Jacobian by `mode` ("forward", "reverse") in `plan`'s blocks, grouped like
         the arguments."""
         _, pieces = self.program.jacobian(self.inputs(leaves), mode, plan)
-        return self.grouped(pieces)
+        return self.grouped(pieces, mode)
 
-    def grouped(self, pieces):
-        """Per-input Jacobian blocks (`Program.assemble`) in the inputs' dtypes and trees."""
+    def grouped(self, pieces, mode: str = "reverse"):
+        """Per-input Jacobian blocks (`Program.assemble`) in the interpreted engine's dtypes
+        and the inputs' trees: reverse mode's cotangents take the input's dtype, forward
+        mode's tangents the output's promoted with it (a float32 input of a float64 output
+        gives a float64 block, as interpreted jacfwd)."""
         blocks = []
         for k, dtype in zip(self.wanted, self.dtypes):
+            if mode == "forward":
+                dtype = np.result_type(dtype, self.program.out_dtype)
             block = pieces[k]
             blocks.append(block.astype(dtype, copy=False) if block.dtype != dtype else block)
         return self._group([b[()] if b.ndim == 0 else b for b in blocks])

@@ -1118,7 +1118,7 @@ def _distributed(f, argnums, mode: str, chunk_size, executor, retries, progress,
                 executor, _compiled_task, (replay.program, leaves, chosen), blocks_of,
                 retries=retries, progress=progress, what=transform)
             rows = np.concatenate(results)
-            result = replay.grouped(replay.program.assemble(rows, chosen))
+            result = replay.grouped(replay.program.assemble(rows, chosen), chosen)
         else:
             results, timings = distributed.run_blocks(
                 executor, _forward_task if forward else _reverse_task,

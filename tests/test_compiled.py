@@ -1089,3 +1089,18 @@ def test_a_changed_formula_changes_the_interpreter_s_digest():
     after = compiled._interpreter_source([(compiled.FIRST_ELEMENTWISE, primitive, value,
                                            [partial])])
     assert before != after
+
+
+def test_compiled_jacobians_take_the_interpreted_engine_s_dtypes():
+    """Forward mode's blocks take the output's dtype promoted with the input's, reverse
+    mode's the input's, compiled or not (a float32 input of a float64 output: float64
+    forward, float32 reverse)."""
+    c64 = np.array([1.0 + 1e-9, 2.0, 3.0])
+    for x_dtype in (np.float32, np.float64):
+        for c in (c64.astype(np.float32), c64):
+            f = lambda x: anp.sin(x * 0.5) * c          # noqa: E731
+            x = np.array([0.3, -0.7, 1.1], x_dtype)
+            for transform in (ad.jacfwd, ad.jacrev):
+                want, got = transform(f)(x), transform(f, compile="always")(x)
+                assert got.dtype == want.dtype
+                np.testing.assert_allclose(got, want, rtol=1e-6)
