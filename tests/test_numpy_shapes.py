@@ -194,3 +194,14 @@ def test_integer_and_boolean_inputs_take_numpy_s_float_arithmetic():
     u = np.array([250, 3, 7], dtype=np.uint8)
     np.testing.assert_array_equal(anp.gradient(u), np.gradient(u))
     assert np.asarray(anp.median(np.array([1, 2, 4]))).dtype == np.float64
+
+
+def test_the_median_of_nothing_is_nan_as_numpy_s():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for a, axis in ((np.array([]), None), (np.zeros((3, 0)), 1), (np.zeros((0, 3)), 0),
+                        (np.zeros((0, 3)), 1)):
+            for keepdims in (False, True):
+                np.testing.assert_array_equal(anp.median(a, axis=axis, keepdims=keepdims),
+                                              np.median(a, axis=axis, keepdims=keepdims))

@@ -210,8 +210,10 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     if a.dtype.kind in "biu":     # as NumPy: a float median (bool and int means are not)
         a = anp.astype(a, np.float64)
     merged, axes = _along_last(a, axis, "median")
+    n = anp.shape(merged)[-1]
+    if n == 0:                    # as NumPy: NaN (no element to take, no derivative)
+        return _restore(np.full(anp.shape(merged)[:-1], np.nan), a, axes, keepdims)
     s = sort(merged, axis=-1)
-    n = anp.shape(s)[-1]
     result = s[..., n // 2] if n % 2 else 0.5 * (s[..., n // 2 - 1] + s[..., n // 2])
     return _restore(result, a, axes, keepdims)
 
