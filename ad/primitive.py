@@ -542,9 +542,10 @@ class Tracer:
         if impl is None or method != "__call__" or kwargs:
             call = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
             extra = f" with keywords {sorted(kwargs)}" if kwargs else ""
+            module = _ufunc_module(ufunc)
             raise UnsupportedFunctionError(
-                f"numpy.{call}{extra} has no differentiation rule in ad; "
-                + _equivalent(ufunc.__name__ if method == "__call__" else "", "numpy"))
+                f"{module}.{call}{extra} has no differentiation rule in ad; "
+                + _equivalent(ufunc.__name__ if method == "__call__" else "", module))
         return impl(*inputs)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -793,6 +794,17 @@ def load_optional_namespaces() -> None:
 NAMESPACES: list = []
 
 
+def _ufunc_module(ufunc) -> str:
+    """Where a ufunc comes from, for messages: numpy, scipy.special, or its own module."""
+    import sys
+    if getattr(np, ufunc.__name__, None) is ufunc:
+        return "numpy"
+    special = sys.modules.get("scipy.special")
+    if special is not None and getattr(special, ufunc.__name__, None) is ufunc:
+        return "scipy.special"
+    return getattr(ufunc, "__module__", None) or "a ufunc"
+
+
 def _equivalent(name: str, module: str) -> str:
     """The remedy for an unsupported NumPy function: its ad.numpy twin, or say there is none."""
     path = [part for part in module.split(".")[1:] if not part.startswith("_")] + [name]
@@ -803,7 +815,7 @@ def _equivalent(name: str, module: str) -> str:
         if name and target is not None and callable(target):
             return (f"call {namespace.__name__}.{'.'.join(path)} instead (it differentiates; "
                     "this NumPy spelling does not reach it)")
-    where = ".".join(["ad.numpy"] + path[:-1])
+    where = ".".join(["ad.scipy" if module.startswith("scipy") else "ad.numpy"] + path[:-1])
     return (f"{where} has no equivalent either: write it with ad.numpy functions, or register "
             "a primitive with ad.defprimitive")
 

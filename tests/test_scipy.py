@@ -231,3 +231,38 @@ def test_multivariate_normal_takes_scipy_s_dimension():
                                scipy_stats.multivariate_normal.logpdf(x, mean=0.5, cov=2.0))
     np.testing.assert_allclose(stats.multivariate_normal.logpdf(x, np.zeros(3)),
                                scipy_stats.multivariate_normal.logpdf(x, np.zeros(3)))
+
+
+def test_logsumexp_weights_mask_and_broadcast_as_scipy_s():
+    """A b == 0 weight on the largest a (a mask) does not set the shift (every counted term
+    underflowed: -inf, NaN gradients), and b broadcasts a as in SciPy."""
+    a, b = np.array([1000.0, 0.0, 1.0]), np.array([0.0, 1.0, 1.0])
+    assert float(special.logsumexp(a, b=b)) == pytest.approx(
+        float(scipy_special.logsumexp(a, b=b)))
+    np.testing.assert_allclose(ad.grad(lambda x: special.logsumexp(x, b=b))(a),
+                               [0.0, 1 / (1 + np.e), np.e / (1 + np.e)], rtol=1e-12)
+    rng = np.random.default_rng(0)
+    for shape_a, shape_b, axis in (((4,), (3, 4), None), ((4,), (3, 4), 1),
+                                   ((3, 4), (4,), 0), ((2, 3), (2, 3), -1)):
+        x, w = rng.standard_normal(shape_a), np.abs(rng.standard_normal(shape_b))
+        ours = special.logsumexp(x, axis=axis, b=w)
+        theirs = scipy_special.logsumexp(x, axis=axis, b=w)
+        assert np.shape(ours) == np.shape(theirs)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+        ad.check_grads(lambda v: anp.sum(special.logsumexp(v, axis=axis, b=w)), (x,), order=2)
+
+
+def test_i1e_derivatives_near_zero_do_not_cancel():
+    d = ad.grad
+    for x in (1e-7, 1e-10, 1e-14):
+        assert float(d(d(d(special.i1e)))(x)) == pytest.approx(1.875, rel=1e-5)
+        assert float(d(d(special.i1e))(x)) == pytest.approx(-1.0 + 1.875 * x, rel=1e-9)
+
+
+def test_float32_matrix_functions_stay_float32_and_ufuncs_without_rules_are_named():
+    a = np.array([[0.5, 0.1], [0.2, 0.3]], np.float32)
+    assert ad.scipy.linalg.expm(a).dtype == np.float32
+    assert ad.scipy.linalg.sqrtm(a @ a.T + np.eye(2, dtype=np.float32)).dtype == np.float32
+    with pytest.raises(ad.UnsupportedFunctionError, match=r"^scipy\.special\.rel_entr .*"
+                       r"ad\.scipy\.special has no equivalent"):
+        ad.grad(lambda x: anp.sum(scipy_special.rel_entr(x, 0.5)))(np.array([0.2, 0.4]))

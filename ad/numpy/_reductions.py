@@ -305,10 +305,18 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
 def _logsumexp(a, axis=None, b=None, keepdims: bool = False):
     """log(sum(b * exp(a), axis)), shifted by the (gradient-stopped) maximum so exp never
     overflows; the one log-sum-exp that ad.nn, ad.scipy and logaddexp.reduce share."""
-    shift = anp.stop_gradient(anp.max(a, axis=axis, keepdims=True))
+    if b is not None:       # b broadcasts a (and back), as SciPy's
+        b = b if isinstance(b, Tracer) else np.asarray(b)
+        shape = np.broadcast_shapes(anp.shape(a), anp.shape(b))
+        a = a if anp.shape(a) == shape else anp.broadcast_to(a, shape)
+        b = b if anp.shape(b) == shape else anp.broadcast_to(b, shape)
+    # the shift is the largest term that counts: an a weighted by b == 0 (a mask) far above
+    # the rest would make every counted term underflow
+    counted = a if b is None else anp.where(b != 0, a, -np.inf)
+    shift = anp.stop_gradient(anp.max(counted, axis=axis, keepdims=True))
     # an all -inf slice would give -inf - -inf = nan; shifting by 0 there is as good
     shift = anp.where(np.isfinite(_value(shift)), shift, 0.0)
-    terms = anp.exp(a - shift) if b is None else b * anp.exp(a - shift)
+    terms = anp.exp(a - shift) if b is None else b * anp.exp(counted - shift)
     total = anp.log(anp.sum(terms, axis=axis, keepdims=True)) + shift
     if keepdims:
         return total

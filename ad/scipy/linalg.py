@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ad import numpy as anp
+from ad.primitive import float_dtype
 
 __all__ = ["solve_triangular", "cho_factor", "cho_solve", "expm", "sqrtm"]
 
@@ -64,7 +65,7 @@ def expm(a):
     squarings = max(0, int(math.ceil(math.log2(norm / 5.371920351148152))) if norm > 0 else 0)
     x = a / (2.0 ** squarings)
     b = _PADE13
-    eye = np.eye(n)
+    eye = np.eye(n, dtype=float_dtype(a))      # a float32 matrix stays float32
     x2 = x @ x
     x4 = x2 @ x2
     x6 = x4 @ x2
@@ -80,7 +81,7 @@ def expm(a):
 
 def sqrtm(a, iterations: int = 30):
     """The principal square root by the Denman-Beavers iteration (stops when converged)."""
-    y, z = a, np.eye(anp.shape(a)[-1])
+    y, z = a, np.eye(anp.shape(a)[-1], dtype=float_dtype(a))
     settled = 0   # a few more steps once the value has converged, for the derivatives
     for _ in range(iterations):
         y_next = 0.5 * (y + anp.linalg.inv(z))

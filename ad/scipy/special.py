@@ -51,16 +51,19 @@ def _xlog1py_dx(x, y, out): return np.log1p(y)
 def _xlog1py_dy(x, y, out): return x / (1.0 + y)
 def _entr_d(x, y): return -np.log(x) - 1.0
 def _i0_d(x, y): return i1(x)
-def _i1_d(x, y):
-    # i1(x) / x by its series within 0.01 of 0 (x^0 to x^8), so the derivatives of every
-    # order are right there too (a constant 0.5 at 0 gave i1'''(0) = 1/2, not 3/8)
+def _i1_over_x(x):
+    """i1(x) / x by its series within 0.01 of 0 (x^0 to x^8), so that its derivatives of
+    every order are right there too (the quotient cancels; a constant 0.5 at 0 gave
+    i1'''(0) = 1/2, not 3/8)."""
     near = anp.abs(x) < 0.01
     x2 = x * x
     series = 0.5 + x2 * (1 / 16 + x2 * (1 / 384 + x2 * (1 / 18432 + x2 / 1474560)))
-    return i0(x) - anp.where(near, series, i1(x) / (x + near))
+    return anp.where(near, series, i1(x) / (x + near))
+
+
+def _i1_d(x, y): return i0(x) - _i1_over_x(x)
 def _i0e_d(x, y): return i1e(x) - np.sign(x) * y
-def _i1e_d(x, y): return i0e(x) - y * np.sign(x) - anp.where(x == 0, 0.5,
-                                                              y / (x + (x == 0)))
+def _i1e_d(x, y): return i0e(x) - y * np.sign(x) - anp.exp(-anp.abs(x)) * _i1_over_x(x)
 
 
 def _special(name, ufunc, partials, domain, flops=30, partial_flops=30):
