@@ -95,8 +95,22 @@ _common = None           # the generated module of `accumulate`, `scatter_add`; 
 def value_and_partials_numpy(primitive, xs: Sequence[np.ndarray], needs: Sequence[bool]):
     """Reference path: y = value(*xs), then each needed partial(*xs, y)."""
     y = primitive.value(*xs)
+    xs = numpy_scalars(xs)
     return y, tuple([same_dtype(partial(*xs, y), y) if need else None
                      for partial, need in zip(primitive.partials, needs)])
+
+
+_PYTHON_NUMBERS = (int, float, complex)
+
+
+def numpy_scalars(xs: Sequence) -> Sequence:
+    """Python numbers as NumPy scalars, for a partial: its formula then follows NumPy (1 / 0
+    is inf, not ZeroDivisionError; a complex number has a dtype, so log(c) takes its
+    branch, not log |c|). The value keeps the Python numbers (NumPy's weak promotion), and
+    `same_dtype` gives the partial the output's dtype."""
+    if not any(type(x) in _PYTHON_NUMBERS for x in xs):
+        return xs
+    return [np.asarray(x)[()] if type(x) in _PYTHON_NUMBERS else x for x in xs]
 
 
 def same_dtype(partial, y):

@@ -99,3 +99,21 @@ def test_elementwise_dispatch_broadcast(name, shapes, seed):
     np.testing.assert_allclose(ad.jvp(lambda *a: np_fn(*a), xs, xs)[0], np_fn(*xs))
     ad.check_grads(lambda *a: np_fn(*a), xs, order=2, rtol=1e-4, atol=1e-5)
 
+
+
+def test_python_numbers_in_partials_follow_numpy():
+    """A Python number in a partial is a NumPy scalar there: x / 0 has an inf derivative
+    (not ZeroDivisionError), a Python complex base takes log(c), not log |c|; clip with a
+    NaN bound is NaN, as NumPy's."""
+    import warnings
+    x = np.array([0.5, -2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for transform in (ad.jacfwd, ad.jacrev):
+            assert np.all(np.isinf(np.diag(transform(lambda v: v / 0.0)(x))))
+            assert np.all(np.isinf(np.diag(transform(lambda v: np.divide(v, 0))(x))))
+    c = 1 + 2j
+    _, t = ad.jvp(lambda v: c ** v, (0.7,), (1.0,))
+    np.testing.assert_allclose(t, c ** 0.7 * np.log(c), rtol=1e-12)
+    np.testing.assert_array_equal(anp.clip(np.array([0.2, 3.0]), np.nan, 1.0),
+                                  np.clip(np.array([0.2, 3.0]), np.nan, 1.0))

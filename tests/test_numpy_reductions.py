@@ -160,3 +160,30 @@ def test_partition_puts_kth_where_numpy_does():
         assert out[kth] == np.partition(x, kth)[kth]
         assert (out[:kth] <= out[kth]).all() and (out[kth:] >= out[kth]).all()
     ad.check_grads(lambda a: anp.partition(a, 3), (x,), order=2)
+
+
+def test_ufunc_reduce_follows_numpy_s_order_identity_and_nan_rules():
+    import warnings
+    x = np.array([0.7, -1.2, 2.3])
+    for ufunc, initial in ((np.subtract, 10.0), (np.divide, 10.0), (np.power, 2.0),
+                           (np.subtract, None)):
+        kw = {} if initial is None else {"initial": initial}
+        def f(v, ufunc=ufunc, kw=kw):
+            return ufunc.reduce(np.abs(v) + 0.5 if ufunc is np.power else v, **kw)
+        np.testing.assert_allclose(ad.jvp(f, (x,), (np.ones(3),))[0], f(x), rtol=1e-12)
+        ad.check_grads(f, (x,), order=1)
+    nan = np.array([1.0, np.nan, 2.0, 0.5])
+    assert float(ad.value_and_grad(lambda v: np.fmax.reduce(v))(nan)[0]) == 2.0
+    np.testing.assert_array_equal(ad.grad(lambda v: np.fmax.reduce(v))(nan), [0, 0, 1, 0])
+    np.testing.assert_array_equal(ad.grad(lambda v: np.fmin.reduce(v))(nan), [0, 0, 0, 1])
+    m = np.ones((2, 3))
+    np.testing.assert_allclose(ad.jvp(lambda v: np.subtract.reduce(v, axis=(0,)), (m,),
+                                      (m,))[0], np.subtract.reduce(m, axis=(0,)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        empty = np.zeros((2, 0))
+        np.testing.assert_array_equal(anp.max(empty, axis=1, initial=1.0),
+                                      np.max(empty, axis=1, initial=1.0))
+        np.testing.assert_array_equal(
+            ad.jvp(lambda v: np.subtract.reduce(v, axis=1, initial=1.0), (empty,),
+                   (empty,))[0], [1.0, 1.0])

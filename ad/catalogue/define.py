@@ -374,7 +374,8 @@ class ElementwisePrimitive(Primitive):
         for x in primals:
             if isinstance(x, Tracer):  # a lower level is tracing: partials are traced too
                 out = bind(self, primals, params)
-                return out, tuple(kernels.same_dtype(partial(*primals, out), out) if need
+                xs = kernels.numpy_scalars(primals)
+                return out, tuple(kernels.same_dtype(partial(*xs, out), out) if need
                                   else None for partial, need in zip(self.partials, needs))
         return kernels.value_and_partials(self, primals, needs)
 

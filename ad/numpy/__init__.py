@@ -242,10 +242,11 @@ def clip(a, a_min=None, a_max=None, *, min=None, max=None):  # noqa: A002
     inside, including the bounds, 0 outside."""
     a_min = min if a_min is None else a_min
     a_max = max if a_max is None else a_max
+    # a NaN bound gives NaN, as NumPy's (a comparison with NaN alone is never true)
     if a_min is not None:
-        a = where(a < a_min, a_min, a)
+        a = where(logical_or(a < a_min, a_min != a_min), a_min, a)  # noqa: F821
     if a_max is not None:
-        a = where(a > a_max, a_max, a)
+        a = where(logical_or(a > a_max, a_max != a_max), a_max, a)  # noqa: F821
     return a
 
 
@@ -412,7 +413,13 @@ def _extremum(primitive, pick, a, axis, keepdims, initial, where, function: str)
             raise ValueError(f"reduction operation '{function}' does not have an identity, "
                              "so to use a where mask one has to specify 'initial'")
         a = _elementwise.where(_np.asarray(_primal_value(where), dtype=bool), a, initial)
-    result = primitive(a, axis=_axes(axis, ndim(a), function), keepdims=bool(keepdims))
+    axes = _axes(axis, ndim(a), function)
+    if initial is not None and _builtins.any(shape(a)[i] == 0 for i in axes):
+        # nothing to reduce: initial itself, in the result's shape (no derivative)
+        kept = tuple(1 if i in axes else d for i, d in enumerate(shape(a)))
+        out = _np.full(kept, initial, dtype=_value_dtype(a))
+        return out if keepdims else _np.squeeze(out, axis=axes)
+    result = primitive(a, axis=axes, keepdims=bool(keepdims))
     return result if initial is None else pick(result, initial)
 
 

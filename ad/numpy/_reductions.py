@@ -330,10 +330,14 @@ def _moved(a, axis):
     return anp.moveaxis(a, anp._axis(axis, anp.ndim(a), "ufunc.reduce"), 0)
 
 
-def _fold(ufunc, a):
-    """ufunc applied pairwise along the first axis (its derivative: the catalogue's)."""
+def _fold(ufunc, a, initial=None):
+    """ufunc applied pairwise along the first axis (its derivative: the catalogue's),
+    starting from `initial` when given."""
     binary = anp._UFUNCS[ufunc]
     items = [a[i] for i in range(anp.shape(a)[0])]
+    if initial is not None:
+        items.insert(0, np.broadcast_to(np.asarray(initial, dtype=float_dtype(a)),
+                                        anp.shape(a)[1:]))
     partial = [items[0]]
     for item in items[1:]:
         partial.append(binary(partial[-1], item))
@@ -341,7 +345,7 @@ def _fold(ufunc, a):
 
 
 _REDUCERS = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minimum: "min",
-             np.fmax: "max", np.fmin: "min"}
+             np.fmax: "nanmax", np.fmin: "nanmin"}   # fmax and fmin ignore NaN
 _SCANS = {np.add: "cumsum", np.multiply: "cumprod"}
 
 
@@ -355,19 +359,26 @@ def ufunc_reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False, ini
         raise UnsupportedFunctionError(f"numpy.{ufunc.__name__}.reduce(..., where=...) is not "
                                        "supported on traced values")
     name = _REDUCERS.get(ufunc)
-    if name is not None:
+    if name is not None and not (name.startswith("nan") and initial is not None):
         kwargs = {"initial": initial} if initial is not None else {}
         result = getattr(anp, name)(array, axis=axis, keepdims=keepdims, **kwargs)
-    else:
-        if ufunc is np.logaddexp:
-            result = _logsumexp(array, axis, keepdims=keepdims)
-        elif ufunc is np.logaddexp2:
-            result = _logsumexp(array * math.log(2.0), axis, keepdims=keepdims) / math.log(2.0)
-        else:
-            axes = _axes(axis, anp.ndim(array), f"{ufunc.__name__}.reduce")
-            result = _restore(_fold(ufunc, _moved(array, axis))[-1], array, axes, keepdims)
-        if initial is not None:
+    elif name is not None:         # fmax, fmin with initial: commutative, so it goes last
+        result = anp._UFUNCS[ufunc](getattr(anp, name)(array, axis=axis, keepdims=keepdims),
+                                    initial)
+    elif ufunc in (np.logaddexp, np.logaddexp2):
+        scale = 1.0 if ufunc is np.logaddexp else math.log(2.0)
+        result = _logsumexp(array * scale, axis, keepdims=keepdims) / scale
+        if initial is not None:    # commutative
             result = anp._UFUNCS[ufunc](result, initial)
+    else:                          # folded in order, from `initial` when given (NumPy's)
+        if isinstance(axis, tuple) and len(axis) == 1:
+            axis = axis[0]
+        axes = _axes(axis, anp.ndim(array), f"{ufunc.__name__}.reduce")
+        moved = _moved(array, axis)
+        if anp.shape(moved)[0] == 0 and initial is None:
+            raise ValueError(f"zero-size array to reduction operation {ufunc.__name__} "
+                             "which has no identity (give initial=)")
+        result = _restore(_fold(ufunc, moved, initial)[-1], array, axes, keepdims)
     return result if dtype is None else anp.astype(result, dtype)
 
 
