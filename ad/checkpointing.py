@@ -392,11 +392,11 @@ def checkpoint(f: Callable | None = None, *, policy: Callable | None = None) -> 
 
         def fun(*xs):
             out = f(*tree.unflatten(structure, list(xs)))
-            fun.name = f"checkpoint({name_of(f)})"
             out_leaves, found["structure"] = _float_leaves(out, f"checkpoint({name_of(f)}) "
                                                                 "result")
             return out_leaves
 
+        fun.name = f"checkpoint({name_of(f)})"   # what _value's closure check reports
         fun.top = max(x._level.order for x in leaves if isinstance(x, Tracer))
         outputs = outputs_of.get(signature)
         if outputs is None:                      # one plain run tells, once per signature

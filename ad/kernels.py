@@ -108,9 +108,10 @@ def numpy_scalars(xs: Sequence) -> Sequence:
     is inf, not ZeroDivisionError; a complex number has a dtype, so log(c) takes its
     branch, not log |c|). The value keeps the Python numbers (NumPy's weak promotion), and
     `same_dtype` gives the partial the output's dtype."""
-    if not any(type(x) in _PYTHON_NUMBERS for x in xs):
-        return xs
-    return [np.asarray(x)[()] if type(x) in _PYTHON_NUMBERS else x for x in xs]
+    for x in xs:                 # on every elementwise entry: a plain loop, no generator
+        if type(x) in _PYTHON_NUMBERS:
+            return [np.asarray(x)[()] if type(x) in _PYTHON_NUMBERS else x for x in xs]
+    return xs
 
 
 def same_dtype(partial, y):

@@ -190,11 +190,9 @@ def _lags(n: int, m: int):
 
 
 def _array_like(x):
-    """A traced value as it is; anything else (a list, a scalar) as a NumPy array."""
-    if isinstance(x, Tracer):
-        return x
-    x = np.asarray(x)
-    return x if x.dtype.kind in "fc" else x.astype(float)
+    """A traced value as it is; anything else (a list, a scalar) as a float array."""
+    x = anp._operand(x)
+    return x if isinstance(x, Tracer) or x.dtype.kind in "fc" else x.astype(float)
 
 
 def _convolve_full(a, v):

@@ -218,6 +218,12 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     return _restore(result, a, axes, keepdims)
 
 
+def _qs(q):
+    """q as quantile reads it: a traced value as it is, a list of q's as a float array of
+    them (a list times n - 1 would repeat it)."""
+    return q if isinstance(q, Tracer) else np.asarray(q, dtype=float_dtype(np.asarray(q)))
+
+
 @_implements(np.quantile)
 def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
              keepdims=False, *, weights=None, interpolation=None):
@@ -230,8 +236,7 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     _no_out(out, "quantile")
     if method != "linear" or weights is not None or interpolation is not None:
         raise NotImplementedError("ad.numpy.quantile: only method='linear', no weights")
-    if not isinstance(q, Tracer):    # a list of q's is an array of them (not repeated)
-        q = np.asarray(q, dtype=float_dtype(np.asarray(q)))
+    q = _qs(q)
     merged, axes = _along_last(a, axis, "quantile")
     s = sort(merged, axis=-1)                            # (..., n)
     n = anp.shape(s)[-1]
@@ -255,9 +260,7 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
 def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
                keepdims=False, *, weights=None, interpolation=None):
     """The q-th percentiles (0 <= q <= 100): quantile(a, q / 100)."""
-    if not isinstance(q, Tracer):
-        q = np.asarray(q, dtype=float_dtype(np.asarray(q)))
-    return quantile(a, q / 100.0, axis=axis, out=out, method=method, keepdims=keepdims,
+    return quantile(a, _qs(q) / 100.0, axis=axis, out=out, method=method, keepdims=keepdims,
                     weights=weights, interpolation=interpolation)
 
 

@@ -196,13 +196,11 @@ def flip(m, axis=None):
 
 @_implements(np.fliplr)
 def fliplr(m):
-    m = anp._operand(m)
     return flip(m, 1)
 
 
 @_implements(np.flipud)
 def flipud(m):
-    m = anp._operand(m)
     return flip(m, 0)
 
 
