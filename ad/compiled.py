@@ -20,6 +20,8 @@ The interpreter is one module generated from the catalogue (its text names every
 elementwise primitive's functions by module and qualified name, as `ad.kernels` does) and
 compiled by `numba.njit(cache=True)` once per catalogue and machine, never per program: its
 `run` walks the entries forward (values) and, when asked, backward (adjoints), in one call.
+That compile takes Numba about a minute: the first time on a machine another process does
+it (`_Background`) and `compile=True` runs interpreted until the cache holds it.
 
 What does not lower makes the whole program fall back to the interpreted engine (every call
 records and sweeps, as without compile), with the reason in `Program`'s report.
@@ -146,6 +148,38 @@ def _user_line() -> str:
 
 
 # ----------------------------------------------------------------------------- the interpreter
+def _candidates() -> tuple[list, dict[str, str], str]:
+    """(the elementwise primitives the interpreter is to compile, with their value and
+    partial functions; those left out and why; the path of the file remembering the ones
+    found not to compile, keyed by the whole candidate set)."""
+    skipped: dict[str, str] = {}
+    candidates = []
+    for primitive in OPCODES:
+        if primitive.lowering != "elementwise" or primitive.name not in BUILTIN_NAMES:
+            continue
+        try:      # a non-differentiable one (a comparison, floor) runs its value only
+            value = kernels._Function(getattr(primitive, "value", primitive.impl),
+                                      primitive.arity, True)
+            partials = [None if p is None else
+                        kernels._Function(p, primitive.arity + 1, False)
+                        for p in getattr(primitive, "partials", (None,) * primitive.arity)]
+        except kernels._Unsupported as error:
+            skipped[primitive.name] = str(error)
+            continue
+        candidates.append((primitive, value, partials))
+    # The primitives found not to compile are remembered beside the cache, so a later
+    # process does not compile them again.
+    full = _interpreter_source([(FIRST_ELEMENTWISE + k, p, v, ps)
+                                for k, (p, v, ps) in enumerate(candidates)])
+    skips_path = os.path.join(kernels.cache_dir(), "interpreter_" + kernels._digest(
+        full + kernels._versions()) + ".skips")
+    known = set(open(skips_path).read().split()) if os.path.exists(skips_path) else set()
+    for primitive, _, _ in candidates:
+        if primitive.name in known:
+            skipped[primitive.name] = "Numba cannot compile its functions"
+    return [c for c in candidates if c[0].name not in known], skipped, skips_path
+
+
 class _Interpreter:
     """The generated interpreter module and the opcode of each elementwise primitive.
 
@@ -154,32 +188,7 @@ class _Interpreter:
     (found by compiling, and named in `skipped`), and its entries fall back."""
 
     def __init__(self) -> None:
-        self.skipped: dict[str, str] = {}
-        candidates = []
-        for primitive in OPCODES:
-            if primitive.lowering != "elementwise" or primitive.name not in BUILTIN_NAMES:
-                continue
-            try:      # a non-differentiable one (a comparison, floor) runs its value only
-                value = kernels._Function(getattr(primitive, "value", primitive.impl),
-                                          primitive.arity, True)
-                partials = [None if p is None else
-                            kernels._Function(p, primitive.arity + 1, False)
-                            for p in getattr(primitive, "partials", (None,) * primitive.arity)]
-            except kernels._Unsupported as error:
-                self.skipped[primitive.name] = str(error)
-                continue
-            candidates.append((primitive, value, partials))
-        # The primitives found not to compile are remembered beside the cache (keyed by
-        # the whole candidate set), so a later process does not compile them again.
-        full = _interpreter_source([(FIRST_ELEMENTWISE + k, p, v, ps)
-                                    for k, (p, v, ps) in enumerate(candidates)])
-        skips_path = os.path.join(kernels.cache_dir(), "interpreter_" + kernels._digest(
-            full + kernels._versions()) + ".skips")
-        known = set(open(skips_path).read().split()) if os.path.exists(skips_path) else set()
-        for primitive, _, _ in candidates:
-            if primitive.name in known:
-                self.skipped[primitive.name] = "Numba cannot compile its functions"
-        candidates = [c for c in candidates if c[0].name not in known]
+        candidates, self.skipped, skips_path = _candidates()
         for _ in range(len(candidates) + 1):
             functions = [(FIRST_ELEMENTWISE + k, p, v, ps)
                          for k, (p, v, ps) in enumerate(candidates)]
@@ -488,16 +497,124 @@ _interpreter: _Interpreter | None = None
 _lock = threading.Lock()
 
 
-def interpreter() -> _Interpreter:
+def interpreter(wait: bool = True) -> _Interpreter | None:
     """The interpreter for this catalogue (generated and compiled on first use, then read
-    from Numba's on-disk cache in later processes)."""
+    from Numba's on-disk cache in later processes).
+
+    With `wait=False` (what `compile=True` asks), a machine whose cache does not hold it
+    yet compiles it in another process (`_Background`) and this returns None until that
+    is done: the transform runs interpreted meanwhile, so the first call does not wait the
+    minute Numba takes. AD_COMPILE_BACKGROUND=0 makes every caller wait instead."""
     global _interpreter
+    if _interpreter is None and not wait and _background.pending():
+        return None
     with _lock:
         if _interpreter is None:
             if not kernels.numba_available():
                 raise NotLowered("Numba is not available (or NUMBA_DISABLE_JIT is set)")
             _interpreter = _Interpreter()
         return _interpreter
+
+
+class _Background:
+    """The interpreter compiled by another Python process into the on-disk cache, while
+    this one goes on (interpreted). One compiler per cache: a lock file beside the cache
+    names its process, and a process that finds it alive only waits for the cache."""
+
+    #: Seconds between looks at the cache while another process compiles.
+    LOOK_EVERY = 0.25
+
+    def __init__(self) -> None:
+        self.process = None            # the compiler this process started (Popen)
+        self.stem: str | None = None   # interpreter_<digest> of the module to compile
+        self.next_look = 0.0
+        self.failed = False            # the compiler failed: compile here, in the open
+
+    def pending(self) -> bool:
+        """Whether the interpreter is still being compiled elsewhere (starting that when
+        nobody is and the cache does not hold it)."""
+        if self.failed or os.environ.get("AD_COMPILE_BACKGROUND", "1") == "0" or \
+                not kernels.numba_available():
+            return False
+        now = time.monotonic()
+        if now < self.next_look:
+            return True
+        with _lock:
+            if self.cached():
+                return False
+            if self.process is not None:
+                code = self.process.poll()
+                if code is not None:       # done: the cache holds it, or it failed
+                    self.process = None
+                    self.failed = code != 0
+                    return False
+            elif not self.compiling_elsewhere():
+                self.start()
+            self.next_look = now + self.LOOK_EVERY
+            return True
+
+    def name(self) -> str:
+        """interpreter_<digest>: the generated module `_Interpreter` compiles first."""
+        if self.stem is None:
+            candidates, _, _ = _candidates()
+            source = _interpreter_source([(FIRST_ELEMENTWISE + k, p, v, ps)
+                                          for k, (p, v, ps) in enumerate(candidates)])
+            self.stem = "interpreter_" + kernels._digest(source + kernels._versions())
+        return self.stem
+
+    def cached(self) -> bool:
+        """Whether Numba's cache holds the module's `run` (its index of compiled code)."""
+        import glob
+        return bool(glob.glob(os.path.join(kernels.cache_dir(), "__pycache__",
+                                           f"{self.name()}.run-*.nbc")))
+
+    def lock_path(self) -> str:
+        return os.path.join(kernels.cache_dir(), self.name() + ".compiling")
+
+    def compiling_elsewhere(self) -> bool:
+        try:
+            with open(self.lock_path()) as file:
+                pid = int(file.read().strip() or 0)
+            os.kill(pid, 0)            # alive (a stale lock names a process gone)
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def start(self) -> None:
+        import subprocess
+        os.makedirs(kernels.cache_dir(), exist_ok=True)
+        log = open(os.path.join(kernels.cache_dir(), self.name() + ".log"), "w")
+        env = dict(os.environ, AD_COMPILE_BACKGROUND="0")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "import ad.compiled; ad.compiled._compile_here()"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+            start_new_session=True)      # outlives this process: the next one finds it
+        log.close()
+        with open(self.lock_path() + f".{os.getpid()}", "w") as file:
+            file.write(str(self.process.pid))
+        os.replace(self.lock_path() + f".{os.getpid()}", self.lock_path())
+
+
+_background = _Background()
+
+
+def _compile_here() -> None:
+    """The background compiler's process (see `_Background`)."""
+    try:
+        os.nice(5)                     # the user's own process comes first
+    except (AttributeError, OSError):
+        pass
+    try:
+        interpreter()
+    finally:
+        try:
+            os.remove(_background.lock_path())
+        except OSError:
+            pass
+    try:                               # compiled: nothing to read in its log
+        os.remove(os.path.join(kernels.cache_dir(), _background.name() + ".log"))
+    except OSError:
+        pass
 
 
 # ----------------------------------------------------------------------------- lowering
@@ -1300,10 +1417,11 @@ class CompiledGrad:
     """value_and_grad(f) with compiled tapes: per input signature (and argnums), f is
     recorded once and lowered; later calls replay the `Program`. A signature whose recording
     does not lower runs the interpreted engine on every call; `reports` says why,
-    `recordings` counts the recordings made. A replay whose guard fails (the program takes
-    another path at these inputs) replays another recorded path of the signature, or
-    records this one (`guard_failures` counts them; up to `MAX_PATHS` are kept), or with
-    `strict` raises `ad.GuardError`."""
+    `recordings` counts the recordings made (`waited` the calls that ran interpreted while
+    the interpreter compiled, the first time on a machine: see `interpreter`). A replay
+    whose guard fails (the program takes another path at these inputs) replays another
+    recorded path of the signature, or records this one (`guard_failures` counts them; up
+    to `MAX_PATHS` are kept), or with `strict` raises `ad.GuardError`."""
 
     f: Callable
     #: "grad" (a scalar output: value_and_grad) or "jacobian" (one array output).
@@ -1320,6 +1438,8 @@ class CompiledGrad:
     calls: int = 0
     recordings: int = 0
     guard_failures: int = 0
+    #: Calls run interpreted while the interpreter compiled in the background.
+    waited: int = 0
     #: Per (shape, dtype) of a lone float array argument differentiated as argnums=0 (and
     #: `float` for a Python float): its replay as one function of the array
     #: (`value_and_grad`'s fast path; see `hot_call`).
@@ -1374,6 +1494,13 @@ class CompiledGrad:
             return None, leaves          # an unhashable static argument: not compiled
         except KeyError:
             pass
+        if interpreter(wait=False) is None:
+            # compiling in the background (see `interpreter`): this call runs interpreted,
+            # and a later one records the signature
+            self.reports[key] = ("runs interpreted while the interpreter compiles in the "
+                                 "background (the first time on this machine)")
+            self.waited += 1
+            return None, leaves
         starts = np.cumsum([0] + [len(tree.flatten(a)[0]) for a in args]).tolist()
         recipe = (structure, argnums, check(), single, starts)
         replay = self._record(key, leaves, *recipe)

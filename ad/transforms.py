@@ -20,7 +20,8 @@ import numpy as np
 
 from ad import numpy as anp
 from ad import tree
-from ad.compiled import CompiledGrad, GuardFailed, NotLowered, jacobian_choice, jacobian_plan
+from ad.compiled import (CompiledGrad, GuardFailed, NotLowered, interpreter, jacobian_choice,
+                         jacobian_plan)
 from ad.cost import Chain, predict
 from ad.cost.calibration import current
 from ad.cost.counts import recorded_counts
@@ -494,6 +495,7 @@ def compile_program(f: Callable, *example_args, **example_kwargs):
     (3, 'compiled tape: 3 ops')
     """
     check_callable(f, "compile")
+    interpreter()                  # waits for it: the program is wanted now
     compiled = CompiledGrad(f, kind="jacobian", always=True)
     nums = tuple(range(len(example_args)))
     replay, _ = compiled.lookup(example_args, example_kwargs, nums, False,

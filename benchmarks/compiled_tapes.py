@@ -292,11 +292,46 @@ def interpreter_loads(repeats: int = 3) -> dict[str, float]:
     return out
 
 
+_FIRST_USE = """
+import time
+import numpy as np
+import ad, ad.numpy as anp
+grad = ad.grad(lambda x: anp.sum(anp.tanh(x) * x), compile=True)
+x = np.linspace(0.0, 1.0, 8)
+start = time.perf_counter()
+grad(x)
+first = time.perf_counter() - start
+while not grad.compiled.recordings:     # interpreted until the interpreter is compiled
+    time.sleep(0.1)
+    grad(x)
+print(first, time.perf_counter() - start, grad.compiled.waited)
+"""
+
+
+def first_use() -> dict[str, float]:
+    """A machine's first use of compile=True, in a new process with an empty kernel cache:
+    the first call's seconds (interpreted: the interpreter compiles in another process),
+    the seconds until calls run compiled, and the calls run interpreted meanwhile."""
+    import os
+    import sys
+    import tempfile
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, AD_KERNEL_CACHE=cache, AD_COMPILE_BACKGROUND="1")
+        done = subprocess.run([sys.executable, "-c", _FIRST_USE], capture_output=True,
+                              text=True, check=True, env=env)
+    first, compiled, waited = done.stdout.split()[-3:]
+    return {"first call_s": float(first), "compiled after_s": float(compiled),
+            "calls interpreted meanwhile": int(waited)}
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true",
                         help="the auto suite's smaller sizes for the Jacobians")
+    parser.add_argument("--first-use", action="store_true",
+                        help="also time a machine's first use (an empty kernel cache: a "
+                        "minute of compiling in another process)")
     parser.add_argument("--record", action="store_true",
                         help="write benchmarks/results/compiled_tapes-DATE.{json,md}")
     args = parser.parse_args(argv)
@@ -308,8 +343,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     memory = tape_bytes()
     others = peers()
     loads = interpreter_loads()
+    first = first_use() if args.first_use else None
     result = {"rows": rows, "jacobians": jacobian_rows, "tape": memory,
               "interpreter load_s": interpreter_s, "interpreter loads_s": loads,
+              "first use": first,
               "peers": others,
               "machine": machine.machine(), "environment": machine.environment()}
     text = [table(rows, others), "", jacobian_table(jacobian_rows), "",
@@ -323,10 +360,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "code there, "
             f"{loads['after kernels']:.2f} s after ad's elementwise kernels ran (they pay "
             "Numba's own set-up)"]
+    if first:
+        text.append(f"- a machine's first use (an empty cache): the first compile=True call "
+                    f"{first['first call_s'] * 1e3:.0f} ms (interpreted; another process "
+                    f"compiles the interpreter), compiled calls after "
+                    f"{first['compiled after_s']:.0f} s")
     print("\n".join(text))
     if args.record:
         machine.record("compiled_tapes",
-                       f"python -m benchmarks.compiled_tapes --repeats {args.repeats}",
+                       f"python -m benchmarks.compiled_tapes --repeats {args.repeats}"
+                       + (" --first-use" if args.first_use else ""),
                        result, "\n".join(text), f"medians of {args.repeats} interleaved "
                        "rounds, one process.")
     return result

@@ -407,6 +407,54 @@ def test_a_second_process_reuses_the_compiled_interpreter():
     assert "compiled tape" in out
 
 
+def test_the_first_call_on_a_new_machine_runs_interpreted_while_the_interpreter_compiles(
+        tmp_path):
+    # a cache that does not hold the interpreter: the call does not wait for Numba, a
+    # process of its own compiles (killed here: compiling is the other test's)
+    code = ("import numpy as np, ad, ad.numpy as anp\n"
+            "g = ad.grad(lambda x: anp.sum(anp.sin(x) * x), compile=True)\n"
+            "print(g(np.array([0.5, 1.0])).tolist())\n"
+            "print(g.compiled.waited, g.compiled.recordings, list(g.compiled.reports.values()))\n"
+            "print(ad.compiled._background.process.pid)\n")
+    env = dict(os.environ, AD_KERNEL_CACHE=str(tmp_path), AD_COMPILE_BACKGROUND="1",
+               PYTHONPATH=os.pathsep.join(
+                   [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))] +
+                   [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=600, check=True).stdout.splitlines()
+    pid = int(out[2])
+    try:
+        x = np.array([0.5, 1.0])
+        assert out[0] == str((np.sin(x) + x * np.cos(x)).tolist())
+        assert out[1].startswith("1 0 ") and "compiles in the background" in out[1]
+        locks = list(tmp_path.glob("interpreter_*.compiling"))
+        assert len(locks) == 1 and locks[0].read_text() == str(pid)
+    finally:
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+
+
+def test_one_background_compiler_per_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("AD_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setenv("AD_COMPILE_BACKGROUND", "1")
+    started = []
+    background = compiled._Background()
+    monkeypatch.setattr(background, "start", lambda: started.append(1))
+    lock = tmp_path / (background.name() + ".compiling")
+    lock.write_text(str(os.getpid()))       # a live process compiles: wait for it
+    assert background.pending() and started == []
+    background.next_look = 0.0
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    lock.write_text(dead)                   # a stale lock: compile
+    assert background.pending() and started == [1]
+    monkeypatch.setenv("AD_COMPILE_BACKGROUND", "0")
+    background.next_look = 0.0
+    assert not background.pending()        # switched off: callers compile and wait
+
+
 # ------------------------------------------------------------------------ Jacobians
 JACOBIAN_PROGRAMS = {
     "outer": (lambda x: anp.ravel(anp.tanh(x[:, None] * anp.sin(x))), (5,)),
