@@ -278,16 +278,7 @@ class _Checkpointed(Primitive):
 
     @staticmethod
     def _value(*leaves, fun, policy):
-        out = fun(*leaves)
-        for leaf in out:   # traced by the transform differentiating f (or one inside it),
-            # yet not through its arguments: a closure. An enclosing transform's value is
-            # fine (its own derivative flows through the closure, on its own level).
-            if isinstance(leaf, Tracer) and leaf._level.order >= fun.top:
-                raise LevelError(
-                    f"{fun.name}: the checkpointed function uses a value the transform "
-                    "traces but that is not one of its arguments (a closure over it): the "
-                    "re-run from the arguments could not see its derivative. Pass it as an "
-                    "argument: ad.checkpoint(lambda theta, x: ...)(theta, x)")
+        out = _no_closure(fun, fun(*leaves))
         return out[0] if len(out) == 1 else tuple(out)
 
     def forward(self, primals, params, needs):
@@ -295,10 +286,15 @@ class _Checkpointed(Primitive):
         if policy is checkpoint_policies.nothing_saveable:
             out = bind(self, primals, params)
             return out, (out, primals, tuple(needs), {})
-        level = _SavingLevel(policy)             # f's run, keeping what the policy selects
+        # f's run, keeping what the policy selects. Only the arguments the sweep's re-run
+        # traces are traced here, so both number the same applications (an operation on
+        # the other arguments alone reaches neither level)
+        level = _SavingLevel(policy)
         with entered(level):
-            found = params["fun"](*[_Saving(x, level, None) for x in primals])
-        found = [x.primal if type(x) is _Saving and x._level is level else x for x in found]
+            found = params["fun"](*[_Saving(x, level, None) if need else x
+                                    for x, need in zip(primals, needs)])
+        found = _no_closure(params["fun"], [
+            x.primal if type(x) is _Saving and x._level is level else x for x in found])
         out = found[0] if len(found) == 1 else tuple(found)
         return out, (out, primals, tuple(needs), level.saved)
 
@@ -339,6 +335,20 @@ class _Checkpointed(Primitive):
         if not results:                          # every traced argument has its cotangent
             del self._pulled[key]
         return found
+
+
+def _no_closure(fun, out: list) -> list:
+    """f's results, refused where one is traced by the transform differentiating f (or one
+    inside it), yet not through its arguments: a closure. An enclosing transform's value is
+    fine (its own derivative flows through the closure, on its own level)."""
+    for leaf in out:
+        if isinstance(leaf, Tracer) and leaf._level.order >= fun.top:
+            raise LevelError(
+                f"{fun.name}: the checkpointed function uses a value the transform "
+                "traces but that is not one of its arguments (a closure over it): the "
+                "re-run from the arguments could not see its derivative. Pass it as an "
+                "argument: ad.checkpoint(lambda theta, x: ...)(theta, x)")
+    return out
 
 
 def _run_cost(in_shapes, out_shape, repeats: int = 1) -> Counts:
