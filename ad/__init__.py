@@ -45,7 +45,8 @@ from ad.errors import (ADError, DTypeError, GuardError, InPlaceError, LevelError
 from ad.forward import Dual
 from ad.graph import Graph, GraphvizNotFoundError, trace
 from ad.primitive import PRIMITIVES as primitives
-from ad.primitive import ZERO, Aval, Counts, PerElement, Primitive, primal_value
+from ad.primitive import ZERO, Aval, Counts, PerElement, Primitive
+from ad.primitive import user_primal_value as primal_value
 from ad.schedule import binomial_schedule
 from ad.sparse import SparsityError, sparsity
 from ad.transforms import (CHUNK_SIZE, grad, grad_sum, hessian, hvp, jacfwd, jacobian, jacrev,

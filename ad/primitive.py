@@ -848,11 +848,28 @@ def value_dtype(value) -> np.dtype:
     return np.result_type(value)
 
 
-def primal_value(value):
+def primal_value(value, why: str = "a traced value read as a number (argmax, sort, nonzero "
+                                     "and the like)"):
     """The plain value under any number of tracing levels (derivatives are dropped; each
-    level is told its value was read, see `Level.value_read`)."""
+    level is told its value was read, and `why`: see `Level.value_read`). ad's own
+    functions read values this way to make index arrays and masks the engines see."""
     while isinstance(value, Tracer):
-        value._level.value_read("a traced value read as a number (ad.primal_value: argmax, "
-                                "sort, nonzero and the like)", value)
+        value._level.value_read(why, value)
         value = value.primal
     return value
+
+
+#: What `user_primal_value` tells the levels: the program itself read a value, and what it
+#: computes from the number (an index, a branch) is out of every recording's sight.
+USER_READ = "a traced value read as a plain value by the program (ad.primal_value)"
+
+
+def user_primal_value(value):
+    """The plain value under any number of tracing levels, derivatives dropped (a compiled
+    tape guards the value read; global sparsity detection refuses it). `ad.primal_value`.
+
+    >>> import numpy as np, ad
+    >>> ad.grad(lambda x: x * float(ad.primal_value(x)))(3.0)
+    3.0
+    """
+    return primal_value(value, USER_READ)

@@ -146,6 +146,31 @@ def test_global_detection_refuses_a_branch_on_values():
         sparsity(branchy, np.array([1.0, 2.0, 3.0]))
 
 
+def test_global_detection_refuses_the_program_s_own_primal_value():
+    # a Python number from the values: an index (or a branch) no recording sees. Before,
+    # x[i] with i = argmax of the values was taken as a fixed index: column 0 only
+    def pick(x):
+        return x[int(np.argmax(ad.primal_value(x)))] * x
+
+    def branch(x):
+        return x[0] * x if ad.primal_value(x)[0] > 0 else x[1] * x
+    for f in (pick, branch):
+        with pytest.raises(SparsityError, match="primal_value.*sparse='local'"):
+            sparsity(f, np.array([3.0, 0.0, 1.0]))
+    assert sparsity(pick, np.array([0.0, 1.0, 5.0]), local=True).toarray().astype(
+        int).tolist() == [[1, 0, 1], [0, 1, 1], [0, 0, 1]]
+
+
+def test_a_mask_s_cotangent_stored_into_an_array_is_not_a_branch():
+    # the Hessian's gradient scatters max's 0-d masked partial into an array (NumPy calls
+    # float() on it): a global pattern, not "the program branches"
+    x = np.array([0.3, -0.2, 0.5])
+    g = lambda x: anp.sum(anp.maximum(x[0], x) ** 2)      # noqa: E731
+    pattern = sparsity(g, x, hessian=True).toarray()
+    assert pattern[ad.hessian(g)(x) != 0].all()
+    assert (pattern | sparsity(g, x, hessian=True, local=True).toarray()).sum() == pattern.sum()
+
+
 def test_local_detection_follows_the_branch():
     up = sparsity(branchy, np.array([1.0, 2.0, 3.0]), local=True).toarray().astype(int)
     down = sparsity(branchy, np.array([-1.0, 2.0, 3.0]), local=True).toarray().astype(int)

@@ -122,6 +122,17 @@ def test_a_global_jacobian_refuses_a_branch_and_a_local_one_follows_it():
     assert jac.report.nnz == 4                        # re-detected at the second x
 
 
+def test_an_output_shape_that_follows_the_values_is_detected_again():
+    # x[x > 0]: the global pattern holds for each shape it was detected at; at inputs
+    # with another output shape it is detected again (before: the 3 x 4 Jacobian was
+    # returned for a 4-element output)
+    f = lambda x: 2.0 * x[x > 0]                         # noqa: E731
+    jac = ad.jacobian(f, sparse=True, dense_output=True)
+    for x in (np.array([1.0, -1.0, 2.0, 3.0]), np.array([1.0, 2.0, 2.0, 3.0]),
+              np.array([-1.0, -2.0, 2.0, 3.0])):
+        np.testing.assert_array_equal(jac(x), ad.jacfwd(f)(x))
+
+
 def test_any_on_a_comparison_is_a_branch_too():
     def f(x):
         while (x > 10).any():

@@ -14,9 +14,12 @@ detection with a named error: the pattern is never silently smaller than the tru
 Two variants:
 
 * global (the default): valid for every input. A Python branch on a traced value
-  (`bool()`: an `if` or `while`) is refused with `SparsityError`; an index map or constant
-  computed from the inputs (a mask, `nonzero`, `ad.primal_value`) makes the entries that
-  take one depend densely on their traced arguments (any element might be picked).
+  (`bool()`: an `if` or `while`) and the program's own `ad.primal_value` (a plain number
+  whose use no recording sees) are refused with `SparsityError`; an index map or constant
+  computed from the inputs by ad (a mask, `nonzero`, `argmax`) makes the entries that take
+  one depend densely on their traced arguments (any element might be picked). A program
+  whose output shape follows its values (`x[x > 0]`) is detected again at each call whose
+  output shape differs (`Detected.value_dependent`).
 * local (`local=True`): valid at the given inputs only: branches follow the values, index
   maps and masks are used as they are.
 
@@ -37,6 +40,7 @@ import numba
 import numpy as np
 
 from ad.errors import ADError
+from ad.primitive import USER_READ
 from ad.recording import Recording, check_callable, name_of, normalize_argnums
 from ad.reverse import ReverseLevel, TapeValue, linear_matrix
 from ad.tape import CONSTANT
@@ -71,13 +75,25 @@ class DetectingLevel(ReverseLevel):
 
     def value_read(self, why: str, value=None) -> None:
         self.value_dependent = True              # what comes of the number is structure
-        if self.strict and why.startswith("bool()"):   # a Python branch: the path itself
+        if not self.strict:
+            return
+        if why.startswith("bool()"):             # a Python branch: the path itself
             raise SparsityError(
                 f"global sparsity detection: {why}: the program branches on its values. A "
                 "global pattern must hold for every input; use sparse='local' "
                 "(ad.sparsity(..., local=True)) for the pattern at these inputs")
+        if why == USER_READ:    # a Python number: an index or a branch, out of sight
+            raise SparsityError(
+                f"global sparsity detection: {why}: what the program computes from the "
+                "number (an index, a branch) is out of the recording's sight, so no "
+                "pattern can be promised for every input; use sparse='local' "
+                "(ad.sparsity(..., local=True)) for the pattern at these inputs")
 
     def process(self, primitive, args, params):
+        # an operation's own values are plain arrays: only the program's use of a
+        # FromValues as a Python number is refused (NumPy stores a 0-d one into an array
+        # element by float())
+        args = [a.view(np.ndarray) if type(a) is FromValues else a for a in args]
         if primitive.differentiable or not any(
                 type(a) is TapeValue and a._level is self for a in args):
             return super().process(primitive, args, params)
@@ -367,6 +383,9 @@ class Detected:
     recording: Recording
     local: bool
     hessian: bool
+    #: A plain value was computed from the inputs (a mask, an index): the output shapes
+    #: may differ at other inputs.
+    value_dependent: bool = False
 
 
 def detect(f: Callable, args: tuple, kwargs: dict, argnums: tuple[int, ...], *,
@@ -386,7 +405,7 @@ def detect(f: Callable, args: tuple, kwargs: dict, argnums: tuple[int, ...], *,
         pattern = sparse.csr_array(pattern + pattern.T)
         pattern.sort_indices()
     return Detected(pattern, [np.shape(x) for x in recording.in_primals], out_shapes,
-                    recording, local, hessian)
+                    recording, local, hessian, level.value_dependent)
 
 
 def sparsity(f: Callable, *args, argnums: int | Sequence[int] = 0, hessian: bool = False,

@@ -525,6 +525,12 @@ def sparse_transform(f: Callable, argnums: int | Sequence[int], *, hessian: bool
             leaves = flatten_inputs(args, nums, transform, f)[0]
             if _digest(leaves) != prepared.digest:   # a local pattern holds at its x only
                 prepared = None
+        elif prepared is not None and prepared.detected.value_dependent and not hessian:
+            # values picked the detected program's elements (a mask, an index): its output
+            # shapes may differ here, one plain run of f tells (and detects again)
+            out_shapes = [np.shape(o) for o in tree.flatten(f(*args, **kwargs))[0]]
+            if out_shapes != [tuple(s) for s in prepared.detected.out_shapes]:
+                prepared = None
         start = time.perf_counter()
         if prepared is None:
             try:
