@@ -344,10 +344,10 @@ def _no_closure(fun, out: list) -> list:
     for leaf in out:
         if isinstance(leaf, Tracer) and leaf._level.order >= fun.top:
             raise LevelError(
-                f"{fun.name}: the checkpointed function uses a value the transform "
-                "traces but that is not one of its arguments (a closure over it): the "
-                "re-run from the arguments could not see its derivative. Pass it as an "
-                "argument: ad.checkpoint(lambda theta, x: ...)(theta, x)")
+                f"{fun.name}: the function uses a value the transform traces but that is "
+                "not one of its arguments (a closure over it): the re-run from the "
+                "arguments could not see its derivative. Pass it as an argument: "
+                "ad.checkpoint(lambda theta, x: ...)(theta, x); to ad.loop, in the carry")
     return out
 
 
@@ -433,7 +433,9 @@ STATE_SHARE = 0.6
 def _loop_impl(x, *, flat_step, n, slots):
     for _ in range(n):
         x = flat_step(x)
-    return np.asarray(x)
+    # an enclosing transform's value, through the step's closure, is fine (its derivative
+    # flows on its own level); the loop's own transform's is not
+    return _no_closure(flat_step, [x])[0] if isinstance(x, Tracer) else np.asarray(x)
 
 
 def _loop_jvp(t, out, x, *, flat_step, n, slots):
@@ -533,6 +535,8 @@ def loop(step: Callable, carry, n: int, *, checkpoints: int | str | None = None,
         for _ in range(n):
             vector = flat_step(vector)
         return tree.unflatten(structure, packing.unpack(vector))
+    flat_step.name = f"loop({name_of(step)})"    # what the closure check reports
+    flat_step.top = max(x._level.order for x in leaves if isinstance(x, Tracer))
     result = loop_primitive(packing.pack(leaves), flat_step=flat_step, n=n,
                             slots=min(slots, max(n, 1)))
     return tree.unflatten(structure, packing.unpack(result))

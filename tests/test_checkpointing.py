@@ -336,6 +336,22 @@ def test_a_closure_over_the_differentiated_value_is_named():
             call()
 
 
+def test_a_checkpointed_loop_closing_over_an_enclosing_transform_s_value():
+    # before: np.asarray of the enclosing jacfwd's dual inside the loop's value
+    x0 = np.array([0.3, -0.7, 1.1])
+
+    def dloss_dx(theta, checkpoints):
+        return ad.grad(lambda x: anp.sum(ad.loop(lambda c: anp.sin(c) * theta, x, 4,
+                                                 checkpoints=checkpoints)))(x0)
+    for outer in (ad.jacfwd, ad.jacrev):
+        np.testing.assert_allclose(outer(lambda t: dloss_dx(t, 2))(0.9),
+                                   outer(lambda t: dloss_dx(t, None))(0.9), rtol=1e-12)
+    for transform in (ad.grad, ad.jacfwd):       # its own transform's value: named
+        with pytest.raises(ad.LevelError, match="loop.*not one of its arguments"):
+            transform(lambda x: anp.sum(ad.loop(lambda c: anp.sin(c) * x[0], x, 4,
+                                                checkpoints=2)))(x0)
+
+
 def test_a_closure_over_an_enclosing_transform_s_value_still_works():
     x0 = np.array([0.3, -0.2, 0.5])
     for outer in (ad.grad, ad.jacfwd):
