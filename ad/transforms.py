@@ -525,7 +525,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
     check_callable(f, "jacfwd")
     if executor is not None:
         return _distributed(f, argnums, "forward", chunk_size, executor, retries, progress,
-                            "jacfwd", compile)
+                            "jacfwd", compile, holomorphic)
     if _compiling(compile, "jacfwd", f):
         return _compiled_jacobian(f, argnums, chunk_size, "forward", "jacfwd",
                                   jacfwd(f, argnums, chunk_size=chunk_size), compile)
@@ -591,7 +591,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
     check_callable(f, "jacrev")
     if executor is not None:
         return _distributed(f, argnums, "reverse", chunk_size, executor, retries, progress,
-                            "jacrev", compile)
+                            "jacrev", compile, holomorphic)
     if _compiling(compile, "jacrev", f):
         return _compiled_jacobian(f, argnums, chunk_size, "reverse", "jacrev",
                                   jacrev(f, argnums, chunk_size=chunk_size), compile)
@@ -679,7 +679,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
             raise ValueError(f"jacobian(executor=...): mode must be 'auto', 'forward' or "
                              f"'reverse', not {mode!r}")
         return _distributed(f, argnums, mode, chunk_size, executor, retries, progress,
-                            "jacobian", compile)
+                            "jacobian", compile, holomorphic)
     if mode not in ("auto", "forward", "reverse", "optimal"):
         raise ValueError(f"jacobian: mode must be 'auto', 'forward', 'reverse' or 'optimal', "
                          f"not {mode!r}")
@@ -1059,12 +1059,16 @@ def _compiled_task(payload, start: int, stop: int) -> np.ndarray:
 
 
 def _distributed(f, argnums, mode: str, chunk_size, executor, retries, progress,
-                 transform: str, compile: bool = False):
+                 transform: str, compile: bool = False, holomorphic: bool = False):
     """A Jacobian whose blocks of directions run as tasks on `executor` (see `jacobian`).
     With `compile`, a signature that lowers ships its compiled tape (the program's arrays,
     once per worker) and each task replays its block in the interpreter: the result is
     `jacobian(f, compile=True)`'s bit for bit; otherwise f and its arguments travel."""
     from ad import distributed
+    if holomorphic:
+        raise ValueError(f"{transform}({name_of(f)}, holomorphic=True, executor=...): the "
+                         "tasks compute real Jacobians (real directions, float blocks); a "
+                         "holomorphic Jacobian runs in this process: drop executor=")
     compiled = (_compiled_grad(f, "jacobian", compile) if _compiling(compile, transform, f)
                 else None)
 
@@ -1103,6 +1107,12 @@ def _distributed(f, argnums, mode: str, chunk_size, executor, retries, progress,
             facts = sized.get(signature)
         except TypeError:                   # an unhashable argument: size every call
             signature, facts = None, None
+        if facts is not None:
+            # values may shape the output (x[x > 0], x[:k] with k a NumPy integer): one
+            # plain run of f checks the sized shapes hold here
+            outs, out_tree = tree.flatten(f(*args, **kwargs))
+            if out_tree != facts[2] or [np.shape(o) for o in outs] != list(facts[1]):
+                facts = None
         if facts is None:                   # later calls skip the recording
             facts = size(args, kwargs, nums)
             if signature is not None:

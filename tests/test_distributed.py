@@ -242,5 +242,28 @@ def test_the_block_plan_is_made_once_per_signature(threads):
     x = np.linspace(0.1, 1.0, 6)
     first = jac(x, 3)
     runs = calls["n"]
-    assert np.array_equal(jac(x, 3), first) and calls["n"] - runs == 3   # 3 tasks, no sizing
+    # 3 tasks and the plain run checking the sized shapes; no recording to size it again
+    assert np.array_equal(jac(x, 3), first) and calls["n"] - runs == 4
     assert jac(x, 4).shape == (4, 6)          # another int argument: planned afresh
+
+
+def test_values_that_shape_the_output_size_it_again(threads):
+    # the sized shapes are checked at each call (before: a NumPy integer keyed by its dtype
+    # and a mask's count gave the first call's 2 x 4 Jacobian, or a reshape error)
+    x = np.array([0.1, 0.2, 0.3, 0.4])
+    by_k = lambda x, k: anp.sin(x[:k])          # noqa: E731
+    by_mask = lambda x: anp.sin(x[x > 0.15])    # noqa: E731
+    for mode in ("forward", "reverse", "auto"):
+        jac = ad.jacobian(by_k, mode=mode, executor=threads)
+        for k in (2, 3, 2):
+            np.testing.assert_array_equal(jac(x, np.int64(k)), ad.jacfwd(by_k)(x, np.int64(k)))
+        jac = ad.jacobian(by_mask, mode=mode, executor=threads)
+        for point in (x, x[::-1] - 0.1, x):
+            np.testing.assert_array_equal(jac(point), ad.jacfwd(by_mask)(point))
+
+
+def test_holomorphic_with_an_executor_is_refused_by_name(threads):
+    z = np.array([1 + 1j, 2 - 1j])
+    for transform in (ad.jacobian, ad.jacfwd, ad.jacrev):
+        with pytest.raises(ValueError, match="holomorphic=True, executor=.*drop executor"):
+            transform(lambda s: s ** 2, holomorphic=True, executor=threads)(z)
