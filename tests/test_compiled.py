@@ -1152,3 +1152,112 @@ def test_compiled_jacobians_take_the_interpreted_engine_s_dtypes():
                 want, got = transform(f)(x), transform(f, compile="always")(x)
                 assert got.dtype == want.dtype
                 np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ edge values, exactly
+SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0, np.inf, -np.inf, np.nan, 5e-324,
+                    -1e-17, 1e300, -1e160])
+
+
+@pytest.mark.parametrize("primitive", ELEMENTWISE, ids=lambda p: p.name)
+def test_every_elementwise_primitive_gives_numpy_s_values_at_special_points(primitive):
+    # zeros of either sign, infinities, NaN, subnormals: the interpreter's functions
+    # against the primitive's own NumPy impl, bit for bit up to the last place (before:
+    # floor_divide took Numba's, which gives 1 // -inf as 0, NumPy -1)
+    grid = np.meshgrid(*[SPECIAL] * primitive.arity, indexing="ij")
+    xs = [g.ravel() for g in grid]
+    g = lambda *xs: anp.stack([primitive(*xs) * 1.0, xs[0]])     # noqa: E731 - traced out
+    with np.errstate(all="ignore"):
+        want = np.asarray(primitive.impl(*xs), dtype=np.float64)
+        got = ad.compile(g, *xs).values(list(xs))[0]
+    same = (got == want) | (np.isnan(got) & np.isnan(want)) | (
+        np.isclose(got, want, rtol=4e-16, atol=0) & np.isfinite(want))
+    assert same.all(), [(tuple(x[k] for x in xs), got[k], want[k])
+                        for k in np.flatnonzero(~same)][:5]
+    zeros = want == 0
+    if primitive.name not in ("maximum", "minimum", "fmax", "fmin"):   # of 0.0 and -0.0:
+        assert (np.signbit(got[zeros]) == np.signbit(want[zeros])).all()   # either (IEEE)
+
+
+def test_stop_gradient_as_the_last_operation_carries_no_derivative():
+    # before: the copy entry passed the seeded output cotangent (and tangent) through
+    x = np.array([1.0, 2.0, 3.0])
+    f = lambda x: ad.stop_gradient(anp.sum(x ** 2))        # noqa: E731
+    h = lambda x: ad.stop_gradient(x * 2.0)                # noqa: E731
+    zeros = np.zeros((3, 3))
+    assert not ad.grad(f, compile=True)(x).any()
+    for transform in (ad.jacrev, ad.jacfwd):
+        np.testing.assert_array_equal(transform(h, compile="always")(x), zeros)
+    assert not ad.jvp(h, (x,), (x,), compile="always")[1].any()
+    assert not ad.vjp(h, x, compile="always")[1](x)[0].any()
+
+
+def test_a_big_endian_array_is_read_by_value():
+    # before: its bytes went to the interpreter as native float64 once the native
+    # signature was recorded (a value of 0.0 and gradients like 6e-319)
+    f = lambda x: anp.sum(x ** 2)                         # noqa: E731
+    x = np.array([1.0, 2.0, 3.0])
+    vg, g = ad.value_and_grad(f, compile=True), ad.grad(f, compile=True)
+    vg(x), g(x)
+    for call in (vg, g, ad.value_and_grad(f, compile=True), ad.grad(f, compile=True)):
+        got = call(x.astype(">f8"))
+        value, grad = got if isinstance(got, tuple) else (14.0, got)
+        assert value == 14.0 and grad.tolist() == [2.0, 4.0, 6.0]
+
+
+@pytest.mark.parametrize("name, f", [
+    ("concatenate", lambda x: anp.concatenate([x * 0.0, x])[:2]),
+    ("stack", lambda x: anp.stack([x * 0.0, x])[0]),
+    ("pad", lambda x: anp.pad(x * 0.0, 1)),
+    ("cumsum", lambda x: anp.cumsum(x * 0.0)),
+    ("where, a constant mask", lambda x: anp.where(np.array([True, False]), x * 0.0, x)),
+    ("sum (from 0.0, as NumPy's)", lambda x: anp.sum(anp.reshape(x * 0.0, (1, 2)), axis=0)),
+])
+def test_a_negative_zero_keeps_its_sign(name, f):
+    # arctan2 tells -0.0 from 0.0 (-pi and pi); before, a scatter made every -0.0 a 0.0
+    x = np.array([-1.0, -2.0])
+    g = lambda x: anp.sum(anp.arctan2(f(x), -1.0 - anp.sum(x * x))) * x[0]   # noqa: E731
+    assert_same(ad.value_and_grad(g, compile="always")(x), ad.value_and_grad(g)(x))
+    np.testing.assert_array_equal(np.signbit(ad.compile(f, x).values([x])),
+                                  np.signbit(f(x)))
+
+
+@pytest.mark.parametrize("name, f", [
+    ("floor", lambda x: anp.sum(anp.floor(x * 10.0) * x)),
+    ("a mask", lambda x: anp.sum(anp.where(x * 3.0 == 2.1, x, 0.0))),
+    ("a kink", lambda x: anp.sum(anp.abs(x - anp.mean(x)))),
+    ("a cast", lambda x: anp.sum(anp.floor(anp.astype(x * 1.0000001, np.float32) * 10.0) * x)),
+])
+def test_float32_values_are_numpy_s(name, f):
+    # each float32 result is rounded to float32 (and a Python number beside it taken in
+    # float32), so floor, comparisons and kinks see NumPy's values: before, the float64
+    # arena gave floor(0.7 * 10) as 6 and another mask
+    for x in (np.array([0.7, 0.1], np.float32), np.full(3, 0.7, np.float32)):
+        (v, g), (wv, wg) = (ad.value_and_grad(f, compile=c)(x) for c in ("always", False))
+        assert v.dtype == wv.dtype == np.float32 and g.dtype == np.float32
+        np.testing.assert_allclose(v, wv, rtol=1e-6)
+        np.testing.assert_allclose(g, wg, rtol=1e-6, atol=1e-7)
+
+
+def test_a_python_float_beside_float32_arrays_runs_interpreted():
+    # the tape's inputs are arrays: the float would be a strong float64 one (a float64
+    # program), where NumPy takes it in float32
+    f = lambda x, s: anp.sum(anp.floor(x * s) * x)        # noqa: E731
+    x = np.array([0.7, 0.1], np.float32)
+    fast = ad.value_and_grad(f, compile=True)
+    (v, g), (wv, wg) = fast(x, 10.0), ad.value_and_grad(f)(x, 10.0)
+    assert type(v) is type(wv) and v == wv and g.tolist() == wg.tolist()
+    assert "Python float beside float32" in next(iter(fast.compiled.reports.values()))
+    assert_same(ad.value_and_grad(f, compile=True)(x, np.float32(10.0)), (wv, wg))
+
+
+@pytest.mark.parametrize("n", [-1, -2, -3, -4])
+def test_negative_integer_powers_at_the_range_s_ends(n):
+    # (1/x) ** |n| by products: no intermediate power overflows where the result does not
+    # (before: x ** -3 at 1e160 gave a NaN derivative, 0 * inf)
+    x = np.array([1e160, -1e200, 0.0, 1e-200, 3.0, -0.5])
+    f = lambda x: anp.sum(x ** n)                          # noqa: E731
+    with np.errstate(all="ignore"):
+        (v, g), (wv, wg) = (ad.value_and_grad(f, compile=c)(x) for c in ("always", False))
+    np.testing.assert_allclose(v, wv, rtol=1e-14)
+    np.testing.assert_allclose(g, wg, rtol=1e-14)

@@ -100,19 +100,21 @@ reciprocal = defelementwise("reciprocal", np.reciprocal, (_reciprocal_d,), flops
 
 
 def _integer_pow_lowering(emit, args, *, n):
-    """x ** n for a compiled tape: products by repeated squaring and a reciprocal, so their
-    rules run (exact at x == 0, like integer_pow's own); x ** 0 is the constant 1."""
+    """x ** n for a compiled tape: products by repeated squaring, of 1 / x for n < 0 (so
+    no intermediate power overflows where the result does not: x ** -3 at 1e160 is 0 with
+    derivative -0, not 0 * inf), so their rules run (exact at x == 0, like integer_pow's
+    own); x ** 0 is the constant 1."""
     (x,) = args
     if n == 0:
         return emit.constant(1.0, x)
-    result, base, k = None, x, abs(n)
+    result, base, k = None, emit(reciprocal, x) if n < 0 else x, abs(n)
     while k:
         if k & 1:
             result = base if result is None else emit(multiply, result, base)
         k >>= 1
         if k:
             base = emit(multiply, base, base)
-    return emit(reciprocal, result) if n < 0 else result
+    return result
 
 
 integer_pow.lowering = _integer_pow_lowering
@@ -269,7 +271,12 @@ defelementwise("fmax", np.fmax, (_fmax_dx, _fmax_dy), flops=1, partial_flops=8,
                numpy=np.fmax)
 defelementwise("fmin", np.fmin, (_fmin_dx, _fmin_dy), flops=1, partial_flops=8,
                numpy=np.fmin)
-defelementwise("remainder", np.remainder, (_remainder_dx, _remainder_dy), flops=6,
+def _remainder(x, y):
+    """x mod y with y's sign, zeros included (NumPy's; Numba's gives 0 % -1 as 0.0)."""
+    return np.copysign(np.remainder(x, y), y)
+
+
+defelementwise("remainder", _remainder, (_remainder_dx, _remainder_dy), flops=6,
                partial_flops=6, domain=(REAL, NONZERO), numpy=np.remainder)
 defelementwise("fmod", np.fmod, (_fmod_dx, _fmod_dy), flops=6, partial_flops=6,
                domain=(REAL, NONZERO), numpy=np.fmod)
@@ -310,6 +317,32 @@ for _ufunc in (np.sign, np.floor, np.ceil, np.rint, np.trunc, np.floor_divide,
                np.isnan, np.isinf, np.isfinite, np.signbit, np.logical_and, np.logical_or,
                np.logical_not, np.logical_xor):
     defnondiff(_ufunc.__name__, _ufunc, numpy=_ufunc, arity=_ufunc.nin, lowering="elementwise")
+
+
+def _floor_divide(a, b):
+    """NumPy's floating floor division (npy_divmod), for the compiled tape's interpreter:
+    Numba's differs at infinities (1 // -inf is -1 in NumPy, 0 in Numba)."""
+    if b == 0.0:
+        return a / b
+    mod = np.fmod(a, b)
+    div = (a - mod) / b
+    if mod != 0.0 and (b < 0.0) != (mod < 0.0):
+        div -= 1.0
+    if div == 0.0:
+        return np.copysign(0.0, a / b)
+    floor = np.floor(div)
+    return floor + 1.0 if div - floor > 0.5 else floor
+
+
+_primitive.PRIMITIVES["floor_divide"].value = _floor_divide
+
+
+def _sign_value(x):
+    """NumPy's sign, for the compiled tape's interpreter: sign(-0.0) is 0.0 (Numba's -0.0)."""
+    return np.sign(x) + 0.0
+
+
+_primitive.PRIMITIVES["sign"].value = _sign_value
 
 
 def _round(x, *, decimals=0):
