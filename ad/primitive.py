@@ -869,7 +869,7 @@ def user_primal_value(value):
     tape guards the value read; global sparsity detection refuses it). `ad.primal_value`.
 
     >>> import numpy as np, ad
-    >>> ad.grad(lambda x: x * float(ad.primal_value(x)))(3.0)
+    >>> float(ad.grad(lambda x: x * float(ad.primal_value(x)))(3.0))
     3.0
     """
     return primal_value(value, USER_READ)

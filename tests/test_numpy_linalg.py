@@ -281,3 +281,11 @@ def test_upper_cholesky_of_a_hermitian_matrix_is_the_conjugate_transpose():
     u = anp.linalg.cholesky(h, upper=True)
     np.testing.assert_allclose(u, np.linalg.cholesky(h, upper=True), atol=1e-14)
     np.testing.assert_allclose(np.conj(u.T) @ u, h, atol=1e-13)
+
+
+def test_lstsq_refuses_an_rcond_it_would_not_use():
+    a = np.array([[1.0, 0.0], [0.0, 1e-3]])
+    with pytest.raises(NotImplementedError, match="rcond"):
+        ad.jacfwd(lambda a: anp.linalg.lstsq(a, np.ones(2), rcond=1e-2)[0])(a)
+    np.testing.assert_allclose(ad.jacfwd(lambda a: anp.linalg.lstsq(a, np.ones(2))[0])(a),
+                               ad.jacfwd(lambda a: anp.linalg.solve(a, np.ones(2)))(a))

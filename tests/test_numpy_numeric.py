@@ -96,3 +96,15 @@ def test_correlate_and_convolve_match_numpy_for_every_length_and_mode():
     x, v = rng.standard_normal(2), rng.standard_normal(4)
     f = lambda x: anp.correlate(x, v, "same")   # noqa: E731
     ad.check_grads(f, (x,), order=2)
+
+
+def test_lists_as_the_arguments_not_traced():
+    x = np.array([0.5, 1.5, 2.0, 3.0])
+    for f in (lambda x: np.interp(x, [0.0, 1.0, 2.0], [0.0, 3.0, 1.0]),
+              lambda x: np.gradient(x, [0.0, 1.0, 3.0, 3.5]),
+              lambda x: np.trapezoid(x, [0.0, 1.0, 3.0, 3.5]),
+              lambda x: np.polyval(x, [0.5, 1.5]), lambda x: np.take(x, []),
+              lambda x: np.diff([0.0, 1.0, 4.0, 9.0]) * x[:3]):
+        value, _ = ad.jvp(f, (x,), (x,))
+        np.testing.assert_allclose(value, f(x), rtol=1e-14)
+        np.testing.assert_allclose(ad.jacfwd(f)(x), ad.jacrev(f)(x), rtol=1e-12)

@@ -64,3 +64,24 @@ def test_vdot_conjugates_its_first_argument():
     fd = [(abs(np.vdot(a * (x + e), b)) ** 2 - abs(np.vdot(a * (x - e), b)) ** 2) / 2e-6
           for e in np.eye(2) * 1e-6]
     np.testing.assert_allclose(g, fd, rtol=1e-6)
+
+
+def test_einsum_honours_dtype_and_casting():
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    f = lambda x: np.einsum("ij,ij->i", x, x, dtype=np.float32, casting="unsafe")  # noqa: E731
+    assert ad.jvp(f, (x,), (x,))[0].dtype == f(x).dtype == np.float32
+    with pytest.raises(TypeError, match="cannot cast"):     # the default casting is 'safe'
+        ad.jvp(lambda x: np.einsum("ij,ij->i", x, x, dtype=np.float32), (x,), (x,))
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: np.einsum("ij,ij->j", x[:0], x[:0]), lambda x: np.einsum("ij,jk->ik", x[:0].T, x[:0]),
+    lambda x: x[:0].T @ x[:0], lambda x: x[:, :0] @ np.ones((0, 4)),
+    lambda x: np.ones((0, 2)) @ x,
+])
+def test_products_over_an_empty_dimension(f):
+    # a size-0 subscript is not a size-1 one; matmul's folding of a stack needs a size
+    x = np.ones((2, 3))
+    want = f(x)
+    assert ad.jvp(f, (x,), (x,))[0].shape == want.shape
+    assert ad.jacfwd(f)(x).shape == ad.jacrev(f)(x).shape == want.shape + x.shape

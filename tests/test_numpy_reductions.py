@@ -1,5 +1,6 @@
 """ad.numpy reductions, scans, sorting and statistics (ad/numpy/__init__.py, _reductions.py):
 the table, and any axis/keepdims by hypothesis."""
+import functools
 import math
 
 import numpy as np
@@ -170,8 +171,18 @@ def test_ufunc_reduce_follows_numpy_s_order_identity_and_nan_rules():
         kw = {} if initial is None else {"initial": initial}
         def f(v, ufunc=ufunc, kw=kw):
             return ufunc.reduce(np.abs(v) + 0.5 if ufunc is np.power else v, **kw)
-        np.testing.assert_allclose(ad.jvp(f, (x,), (np.ones(3),))[0], f(x), rtol=1e-12)
-        ad.check_grads(f, (x,), order=1)
+        # the fold from initial, in order (NumPy 2.4's power.reduce with initial= gives
+        # initial ** v[-1]: 2 ** 2.8, not ((2 ** 1.2) ** 1.7) ** 2.8)
+        terms = list(np.abs(x) + 0.5 if ufunc is np.power else x)
+        folded = functools.reduce(ufunc, terms if initial is None else [initial] + terms)
+        np.testing.assert_allclose(ad.jvp(f, (x,), (np.ones(3),))[0], folded, rtol=1e-12)
+
+        def fold(v, ufunc=ufunc, initial=initial):     # the same fold, binary ops traced
+            terms = [t for t in (np.abs(v) + 0.5 if ufunc is np.power else v)]
+            return functools.reduce(ufunc, terms if initial is None else [initial] + terms)
+        if np.isclose(f(x), folded):                      # finite differences of f hold
+            ad.check_grads(f, (x,), order=1)
+        np.testing.assert_allclose(ad.grad(f)(x), ad.grad(fold)(x), rtol=1e-12)
     nan = np.array([1.0, np.nan, 2.0, 0.5])
     assert float(ad.value_and_grad(lambda v: np.fmax.reduce(v))(nan)[0]) == 2.0
     np.testing.assert_array_equal(ad.grad(lambda v: np.fmax.reduce(v))(nan), [0, 0, 1, 0])
@@ -187,3 +198,59 @@ def test_ufunc_reduce_follows_numpy_s_order_identity_and_nan_rules():
         np.testing.assert_array_equal(
             ad.jvp(lambda v: np.subtract.reduce(v, axis=1, initial=1.0), (empty,),
                    (empty,))[0], [1.0, 1.0])
+
+
+def _value(f, x):
+    """f's value through the forward engine (a traced run), beside NumPy's."""
+    return ad.jvp(f, (x,), (np.ones_like(x),))[0]
+
+
+def test_dtype_is_what_a_reduction_accumulates_in():
+    # NumPy casts first: a float32 sum with dtype=float64 adds in float64 (before: cast
+    # after adding in float32, 0.0 for 1e8 + 1 - 1e8)
+    x = np.array([1e8, 1.0, -1e8], np.float32)
+    for f in (lambda x: np.sum(x, dtype=np.float64), lambda x: np.mean(x, dtype=np.float64),
+              lambda x: x.sum(dtype=np.float64), lambda x: np.cumsum(x, dtype=np.float64),
+              lambda x: np.var(x, dtype=np.float64), lambda x: np.prod(x, dtype=np.float64),
+              lambda x: np.add.reduce(x, dtype=np.float64),
+              lambda x: np.add.accumulate(x, dtype=np.float64)):
+        got = _value(f, x)
+        assert got.dtype == f(x).dtype == np.float64
+        np.testing.assert_allclose(got, f(x), rtol=1e-15)
+
+
+def test_nan_rules_of_nanmax_nanmin_median_and_quantile():
+    import warnings
+    x = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan], [4.0, 2.0, 0.5]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for f in (lambda x: np.nanmax(x, axis=1), lambda x: np.nanmin(x, axis=1),
+                  lambda x: np.median(x, axis=1), lambda x: np.median(x[0]),
+                  lambda x: np.quantile(x, [0.1, 0.5], axis=1),
+                  lambda x: np.percentile(x[2], 20.0)):
+            np.testing.assert_array_equal(_value(f, x), f(x))
+        np.testing.assert_array_equal(ad.grad(lambda x: anp.nanmax(x[2]))(x)[2], [1, 0, 0])
+
+
+def test_quantiles_outside_their_range_are_refused():
+    x = np.array([1.0, 2.0, 3.0])
+    for f, q in ((anp.quantile, 1.5), (anp.quantile, -0.1), (anp.percentile, 101.0),
+                 (anp.quantile, [0.5, 2.0])):
+        with pytest.raises(ValueError, match="must be in the range"):
+            ad.grad(lambda x: anp.sum(f(x, q)))(x)
+
+
+def test_reductions_and_scans_over_an_empty_axis():
+    x = np.zeros((0, 3))
+    for f in (lambda x: np.prod(x, axis=0), lambda x: np.multiply.reduce(x, axis=0),
+              lambda x: np.maximum.accumulate(x, axis=0), lambda x: np.logaddexp.reduce(x, axis=0),
+              lambda x: np.linalg.norm(x, np.inf, axis=0)):
+        with np.errstate(all="ignore"):
+            got, want = _value(f, x), f(x)
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_fold_over_several_axes_is_refused_as_numpy_does():
+    with pytest.raises(ValueError, match="not reorderable"):
+        ad.grad(lambda x: anp.sum(np.subtract.reduce(x, axis=None)))(np.ones((2, 3)))

@@ -205,3 +205,33 @@ def test_the_median_of_nothing_is_nan_as_numpy_s():
             for keepdims in (False, True):
                 np.testing.assert_array_equal(anp.median(a, axis=axis, keepdims=keepdims),
                                               np.median(a, axis=axis, keepdims=keepdims))
+
+
+@pytest.mark.parametrize("name, f", [
+    ("transpose", lambda x: np.transpose(x, (0, 3))), ("swapaxes", lambda x: np.swapaxes(x, 0, 3)),
+    ("moveaxis", lambda x: np.moveaxis(x, 0, 2)), ("expand_dims", lambda x: np.expand_dims(x, 4)),
+    ("concatenate", lambda x: np.concatenate([x, x], axis=2)),
+    ("tensordot", lambda x: np.tensordot(x, x, axes=([2], [0]))),
+    ("norm", lambda x: np.linalg.norm(x, axis=3)), ("take", lambda x: np.take(x, [0], axis=2)),
+    ("fft", lambda x: np.fft.fft(x, axis=2)), ("rot90", lambda x: np.rot90(x, 1, axes=(0, 2))),
+])
+def test_an_axis_out_of_range_is_numpy_s_axis_error(name, f):
+    # before: wrapped modulo the dimensions (axis 3 of a matrix taken as axis 1)
+    with pytest.raises(np.exceptions.AxisError):
+        ad.jvp(f, (np.ones((2, 3)),), (np.ones((2, 3)),))
+
+
+def test_rot90_needs_two_different_axes():
+    with pytest.raises(ValueError, match="different"):
+        ad.grad(lambda x: anp.sum(np.rot90(x, 1, axes=(0, 0))))(np.ones((2, 3)))
+
+
+def test_hstack_and_vstack_give_the_dtype_asked():
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    for f in (lambda x: np.hstack([x, x], dtype=np.float32),
+              lambda x: np.vstack([x, x], dtype=np.float32)):
+        got = ad.jvp(f, (x,), (x,))
+        assert got[0].dtype == f(x).dtype == np.float32
+        np.testing.assert_array_equal(got[0], f(x))
+    with pytest.raises(TypeError, match="cannot cast"):
+        ad.jvp(lambda x: np.hstack([x, x], dtype=np.int32, casting="safe"), (x,), (x,))

@@ -144,6 +144,8 @@ def _matmul(a, b):
     # matrix dimension makes one large GEMM instead, with a C-contiguous result (strided
     # results make every later elementwise operation on them several times slower).
     a, b = np.asarray(a), np.asarray(b)
+    if a.size == 0 or b.size == 0:      # reshape(-1, 0) is ambiguous: NumPy's own loop
+        return a @ b
     if a.ndim > 2 and b.ndim == 2:
         return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + b.shape[-1:])
     if a.ndim == 2 and b.ndim > 2:
@@ -489,7 +491,7 @@ def _back_substitute(emit, rows, k: int, primitive):
         solution[i] = emit(true_divide, y, emit.gather(u, np.array(0), (), primitive))
     total = None
     for i, x in enumerate(solution):
-        part = emit.scatter(x, i * k + np.arange(k), (n, k), primitive)
+        part = emit.scatter(x, i * k + np.arange(k), (n, k), primitive, part=True)
         total = part if total is None else emit(add, total, part)
     return total
 

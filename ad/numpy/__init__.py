@@ -384,6 +384,7 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None,  # noq
     """Sum over `axis` (int, tuple or None), as numpy.sum; `where` masks elements out and
     `initial` starts the sum."""
     _no_out(out, "sum")
+    a = _accumulating(a, dtype)
     if where is not None:
         a = _elementwise.where(_np.asarray(_primal_value(where), dtype=bool), a, 0.0)
     result = _structure.sum_(a, axis=_axes(axis, ndim(a), "sum"), keepdims=bool(keepdims))
@@ -396,6 +397,7 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None,  # noq
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     """Arithmetic mean over `axis`, as numpy.mean (`where` averages the selected elements)."""
     _no_out(out, "mean")
+    a = _accumulating(a, dtype)
     axes = _axes(axis, ndim(a), "mean")
     if where is None:
         count = math.prod(shape(a)[i] for i in axes)
@@ -404,6 +406,24 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
         count = _np.sum(mask, axis=axes, keepdims=keepdims)
     total = sum(a, axis=axes, keepdims=keepdims, where=where)
     return total / count if dtype is None else astype(total / count, dtype)
+
+
+def _cast_to(result, dtype, casting, function: str):
+    """`result` in the dtype= asked of `function` (concatenate-like: hstack, vstack;
+    einsum), refused as NumPy refuses it under `casting`."""
+    if dtype is None:
+        return result
+    source = _value_dtype(result)
+    if not _np.can_cast(source, dtype, casting=casting):
+        raise TypeError(f"{function}: cannot cast from dtype('{source}') to "
+                        f"dtype('{_np.dtype(dtype)}') according to the rule '{casting}'")
+    return astype(result, dtype)
+
+
+def _accumulating(a, dtype):
+    """`a` in the dtype a reduction's dtype= names: NumPy accumulates in it (a float32
+    sum with dtype=float64 adds in float64), so the cast comes first."""
+    return a if dtype is None else astype(a, dtype)
 
 
 def _extremum(primitive, pick, a, axis, keepdims, initial, where, function: str):
@@ -481,7 +501,7 @@ def transpose(a, axes=None):
     """Permute axes (reverse them by default)."""
     nd = ndim(a)
     axes = tuple(reversed(range(nd))) if axes is None else tuple(
-        operator.index(x) % nd for x in axes)
+        _axis(x, nd, "transpose") for x in axes)
     if sorted(axes) != list(range(nd)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of {nd} dimensions")
     if axes == tuple(range(nd)):
@@ -493,7 +513,7 @@ def transpose(a, axes=None):
 def swapaxes(a, axis1, axis2):
     nd = ndim(a)
     axes = list(range(nd))
-    i, j = axis1 % nd, axis2 % nd
+    i, j = _axis(axis1, nd, "swapaxes"), _axis(axis2, nd, "swapaxes")
     axes[i], axes[j] = axes[j], axes[i]
     return transpose(a, axes)
 
@@ -501,9 +521,13 @@ def swapaxes(a, axis1, axis2):
 @_implements(_np.moveaxis)
 def moveaxis(a, source, destination):
     nd = ndim(a)
-    source = [s % nd for s in (source if isinstance(source, (tuple, list)) else [source])]
-    destination = [d % nd for d in (destination if isinstance(destination, (tuple, list))
-                                    else [destination])]
+    source = [_axis(s, nd, "moveaxis") for s in (
+        source if isinstance(source, (tuple, list)) else [source])]
+    destination = [_axis(d, nd, "moveaxis") for d in (
+        destination if isinstance(destination, (tuple, list)) else [destination])]
+    if len(source) != len(destination):
+        raise ValueError("moveaxis: `source` and `destination` arguments must have the same "
+                         "number of elements")
     order = [n for n in range(nd) if n not in source]
     for dest, src in sorted(zip(destination, source)):
         order.insert(dest, src)
@@ -528,7 +552,7 @@ def rollaxis(a, axis: int, start: int = 0):
 def expand_dims(a, axis):
     axis = axis if isinstance(axis, (tuple, list)) else (axis,)
     out_nd = ndim(a) + len(axis)
-    positions = {operator.index(x) % out_nd for x in axis}
+    positions = set(_axes(axis, out_nd, "expand_dims"))
     it = iter(shape(a))
     return reshape(a, tuple(1 if i in positions else next(it) for i in range(out_nd)))
 
@@ -566,7 +590,7 @@ def concatenate(arrays, axis=0):
                          f"got shapes {[shape(a) for a in arrays]}")
     if not _builtins.any(isinstance(a, _Tracer) for a in arrays):
         return _np.concatenate(arrays, axis=axis)
-    return _structure.concatenate(*arrays, axis=operator.index(axis) % nd)
+    return _structure.concatenate(*arrays, axis=_axis(axis, nd, "concatenate"))
 
 
 @_implements(_np.stack)
@@ -674,13 +698,14 @@ _UFUNCS[_np.matmul] = matmul
 @_implements(_np.tensordot)
 def tensordot(a, b, axes=2):
     """Sum products over the given axes (numpy.tensordot), as one matmul."""
-    if isinstance(axes, int):
+    if isinstance(axes, (int, _np.integer)):
+        axes = operator.index(axes)
         axes_a = list(range(ndim(a) - axes, ndim(a)))
         axes_b = list(range(axes))
     else:
-        axes_a, axes_b = ([x] if isinstance(x, int) else list(x) for x in axes)
-    axes_a = [x % ndim(a) for x in axes_a]
-    axes_b = [x % ndim(b) for x in axes_b]
+        axes_a, axes_b = ([x] if isinstance(x, (int, _np.integer)) else list(x) for x in axes)
+    axes_a = [_axis(x, ndim(a), "tensordot") for x in axes_a]
+    axes_b = [_axis(x, ndim(b), "tensordot") for x in axes_b]
     free_a = [i for i in range(ndim(a)) if i not in axes_a]
     free_b = [i for i in range(ndim(b)) if i not in axes_b]
     sa, sb = shape(a), shape(b)

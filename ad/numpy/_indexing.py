@@ -11,7 +11,6 @@ Imports `ad.numpy` (the package), `ad.catalogue.structure` and `ad.primitive`.
 """
 from __future__ import annotations
 
-import operator
 from typing import Any, Callable
 
 import numpy as np
@@ -37,9 +36,11 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     if axis is None:
         a, axis = anp.ravel(a), 0
     nd = anp.ndim(a)
-    axis = operator.index(axis) % nd
+    axis = anp._axis(axis, nd, "take")
     n = anp.shape(a)[axis]
     indices = np.asarray(primal_value(indices))
+    if indices.size == 0:          # [] is a float array: no index, as NumPy takes it
+        indices = indices.astype(np.intp)
     if mode == "wrap":
         indices = indices % n
     elif mode == "clip":
@@ -65,7 +66,7 @@ def take_along_axis(arr, indices, axis=-1):
     if indices.ndim != nd:
         raise ValueError(f"take_along_axis: indices has {indices.ndim} dimensions but the "
                          f"array has {nd}; they must match")
-    axis = operator.index(axis) % nd
+    axis = anp._axis(axis, nd, "take_along_axis")
     index = tuple(indices if d == axis else
                   np.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1))
                   for d, n in enumerate(anp.shape(arr)))

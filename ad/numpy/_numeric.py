@@ -33,6 +33,7 @@ def diff(a, n: int = 1, axis: int = -1, prepend=None, append=None):
     >>> diff(np.array([1.0, 4.0, 9.0, 16.0]), n=2)
     array([2., 2.])
     """
+    a = anp._operand(a)
     nd = anp.ndim(a)
     axis = _axis(axis, nd, "diff")
     pieces = []
@@ -80,6 +81,7 @@ def _gradient_coordinates(f, x, axis: int, edge_order: int, at):
     """numpy.gradient on a non-uniform grid with coordinates x (second order inside)."""
     nd = anp.ndim(f)
     shape = (-1,) + (1,) * (nd - axis - 1)
+    x = anp._operand(x)
     dx = diff(x)
     h0 = anp.reshape(dx[:-1], shape)            # left steps
     h1 = anp.reshape(dx[1:], shape)             # right steps
@@ -157,6 +159,7 @@ def interp(x, xp, fp, left=None, right=None, period=None):
     >>> interp(np.array([0.5, 3.0]), np.array([0.0, 1.0, 2.0]), np.array([0.0, 10.0, 0.0]))
     array([5., 0.])
     """
+    x, xp, fp = (anp._operand(v) for v in (x, xp, fp))
     if period is not None:   # NumPy's periodic form: everything modulo the period
         period = abs(float(primal_value(period)))
         x = anp.remainder(x, period)
@@ -254,6 +257,7 @@ def polyval(p, x):
     """
     coefficients = list(p) if not isinstance(p, Tracer) and np.ndim(p) == 1 else \
         [p[i] for i in range(anp.shape(p)[0])]
+    x = anp._operand(x)
     result = anp.zeros_like(x) if not coefficients else coefficients[0] + 0.0 * x
     for c in coefficients[1:]:
         result = result * x + c

@@ -121,15 +121,25 @@ def einsum(subscripts, *operands, optimize=False, **kwargs):
         subscripts, operands = _from_sublists((subscripts,) + operands)
     if kwargs.get("out") is not None:
         anp._no_out(kwargs["out"], "einsum")
+    unknown = set(kwargs) - {"out", "dtype", "casting", "order"}
+    if unknown:
+        raise TypeError(f"einsum() got an unexpected keyword argument {sorted(unknown)[0]!r}")
     if not any(isinstance(op, Tracer) for op in operands):
-        return np.einsum(subscripts, *operands, optimize=optimize)
+        return np.einsum(subscripts, *operands, optimize=optimize, **kwargs)
+    return anp._cast_to(_einsum(subscripts, operands), kwargs.get("dtype"),
+                        kwargs.get("casting", "safe"), "einsum")
+
+
+def _einsum(subscripts: str, operands):
     terms, out = _parse(subscripts, operands)
     sizes: dict[str, int] = {}
     for term, op in zip(terms, operands):
         for c, n in zip(term, anp.shape(op)):
-            if sizes.get(c, 1) not in (1, n) and n != 1:
-                raise ValueError(f"einsum: subscript '{c}' has sizes {sizes[c]} and {n}")
-            sizes[c] = max(sizes.get(c, 1), n)
+            seen = sizes.get(c)
+            if seen is not None and seen != n and 1 not in (seen, n):
+                raise ValueError(f"einsum: subscript '{c}' has sizes {seen} and {n}")
+            if seen is None or seen == 1:        # a size 1 broadcasts (0 does not)
+                sizes[c] = n
     pairs = [_diagonals(op, term) for op, term in zip(operands, terms)]
     result, term = pairs[0]
     if len(pairs) == 1:

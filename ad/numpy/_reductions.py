@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import builtins
 import math
-import operator
 
 import numpy as np
 
@@ -59,6 +58,7 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None):
     array([0., 6., 0.])
     """
     _no_out(out, "prod")
+    a = anp._accumulating(a, dtype)
     axes = _axes(axis, anp.ndim(a), "prod")
     if not isinstance(a, Tracer):
         result = np.prod(a, axis=axes, keepdims=keepdims)
@@ -69,8 +69,8 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None):
             half = n // 2
             pairs = flat[..., 0:2 * half:2] * flat[..., 1:2 * half:2]
             flat = anp.concatenate([pairs, flat[..., 2 * half:]], axis=-1) if n % 2 else pairs
-        if anp.shape(flat)[-1] == 0:
-            result = anp.ones_like(flat[..., 0])
+        if anp.shape(flat)[-1] == 0:      # the empty product: 1 (derivative 0)
+            result = anp.sum(flat, axis=-1) + 1.0
         else:
             result = flat[..., 0]
         result = _restore(result, a, axes, keepdims)
@@ -97,6 +97,7 @@ def cumsum(a, axis=None, dtype=None, out=None):
     array([1., 3., 6.])
     """
     _no_out(out, "cumsum")
+    a = anp._accumulating(a, dtype)
     a, axis = _scan_axis(a, axis)
     result = _reduction.cumsum(a, axis=axis)
     return result if dtype is None else anp.astype(result, dtype)
@@ -110,6 +111,7 @@ def cumprod(a, axis=None, dtype=None, out=None):
     array([1., 2., 6.])
     """
     _no_out(out, "cumprod")
+    a = anp._accumulating(a, dtype)
     a, axis = _scan_axis(a, axis)
     if not isinstance(a, Tracer):
         result = np.cumprod(a, axis=axis)
@@ -134,6 +136,7 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     1.0
     """
     _no_out(out, "var")
+    a = anp._accumulating(a, dtype)
     axes = _axes(axis, anp.ndim(a), "var")
     count = math.prod(anp.shape(a)[i] for i in axes)
     centred = a - anp.mean(a, axis=axes, keepdims=True)
@@ -170,7 +173,7 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
             if axis is None or anp.ndim(weights) != 1:
                 raise ValueError("average: weights differ in shape from a; give 1-D weights "
                                  "and an int axis")
-            axis = operator.index(axis) % anp.ndim(a)
+            axis = anp._axis(axis, anp.ndim(a), "average")
             weights = anp.broadcast_to(
                 anp.reshape(weights, tuple(-1 if i == axis else 1 for i in range(anp.ndim(a)))),
                 anp.shape(a))
@@ -215,7 +218,23 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
         return _restore(np.full(anp.shape(merged)[:-1], np.nan), a, axes, keepdims)
     s = sort(merged, axis=-1)
     result = s[..., n // 2] if n % 2 else 0.5 * (s[..., n // 2 - 1] + s[..., n // 2])
-    return _restore(result, a, axes, keepdims)
+    return _restore(_nan_where_nan(merged, result), a, axes, keepdims)
+
+
+def _in_range(q, top: float, what: str) -> None:
+    value = np.asarray(primal_value(q))
+    if np.any((value < 0) | (value > top)):      # NaN q passes, as in NumPy
+        raise ValueError(f"{what} must be in the range [0, {top:g}]")
+
+
+def _nan_where_nan(merged, result, extra: int = 0):
+    """NaN wherever the slice (merged's last axis) holds a NaN, as NumPy's order statistics
+    give (a sort puts NaN last, so the middle element alone would not show it); `extra`
+    trailing axes of result (the q's) broadcast."""
+    has_nan = np.isnan(_value(merged)).any(axis=-1)
+    if not has_nan.any():
+        return result
+    return anp.where(has_nan.reshape(has_nan.shape + (1,) * extra), np.nan, result)
 
 
 def _qs(q):
@@ -237,6 +256,7 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     if method != "linear" or weights is not None or interpolation is not None:
         raise NotImplementedError("ad.numpy.quantile: only method='linear', no weights")
     q = _qs(q)
+    _in_range(q, 1.0, "Quantiles")
     merged, axes = _along_last(a, axis, "quantile")
     s = sort(merged, axis=-1)                            # (..., n)
     n = anp.shape(s)[-1]
@@ -248,6 +268,7 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     hi = anp.take(s, above, axis=-1)
     result = lo + (hi - lo) * weight
     q_nd = np.ndim(primal_value(q))
+    result = _nan_where_nan(merged, result, q_nd)
     if q_nd:   # NumPy puts the q axes first
         result = anp.moveaxis(result, tuple(range(-q_nd, 0)), tuple(range(q_nd)))
     if keepdims:
@@ -260,7 +281,9 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
 def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
                keepdims=False, *, weights=None, interpolation=None):
     """The q-th percentiles (0 <= q <= 100): quantile(a, q / 100)."""
-    return quantile(a, _qs(q) / 100.0, axis=axis, out=out, method=method, keepdims=keepdims,
+    q = _qs(q)
+    _in_range(q, 100.0, "Percentiles")
+    return quantile(a, q / 100.0, axis=axis, out=out, method=method, keepdims=keepdims,
                     weights=weights, interpolation=interpolation)
 
 
@@ -316,7 +339,7 @@ def _logsumexp(a, axis=None, b=None, keepdims: bool = False):
     # the shift is the largest term that counts: an a weighted by b == 0 (a mask) far above
     # the rest would make every counted term underflow
     counted = a if b is None else anp.where(b != 0, a, -np.inf)
-    shift = anp.stop_gradient(anp.max(counted, axis=axis, keepdims=True))
+    shift = anp.stop_gradient(anp.max(counted, axis=axis, keepdims=True, initial=-np.inf))
     # an all -inf slice would give -inf - -inf = nan; shifting by 0 there is as good
     shift = anp.where(np.isfinite(_value(shift)), shift, 0.0)
     terms = anp.exp(a - shift) if b is None else b * anp.exp(counted - shift)
@@ -361,6 +384,7 @@ def ufunc_reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False, ini
         from ad.errors import UnsupportedFunctionError
         raise UnsupportedFunctionError(f"numpy.{ufunc.__name__}.reduce(..., where=...) is not "
                                        "supported on traced values")
+    array = anp._accumulating(array, dtype)
     name = _REDUCERS.get(ufunc)
     if name is not None and not (name.startswith("nan") and initial is not None):
         kwargs = {"initial": initial} if initial is not None else {}
@@ -377,6 +401,9 @@ def ufunc_reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False, ini
         if isinstance(axis, tuple) and len(axis) == 1:
             axis = axis[0]
         axes = _axes(axis, anp.ndim(array), f"{ufunc.__name__}.reduce")
+        if len(axes) > 1:        # folded in order: over one axis only, as NumPy
+            raise ValueError(f"reduction operation '{ufunc.__name__}' is not reorderable, so "
+                             "at most one axis may be specified")
         moved = _moved(array, axis)
         if anp.shape(moved)[0] == 0 and initial is None:
             raise ValueError(f"zero-size array to reduction operation {ufunc.__name__} "
@@ -389,12 +416,14 @@ def ufunc_accumulate(ufunc, array, axis=0, dtype=None, out=None):
     """ufunc.accumulate on traced values: cumsum and cumprod for add and multiply, any other
     binary ufunc (maximum, logaddexp, ...) folded along the axis."""
     _no_out(out, f"{ufunc.__name__}.accumulate")
+    array = anp._accumulating(array, dtype)
     name = _SCANS.get(ufunc)
     if name is not None:
         result = getattr(anp, name)(array, axis=axis)
     else:
         axis = anp._axis(axis, anp.ndim(array), f"{ufunc.__name__}.accumulate")
-        result = anp.moveaxis(anp.stack(_fold(ufunc, anp.moveaxis(array, axis, 0))), 0, axis)
+        result = array if anp.shape(array)[axis] == 0 else anp.moveaxis(
+            anp.stack(_fold(ufunc, anp.moveaxis(array, axis, 0))), 0, axis)
     return result if dtype is None else anp.astype(result, dtype)
 
 
@@ -433,14 +462,21 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
 
 @_implements(np.nanmax)
 def nanmax(a, axis=None, out=None, keepdims=False):
-    """Maximum ignoring NaNs."""
-    return anp.max(_nan_filled(a, -np.inf), axis=axis, out=out, keepdims=keepdims)
+    """Maximum ignoring NaNs (NaN where all are, as NumPy)."""
+    return _all_nan(a, anp.max(_nan_filled(a, -np.inf), axis=axis, out=out,
+                               keepdims=keepdims), axis, keepdims)
 
 
 @_implements(np.nanmin)
 def nanmin(a, axis=None, out=None, keepdims=False):
-    """Minimum ignoring NaNs."""
-    return anp.min(_nan_filled(a, np.inf), axis=axis, out=out, keepdims=keepdims)
+    """Minimum ignoring NaNs (NaN where all are, as NumPy)."""
+    return _all_nan(a, anp.min(_nan_filled(a, np.inf), axis=axis, out=out,
+                               keepdims=keepdims), axis, keepdims)
+
+
+def _all_nan(a, result, axis, keepdims):
+    every = np.isnan(_value(a)).all(axis=axis, keepdims=keepdims)
+    return anp.where(every, np.nan, result) if np.any(every) else result
 
 
 # ----------------------------------------------------------------------------- sort

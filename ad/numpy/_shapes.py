@@ -64,13 +64,15 @@ def _listed(arrays, atleast):
 def hstack(tup, *, dtype=None, casting=None):
     """Stack along the second axis (the first for 1-D inputs)."""
     arrays = [anp.atleast_1d(a) for a in tup]
-    return anp.concatenate(arrays, axis=0 if anp.ndim(arrays[0]) == 1 else 1)
+    return anp._cast_to(anp.concatenate(arrays, axis=0 if anp.ndim(arrays[0]) == 1 else 1),
+                        dtype, casting or "same_kind", "hstack")
 
 
 @_implements(np.vstack)
 def vstack(tup, *, dtype=None, casting=None):
     """Stack along the first axis after making inputs at least 2-D."""
-    return anp.concatenate(_listed(list(tup), atleast_2d), axis=0)
+    return anp._cast_to(anp.concatenate(_listed(list(tup), atleast_2d), axis=0), dtype,
+                        casting or "same_kind", "vstack")
 
 
 row_stack = vstack
@@ -230,7 +232,11 @@ def rot90(m, k=1, axes=(0, 1)):
     """Rotate by 90 degrees `k` times in the plane of `axes`."""
     m = anp._operand(m)
     k %= 4
-    a0, a1 = axes
+    if len(axes) != 2:
+        raise ValueError("rot90: len(axes) must be 2")
+    a0, a1 = (anp._axis(a, anp.ndim(m), "rot90") for a in axes)
+    if a0 == a1:
+        raise ValueError("rot90: axes must be different")
     if k == 0:
         return m
     if k == 2:

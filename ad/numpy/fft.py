@@ -28,7 +28,7 @@ def _plan(a, s, axes, kind: str):
     ndim = _anp.ndim(a)
     if axes is None:
         axes = tuple(range(ndim)) if s is None else tuple(range(ndim - len(s), ndim))
-    axes = tuple(int(ax) % ndim - ndim for ax in axes)
+    axes = tuple(_anp._axis(ax, ndim, kind) - ndim for ax in axes)
     if len(set(axes)) != len(axes):
         raise ValueError(f"fft: repeated axes {axes}")
     shape = _anp.shape(a)

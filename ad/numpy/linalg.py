@@ -268,6 +268,9 @@ def lstsq(a, b, rcond=None):
     _matrix(a, "lstsq")
     if not isinstance(a, _Tracer) and not isinstance(b, _Tracer):
         return _np.linalg.lstsq(a, b, rcond=rcond)
+    if rcond is not None:         # the pseudo-inverse cuts off as pinv's default does
+        raise NotImplementedError("ad.numpy.linalg.lstsq: rcond is not supported on traced "
+                                  "values (leave it None)")
     m, n = _anp.shape(a)[-2:]
     x = _anp.matmul(pinv(a), b)
     rank = int(_np.linalg.matrix_rank(_np.asarray(_primal_value(a))))
@@ -339,8 +342,8 @@ def _vector_norm(x, ord, axis: tuple[int, ...], keepdims: bool):
     if ord is None or ord == 2:
         return _anp._safe_root(_anp.sum(_anp._squared_magnitude(x), axis=axis, keepdims=keepdims))
     magnitude = _anp.abs(x)
-    if ord == _np.inf:
-        return _anp.max(magnitude, axis=axis, keepdims=keepdims)
+    if ord == _np.inf:             # 0 over no element, as NumPy
+        return _anp.max(magnitude, axis=axis, keepdims=keepdims, initial=0.0)
     if ord == -_np.inf:
         return _anp.min(magnitude, axis=axis, keepdims=keepdims)
     if ord == 0:
@@ -395,7 +398,7 @@ def norm(x, ord=None, axis=None, keepdims: bool = False):
             raise ValueError("norm: improper number of dimensions to norm (give axis=)")
         axis = tuple(range(nd))
     axes = (axis,) if isinstance(axis, (int, _np.integer)) else tuple(axis)
-    axes = tuple(operator.index(a) % nd for a in axes)
+    axes = tuple(_anp._axis(a, nd, "norm") for a in axes)
     if len(axes) == 1:
         return _vector_norm(x, ord, axes, keepdims)
     if len(axes) == 2:
