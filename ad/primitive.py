@@ -597,6 +597,12 @@ class Tracer:
     def __rmod__(self, other):
         return UFUNCS[np.remainder](other, self)
 
+    def __divmod__(self, other):
+        return self // other, self % other
+
+    def __rdivmod__(self, other):
+        return other // self, other % self
+
     def __pow__(self, other):
         return UFUNCS[np.power](self, other)
 
@@ -694,19 +700,28 @@ class Tracer:
     argmin = _method("argmin")
     argsort = _method("argsort")
     round = _method("round")
+    take = _method("take")
+    all = _method("all")
+    any = _method("any")
     del _method
 
+    @property
+    def mT(self):
+        return FUNCTIONS[np.swapaxes](self, -1, -2)
+
     def reshape(self, *shape, **kwargs):
-        if len(shape) == 1 and not isinstance(shape[0], int):
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
             shape = shape[0]
         return FUNCTIONS[np.reshape](self, shape, **kwargs)
 
     def transpose(self, *axes):
-        if len(axes) == 1 and not isinstance(axes[0], int):
+        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
             axes = axes[0]
         return FUNCTIONS[np.transpose](self, axes or None)
 
-    def flatten(self):
+    def flatten(self, order="C"):
+        if order == "F":         # column-major: the transpose's rows
+            return FUNCTIONS[np.ravel](FUNCTIONS[np.transpose](self))
         return FUNCTIONS[np.ravel](self)
 
     def astype(self, dtype):

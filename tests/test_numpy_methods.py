@@ -1,7 +1,9 @@
 """ndarray methods on traced values (Tracer methods, dispatching to ad.numpy)."""
 
 import numpy as np
+import pytest
 
+import ad
 from numpy_table import Table, big, distinct, flat, nz, pos, unit, v, wellcond  # noqa: F401
 
 TABLE = Table()
@@ -35,3 +37,19 @@ for _name, _fn in METHODS.items():
 test_value_matches_numpy, test_derivatives_second_order, test_numpy_dispatch_same_derivative = \
     TABLE.tests()
 
+
+
+@pytest.mark.parametrize("name, f", [
+    ("take", lambda x: x.take([0, 2])), ("all", lambda x: x * x.all()),
+    ("any", lambda x: x * x.any(axis=0)), ("mT", lambda x: x.mT),
+    ("flatten F", lambda x: x.flatten("F")), ("reshape np.int64", lambda x: x.reshape(np.int64(6))),
+    ("divmod", lambda x: divmod(x, 0.7)[1]), ("rdivmod", lambda x: divmod(3.0, x + 5.0)[1]),
+    ("svdvals", lambda x: np.linalg.svdvals(x)), ("np.astype", lambda x: np.astype(x, np.float32)),
+    ("tensordot np.int64", lambda x: np.tensordot(x, x.T, axes=np.int64(1))),
+])
+def test_more_numpy_spellings_reach_the_catalogue(name, f):
+    x = np.arange(1.0, 7.0).reshape(2, 3) + 0.25
+    value, _ = ad.jvp(f, (x,), (np.ones_like(x),))
+    assert value.dtype == f(x).dtype
+    np.testing.assert_allclose(value, f(x), rtol=1e-14)
+    np.testing.assert_allclose(ad.jacfwd(f)(x), ad.jacrev(f)(x), rtol=1e-10, atol=1e-12)

@@ -637,6 +637,7 @@ def _contains_tracer(seq) -> bool:
                                                      and _contains_tracer(x)) for x in seq)
 
 
+@_implements(*[f for f in (getattr(_np, "astype", None),) if f is not None])   # NumPy 2
 def astype(x, dtype):
     """Cast; casting to an integer or bool dtype drops the derivative."""
     dtype = _np.dtype(dtype)

@@ -212,8 +212,9 @@ def svd(a, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool 
     return SVDResult(u, s, vt) if compute_uv else s
 
 
+@_implements(*[f for f in (getattr(_np.linalg, "svdvals", None),) if f is not None])
 def svdvals(x):
-    """Singular values, descending."""
+    """Singular values, descending (numpy.linalg.svdvals)."""
     return svd(x, compute_uv=False)
 
 
