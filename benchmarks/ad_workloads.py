@@ -51,6 +51,9 @@ def _compiled_grad(f: Callable[..., Any], names: tuple[str, ...]) -> Variant:
     value_and_grad = ad.value_and_grad(f, compile=True)
 
     def prepare(inputs: Inputs) -> Callable[[], Any]:
+        # the set-up waits for the interpreter (a machine's first use compiles it: outside
+        # a benchmark those calls would run interpreted meanwhile, see ad.compiled)
+        ad.compiled.interpreter()
         args = [inputs[n] for n in names]
         return lambda: value_and_grad(*args)
     return Variant(prepare)

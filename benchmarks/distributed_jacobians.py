@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--record", action="store_true",
                         help="write benchmarks/results/distributed_jacobians-DATE.{json,md}")
     args = parser.parse_args(argv)
+    ad.compiled.interpreter()     # compiled now (not in the background: see ad.compiled)
     x = np.random.default_rng(0).uniform(0.0, 1.0, args.points)
     runs: dict[str, Any] = {}
     pool = ProcessPoolExecutor(2)
