@@ -25,7 +25,7 @@ import numpy as np
 
 from ad import tree
 from ad.catalogue.define import defprimitive
-from ad.errors import RegistrationError
+from ad.errors import RegistrationError, ShapeError
 from ad.primitive import ZERO, PerElement, Tracer, bind, primal_value, shape_of, value_dtype
 
 _COST = PerElement(1, 1, 1, 1)   # unknown: one flop per element in each pass
@@ -57,11 +57,19 @@ class _Custom:
         leaves, structure = tree.flatten(args)
         if _innermost(leaves) is None:
             return self.fun(*args)
-        found = self._primitives.get(structure)
+        # the results' structure may follow the arguments' shapes and plain values (a
+        # tuple of rows): one primitive per argument structure, shapes and plain values
+        key = (structure, tuple((shape_of(x), str(value_dtype(x))) if isinstance(
+            x, (Tracer, np.ndarray, np.generic)) else ("value", x) for x in leaves))
+        try:
+            found = self._primitives.get(key)
+        except TypeError:                # an unhashable plain value: by structure only
+            key = structure
+            found = self._primitives.get(key)
         if found is None:   # one plain evaluation tells the structure of the results
             out = self.fun(*tree.unflatten(structure, [primal_value(x) for x in leaves]))
             out_structure = tree.structure(out)
-            found = self._primitives[structure] = (
+            found = self._primitives[key] = (
                 self._declare(structure, out_structure, len(leaves)), out_structure)
         primitive, out_structure = found
         results = bind(primitive, leaves, {})
@@ -79,10 +87,32 @@ class _Custom:
         return f"{self.kind}:{self.__module__}.{self.__qualname__}:{id(self):x}:{hash(structure)}"
 
 
-def _flat(value, several: bool):
-    """A result pytree as the primitive returns it: one leaf, or a tuple of leaves."""
-    flat = tree.flatten(value)[0]
-    return tuple(flat) if several else flat[0]
+def _tangent_leaves(name: str, tangent, out, out_structure):
+    """The rule's tangent as the primitive returns it (one leaf, or a tuple of leaves), each
+    of its output's shape: None for a whole output (or the whole result) means zeros, as
+    custom_vjp's cotangents (flattening would drop it and shift the rest onto the wrong
+    outputs)."""
+    outs = list(out) if out_structure.num_leaves != 1 else [out]
+    if tangent is None:
+        leaves = [None] * len(outs)
+    elif out_structure.num_leaves != 1 and isinstance(tangent, (tuple, list)) and \
+            len(tangent) == len(outs) and any(t is None for t in tangent):
+        leaves = list(tangent)
+    else:
+        leaves = tree.flatten(tangent)[0]
+    if len(leaves) != len(outs):
+        raise TypeError(f"custom_jvp({name}): the rule's tangent has {len(leaves)} leaves, "
+                        f"the result {len(outs)}")
+    found = []
+    for k, (t, o) in enumerate(zip(leaves, outs)):
+        if t is None:
+            found.append(_zeros_like(o))
+            continue
+        if shape_of(t) != shape_of(o):
+            raise ShapeError(f"custom_jvp({name}): the rule's tangent for result leaf {k} has "
+                             f"shape {shape_of(t)}, the result {shape_of(o)}")
+        found.append(t)
+    return tuple(found) if out_structure.num_leaves != 1 else found[0]
 
 
 class custom_jvp(_Custom):  # noqa: N801 - JAX's name
@@ -125,7 +155,7 @@ class custom_jvp(_Custom):  # noqa: N801 - JAX's name
                 tangents = [t if k == argument else _zeros_like(x) for k, x in enumerate(leaves)]
                 _, tangent_out = self.rule(tree.unflatten(structure, list(leaves)),
                                            tree.unflatten(structure, tangents))
-                return _flat(tangent_out, out_structure.num_leaves != 1)
+                return _tangent_leaves(self.__name__, tangent_out, out, out_structure)
             return rule
 
         return defprimitive(self._name(structure), self._impl(structure),
@@ -205,6 +235,10 @@ def _cotangent_leaves(name: str, grads, args) -> list:
         if len(grad_leaves) != len(arg_leaves):
             raise TypeError(f"custom_vjp({name}): bwd's cotangent for argument {i} has "
                             f"{len(grad_leaves)} leaves, the argument {len(arg_leaves)}")
+        for g, x in zip(grad_leaves, arg_leaves):
+            if shape_of(g) != shape_of(x):
+                raise ShapeError(f"custom_vjp({name}): bwd's cotangent for argument {i} has "
+                                 f"shape {shape_of(g)}, the argument {shape_of(x)}")
         leaves.extend(grad_leaves)
     return leaves
 

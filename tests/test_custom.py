@@ -175,3 +175,55 @@ def test_custom_functions_with_several_outputs_are_priced():
     assert ad.cost_report(f, x).counts.nodes > 0
     np.testing.assert_allclose(ad.grad(lambda v: anp.sum(f(v)), memory_budget=10 ** 6)(x),
                                np.cos(x) + 2 * x, rtol=1e-12)
+
+
+def test_a_none_tangent_of_one_result_is_zeros_there():
+    # before: flattening dropped the None and moved sin's tangent onto floor's result
+    @ad.custom_jvp
+    def two(x):
+        return np.floor(x), np.sin(x)
+
+    @two.defjvp
+    def two_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return two(x), (None, np.cos(x) * t)
+    x = np.array([0.3, 0.5])
+    for transform in (ad.jacfwd, ad.jacrev):
+        floor_j, sin_j = transform(lambda x: two(x))(x)
+        np.testing.assert_array_equal(floor_j, np.zeros((2, 2)))
+        np.testing.assert_allclose(sin_j, np.diag(np.cos(x)), rtol=1e-14)
+
+
+def test_rules_giving_the_wrong_shape_are_named():
+    @ad.custom_vjp
+    def double(x):
+        return 2.0 * x
+    double.defvjp(lambda x: (2.0 * x, None), lambda r, c: (np.sum(c),))
+    with pytest.raises(ad.ShapeError, match="cotangent for argument 0 has shape"):
+        ad.grad(lambda x: np.sum(double(x)))(np.ones(3))
+
+    @ad.custom_jvp
+    def total(x):
+        return np.sum(x)
+
+    @total.defjvp
+    def total_jvp(primals, tangents):
+        return total(primals[0]), tangents[0]            # (3,), not ()
+    with pytest.raises(ad.ShapeError, match="tangent for result leaf 0 has shape"):
+        ad.grad(total)(np.ones(3))
+
+
+def test_the_results_structure_may_follow_the_arguments_shapes():
+    @ad.custom_jvp
+    def rows(x):
+        return tuple(x[i] for i in range(x.shape[0]))
+
+    @rows.defjvp
+    def rows_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return rows(x), tuple(t[i] for i in range(x.shape[0]))
+    for n in (2, 3, 2):
+        np.testing.assert_array_equal(np.array(ad.jacfwd(lambda x: rows(x))(np.ones(n))),
+                                      np.eye(n))
+        np.testing.assert_array_equal(np.array(ad.jacrev(lambda x: rows(x))(np.ones(n))),
+                                      np.eye(n))

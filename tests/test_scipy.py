@@ -266,3 +266,27 @@ def test_float32_matrix_functions_stay_float32_and_ufuncs_without_rules_are_name
     with pytest.raises(ad.UnsupportedFunctionError, match=r"^scipy\.special\.rel_entr .*"
                        r"ad\.scipy\.special has no equivalent"):
         ad.grad(lambda x: anp.sum(scipy_special.rel_entr(x, 0.5)))(np.array([0.2, 0.4]))
+
+
+def test_i1e_derivative_where_i1_overflows():
+    # exp(-|x|) * i1(x) / x was 0 * inf beyond |x| = 713
+    import scipy.special as sp
+    for x in (700.0, 713.0, 750.0, 1000.0, -1000.0):
+        want = sp.i0e(x) - np.sign(x) * sp.i1e(x) - sp.i1e(x) / x
+        np.testing.assert_allclose(ad.grad(ad.scipy.special.i1e)(x), want, rtol=1e-12)
+
+
+def test_log_ndtr_derivative_in_the_far_left_tail():
+    # phi / Phi is about -x there; the direct form lost 1% at -1e7 and overflowed at -1e10
+    import scipy.special as sp
+    x = -25.0                                      # phi / Phi directly (no cancellation)
+    np.testing.assert_allclose(ad.grad(ad.scipy.special.log_ndtr)(x), np.exp(-0.5 * x * x) / (
+        np.sqrt(2 * np.pi) * sp.ndtr(x)), rtol=1e-12)
+    for x in (-1e3, -1e5, -1e7, -1e10):
+        want = -x / (1 - 1 / x**2 + 3 / x**4)
+        np.testing.assert_allclose(ad.grad(ad.scipy.special.log_ndtr)(x), want, rtol=1e-12)
+    for x in (-29.0, -31.0):                    # both sides of the switch agree with SciPy
+        got = ad.grad(ad.scipy.special.log_ndtr)(x)
+        want = np.exp(-0.5 * x * x - sp.log_ndtr(x)) / np.sqrt(2 * np.pi)
+        np.testing.assert_allclose(got, want, rtol=1e-10)
+    ad.check_grads(ad.scipy.special.log_ndtr, (np.array([-40.0, -31.0, -5.0, 0.5]),), order=2)
