@@ -59,7 +59,7 @@ import numpy as np
 
 from ad import kernels, tree
 from ad.context import entered
-from ad.errors import ADError, GuardError
+from ad.errors import ADError, GuardError, ShapeError
 from ad.primitive import BUILTIN_NAMES, OPCODES, PRIMITIVES, Tracer, bind, float_dtype
 from ad.reverse import ReverseLevel, TapeValue, linear_matrix
 from ad.tape import CONSTANT, BlockPlan, Tape
@@ -78,8 +78,9 @@ ROUND32 = 8
 #: The row of each entry's primitive (listing and prices; the interpreter does not read it).
 _PRIMITIVE_ROW = ENTRY_ROWS.index("primitive")
 #: Dtypes a compiled tape takes: float32 programs run in the float64 arena, every float32
-#: result rounded to float32 (so floor, comparisons and kinks see NumPy's float32 values;
-#: a transcendental function may still differ from NumPy's float32 loop in its last bit),
+#: result and every addition of a float32 sum rounded to float32 (so floor, comparisons
+#: and kinks see NumPy's float32 values; a transcendental function, a long sum (NumPy's is
+#: pairwise) or floor_divide may still differ from NumPy's float32 loop in the last bit),
 #: their value and gradients cast back to float32.
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 _FLOAT_SET = frozenset(_FLOATS)
@@ -301,7 +302,7 @@ def _elementwise_branch(code: int, primitive, partials, backward: bool) -> list[
         indent, update = " " * 16, "blk[{arg}, j] += d * blk[o + i, j]"
     else:
         lines.append(f"                y = _v{code}({xs})")
-        if primitive.differentiable:     # a float32 result, rounded as NumPy's float32 loop
+        if _float_valued(primitive):     # a float32 result, rounded as NumPy's float32 loop
             lines += ["                if nd & ROUND32:",
                       "                    y = np.float64(np.float32(y))"]
         lines += ["                vals[o + i] = y", "                if tangents:"]
@@ -313,6 +314,19 @@ def _elementwise_branch(code: int, primitive, partials, backward: bool) -> list[
                   f"{indent}    for j in range(K):", f"{indent}        " + update.format(arg=arg)]
     lines.append(f"{indent}pass")
     return lines
+
+
+def _float_valued(primitive) -> bool:
+    """Whether an elementwise primitive gives floats (rounded to float32 in a float32
+    program), not booleans (a comparison's)."""
+    if primitive.differentiable:
+        return True
+    try:
+        with np.errstate(all="ignore"):
+            out = primitive.impl(*[np.float32(1.5)] * primitive.arity)
+    except Exception:  # noqa: BLE001 - a value it cannot take: treat it as boolean
+        return False
+    return np.result_type(out).kind == "f"
 
 
 def _interpreter_source(functions) -> str:
@@ -382,14 +396,14 @@ def _interpreter_source(functions) -> str:
             "            z = -0.0 if maps[m + sizes[arg0[k]]] else 0.0",
             "            for i in range(n):",
             "                vals[o + i] = z",
+            # (a float32 sum rounds every addition, as NumPy's float32 loops add)
             "            for i in range(sizes[arg0[k]]):",
             "                vals[o + maps[m + i]] += vals[a + i]",
+            "                if nd & ROUND32:",
+            "                    vals[o + maps[m + i]] = np.float32(vals[o + maps[m + i]])",
             "                if tangents and need0[k]:",
             "                    for j in range(K):",
             "                        blk[o + maps[m + i], j] += blk[a + i, j]",
-            "            if nd & ROUND32:",
-            "                for i in range(n):",
-            "                    vals[o + i] = np.float32(vals[o + i])",
             *_SELECT_PROLOGUE,
             "            for i in range(n):",
             "                if vals[a + i * sa] != 0.0:",
@@ -852,7 +866,13 @@ class Program:
         return vals, block
 
     def _load(self, vals, leaves) -> None:
-        for (start, stop), leaf in zip(self._spans, leaves):
+        if len(leaves) != len(self._spans):
+            raise TypeError(f"the compiled program takes {len(self._spans)} inputs, "
+                            f"given {len(leaves)}")
+        for k, ((start, stop), leaf) in enumerate(zip(self._spans, leaves)):
+            if np.shape(leaf) != tuple(self.in_shapes[k]):
+                raise ShapeError(f"input {k} of the compiled program has shape "
+                                 f"{tuple(self.in_shapes[k])}, given {np.shape(leaf)}")
             vals[start:stop] = leaf.ravel() if type(leaf) is np.ndarray else leaf
 
     def value_and_grad(self, leaves: Sequence[np.ndarray]):
@@ -958,7 +978,7 @@ class Program:
         self._load(vals, leaves)
         self._run(vals, block, 0)
         out = slice(self._out, self._out + int(self.sizes[self.output]))
-        value = vals[out].copy().reshape(self.out_shape)
+        value = vals[out].astype(self.out_dtype).reshape(self.out_shape)   # a copy
         return (value, vals.copy()) if keep else value
 
     def pull_from(self, arena: np.ndarray, cotangent) -> list[np.ndarray]:
@@ -1485,12 +1505,12 @@ class CompiledGrad:
     MAX_PATHS = 8
 
     @staticmethod
-    def plain_key(argnums: tuple, args: Sequence[np.ndarray]) -> tuple:
+    def plain_key(argnums: tuple, args: Sequence[np.ndarray], single: bool = True) -> tuple:
         """The `replays` key of a call with float arrays and Python floats only, as
         positional arguments (a float's signature is a 0-d float64 array's, as in the
-        general key)."""
-        return (argnums, len(args), *[((), "d") if type(a) is float else
-                                      (a.shape, a.dtype.char) for a in args])
+        general key); `single`: argnums was an int (the result is not a tuple)."""
+        return (argnums, single, len(args), *[((), "d") if type(a) is float else
+                                              (a.shape, a.dtype.char) for a in args])
 
     def lookup(self, args, kwargs, argnums: tuple, single: bool, check: Callable):
         """(the signature's Replay or None, the flat leaves of (args, kwargs)); `check()`
@@ -1499,7 +1519,7 @@ class CompiledGrad:
         plain = not kwargs and all(type(a) is float or (type(a) is np.ndarray and
                                                         a.dtype.kind == "f") for a in args)
         if plain:                    # the common case: float arrays and floats only
-            plain_key = self.plain_key(argnums, args)
+            plain_key = self.plain_key(argnums, args, single)
             replay = self.replays.get(plain_key)
             if replay is not None:
                 if self.kind == "grad" and argnums == (0,) and single and len(args) == 1:
@@ -1508,7 +1528,7 @@ class CompiledGrad:
                         self.hot_call(replay)
                 return replay, args
         leaves, structure = tree.flatten((args, kwargs))
-        key = [argnums, structure]
+        key = [argnums, single, structure]
         for leaf in leaves:
             if isinstance(leaf, Tracer):
                 return None, leaves     # inside another transform: the engines nest
@@ -1648,10 +1668,13 @@ class CompiledGrad:
         """Note one call's times of a close call's two ways (see `slower`); after
         SETTLE_TRIALS of each, the signature keeps the faster: its compiled paths, or the
         interpreted engine (its report says so)."""
-        replay.trials.append((compiled, interpreted))
-        if len(replay.trials) < SETTLE_TRIALS:
+        trials = replay.trials           # another thread may have settled it meanwhile
+        if trials is None:
             return
-        best_compiled, best_interpreted = (min(t) for t in zip(*replay.trials))
+        trials.append((compiled, interpreted))
+        if len(trials) < SETTLE_TRIALS:
+            return
+        best_compiled, best_interpreted = (min(t) for t in zip(*trials))
         replay.trials = None
         if best_interpreted < best_compiled:
             from ad.cost.counts import _seconds

@@ -1012,7 +1012,8 @@ def _jvp_fast(f, x, t):
         compiled = _COMPILED_BY_F.get(f, {}).get(TANGENTS)
     except TypeError:
         return None
-    replay = None if compiled is None else compiled.replays.get(compiled.plain_key((0,), (x,)))
+    replay = None if compiled is None else compiled.replays.get(
+        compiled.plain_key((0,), (x,), False))
     if replay is None or replay.program.guards or replay.wanted != [0]:
         return None
     value, tangent = replay.program.push([x], [t])

@@ -1261,3 +1261,45 @@ def test_negative_integer_powers_at_the_range_s_ends(n):
         (v, g), (wv, wg) = (ad.value_and_grad(f, compile=c)(x) for c in ("always", False))
     np.testing.assert_allclose(v, wv, rtol=1e-14)
     np.testing.assert_allclose(g, wg, rtol=1e-14)
+
+
+def test_float32_sums_add_in_float32():
+    # every addition of a float32 sum is rounded (before: added in float64, rounded once:
+    # 1e8 + 1 - 1e8 gave 1, and a mask on the sum picked the other branch)
+    x = np.array([1e8, 1.0, -1e8], np.float32)
+    for f in (lambda x: anp.sum(x), lambda x: anp.mean(x), lambda x: anp.sum(anp.cumsum(x)),
+              lambda x: anp.sum(anp.where(anp.sum(x) > 0.5, 2.0 * x, 0.0 * x)),
+              lambda x: anp.sum(anp.remainder(anp.floor_divide(x * 4.0, 3.0), 2.0) * x)):
+        (v, g), (wv, wg) = (ad.value_and_grad(f, compile=c)(x) for c in ("always", False))
+        assert v == wv and g.tolist() == wg.tolist()
+
+
+def test_int_and_tuple_argnums_keep_their_own_result_structure():
+    # one compiled tape per f and options serves both: the key holds whether argnums was
+    # an int (before: the second transform got the first one's structure)
+    f = lambda x: anp.sum(anp.sin(x))                       # noqa: E731
+    x = np.array([0.1, 0.2])
+    assert isinstance(ad.grad(f, (0,), compile=True)(x), tuple)
+    assert isinstance(ad.grad(f, 0, compile=True)(x), np.ndarray)
+    h = lambda x: anp.sin(x) * 2.0                          # noqa: E731
+    assert isinstance(ad.jacrev(h, 0, compile="always")(x), np.ndarray)
+    assert isinstance(ad.jacrev(h, (0,), compile="always")(x), tuple)
+
+
+def test_a_settled_close_call_takes_another_thread_s_late_timing():
+    # threads time a close call at once; one settles it (trials None) before another
+    # hands in its timing (before: None.append)
+    compiled_f = compiled.CompiledGrad(lambda x: x, kind="jacobian")
+    replay = compiled.Replay.__new__(compiled.Replay)
+    replay.trials, replay.keys = None, ()
+    compiled_f.settle(replay, 1e-3, 2e-3)
+
+
+def test_a_program_checks_the_inputs_it_is_given():
+    program = ad.compile(lambda x, y: x * 2.0 + y, np.ones(3), np.ones(3))
+    with pytest.raises(TypeError, match="takes 2 inputs, given 1"):
+        program.values([np.ones(3)])
+    with pytest.raises(ad.ShapeError, match="input 1 .* shape \\(3,\\), given \\(1,\\)"):
+        program.values([np.ones(3), np.ones(1)])
+    f32 = ad.compile(lambda x: x * 2.0, np.ones(3, np.float32))
+    assert f32.values([np.ones(3, np.float32)]).dtype == np.float32
