@@ -580,7 +580,11 @@ class _Background:
                     self.failed = code != 0
                     return False
             elif not self.compiling_elsewhere():
-                self.start()
+                try:
+                    self.start()
+                except OSError:        # no process or no writable cache: compile here
+                    self.failed = True
+                    return False
             self.next_look = now + self.LOOK_EVERY
             return True
 
