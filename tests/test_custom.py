@@ -227,3 +227,17 @@ def test_the_results_structure_may_follow_the_arguments_shapes():
                                       np.eye(n))
         np.testing.assert_array_equal(np.array(ad.jacrev(lambda x: rows(x))(np.ones(n))),
                                       np.eye(n))
+
+
+def test_a_closure_over_the_differentiated_value_is_named():
+    def loss(x):
+        @ad.custom_jvp
+        def f(y):
+            return np.sin(y) * x[0]                 # closes over the traced x
+
+        @f.defjvp
+        def f_jvp(primals, tangents):
+            return f(primals[0]), np.cos(primals[0]) * x[0] * tangents[0]
+        return anp.sum(f(x))
+    with pytest.raises(ad.LevelError, match="custom_jvp.*closure"):
+        ad.grad(loss)(np.array([0.1, 0.2]))
