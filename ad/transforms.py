@@ -710,17 +710,18 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
             chain_jacobian_f.report = report
             if report.choice != "plan":    # a pure mode is predicted cheaper than the plan
                 by = jacfwd if report.choice == "forward" else jacrev
-                return by(f, chunk_size=report.chunk)(x)
-            if fresh:
-                inputs = report.inputs
-            else:
+                return by(f, chunk_size=report.chunk, holomorphic=holomorphic)(x)
+            if fresh and not isinstance(x, Tracer):
+                inputs = report.inputs     # the plan's own run (plain values)
+            else:                          # traced by an outer transform: through x
                 inputs = [x]
                 for stage in f.stages[:-1]:
                     inputs.append(stage(inputs[-1]))
             factors = []
             for stage, x_i, r in zip(f.stages, inputs, report.stage_reports):
                 by = jacfwd if r.choice == "forward" else jacrev
-                factor = by(stage, chunk_size=report.chunk)(x_i)   # the planned passes
+                factor = by(stage, chunk_size=report.chunk,      # the planned passes
+                            holomorphic=holomorphic)(x_i)
                 factors.append(anp.reshape(factor, (r.counts.m, r.counts.n)))
             full = report.plan.multiply(factors, anp.matmul)
             return as_scalar(anp.reshape(full, np.shape(report.output) + np.shape(x)))

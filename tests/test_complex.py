@@ -5,7 +5,7 @@ angle) by grad = df/dx - i df/dy, the transforms' holomorphic= rules, second ord
 named refusals. Expected values marked JAX were computed with jax 0.10.2."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import ad
@@ -104,6 +104,9 @@ def test_magnitudes_of_complex_values_are_numpy_s():
 @settings(max_examples=10, deadline=None)
 @given(z=complex_vectors)
 def test_real_valued_functions_of_complex_inputs(name, z):
+    # std of equal values is at its kink (the derivative there is a convention, and
+    # central differences straddle it)
+    assume(name != "std" or np.ptp(z.real) + np.ptp(z.imag) > 1e-3)
     g = REAL_VALUED[name]
     assert np.allclose(ad.grad(g)(z), conj_grad_numeric(g, z), rtol=1e-5, atol=1e-7)
     # second order through complex intermediates: split z into real inputs

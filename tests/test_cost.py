@@ -229,6 +229,37 @@ def test_optimal_chain_jacobian_equals_forward_and_reverse(widths):
         assert jo.report.choice == "plan"
 
 
+def test_an_optimal_chain_jacobian_differentiates_through_its_plan():
+    # the plan's first run built the later stages' Jacobians at plain values: an outer
+    # transform saw no dependence there (a wrong gradient)
+    f, x = dense_chain((300, 2, 300))
+    v = np.random.default_rng(1).standard_normal(300)
+    want = ad.grad(lambda x: anp.sum(ad.jacfwd(f)(x) @ v))(x)
+    for _ in range(2):                     # the fresh plan, then the cached one
+        jo = ad.jacobian(f, mode="optimal")
+        got = ad.grad(lambda x: anp.sum(jo(x) @ v))(x)
+        assert jo.report.choice == "plan"
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_an_optimal_chain_takes_holomorphic_and_refuses_a_tuple_stage():
+    z = np.array([0.3 + 0.2j, -0.1 + 0.4j, 0.2 - 0.1j])
+    f = ad.chain(anp.sin, lambda t: t[:2] * (2 + 1j))
+    np.testing.assert_allclose(ad.jacobian(f, mode="optimal", holomorphic=True)(z),
+                               ad.jacfwd(f, holomorphic=True)(z), rtol=1e-12)
+    one = ad.chain(lambda x: (anp.sin(x),), lambda t: anp.tanh(t[0]))
+    with pytest.raises(ValueError, match="must return one array"):
+        ad.jacobian(one, mode="optimal")(np.ones(3))
+
+
+def test_vertex_elimination_keeps_complex_jacobians_complex():
+    from ad.cost import eliminate, forward_order, linearize
+    f = lambda v: anp.sin(v) * (2 + 1j) + anp.cos(v * (1 - 2j)) * v   # noqa: E731
+    z = np.array([0.3 + 0.1j, 0.5 - 0.2j])
+    J, _ = eliminate(linearize(ad.trace(f, z)), forward_order(linearize(ad.trace(f, z))))
+    np.testing.assert_allclose(J, ad.jacfwd(f, holomorphic=True)(z), rtol=1e-12)
+
+
 def test_diamond_chain_plan():
     """Wide-narrow-wide: each 1000 -> 4 stage by reverse mode (4 cotangents), each
     4 -> 1000 stage by forward mode (4 directions), multiplied in the optimal order: a few

@@ -90,6 +90,27 @@ def test_check_grads_catches_a_wrong_rule():
         ad.check_grads(bad, (np.array([0.3, 0.5]),), order=1)
 
 
+def test_check_grads_in_reverse_mode_alone_uses_central_differences():
+    # reverse mode is dot-product tested against finite differences, not against ad's own
+    # forward mode (a custom rule wrong in both passed), and a VJP-only function is checked
+    x = np.array([0.3, -0.5])
+
+    @ad.custom_jvp
+    def twice(x):
+        return anp.sin(x)
+    twice.defjvp(lambda p, t: (anp.sin(p[0]), 2.0 * anp.cos(p[0]) * t[0]))
+    with pytest.raises(AssertionError, match="dot-product test against central"):
+        ad.check_grads(twice, (x,), order=1, modes=("rev",))
+    for factor, ok in ((1.0, True), (2.0, False)):
+        f = ad.custom_vjp(lambda x: anp.sin(x))
+        f.defvjp(lambda x: (anp.sin(x), x), lambda r, c, k=factor: (k * anp.cos(r) * c,))
+        if ok:
+            ad.check_grads(f, (x,), order=1, modes=("rev",))
+        else:
+            with pytest.raises(AssertionError, match="dot-product"):
+                ad.check_grads(f, (x,), order=1, modes=("rev",))
+
+
 # ----------------------------------------------------------------------------- errors
 def test_grad_of_nonscalar_names_the_shape():
     with pytest.raises(ad.ShapeError, match=r"scalar output.*shape \(3,\).*\.sum\(\)"):

@@ -8,7 +8,8 @@ stages whose Jacobian `jacobian(mode="optimal")` accumulates in that order.
   its cheaper mode and the product in the optimal order (`ChainReport`), all stages planned
   with one block plan (`ad.tape.plan_blocks`) so the execution runs the predicted passes.
 
-Imports `ad.primitive`, `ad.tape`, `ad.graph`, `ad.cost.counts` and `ad.cost.calibration`.
+Imports `ad.primitive`, `ad.tree`, `ad.tape`, `ad.graph`, `ad.cost.counts` and
+`ad.cost.calibration`.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ad import tree
 from ad.cost.calibration import Calibration, current
 from ad.cost.counts import (CostReport, ModeCost, _priced, _rules, _seconds, count,
                             forward_cost, predict, reverse_cost)
@@ -215,7 +217,8 @@ class Chain:
         inputs, graphs = [], []
         for stage in self.stages:
             graph = trace(stage, x)
-            if len(graph.output_values) != 1 or graph.outputs[0] is None:
+            if len(graph.output_values) != 1 or graph.outputs[0] is None or \
+                    graph.out_structure != tree.structure(0):   # one array, not a (x,)
                 raise ValueError(f"chain: stage {getattr(stage, '__name__', stage)} must return "
                                  "one array that depends on its input")
             inputs.append(x)

@@ -145,7 +145,7 @@ def _local_blocks(primitive, params, residuals, arg: int, in_shapes, out_shapes,
         diag = primitive.jvp(residuals, tangents, params, in_shapes, out_shapes)
         size_out = math.prod(out_shapes)
         diag = np.zeros(size_out) if diag is ZERO else np.broadcast_to(
-            np.asarray(primal_value(diag), dtype=float), out_shapes).ravel()
+            _floating(primal_value(diag)), out_shapes).ravel()
         return [Block(True, np.array(diag), size_out, size_in)]
     tangents[arg] = np.eye(size_in, dtype=dtype).reshape((size_in,) + tuple(in_shape))
     columns = primitive.jvp(residuals, tangents, params, in_shapes, out_shapes)
@@ -159,12 +159,18 @@ def _local_blocks(primitive, params, residuals, arg: int, in_shapes, out_shapes,
         if column is ZERO:
             blocks.append(Block(False, np.zeros((size_out, size_in)), size_out, size_in))
             continue
-        matrix = np.asarray(primal_value(column), dtype=float).reshape(size_in, size_out).T
+        matrix = _floating(primal_value(column)).reshape(size_in, size_out).T
         if size_in == size_out and not np.any(matrix - np.diag(np.diag(matrix))):
             blocks.append(Block(True, np.diag(matrix).copy(), size_out, size_in))
         else:
             blocks.append(Block(False, np.ascontiguousarray(matrix), size_out, size_in))
     return blocks
+
+
+def _floating(value) -> np.ndarray:
+    """A local derivative as floats: complex ones stay complex (a holomorphic program)."""
+    value = np.asarray(value)
+    return value if value.dtype.kind in "fc" else value.astype(np.float64)
 
 
 def linearize(graph: Graph) -> LinearizedGraph:
@@ -301,14 +307,19 @@ def eliminate(lg: LinearizedGraph, order: Sequence[int]) -> tuple[np.ndarray, in
     in_sizes = [lg.sizes[i] for i in lg.inputs]
     col = np.concatenate([[0], np.cumsum(in_sizes)]).astype(int)
     row = np.concatenate([[0], np.cumsum(lg.output_sizes)]).astype(int)
-    J = np.zeros((row[-1], col[-1]))
+    placed = []
     for r, o in enumerate(lg.outputs):
         if o is None:
             continue
         for c, i in enumerate(lg.inputs):
             block = work.preds[o].get(i)
             if block is not None:
-                J[row[r]:row[r + 1], col[c]:col[c + 1]] = block.dense()
+                placed.append((r, c, block.dense()))
+    # complex where a block is (a holomorphic program's Jacobian), else float64
+    J = np.zeros((row[-1], col[-1]), dtype=np.result_type(np.float64, *[
+        b.dtype for _, _, b in placed]))
+    for r, c, dense in placed:
+        J[row[r]:row[r + 1], col[c]:col[c + 1]] = dense
     return J, mults
 
 
