@@ -597,6 +597,9 @@ class Tracer:
     def __rmod__(self, other):
         return UFUNCS[np.remainder](other, self)
 
+    def __round__(self, ndigits=None):
+        return FUNCTIONS[np.round](self, 0 if ndigits is None else ndigits)
+
     def __divmod__(self, other):
         return self // other, self % other
 

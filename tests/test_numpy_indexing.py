@@ -4,6 +4,7 @@ and any basic or integer-array index by hypothesis."""
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -121,3 +122,30 @@ def test_integer_array_indexing_and_at(data):
         ad.check_grads(lambda x_, y_: getattr(anp.at(x_)[index], how)(y_), (x, values),
                        order=2, rtol=1e-4, atol=1e-5)
 
+
+
+def test_an_ellipsis_covering_no_axis_between_advanced_indices_is_refused():
+    # NumPy puts the separated advanced indices' axes first; dropping the empty ellipsis
+    # left them adjacent (axes in place): transposed values and gradients before
+    x = np.arange(8.0).reshape(2, 2, 2)
+    for index in ((slice(None), [0, 1], ..., [1, 0]), (slice(None), 0, ..., [0, 1])):
+        with pytest.raises(IndexError, match="ellipsis covering no axis"):
+            ad.grad(lambda x: anp.sum(x[index]))(x)
+    # covering axes, or not between advanced indices, it is as NumPy's
+    for index in ((slice(None), [0, 1], ...), ([0, 1], ..., [1, 0]), (..., [1, 0])):
+        np.testing.assert_array_equal(ad.jvp(lambda x: x[index], (x,), (x,))[0], x[index])
+    y = np.arange(16.0).reshape(2, 2, 2, 2)
+    index = (slice(None), [0, 1], ..., [1, 0])
+    np.testing.assert_array_equal(ad.jvp(lambda y: y[index], (y,), (y,))[0], y[index])
+
+
+def test_complex_values_into_a_real_array_are_refused():
+    with pytest.raises(TypeError, match="complex values into a real array"):
+        ad.jvp(lambda z: z.at[0].set(1j), (np.ones(3),), (np.ones(3),))
+
+
+def test_more_numpy_spellings_of_indices_and_shifts():
+    x = np.arange(24.0).reshape(2, 3, 4)
+    for f in (lambda x: x[[]], lambda x: x[:, []], lambda x: np.roll(x, np.array([1, 2]), (0, 1)),
+              lambda x: np.fft.fftshift(x, axes=np.int64(1)), lambda x: round(x[0, 0, 1] * 1.5)):
+        np.testing.assert_array_equal(ad.jvp(f, (x,), (x,))[0], f(x))

@@ -168,6 +168,8 @@ def normalize_index(index, ndim: int) -> tuple:
         if isinstance(item, (list, np.ndarray)) or (
                 isinstance(item, np.generic) and item.dtype.kind == "b"):
             item = np.asarray(item)
+            if item.size == 0 and item.dtype.kind == "f":   # [] picks nothing, as in NumPy
+                item = item.astype(np.intp)
             if item.dtype.kind not in "iub":
                 raise IndexError(f"arrays used as indices must be integer or boolean, "
                                  f"not {item.dtype}")
@@ -186,10 +188,24 @@ def normalize_index(index, ndim: int) -> tuple:
     fill = [slice(None)] * (ndim - used)
     if Ellipsis in [i for i in items if not isinstance(i, np.ndarray)]:
         at = next(k for k, i in enumerate(items) if not isinstance(i, np.ndarray) and i is Ellipsis)
+        if not fill and _advanced(items[:at], items) and _advanced(items[at + 1:], items):
+            # NumPy puts separated advanced indices' axes first even where the ellipsis
+            # covers no axis; without it they would be adjacent (their axes in place)
+            raise IndexError("an ellipsis covering no axis between advanced (array) indices "
+                             "is not supported on traced values; drop the ellipsis or move "
+                             "the indices together")
         items[at:at + 1] = fill
     else:
         items.extend(fill)
     return tuple(items)
+
+
+def _advanced(part, items) -> bool:
+    """Whether `part` holds an advanced index: an array, or an integer when `items` has an
+    array (NumPy then takes integers as advanced too)."""
+    arrays = any(isinstance(i, np.ndarray) for i in items)
+    return any(isinstance(i, np.ndarray) or (arrays and isinstance(i, (int, np.integer))
+                                             and not isinstance(i, bool)) for i in part)
 
 
 def _is_basic(index: tuple) -> bool:

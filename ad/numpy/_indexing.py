@@ -91,6 +91,9 @@ def _positions(shape: tuple[int, ...], index) -> np.ndarray:
 def _as_dtype_of(x, values):
     """Values cast to x's float dtype, as NumPy's assignment would (no silent upcast)."""
     dtype = value_dtype(x)
+    if dtype.kind == "f" and value_dtype(values).kind == "c":
+        raise TypeError(f"cannot write complex values into a real array (dtype {dtype}), as "
+                        "NumPy's assignment refuses; make x complex first (x.astype(complex))")
     if dtype.kind == "f" and value_dtype(values).kind in "fiub" and \
             value_dtype(values) != dtype:
         return anp.astype(values, dtype)

@@ -211,9 +211,8 @@ def roll(a, shift, axis=None):
     """Roll elements along `axis` (flattened when None), as numpy.roll."""
     if axis is None:
         return anp.reshape(roll(anp.ravel(a), shift, 0), anp.shape(a))
-    shifts = shift if isinstance(shift, (tuple, list)) else [shift]
-    axes = axis if isinstance(axis, (tuple, list)) else [axis]
-    shifts, axes = np.broadcast_arrays(np.asarray(shifts), np.asarray(axes))
+    shifts, axes = np.broadcast_arrays(np.atleast_1d(np.asarray(shift)),
+                                       np.atleast_1d(np.asarray(axis)))
     nd = anp.ndim(a)
     moves = {}
     for s, ax in zip(shifts.tolist(), axes.tolist()):

@@ -111,7 +111,7 @@ def ihfft(a, n=None, axis=-1, norm=None, out=None):
 def fftshift(x, axes=None):
     """The zero frequency moved to the centre (a roll)."""
     axes = tuple(range(_anp.ndim(x))) if axes is None else (
-        (axes,) if isinstance(axes, int) else tuple(axes))
+        (axes,) if isinstance(axes, (int, _np.integer)) else tuple(axes))
     return _anp.roll(x, [_anp.shape(x)[ax] // 2 for ax in axes], axes)
 
 
@@ -119,5 +119,5 @@ def fftshift(x, axes=None):
 def ifftshift(x, axes=None):
     """The inverse of fftshift."""
     axes = tuple(range(_anp.ndim(x))) if axes is None else (
-        (axes,) if isinstance(axes, int) else tuple(axes))
+        (axes,) if isinstance(axes, (int, _np.integer)) else tuple(axes))
     return _anp.roll(x, [-(_anp.shape(x)[ax] // 2) for ax in axes], axes)
