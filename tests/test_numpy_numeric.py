@@ -108,3 +108,17 @@ def test_lists_as_the_arguments_not_traced():
         value, _ = ad.jvp(f, (x,), (x,))
         np.testing.assert_allclose(value, f(x), rtol=1e-14)
         np.testing.assert_allclose(ad.jacfwd(f)(x), ad.jacrev(f)(x), rtol=1e-12)
+
+
+def test_float32_inputs_give_numpy_s_result_dtypes():
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    for f in (lambda z: np.quantile(z, 0.3), lambda z: np.percentile(z, 30),
+              lambda z: np.quantile(z, [0.3, 0.5]), lambda z: np.linspace(z[0, 0], z[0, 1], 5),
+              lambda z: np.logspace(z[0, 0], 1, 4), lambda z: np.ediff1d(z, to_begin=0.5),
+              lambda z: np.gradient(z, np.float64(0.5)),
+              lambda z: np.gradient(z, np.array([0.0, 1, 3, 4]), axis=1),
+              lambda z: np.cov(z), lambda z: np.corrcoef(z), lambda z: np.polyval([1.0, 2.0], z)):
+        value = ad.jvp(f, (x,), (np.ones_like(x),))[0]
+        value = value if isinstance(value, np.ndarray) else np.asarray(value)
+        assert value.dtype == np.asarray(f(x)).dtype
+        np.testing.assert_allclose(value, f(x), rtol=2e-6, atol=1e-6)

@@ -309,7 +309,10 @@ def linspace(start, stop, num: int = 50, endpoint: bool = True, retstep: bool = 
     values = start + (stop - start) * fraction
     if endpoint and num > 1:   # exactly stop at the end, as NumPy
         values = where(_np.arange(num) == num - 1, stop + 0.0 * start, values)
-    values = values if dtype is None else astype(values, dtype)
+    if dtype is None:          # NumPy's: result_type(start, stop, float(num))
+        dtype = _np.result_type(*[v if isinstance(v, (int, float)) else _value_dtype(v)
+                                  for v in (start, stop)], float(num))
+    values = values if _value_dtype(values) == dtype else astype(values, dtype)
     return (values, step) if retstep else values
 
 

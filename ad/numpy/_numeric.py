@@ -59,7 +59,8 @@ def ediff1d(ary, to_end=None, to_begin=None):
     parts.append(diff(anp.ravel(ary)))
     if to_end is not None:
         parts.append(anp.ravel(to_end))
-    return anp.concatenate(parts) if len(parts) > 1 else parts[0]
+    # to_begin and to_end are cast to ary's dtype, as NumPy's
+    return _in_dtype(anp.concatenate(parts) if len(parts) > 1 else parts[0], ary.dtype)
 
 
 def _gradient_1d(f, h, axis: int, edge_order: int):
@@ -128,8 +129,13 @@ def gradient(f, *varargs, axis=None, edge_order: int = 1):
         if anp.shape(f)[a] < edge_order + 1:
             raise ValueError("Shape of array too small to calculate a numerical gradient, at "
                              "least (edge_order + 1) elements are required.")
-    out = [_gradient_1d(f, h, a, edge_order) for a, h in zip(axes, spacings)]
+    # in f's dtype whatever the spacings' (NumPy's: float64 steps of float32 f are float32)
+    out = [_in_dtype(_gradient_1d(f, h, a, edge_order), f.dtype) for a, h in zip(axes, spacings)]
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def _in_dtype(value, dtype):
+    return value if anp._value_dtype(value) == dtype else anp.astype(value, dtype)
 
 
 @_implements(np.trapezoid)
@@ -255,7 +261,7 @@ def polyval(p, x):
     >>> polyval(np.array([1.0, 0.0, -1.0]), np.array([2.0, 3.0]))
     array([3., 8.])
     """
-    coefficients = list(p) if not isinstance(p, Tracer) and np.ndim(p) == 1 else \
+    coefficients = list(np.asarray(p)) if not isinstance(p, Tracer) and np.ndim(p) == 1 else \
         [p[i] for i in range(anp.shape(p)[0])]
     x = anp._operand(x)
     result = anp.zeros_like(x) if not coefficients else coefficients[0] + 0.0 * x

@@ -240,7 +240,9 @@ def _nan_where_nan(merged, result, extra: int = 0):
 def _qs(q):
     """q as quantile reads it: a traced value as it is, a list of q's as a float array of
     them (a list times n - 1 would repeat it)."""
-    return q if isinstance(q, Tracer) else np.asarray(q, dtype=float_dtype(np.asarray(q)))
+    if isinstance(q, Tracer) or (isinstance(q, (float, int)) and not isinstance(q, bool)):
+        return q                  # a Python number stays weakly typed, as in NumPy
+    return np.asarray(q, dtype=float_dtype(np.asarray(q)))
 
 
 @_implements(np.quantile)
@@ -269,6 +271,10 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     result = lo + (hi - lo) * weight
     q_nd = np.ndim(primal_value(q))
     result = _nan_where_nan(merged, result, q_nd)
+    dtype = np.result_type(anp._value_dtype(merged), q if isinstance(q, (float, int)) else
+                           anp._value_dtype(q), np.float16)    # NumPy's: a and q's
+    if anp._value_dtype(result) != dtype:
+        result = anp.astype(result, dtype)
     if q_nd:   # NumPy puts the q axes first
         result = anp.moveaxis(result, tuple(range(-q_nd, 0)), tuple(range(q_nd)))
     if keepdims:
@@ -294,6 +300,7 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     if fweights is not None or aweights is not None:
         raise NotImplementedError("ad.numpy.cov: weights are not supported")
     x = anp.atleast_2d(m)
+    x = anp.astype(x, np.result_type(anp._value_dtype(x), np.float64))   # NumPy's dtype
     if not rowvar and anp.shape(x)[0] != 1:
         x = anp.transpose(x)
     if y is not None:
