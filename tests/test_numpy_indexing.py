@@ -149,3 +149,13 @@ def test_more_numpy_spellings_of_indices_and_shifts():
     for f in (lambda x: x[[]], lambda x: x[:, []], lambda x: np.roll(x, np.array([1, 2]), (0, 1)),
               lambda x: np.fft.fftshift(x, axes=np.int64(1)), lambda x: round(x[0, 0, 1] * 1.5)):
         np.testing.assert_array_equal(ad.jvp(f, (x,), (x,))[0], f(x))
+
+
+def test_at_set_drops_leading_unit_axes_as_assignment_does():
+    x = np.arange(24.0).reshape(2, 3, 4)
+    want = x.copy()
+    want[0] = np.ones((1, 3, 4)) * 2.0
+    np.testing.assert_array_equal(
+        ad.jvp(lambda z: z.at[0].set(np.ones((1, 3, 4)) * 2.0), (x,), (x,))[0], want)
+    g = lambda z: z.at[0].add(anp.reshape(z[1], (1, 3, 4)))      # noqa: E731
+    np.testing.assert_allclose(ad.jacfwd(g)(x), ad.jacrev(g)(x))

@@ -110,7 +110,12 @@ class _Update:
         self.index = index
 
     def _values(self, values, positions):
-        return anp.broadcast_to(_as_dtype_of(self.x, values), positions.shape)
+        values = _as_dtype_of(self.x, values)
+        extra = anp.ndim(values) - len(positions.shape)
+        if extra > 0 and all(d == 1 for d in anp.shape(values)[:extra]):
+            # leading axes of length 1 beyond the target's, as NumPy's assignment drops
+            values = anp.reshape(values, anp.shape(values)[extra:])
+        return anp.broadcast_to(values, positions.shape)
 
     def get(self):
         """x[index]."""
