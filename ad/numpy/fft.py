@@ -38,6 +38,9 @@ def _plan(a, s, axes, kind: str):
             s[-1] = 2 * (shape[axes[-1]] - 1)
     if len(s) != len(axes):
         raise ValueError(f"fft: s {tuple(s)} and axes {axes} differ in length")
+    # None in s: that axis's own length (NumPy 2), irfft's last as 2 (m - 1)
+    s = [(2 * (shape[ax] - 1) if kind == "irfft" and k == len(axes) - 1 else shape[ax])
+         if n is None else n for k, (n, ax) in enumerate(zip(s, axes))]
     return tuple(int(n) for n in s), axes
 
 
