@@ -119,8 +119,13 @@ def same_dtype(partial, y):
     float64 scalars would upcast float32 derivatives)."""
     if type(partial) is np.ndarray or isinstance(partial, np.generic):
         dtype = y.dtype
-        if partial.dtype != dtype and dtype.kind == "f" and partial.dtype.kind != "c":
-            return partial.astype(dtype)
+        if partial.dtype == dtype or dtype.kind not in "fc":
+            return partial
+        if partial.dtype.kind == "c":    # complex at the output's precision (a Python
+            # complex constant is complex128 here, NumPy's weak one complex64 by float32)
+            wanted = np.result_type(dtype, np.complex64)
+            return partial if partial.dtype == wanted else partial.astype(wanted)
+        return partial.astype(dtype)
     return partial
 
 

@@ -77,3 +77,34 @@ def test_hand_duals_nest_outside_transforms():
     # the transform inside differentiates in y only; the hand-made dual sees d/dx (x * 2x)
     y = ad.grad(lambda t: t * x)(2.0) * x
     assert float(y.primal) == 9.0 and float(y.tangent) == 6.0
+
+
+@pytest.mark.parametrize("op", [np.add, np.subtract, np.multiply, np.true_divide, np.maximum,
+                                np.arctan2, np.hypot])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_an_unbatched_tangent_of_a_lower_rank_argument(op, side):
+    # (2, 3, 2) constant with a (3, 2) traced value: its own leading axis is not a batch of
+    # directions (before: add/subtract gave a (3, 2, 3, 2) tangent, a sum 3x too big)
+    C = np.random.default_rng(0).uniform(1.0, 2.0, (2, 3, 2))
+    y = np.arange(6.0).reshape(3, 2) * 0.1 + 0.05
+    v = np.linspace(-1.0, 1.0, 6).reshape(3, 2)
+    f = (lambda y: op(C, y)) if side == "right" else (lambda y: op(y, C))
+    out, tangent = ad.jvp(f, (y,), (v,))
+    want = np.tensordot(ad.jacfwd(f)(y), v, axes=2)
+    assert tangent.shape == out.shape == (2, 3, 2)
+    np.testing.assert_allclose(tangent, want, rtol=1e-12, atol=1e-14)
+    g = lambda y: anp.sum(f(y) ** 2)                                   # noqa: E731
+    np.testing.assert_allclose(ad.hvp(g, (y,), (v,)), ad.hessian(g)(y).reshape(6, 6).dot(
+        v.ravel()).reshape(3, 2), rtol=1e-10)
+    dual = ad.Dual(y, v)
+    np.testing.assert_allclose((op(C, dual) if side == "right" else op(dual, C)).tangent, want,
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_a_python_complex_constant_keeps_float32_tangents_single():
+    x = np.array([0.3, -0.5], np.float32)
+    for f in (lambda x: 1j * x, lambda x: anp.abs(x * (1 + 2j)),
+              lambda x: anp.real(anp.exp(1j * x))):
+        out, tangent = ad.jvp(f, (x,), (np.ones_like(x),))
+        assert tangent.dtype == out.dtype == np.asarray(f(x)).dtype
+    assert ad.jvp(anp.nanmean, (x,), (x,))[0].dtype == np.float32 == np.nanmean(x).dtype

@@ -398,9 +398,11 @@ class ElementwisePrimitive(Primitive):
             term = _times(self._partial(partials, i), align(tangent, len(in_shapes[i]), out_ndim))
             total = term if total is ZERO else total + term
         shape = shape_of(total)
-        if total is not ZERO and shape[len(shape) - out_ndim:] != out_shape:
-            batch = shape[:len(shape) - out_ndim]
-            total = broadcast_to(total, shape=batch + out_shape)
+        # batched terms are batch + out_ndim axes (align); an unbatched one of a lower-rank
+        # argument has fewer than out_ndim, and no batch (not its own leading axes)
+        nb = max(len(shape) - out_ndim, 0)
+        if total is not ZERO and shape[nb:] != out_shape:
+            total = broadcast_to(total, shape=shape[:nb] + out_shape)
         return total
 
     def vjp(self, i, cotangent, partials, params, in_shape=None, out_shape=None):

@@ -464,7 +464,8 @@ def nansum(a, axis=None, dtype=None, out=None, keepdims=False):
 def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
     """Mean ignoring NaNs."""
     count = np.sum(~np.isnan(_value(a)), axis=axis, keepdims=keepdims)
-    return nansum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims) / count
+    total = nansum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+    return total / np.asarray(count, dtype=anp._value_dtype(total))   # total's dtype, as NumPy
 
 
 @_implements(np.nanmax)
