@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ad.errors import (DTypeError, InPlaceError, NotDifferentiableError, RegistrationError,
-                       TracerConversionError, UnsupportedFunctionError)
+                       ShapeError, TracerConversionError, UnsupportedFunctionError)
 
 
 class Zero:
@@ -237,7 +237,29 @@ class Primitive:
                     f"primitive '{self.name}' is not differentiable in argument {i}")
             term = rule(tangent, out, *primals, **params)
             total = add_tangents(total, term)
+        if total is not ZERO and self.n_outputs == 1 and self.name not in BUILTIN_NAMES:
+            total = self._tangent_shaped(total, tangents, primals, out)   # a user's rule
         return total
+
+    def _tangent_shaped(self, total, tangents, primals, out):
+        """The JVP as batch + the output's shape: a rule's term that only broadcasts to it
+        (a lower-rank one) is broadcast; one that does not is a named error (a user's
+        rule, not a silently wrong tangent)."""
+        shape, out_shape = shape_of(total), shape_of(out)
+        k = next(i for i, t in enumerate(tangents) if t is not ZERO)
+        t_shape = shape_of(tangents[k])
+        batch = t_shape[:len(t_shape) - len(shape_of(primals[k]))]
+        wanted = batch + out_shape
+        if shape == wanted:
+            return total
+        try:   # (a batched term of lower rank would align its batch with the result's axes)
+            if (not batch or len(shape) == len(wanted)) and \
+                    np.broadcast_shapes(shape, wanted) == wanted:
+                return FUNCTIONS[np.broadcast_to](total, wanted)
+        except ValueError:
+            pass
+        raise ShapeError(f"primitive '{self.name}': its JVP rule gave a tangent of shape "
+                         f"{shape} for a result of shape {out_shape} (directions {batch})")
 
     def vjp(self, i: int, cotangent, residuals, params: dict, in_shape: tuple | None = None,
             out_shape: tuple | None = None):
@@ -247,7 +269,17 @@ class Primitive:
         if rule is None:
             raise NotDifferentiableError(
                 f"primitive '{self.name}' is not differentiable in argument {i}")
-        return rule(cotangent, out, *primals, **params)
+        found = rule(cotangent, out, *primals, **params)
+        if found is not ZERO and self.n_outputs == 1 and self.name not in BUILTIN_NAMES:
+            # batch + the argument's shape: a rule's cotangent of another shape would be
+            # added into the argument's wrongly (or broadcast), never silently
+            c_shape = shape_of(cotangent)
+            wanted = c_shape[:len(c_shape) - len(shape_of(out))] + shape_of(primals[i])
+            if shape_of(found) != wanted:
+                raise ShapeError(f"primitive '{self.name}': its VJP rule for argument {i} "
+                                 f"gave a cotangent of shape {shape_of(found)}, where the "
+                                 f"argument (with the directions) has shape {wanted}")
+        return found
 
     #: Whether `vjp_accumulate` adds into the accumulator in place (a fact for the cost
     #: model: the sweep then pays no separate addition for this contribution).

@@ -256,3 +256,19 @@ def test_singular_matrices_give_nan_derivatives_not_errors():
         assert np.isnan(ad.grad(anp.linalg.det)(a)).all()
     with pytest.raises(np.linalg.LinAlgError):
         anp.linalg.inv(a)
+
+
+def test_a_user_rule_of_the_wrong_shape_is_named_or_broadcast():
+    # a JVP term that broadcasts to the result (a lower-rank one) is broadcast, in the
+    # unbatched and the batched paths alike (before: a (3, 2) tangent for a (2, 3, 2) result,
+    # or a reshape error); a VJP cotangent of another shape than its argument is named
+    C, y, v = np.ones((2, 3, 2)), np.ones((3, 2)), np.ones((3, 2))
+    p = ad.defprimitive("user_add_of_ranks", lambda a, b: a + b,
+                        jvp=(lambda t, o, a, b: t, lambda t, o, a, b: t),
+                        vjp=(lambda c, o, a, b: c, lambda c, o, a, b: c))
+    assert ad.jvp(lambda z: p(C, z), (y,), (v,))[1].shape == (2, 3, 2)
+    np.testing.assert_array_equal(ad.jacfwd(lambda z: p(C, z))(y),
+                                  ad.jacfwd(lambda z: C + z)(y))
+    for transform in (ad.jacrev, lambda f: ad.grad(lambda z: f(z).sum())):
+        with pytest.raises(ad.ShapeError, match="cotangent of shape \\(2, 3, 2\\)"):
+            transform(lambda z: p(C, z))(y)

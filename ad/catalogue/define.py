@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ad import kernels
-from ad.errors import NotDifferentiableError, RegistrationError
+from ad.errors import NotDifferentiableError, RegistrationError, ShapeError
 from ad.primitive import (COMPLEX_KINDS, ZERO, CostFn, PerElement, Primitive, Tracer, aval_of,
                           bind, check_rule, register, shape_of, value_dtype)
 
@@ -134,21 +134,36 @@ def _per_direction(rule: Callable, argument: int, reverse: bool) -> Callable:
             results = [rule(flat[b], out, *primals, **params) for b in range(count)]
         if not reverse and several:   # a tuple of tangents per direction: stack each output
             results = [(ZERO,) * len(out) if r is ZERO else r for r in results]
-            return tuple(_stack(list(column), batch, shape_of(o))
+            return tuple(_stack(list(column), batch, shape_of(o), True)
                          for column, o in zip(zip(*results), out))
         target = shape_of(primals[argument]) if reverse else shape_of(out)
-        return _stack(results, batch, target)
+        return _stack(results, batch, target, not reverse)
     one_at_a_time.__name__ = getattr(rule, "__name__", "rule")
     one_at_a_time.__wrapped__ = rule
     return one_at_a_time
 
 
-def _stack(results: list, batch: tuple, target: tuple):
-    """One direction's results stacked into batch + target (ZERO when all are ZERO)."""
+def _stack(results: list, batch: tuple, target: tuple, tangents: bool = True):
+    """One direction's results stacked into batch + target (ZERO when all are ZERO); a
+    tangent that only broadcasts to target (a lower-rank term) is broadcast, anything else
+    of another shape is a named error (a cotangent must have its argument's shape)."""
     if all(r is ZERO for r in results):
         return ZERO
     target = tuple(target)
     dtype = np.result_type(*[value_dtype(r) for r in results if r is not ZERO])
+    for k, r in enumerate(results):
+        if r is ZERO or shape_of(r) == target:
+            continue
+        if tangents and len(shape_of(r)) <= len(target):
+            try:
+                if np.broadcast_shapes(shape_of(r), target) == target:
+                    results[k] = broadcast_to(r, shape=target)
+                    continue
+            except ValueError:
+                pass
+        raise ShapeError(f"a {'JVP' if tangents else 'VJP'} rule gave a "
+                         f"{'tangent' if tangents else 'cotangent'} of shape {shape_of(r)} "
+                         f"where {target} is the shape")
     rows = [reshape(np.zeros(target, dtype) if r is ZERO else r, shape=(1,) + target)
             for r in results]
     stacked = rows[0] if len(rows) == 1 else concatenate(*rows, axis=0)
