@@ -229,7 +229,7 @@ def test_any_budget_gives_the_stored_gradient_bit_for_bit(names, share):
         return anp.sum(h * h)
     x = RNG.normal(size=(16, 24))
     g = ad.grad(f, memory_budget=between(f, x, share=share))(x)   # every budget in range fits
-    assert np.array_equal(g, ad.grad(f)(x))
+    assert np.array_equal(g, ad.grad(f)(x), equal_nan=True)   # bits, overflow included
 
 
 def test_counting_a_budgeted_tape_recomputes_nothing(monkeypatch):
