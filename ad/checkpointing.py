@@ -39,7 +39,7 @@ from ad.catalogue.define import deflinear, defprimitive
 from ad.context import Level, entered
 from ad.errors import LevelError, ShapeError
 from ad.primitive import (COMPLEX, ZERO, Counts, PerElement, Primitive, Tracer, bind,
-                          check_complex, primal_value, register, value_dtype)
+                          check_complex, closed_over, primal_value, register, value_dtype)
 from ad.recording import Recording, name_of, push_forward
 from ad.reverse import ReverseLevel, TapeValue
 from ad.tape import CONSTANT
@@ -339,15 +339,13 @@ class _Checkpointed(Primitive):
 
 def _no_closure(fun, out: list) -> list:
     """f's results, refused where one is traced by the transform differentiating f (or one
-    inside it), yet not through its arguments: a closure. An enclosing transform's value is
-    fine (its own derivative flows through the closure, on its own level)."""
-    for leaf in out:
-        if isinstance(leaf, Tracer) and leaf._level.order >= fun.top:
-            raise LevelError(
-                f"{fun.name}: the function uses a value the transform traces but that is "
-                "not one of its arguments (a closure over it): the re-run from the "
-                "arguments could not see its derivative. Pass it as an argument: "
-                "ad.checkpoint(lambda theta, x: ...)(theta, x); to ad.loop, in the carry")
+    inside it) through a closure (`ad.primitive.closed_over`)."""
+    if closed_over(out, fun.top):
+        raise LevelError(
+            f"{fun.name}: the function uses a value the transform traces but that is "
+            "not one of its arguments (a closure over it): the re-run from the "
+            "arguments could not see its derivative. Pass it as an argument: "
+            "ad.checkpoint(lambda theta, x: ...)(theta, x); to ad.loop, in the carry")
     return out
 
 

@@ -175,15 +175,20 @@ def _candidates() -> tuple[list, dict[str, str], str]:
         candidates.append((primitive, value, partials))
     # The primitives found not to compile are remembered beside the cache, so a later
     # process does not compile them again.
-    full = _interpreter_source([(FIRST_ELEMENTWISE + k, p, v, ps)
-                                for k, (p, v, ps) in enumerate(candidates)])
-    skips_path = os.path.join(kernels.cache_dir(), "interpreter_" + kernels._digest(
-        full + kernels._versions()) + ".skips")
+    skips_path = os.path.join(kernels.cache_dir(), _module_of(candidates)[2] + ".skips")
     known = set(open(skips_path).read().split()) if os.path.exists(skips_path) else set()
     for primitive, _, _ in candidates:
         if primitive.name in known:
             skipped[primitive.name] = "Numba cannot compile its functions"
     return [c for c in candidates if c[0].name not in known], skipped, skips_path
+
+
+def _module_of(candidates) -> tuple[list, str, str]:
+    """(the interpreter's functions with their opcodes, its source, its module's stem:
+    interpreter_<digest of the source and the versions>)."""
+    functions = [(FIRST_ELEMENTWISE + k, p, v, ps) for k, (p, v, ps) in enumerate(candidates)]
+    source = _interpreter_source(functions)
+    return functions, source, "interpreter_" + kernels._digest(source + kernels._versions())
 
 
 class _Interpreter:
@@ -196,11 +201,8 @@ class _Interpreter:
     def __init__(self) -> None:
         candidates, self.skipped, skips_path = _candidates()
         for _ in range(len(candidates) + 1):
-            functions = [(FIRST_ELEMENTWISE + k, p, v, ps)
-                         for k, (p, v, ps) in enumerate(candidates)]
-            source = _interpreter_source(functions)
-            digest = kernels._digest(source + kernels._versions())
-            module = kernels._import_generated(f"interpreter_{digest}", source)
+            functions, source, stem = _module_of(candidates)
+            module = kernels._import_generated(stem, source)
             failed = _compile(module.run)
             if failed is None:
                 break
@@ -591,10 +593,7 @@ class _Background:
     def name(self) -> str:
         """interpreter_<digest>: the generated module `_Interpreter` compiles first."""
         if self.stem is None:
-            candidates, _, _ = _candidates()
-            source = _interpreter_source([(FIRST_ELEMENTWISE + k, p, v, ps)
-                                          for k, (p, v, ps) in enumerate(candidates)])
-            self.stem = "interpreter_" + kernels._digest(source + kernels._versions())
+            self.stem = _module_of(_candidates()[0])[2]
         return self.stem
 
     def cached(self) -> bool:

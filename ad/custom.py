@@ -26,7 +26,8 @@ import numpy as np
 from ad import tree
 from ad.catalogue.define import defprimitive
 from ad.errors import LevelError, RegistrationError, ShapeError
-from ad.primitive import ZERO, PerElement, Tracer, bind, primal_value, shape_of, value_dtype
+from ad.primitive import (ZERO, PerElement, Tracer, bind, closed_over, primal_value, shape_of,
+                          value_dtype)
 
 _COST = PerElement(1, 1, 1, 1)   # unknown: one flop per element in each pass
 
@@ -68,9 +69,7 @@ class _Custom:
             found = self._primitives.get(key)
         if found is None:   # one plain evaluation tells the structure of the results
             out = self.fun(*tree.unflatten(structure, [primal_value(x) for x in leaves]))
-            top = _innermost(leaves).order
-            if any(isinstance(o, Tracer) and o._level.order >= top
-                   for o in tree.flatten(out)[0]):
+            if closed_over(tree.flatten(out)[0], _innermost(leaves).order):
                 raise LevelError(
                     f"{self.kind}({self.__name__}): the function uses a value the transform "
                     "traces but that is not one of its arguments (a closure over it), which "

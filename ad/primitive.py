@@ -242,24 +242,12 @@ class Primitive:
         return total
 
     def _tangent_shaped(self, total, tangents, primals, out):
-        """The JVP as batch + the output's shape: a rule's term that only broadcasts to it
-        (a lower-rank one) is broadcast; one that does not is a named error (a user's
-        rule, not a silently wrong tangent)."""
-        shape, out_shape = shape_of(total), shape_of(out)
+        """The JVP as batch + the output's shape (`shaped_tangent`; a user's rule)."""
         k = next(i for i, t in enumerate(tangents) if t is not ZERO)
         t_shape = shape_of(tangents[k])
         batch = t_shape[:len(t_shape) - len(shape_of(primals[k]))]
-        wanted = batch + out_shape
-        if shape == wanted:
-            return total
-        try:   # (a batched term of lower rank would align its batch with the result's axes)
-            if (not batch or len(shape) == len(wanted)) and \
-                    np.broadcast_shapes(shape, wanted) == wanted:
-                return FUNCTIONS[np.broadcast_to](total, wanted)
-        except ValueError:
-            pass
-        raise ShapeError(f"primitive '{self.name}': its JVP rule gave a tangent of shape "
-                         f"{shape} for a result of shape {out_shape} (directions {batch})")
+        return shaped_tangent(total, batch + shape_of(out), bool(batch),
+                              f"primitive '{self.name}'")
 
     def vjp(self, i: int, cotangent, residuals, params: dict, in_shape: tuple | None = None,
             out_shape: tuple | None = None):
@@ -896,6 +884,32 @@ def value_dtype(value) -> np.dtype:
     while isinstance(value, Tracer):
         value = value.primal
     return np.result_type(value)
+
+
+def shaped_tangent(tangent, wanted: tuple, batched: bool, who: str):
+    """A JVP rule's tangent as `wanted` (the directions, then the result's shape): one that
+    only broadcasts to it (a lower-rank term) is broadcast, any other shape is a named
+    ShapeError, never a silently wrong tangent. With `batched`, only its size-1 axes may
+    broadcast (a lower-rank batched term would align its directions with result axes)."""
+    shape = shape_of(tangent)
+    if shape == wanted:
+        return tangent
+    try:
+        if (not batched or len(shape) == len(wanted)) and \
+                np.broadcast_shapes(shape, wanted) == wanted:
+            return FUNCTIONS[np.broadcast_to](tangent, wanted)
+    except ValueError:
+        pass
+    raise ShapeError(f"{who}: its JVP rule gave a tangent of shape {shape} where {wanted} "
+                     "(the directions, then the result's shape) is the shape")
+
+
+def closed_over(values, top: int) -> bool:
+    """Whether any of a function's `values` is traced at or inside level order `top` (the
+    innermost of its arguments' levels) yet not through its arguments: a closure. An
+    enclosing transform's value (a lower order) is fine: its derivative flows on its own
+    level. checkpoint, loop and the custom rules refuse the others by name."""
+    return any(isinstance(v, Tracer) and v._level.order >= top for v in values)
 
 
 def primal_value(value, why: str = "a traced value read as a number (argmax, sort, nonzero "

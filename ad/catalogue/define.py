@@ -34,7 +34,7 @@ import numpy as np
 from ad import kernels
 from ad.errors import NotDifferentiableError, RegistrationError, ShapeError
 from ad.primitive import (COMPLEX_KINDS, ZERO, CostFn, PerElement, Primitive, Tracer, aval_of,
-                          bind, check_rule, register, shape_of, value_dtype)
+                          bind, check_rule, register, shape_of, shaped_tangent, value_dtype)
 
 REAL = (-np.inf, np.inf)
 #: The cost entry of a primitive declared without one: one flop per output element for its
@@ -154,16 +154,11 @@ def _stack(results: list, batch: tuple, target: tuple, tangents: bool = True):
     for k, r in enumerate(results):
         if r is ZERO or shape_of(r) == target:
             continue
-        if tangents and len(shape_of(r)) <= len(target):
-            try:
-                if np.broadcast_shapes(shape_of(r), target) == target:
-                    results[k] = broadcast_to(r, shape=target)
-                    continue
-            except ValueError:
-                pass
-        raise ShapeError(f"a {'JVP' if tangents else 'VJP'} rule gave a "
-                         f"{'tangent' if tangents else 'cotangent'} of shape {shape_of(r)} "
-                         f"where {target} is the shape")
+        if tangents:         # one direction's: unbatched
+            results[k] = shaped_tangent(r, target, False, "a primitive")
+            continue
+        raise ShapeError(f"a VJP rule gave a cotangent of shape {shape_of(r)} where {target} "
+                         "is the shape")
     rows = [reshape(np.zeros(target, dtype) if r is ZERO else r, shape=(1,) + target)
             for r in results]
     stacked = rows[0] if len(rows) == 1 else concatenate(*rows, axis=0)

@@ -312,7 +312,7 @@ def linspace(start, stop, num: int = 50, endpoint: bool = True, retstep: bool = 
     if dtype is None:          # NumPy's: result_type(start, stop, float(num))
         dtype = _np.result_type(*[v if isinstance(v, (int, float)) else _value_dtype(v)
                                   for v in (start, stop)], float(num))
-    values = values if _value_dtype(values) == dtype else astype(values, dtype)
+    values = _in_dtype(values, dtype)
     return (values, step) if retstep else values
 
 
@@ -421,6 +421,11 @@ def _cast_to(result, dtype, casting, function: str):
         raise TypeError(f"{function}: cannot cast from dtype('{source}') to "
                         f"dtype('{_np.dtype(dtype)}') according to the rule '{casting}'")
     return astype(result, dtype)
+
+
+def _in_dtype(value, dtype):
+    """`value` cast to `dtype` where it is not that already (NumPy's result dtypes)."""
+    return value if _value_dtype(value) == dtype else astype(value, dtype)
 
 
 def _accumulating(a, dtype):

@@ -60,7 +60,7 @@ def ediff1d(ary, to_end=None, to_begin=None):
     if to_end is not None:
         parts.append(anp.ravel(to_end))
     # to_begin and to_end are cast to ary's dtype, as NumPy's
-    return _in_dtype(anp.concatenate(parts) if len(parts) > 1 else parts[0], ary.dtype)
+    return anp._in_dtype(anp.concatenate(parts) if len(parts) > 1 else parts[0], ary.dtype)
 
 
 def _gradient_1d(f, h, axis: int, edge_order: int):
@@ -130,12 +130,10 @@ def gradient(f, *varargs, axis=None, edge_order: int = 1):
             raise ValueError("Shape of array too small to calculate a numerical gradient, at "
                              "least (edge_order + 1) elements are required.")
     # in f's dtype whatever the spacings' (NumPy's: float64 steps of float32 f are float32)
-    out = [_in_dtype(_gradient_1d(f, h, a, edge_order), f.dtype) for a, h in zip(axes, spacings)]
+    out = [anp._in_dtype(_gradient_1d(f, h, a, edge_order), f.dtype)
+           for a, h in zip(axes, spacings)]
     return out[0] if len(out) == 1 else tuple(out)
 
-
-def _in_dtype(value, dtype):
-    return value if anp._value_dtype(value) == dtype else anp.astype(value, dtype)
 
 
 @_implements(np.trapezoid)

@@ -271,10 +271,9 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     result = lo + (hi - lo) * weight
     q_nd = np.ndim(primal_value(q))
     result = _nan_where_nan(merged, result, q_nd)
-    dtype = np.result_type(anp._value_dtype(merged), q if isinstance(q, (float, int)) else
-                           anp._value_dtype(q), np.float16)    # NumPy's: a and q's
-    if anp._value_dtype(result) != dtype:
-        result = anp.astype(result, dtype)
+    result = anp._in_dtype(result, np.result_type(   # NumPy's: a and q's
+        anp._value_dtype(merged), q if isinstance(q, (float, int)) else anp._value_dtype(q),
+        np.float16))
     if q_nd:   # NumPy puts the q axes first
         result = anp.moveaxis(result, tuple(range(-q_nd, 0)), tuple(range(q_nd)))
     if keepdims:
