@@ -84,6 +84,7 @@ _PRIMITIVE_ROW = ENTRY_ROWS.index("primitive")
 #: their value and gradients cast back to float32.
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 _FLOAT_SET = frozenset(_FLOATS)
+_FLOAT64 = _FLOATS[0]
 
 
 class NotLowered(ADError):
@@ -894,33 +895,39 @@ class Program:
         giving the value and the gradient shaped `shape` (None: flat) and cast to
         `value_type` / `grad_type` (None: float64): what a compiled `grad` of one array runs
         per call, so nothing but this closure stands between it and the interpreter."""
-        run, ints, local, arenas, n_in, out, guards = (
-            self.run, self.ints, self._buffers, self._arenas, self._n_in, self._out, self.guards)
+        run, arenas, n_in, out, guards = self.run, self._arenas, self._n_in, self._out, \
+            self.guards
+        ints, get_ident = self.ints, threading.get_ident
+        scalar = shape == ()
+        # the last calling thread's buffers, looked up again when another thread calls
+        # (each thread keeps its own: `_arenas`); a 0-d gradient is read out of its own
+        # one-element buffer, an array gradient gets a new array per call
+        last = [(None,)]
 
         def gradient(x):
-            if x.dtype.char != "d" or not x.flags.c_contiguous or not x.dtype.isnative:
-                x = _flat([x])
+            if x.dtype is not _FLOAT64 or not x.flags.c_contiguous:
+                x = _flat([x])       # a float32, big-endian or strided input: a copy
             elif x.ndim != 1:
-                x = x.reshape(-1)
-            buffers = local.__dict__
-            vals, block = buffers.get("vals"), buffers.get(1)
-            if vals is None or block is None:
-                vals, block = arenas(1)
+                x = x.ravel()        # a view
+            mine = last[0]
+            if mine[0] != get_ident():
+                mine = last[0] = (get_ident(), *arenas(1), np.empty(n_in) if scalar else None)
             if x.shape[0] != n_in:     # the interpreter writes x into the arena as it is
                 raise ValueError(f"compiled tape: {x.shape[0]} input elements given, "
                                  f"{n_in} expected")
-            adjoints = np.empty(n_in)
-            failed = run(ints, vals, block, 3, x, adjoints)
+            vals = mine[1]
+            adjoints = mine[3] if scalar else np.empty(n_in)
+            failed = run(ints, vals, mine[2], 3, x, adjoints)
             if failed >= 0:
                 raise GuardFailed(guards[failed])
             value = vals[out]
             if shape is None:
                 return value, adjoints
-            g = adjoints.reshape(shape) if shape else adjoints[0]
+            g = adjoints[0] if scalar else adjoints.reshape(shape)
             if value_type is not None:
                 value = value_type(value)
             if grad_type is not None:
-                g = g.astype(grad_type) if shape else grad_type.type(g)
+                g = grad_type.type(g) if scalar else g.astype(grad_type)
             return value, g
         return gradient
 
@@ -1473,6 +1480,15 @@ def _traced(leaf) -> bool:
     return isinstance(leaf, (np.ndarray, np.floating)) and leaf.dtype.kind == "f"
 
 
+def hot_key(x) -> object:
+    """`CompiledGrad.hot`'s key of a lone argument: its shape for a native float64 array
+    (the common case: the cheapest key), (shape, dtype letter) for another array, `float`
+    for a Python float."""
+    if type(x) is float:
+        return float
+    return x.shape if x.dtype is _FLOAT64 else (x.shape, x.dtype.char)
+
+
 @dataclass
 class CompiledGrad:
     """value_and_grad(f) with compiled tapes: per input signature (and argnums), f is
@@ -1501,9 +1517,9 @@ class CompiledGrad:
     guard_failures: int = 0
     #: Calls run interpreted while the interpreter compiled in the background.
     waited: int = 0
-    #: Per (shape, dtype) of a lone float array argument differentiated as argnums=0 (and
-    #: `float` for a Python float): its replay as one function of the array
-    #: (`value_and_grad`'s fast path; see `hot_call`).
+    #: Per `hot_key` of a lone float array argument differentiated as argnums=0 (or a
+    #: Python float): its replay as one function of the array (`value_and_grad`'s fast
+    #: path; see `hot_call`).
     hot: dict = field(default_factory=dict)
     MAX_PATHS = 8
 
@@ -1526,9 +1542,7 @@ class CompiledGrad:
             replay = self.replays.get(plain_key)
             if replay is not None:
                 if self.kind == "grad" and argnums == (0,) and single and len(args) == 1:
-                    x = args[0]
-                    self.hot[float if type(x) is float else (x.shape, x.dtype.char)] = \
-                        self.hot_call(replay)
+                    self.hot[hot_key(args[0])] = self.hot_call(replay)
                 return replay, args
         leaves, structure = tree.flatten((args, kwargs))
         key = [argnums, single, structure]

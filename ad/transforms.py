@@ -246,12 +246,16 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     return value_and_grad_f
 
 
+#: The native float64 dtype (one object: `x.dtype is _FLOAT64` is the cheapest test).
+_FLOAT64 = np.dtype(np.float64)
+
+
 def _hot(compiled, hot: dict, x):
     """The fast path of a compiled gradient of one float array: its signature's replay as
     one function (`CompiledGrad.hot_call`) giving (value, gradient); None when there is
     none (or a guard failed: the general path retries)."""
-    if type(x) is np.ndarray:
-        call = hot.get((x.shape, x.dtype.char))
+    if type(x) is np.ndarray:       # ad.compiled.hot_key, written out (a call costs)
+        call = hot.get(x.shape if x.dtype is _FLOAT64 else (x.shape, x.dtype.char))
     elif type(x) is float:        # a Python float's own signature (its replay, its types)
         call = hot.get(float)
         if call is not None:

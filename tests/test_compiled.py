@@ -378,6 +378,34 @@ def test_eight_threads_share_one_compiled_program():
     assert fast.compiled.recordings == 1
 
 
+@pytest.mark.parametrize("shape, dtype", [((), np.float64), ((), np.float32),
+                                          ((1,), np.float64), ((3,), np.float64),
+                                          ((2, 3), np.float32)])
+def test_a_later_call_does_not_overwrite_an_earlier_gradient(shape, dtype):
+    # the fast path reuses per-thread buffers: what it returned must stay as it was
+    f = lambda x: anp.sum(anp.sin(x) * x)    # noqa: E731
+    fast, plain = ad.value_and_grad(f, compile=True), ad.value_and_grad(f)
+    xs = [np.full(shape, 0.1 * (k + 1), dtype) for k in range(3)]
+    results = [fast(x) for x in xs]
+    for x, (value, g) in zip(xs, results):
+        v2, g2 = plain(x)
+        np.testing.assert_allclose(g, g2, rtol=1e-6)
+        np.testing.assert_allclose(value, v2, rtol=1e-6)
+        assert np.shape(g) == shape and np.result_type(g) == dtype
+    assert fast.compiled.recordings == 1
+
+
+def test_eight_threads_share_one_compiled_scalar_program():
+    f = lambda x: anp.sin(x) * anp.exp(-x * x)    # noqa: E731
+    fast = ad.grad(f, compile=True)
+    alone = [fast(np.array(0.1 * k)) for k in range(8)]      # bit for bit: no race
+    results = _in_threads(lambda k: fast(np.array(0.1 * k)), range(8), 500)
+    for k, g in results.items():
+        assert g == alone[k]
+        np.testing.assert_allclose(g, ad.grad(f)(np.array(0.1 * k)), rtol=1e-12)
+    assert fast.compiled.recordings == 1
+
+
 def test_nothing_grows_across_calls():
     fast = ad.grad(lambda x: anp.sum(anp.tanh(x) * x), compile=True)
     x = np.linspace(0, 1, 20)
