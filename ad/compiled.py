@@ -297,25 +297,38 @@ def _elementwise_branch(code: int, primitive, partials, backward: bool) -> list[
     if not unary:
         lines += ["            b = offs[arg1[k]]",
                   "            sb = 1 if sizes[arg1[k]] > 1 else 0"]
-    lines += ["            for i in range(n):", "                x0 = vals[a + i * sa]"]
-    if not unary:
-        lines.append("                x1 = vals[b + i * sb]")
+    load = ["x0 = vals[a + i * sa]"] + ([] if unary else ["x1 = vals[b + i * sb]"])
+    args = ("a + i * sa", "b + i * sb")[:primitive.arity]
+    traced = [(n_arg, arg) for n_arg, arg in enumerate(args) if partials[n_arg] is not None]
+
+    def loop(indent: int, body: list[str], updates: list[str]) -> list[str]:
+        pad = " " * indent
+        out = [f"{pad}for i in range(n):", *(f"{pad}    {line}" for line in body)]
+        for (n_arg, _), update in zip(traced, updates):
+            out += [f"{pad}    if need{n_arg}[k]:",
+                    f"{pad}        d = _p{code}_{n_arg}({xs}, y)",
+                    *(f"{pad}        {line}" for line in update.splitlines())]
+        return out + [f"{pad}    pass"]
+
     if backward:
-        lines.append("                y = vals[o + i]")
-        indent, update = " " * 16, "blk[{arg}, j] += d * blk[o + i, j]"
-    else:
-        lines.append(f"                y = _v{code}({xs})")
-        if _float_valued(primitive):     # a float32 result, rounded as NumPy's float32 loop
-            lines += ["                if nd & ROUND32:",
-                      "                    y = np.float64(np.float32(y))"]
-        lines += ["                vals[o + i] = y", "                if tangents:"]
-        indent, update = " " * 20, "blk[o + i, j] += d * blk[{arg}, j]"
-    for n_arg, arg in enumerate(("a + i * sa", "b + i * sb")[:primitive.arity]):
-        if partials[n_arg] is None:
-            continue
-        lines += [f"{indent}if need{n_arg}[k]:", f"{indent}    d = _p{code}_{n_arg}({xs}, y)",
-                  f"{indent}    for j in range(K):", f"{indent}        " + update.format(arg=arg)]
-    lines.append(f"{indent}pass")
+        # a gradient's one cotangent (K == 1) read once per element, no loop over K
+        lines += ["            if K == 1:"]
+        lines += loop(16, ["t = blk[o + i, 0]", *load, "y = vals[o + i]"],
+                      [f"blk[{arg}, 0] += d * t" for _, arg in traced])
+        lines += ["            else:"]
+        lines += loop(16, [*load, "y = vals[o + i]"],
+                      [f"for j in range(K):\n    blk[{arg}, j] += d * blk[o + i, j]"
+                       for _, arg in traced])
+        return lines
+    value = [*load, f"y = _v{code}({xs})"]
+    if _float_valued(primitive):          # a float32 result, rounded as NumPy's float32 loop
+        value += ["if nd & ROUND32:", "    y = np.float64(np.float32(y))"]
+    lines += loop(12, value + ["vals[o + i] = y"], [])
+    if traced:                            # then the tangents, in a loop of their own
+        lines += ["            if tangents:"]
+        lines += loop(16, [*load, "y = vals[o + i]"],
+                      [f"for j in range(K):\n    blk[o + i, j] += d * blk[{arg}, j]"
+                       for _, arg in traced])
     return lines
 
 
@@ -489,14 +502,20 @@ def _interpreter_source(functions) -> str:
              "            if need0[k]:",
              "                m = mstart[k]",
              "                for i in range(n):",
-             "                    for j in range(K):",
-             "                        blk[a + maps[m + i], j] += blk[o + i, j]",
+             "                    if K == 1:",
+             "                        blk[a + maps[m + i], 0] += blk[o + i, 0]",
+             "                    else:",
+             "                        for j in range(K):",
+             "                            blk[a + maps[m + i], j] += blk[o + i, j]",
              f"        elif c == {SCATTER}:",
              "            if need0[k]:",
              "                m = mstart[k]",
              "                for i in range(sizes[arg0[k]]):",
-             "                    for j in range(K):",
-             "                        blk[a + i, j] += blk[o + maps[m + i], j]",
+             "                    if K == 1:",
+             "                        blk[a + i, 0] += blk[o + maps[m + i], 0]",
+             "                    else:",
+             "                        for j in range(K):",
+             "                            blk[a + i, j] += blk[o + maps[m + i], j]",
              *_SELECT_PROLOGUE,
              "            for i in range(n):",
              "                if vals[a + i * sa] != 0.0:",

@@ -182,9 +182,10 @@ def test_every_builtin_primitive_runs_in_forward_mode():
     """Only a primitive declared with a VJP alone (a custom_vjp function) is reverse-only;
     the cost model forces reverse mode through such a one, so a builtin marked reverse-only
     would silently turn auto into jacrev (as concatenate once did)."""
+    from ad.primitive import BUILTIN_NAMES     # (other tests' custom_vjp functions are not)
     reverse_only = [p.name for p in ad.primitives.values()
-                    if p.differentiable and not p.forward_mode]
-    assert reverse_only == []
+                    if p.name in BUILTIN_NAMES and p.differentiable and not p.forward_mode]
+    assert len(BUILTIN_NAMES) > 90 and reverse_only == []
     report = ad.cost_report(lambda x: anp.concatenate([x, x]), np.ones(2))
     assert report.counts.reverse_only is None
 
