@@ -1,6 +1,7 @@
 """The peers' side of `benchmarks.compiled_tapes`: JAX (jit, with `lax.fori_loop` as a JAX
 user writes a fixed loop; first call with compilation and later calls) and PyTorch eager
-on the op mix and W7, the same functions as there. Runs in the peers' venv
+on the op mix, W7 and the "Fastest Autograd in the West" graph, the same functions as
+there. Runs in the peers' venv
 (`.venv-peers`, made by `benchmarks/setup_peers.sh`); `python -m benchmarks.compiled_tapes`
 starts it in the same run and prints its figures beside `ad`'s. Prints one JSON object.
 Imports numpy, jax and torch only (never `ad`).
@@ -42,6 +43,33 @@ def _programs(op_mix, lotka_volterra) -> dict:
             (lotka_volterra(), np.array([1.1, 0.4, 0.4, 0.1, 10.0, 10.0]))}
 
 
+def _faitw(softplus, stack, softmax):
+    """The "Fastest Autograd in the West" graph (`benchmarks.compiled_tapes.faitw_graph`)
+    from one library's softplus, stack and softmax."""
+    def graph(n_operations):
+        def f(x):
+            nodes = [x[i] for i in range(x.shape[0])]
+            for op in range(n_operations):
+                kind = op % 4
+                if kind == 0:
+                    nodes.append(softplus(nodes[-10]))
+                elif kind == 1:
+                    nodes.append(sum(nodes[-30:-10:5]))
+                elif kind == 2:
+                    nodes.append(nodes[-20] * nodes[-10])
+                else:
+                    nodes.extend(softmax(stack(nodes[-4:])))
+            return nodes[-1]
+        return f
+    return graph
+
+
+#: JAX jit compiles the unrolled graph of 10,000 operations for about 6.5 minutes on this
+#: machine (390 s once, 21.6 ms per call after): only 1,000 are run here.
+FAITW_JAX = {"FAitW graph, 1,000 ops": 1000}
+FAITW_TORCH = {"FAitW graph, 1,000 ops": 1000, "FAitW graph, 10,000 ops": 10_000}
+
+
 def jax_programs():
     import jax
     import jax.numpy as jnp
@@ -77,6 +105,8 @@ def jax_programs():
         return f
 
     programs = _programs(op_mix, lotka_volterra)
+    graph = _faitw(jax.nn.softplus, jnp.stack, jax.nn.softmax)
+    programs.update({name: (graph(n), np.arange(100.0)) for name, n in FAITW_JAX.items()})
     out = {}
     for name, (f, x) in programs.items():
         grad = jax.jit(jax.value_and_grad(f))
@@ -118,6 +148,9 @@ def torch_programs():
         return f
 
     programs = _programs(op_mix, lotka_volterra)
+    import torch.nn.functional as F
+    graph = _faitw(F.softplus, torch.stack, lambda s: F.softmax(s, dim=0))
+    programs.update({name: (graph(n), np.arange(100.0)) for name, n in FAITW_TORCH.items()})
     out = {}
     for name, (f, x) in programs.items():
         def grad():

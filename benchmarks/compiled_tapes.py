@@ -10,7 +10,9 @@ interleaved round by round, their ratio, the time per recorded operation, and wh
 the compiled program costs (recording plus lowering, once per signature). Programs: W1 (the
 main benchmark's 252-op chain on 8-vectors), a 10-op scalar program (the per-call
 overhead), an op mix on small vectors (softmax, softplus, sums: "Fastest Autograd in the
-West") at 100, 1,000 and 10,000 ops, W7 (an RK4 integration of Lotka-Volterra for 1,000
+West") at 100, 1,000 and 10,000 ops, that post's own graph of scalar nodes (softplus, sums
+of four, products, softmax of four: "FAitW graph", 1,000 and 10,000 of the post's operations,
+about 4.3 recorded ops each), W7 (an RK4 integration of Lotka-Volterra for 1,000
 steps, gradient with respect to the 4 parameters and the 2 initial values), and the bytes
 per operation a compiled tape keeps on a deep scalar chain. When the peers' venv exists,
 JAX jit (with `lax.fori_loop`; its first call, which compiles, and later calls) and torch
@@ -59,6 +61,29 @@ def op_mix(ops: int):
     return f
 
 
+def faitw_graph(n_operations: int):
+    """The graph of "Fastest Autograd in the West" (A. Rogozhnikov, 2023) as its post
+    builds it: scalar nodes (the 100 inputs' elements), then per operation, in turn, a
+    softplus of an earlier node, a sum of four (Python's `sum`), a product of two and a
+    softmax of the last four (four new nodes); the loss is the last node."""
+    def f(x):
+        nodes = [x[i] for i in range(x.shape[0])]
+        for op in range(n_operations):
+            kind = op % 4
+            if kind == 0:
+                nodes.append(anp.logaddexp(nodes[-10], 0.0))         # softplus
+            elif kind == 1:
+                nodes.append(sum(nodes[-30:-10:5]))
+            elif kind == 2:
+                nodes.append(nodes[-20] * nodes[-10])
+            else:                                    # softmax, as torch's: max subtracted
+                s = anp.stack(nodes[-4:])
+                e = anp.exp(s - anp.max(s))
+                nodes.extend(e / anp.sum(e))
+        return nodes[-1]
+    return f
+
+
 def lotka_volterra(steps: int = 1000, dt: float = 0.01):
     """W7: RK4 on dx = a x - b x y, dy = -c y + d x y; theta = (a, b, c, d, x0, y0); the
     loss is the sum of the final state."""
@@ -94,6 +119,8 @@ PROGRAMS: list[tuple[str, Callable, Callable[[], np.ndarray]]] = [
     ("op mix, 10,000 ops", op_mix(10_000), lambda: np.linspace(-1, 1, 10)),
     ("W7 Lotka-Volterra RK4, 1,000 steps", lotka_volterra(),
      lambda: np.array([1.1, 0.4, 0.4, 0.1, 10.0, 10.0])),
+    ("FAitW graph, 1,000 ops", faitw_graph(1000), lambda: np.arange(100.0)),
+    ("FAitW graph, 10,000 ops", faitw_graph(10_000), lambda: np.arange(100.0)),
 ]
 
 

@@ -12,6 +12,7 @@ import json
 import numpy as np
 import pytest
 
+import ad
 from benchmarks import report, runner
 from benchmarks.peer_worker import load_results, save_results
 from benchmarks.peers import RTOL, relative_error
@@ -138,3 +139,28 @@ def test_compiled_tapes_benchmark_measures_a_program():
     assert row["compiled ops"] >= 10 and row["speed-up"] > 0
     assert "compiled tape" in row["report"]
     assert "10 ops" in compiled_tapes.table([row])
+
+
+def test_the_faitw_graph_is_the_post_s_graph_and_compiles():
+    pytest.importorskip("numba")
+    from benchmarks import compiled_tapes
+    # the graph written with plain NumPy, as the post's loop builds it
+    nodes = list(np.arange(100.0))
+    for op in range(60):
+        if op % 4 == 0:
+            nodes.append(np.logaddexp(nodes[-10], 0.0))
+        elif op % 4 == 1:
+            nodes.append(sum(nodes[-30:-10:5]))
+        elif op % 4 == 2:
+            nodes.append(nodes[-20] * nodes[-10])
+        else:
+            s = np.array(nodes[-4:])
+            nodes.extend(np.exp(s - s.max()) / np.exp(s - s.max()).sum())
+    f = compiled_tapes.faitw_graph(60)
+    value, grad = ad.value_and_grad(f)(np.arange(100.0))
+    np.testing.assert_allclose(value, nodes[-1], rtol=1e-13)
+    fast = ad.value_and_grad(f, compile=True)
+    v2, g2 = fast(np.arange(100.0))
+    assert "compiled tape" in next(iter(fast.compiled.reports.values()))
+    np.testing.assert_allclose(v2, value, rtol=1e-13)
+    np.testing.assert_allclose(g2, grad, rtol=1e-10, atol=1e-15)
