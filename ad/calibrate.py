@@ -500,7 +500,8 @@ def fit_compiled(budget: float) -> dict:
     empty = probes[COMPILED_SIZES[0]][0][1]
     empty = type(empty)(empty.entries[:, :0], empty.offs, empty.sizes, empty.maps[:1],
                         empty.arena, empty.inputs, empty.in_shapes, empty.output)
-    run = _time_run(empty, [np.zeros(1)], "reverse", 1, budget)
+    run = _time_run(empty, [np.zeros(shape) for shape in empty.in_shapes], "reverse", 1,
+                    budget)
     samples: dict = {}
     for size, found in probes.items():
         for name, program, values in found:

@@ -257,3 +257,16 @@ def test_assembly_is_priced_by_the_jacobians_size():
     assert table.assembly_seconds(1e6, 1e9) == pytest.approx(4e-3)     # held at the end
     assert Calibration({}, {}, {"element": 1e-9}).assembly_seconds(1e6, 1e9) == \
         pytest.approx(1e-3)
+
+
+def test_the_compiled_lines_are_fitted_for_every_interpreter_op():
+    pytest.importorskip("numba")
+    from ad import calibrate, compiled
+    fitted = calibrate.fit_compiled(budget=1e-6)      # one run per sample: quick
+    ops = {p.name for p in compiled.interpreter().opcodes}
+    assert ops | {"gather", "scatter", "select", "guard", "argmax", "max"} <= set(fitted["lines"])
+    for modes in fitted["lines"].values():
+        assert set(modes) == {"values", "forward", "reverse"}
+        assert all(len(line) == 3 and min(line) >= 0.0 for line in modes.values())
+    assert {"run", "call", "block", "block_element"} <= set(fitted["terms"])
+    assert fitted["terms"]["run"] > 0.0
