@@ -928,6 +928,13 @@ def primal_value(value, why: str = "a traced value read as a number (argmax, sor
 USER_READ = "a traced value read as a plain value by the program (ad.primal_value)"
 
 
+#: What ad.numpy's functions that hand the program plain values computed from traced ones
+#: (count_nonzero, searchsorted, isclose, allclose, array_equal) tell the levels: what the
+#: program does with them is out of sight, as with `USER_READ`.
+PLAIN_READ = ("a traced value turned into a plain value handed to the program (count_nonzero, "
+              "searchsorted, isclose, allclose or array_equal of it)")
+
+
 def user_primal_value(value):
     """The plain value under any number of tracing levels, derivatives dropped (a compiled
     tape guards the value read; global sparsity detection refuses it). `ad.primal_value`.

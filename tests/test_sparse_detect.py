@@ -161,6 +161,42 @@ def test_global_detection_refuses_the_program_s_own_primal_value():
         int).tolist() == [[1, 0, 1], [0, 1, 1], [0, 0, 1]]
 
 
+_ESCAPES = {   # a number from the values reaches Python by another road than bool() or int()
+    "element of a mask": lambda x: x[1:] * x[:-1] if (x > 0)[0] else x[1:] * x[0],
+    "mask iterated": lambda x: x[1:] * x[:-1] if next(iter(x > 0)) else x[1:] * x[0],
+    "element of sign": lambda x: x[1:] * x[:-1] if anp.sign(x)[0] > 0 else x[1:] * x[0],
+    "np.count_nonzero of a mask": lambda x: x[1:] * x[:-1] if np.count_nonzero(x > 0) > 2
+    else x[1:] * x[0],
+    "anp.count_nonzero": lambda x: x[1:] * x[:-1] if anp.count_nonzero(x) > 2 else x[1:],
+    "isclose": lambda x: x[1:] * x[:-1] if not np.isclose(x[0], -0.5) else x[1:] * x[0],
+    "allclose": lambda x: x[1:] * x[:-1] if anp.allclose(anp.maximum(x[0], 0.0), x[0])
+    else x[1:] * x[0],
+    "roll by argmax": lambda x: anp.roll(x, anp.argmax(x)) * x,
+    "roll by a count": lambda x: anp.roll(x, anp.sum(x > 0)) * x,
+    "searchsorted index": lambda x: x[anp.searchsorted(anp.sort(x[:4]), 0.0)] * x,
+    "argmax element": lambda x: x * x[anp.argmax(x)[()]],
+}
+
+
+@pytest.mark.parametrize("name", list(_ESCAPES))
+def test_global_detection_refuses_every_road_from_a_value_to_python(name):
+    # each was taken as fixed before: a pattern true at this input only, reused at others
+    # (an index from the values keeps its entry dense instead: x[argmax(x)[()]])
+    f = _ESCAPES[name]
+    x1 = np.array([0.9, -0.3, 0.2, -0.8, 0.4, 0.1])
+    x2 = np.array([-0.5, 0.3, -0.2, -0.8, -0.4, -0.1])
+    try:                   # refused, or a pattern that holds at every input (dense there)
+        pattern = sparsity(f, x1).toarray()
+    except SparsityError as error:
+        assert "sparse='local'" in str(error)
+        pattern = None
+    for x in (x1, x2):     # the local pattern holds the Jacobian there; so does a compiled one
+        jacobian = np.asarray(ad.jacfwd(f)(x))
+        assert sparsity(f, x, local=True).toarray()[jacobian != 0].all()
+        assert pattern is None or pattern[jacobian != 0].all()
+        np.testing.assert_allclose(ad.jacrev(f, compile=True)(x), jacobian, rtol=1e-12)
+
+
 def test_a_mask_s_cotangent_stored_into_an_array_is_not_a_branch():
     # the Hessian's gradient scatters max's 0-d masked partial into an array (NumPy calls
     # float() on it): a global pattern, not "the program branches"

@@ -19,7 +19,7 @@ from ad import numpy as anp
 from ad.catalogue import reductions as _reduction
 from ad.numpy import _axes, _implements, _no_out
 from ad.primitive import UFUNC_METHODS as _UFUNC_METHODS
-from ad.primitive import Tracer, float_dtype, primal_value
+from ad.primitive import PLAIN_READ, Tracer, float_dtype, primal_value
 
 __all__ = ["prod", "product", "cumsum", "cumprod", "var", "std", "average", "ptp", "sort",
            "argsort", "argmax", "argmin", "median", "nansum", "nanmean", "nanmax", "nanmin",
@@ -30,6 +30,13 @@ __all__ = ["prod", "product", "cumsum", "cumprod", "var", "std", "average", "ptp
 
 def _value(a) -> np.ndarray:
     return np.asarray(primal_value(a))
+
+
+def _plain(a) -> np.ndarray:
+    """`a`'s value for a result handed to the program as a plain value (`PLAIN_READ`);
+    an array subclass is kept (global sparsity detection's masks refuse being read as
+    numbers)."""
+    return np.asanyarray(primal_value(a, PLAIN_READ))
 
 
 def _last(a, axes: tuple[int, ...]):
@@ -544,7 +551,7 @@ def any(a, axis=None, out=None, keepdims=False):  # noqa: A001
 
 @_implements(np.count_nonzero)
 def count_nonzero(a, axis=None, *, keepdims=False):
-    return np.count_nonzero(_value(a), axis=axis, keepdims=keepdims)
+    return np.count_nonzero(_plain(a), axis=axis, keepdims=keepdims)
 
 
 @_implements(np.nonzero)
@@ -564,22 +571,22 @@ def flatnonzero(a):
 
 @_implements(np.searchsorted)
 def searchsorted(a, v, side="left", sorter=None):
-    return np.searchsorted(_value(a), _value(v), side=side, sorter=sorter)
+    return np.searchsorted(_plain(a), _plain(v), side=side, sorter=sorter)
 
 
 @_implements(np.isclose)
 def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
-    return np.isclose(_value(a), _value(b), rtol=rtol, atol=atol, equal_nan=equal_nan)
+    return np.isclose(_plain(a), _plain(b), rtol=rtol, atol=atol, equal_nan=equal_nan)
 
 
 @_implements(np.allclose)
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
-    return bool(np.allclose(_value(a), _value(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return bool(np.allclose(_plain(a), _plain(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 @_implements(np.array_equal)
 def array_equal(a1, a2, equal_nan=False) -> bool:
-    return bool(np.array_equal(_value(a1), _value(a2), equal_nan=equal_nan))
+    return bool(np.array_equal(_plain(a1), _plain(a2), equal_nan=equal_nan))
 
 
 @_implements(np.unique)

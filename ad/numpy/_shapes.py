@@ -211,8 +211,11 @@ def roll(a, shift, axis=None):
     """Roll elements along `axis` (flattened when None), as numpy.roll."""
     if axis is None:
         return anp.reshape(roll(anp.ravel(a), shift, 0), anp.shape(a))
-    shifts, axes = np.broadcast_arrays(np.atleast_1d(np.asarray(shift)),
-                                       np.atleast_1d(np.asarray(axis)))
+    # a shift computed from traced values is read (a compiled tape guards it); an array
+    # subclass is kept, so global sparsity detection's masks refuse being read as numbers
+    shift = np.asanyarray(primal_value(shift, "roll's shift read as a number"))
+    shifts, axes = np.broadcast_arrays(np.atleast_1d(shift), np.atleast_1d(np.asarray(axis)),
+                                       subok=True)
     nd = anp.ndim(a)
     moves = {}
     for s, ax in zip(shifts.tolist(), axes.tolist()):

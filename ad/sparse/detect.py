@@ -15,8 +15,13 @@ Two variants:
 
 * global (the default): valid for every input. A Python branch on a traced value
   (`bool()`: an `if` or `while`) and the program's own `ad.primal_value` (a plain number
-  whose use no recording sees) are refused with `SparsityError`; an index map or constant
-  computed from the inputs by ad (a mask, `nonzero`, `argmax`) makes the entries that take
+  whose use no recording sees) are refused with `SparsityError`, and so is every other
+  road from a value to a Python number: an element of a mask or of sign(x), what NumPy's
+  functions make of a mask (a count, a truth value), count_nonzero, searchsorted, isclose,
+  allclose and array_equal of traced values, a roll by a shift from the values (a mask
+  the program itself converts with np.asarray is plain NumPy: out of sight, like
+  `ad.primal_value`, but unrefused); an index map or constant computed from the inputs by
+  ad (a mask, `nonzero`, `argmax`) makes the entries that take
   one depend densely on their traced arguments (any element might be picked). A program
   whose output shape follows its values (`x[x > 0]`) is detected again at each call whose
   output shape differs (`Detected.value_dependent`).
@@ -40,7 +45,7 @@ import numba
 import numpy as np
 
 from ad.errors import ADError
-from ad.primitive import USER_READ
+from ad.primitive import PLAIN_READ, USER_READ
 from ad.recording import Recording, check_callable, name_of, normalize_argnums
 from ad.reverse import ReverseLevel, TapeValue, linear_matrix
 from ad.tape import CONSTANT
@@ -82,7 +87,7 @@ class DetectingLevel(ReverseLevel):
                 f"global sparsity detection: {why}: the program branches on its values. A "
                 "global pattern must hold for every input; use sparse='local' "
                 "(ad.sparsity(..., local=True)) for the pattern at these inputs")
-        if why == USER_READ:    # a Python number: an index or a branch, out of sight
+        if why in (USER_READ, PLAIN_READ):   # a plain number: an index or a branch, unseen
             raise SparsityError(
                 f"global sparsity detection: {why}: what the program computes from the "
                 "number (an index, a branch) is out of the recording's sight, so no "
@@ -118,11 +123,36 @@ class FromValues(np.ndarray):
 
     __bool__ = __int__ = __float__ = __index__ = item = tolist = _refuse
 
+    # an element, an iteration's elements and what NumPy's functions make of it (a count,
+    # a truth value, a comparison) stay FromValues: a plain NumPy number would slip past
+    def __getitem__(self, index):
+        return _from_values(np.ndarray.__getitem__(self, index))
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __array_function__(self, func, types, args, kwargs):
+        plain = [np.ndarray if t is FromValues else t for t in types]
+        return _from_values(super().__array_function__(func, tuple(plain), args, kwargs))
+
     def any(self, *args, **kwargs):
         return np.asarray(np.ndarray.any(self, *args, **kwargs)).view(FromValues)
 
     def all(self, *args, **kwargs):
         return np.asarray(np.ndarray.all(self, *args, **kwargs)).view(FromValues)
+
+
+def _from_values(result):
+    """NumPy's result from a FromValues, kept one: arrays as views, numbers (a NumPy
+    scalar, a Python bool or int) as 0-d ones, tuples and lists element by element."""
+    if isinstance(result, (tuple, list)):
+        return type(result)(_from_values(r) for r in result)
+    if isinstance(result, np.ndarray):
+        return result if type(result) is FromValues else result.view(FromValues)
+    if isinstance(result, (np.generic, bool, int, float)):
+        return np.asarray(result).view(FromValues)
+    return result
 
 
 # ----------------------------------------------------------------------------- rows of index sets
