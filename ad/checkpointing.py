@@ -240,8 +240,10 @@ class _ReplayingLevel(ReverseLevel):
         constants = (tuple(None if p != CONSTANT else x for x, p in zip(primals, parents))
                      if CONSTANT in parents else None)
         residuals = primitive.residuals_of(out, primals)
-        return TapeValue(out, self, self.tape.append(primitive, params, tuple(parents),
-                                                     constants, residuals, out))
+        index = self.tape.append(primitive, params, tuple(parents), constants, residuals, out)
+        if primitive.n_outputs == 1:
+            return TapeValue(out, self, index)
+        return tuple(TapeValue(value, self, index + j) for j, value in enumerate(out))
 
 
 # ----------------------------------------------------------------------------- checkpoint

@@ -167,6 +167,21 @@ def test_a_policy_with_an_argument_not_differentiated(policy):
             np.testing.assert_allclose(g, e, rtol=1e-12)
 
 
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.__name__)
+def test_a_policy_keeps_the_results_of_several_output_primitives(policy):
+    # qr, eigh and svd give tuples: a kept tuple was replayed as one traced value (a crash)
+    A = np.array([[2.0, 0.3, 0.1], [0.3, 1.0, -0.2], [0.1, -0.2, 0.5]])
+
+    def f(A):
+        q, r = anp.linalg.qr(A)
+        w, v = anp.linalg.eigh(A @ A.T)
+        u, s, vt = anp.linalg.svd(A)
+        return (anp.sum(r ** 2) + anp.sum(q[:, 0] ** 3) + anp.sum(w * anp.abs(v[0]))
+                + anp.sum(s ** 3) + anp.sum(u[:, 0] * vt[0]))
+    np.testing.assert_allclose(ad.grad(ad.checkpoint(f, policy=policy))(A), ad.grad(f)(A),
+                               rtol=1e-12, atol=1e-14)
+
+
 def test_a_policy_closure_over_the_differentiated_value_is_named():
     x0 = np.array([0.3, -0.2, 0.5])
     with pytest.raises(ad.LevelError, match="not one of its arguments"):
