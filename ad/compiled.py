@@ -58,7 +58,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ad import kernels, tree
-from ad.context import entered
+from ad.context import entered, inside_transform
 from ad.errors import ADError, GuardError, ShapeError
 from ad.primitive import BUILTIN_NAMES, OPCODES, PRIMITIVES, Tracer, bind, float_dtype
 from ad.reverse import ReverseLevel, TapeValue, linear_matrix
@@ -1554,6 +1554,8 @@ class CompiledGrad:
         """(the signature's Replay or None, the flat leaves of (args, kwargs)); `check()`
         validates the differentiated arguments and gives their structures (called once per
         signature, when it is recorded)."""
+        if inside_transform():     # another transform's values may reach f unseen
+            return None, tree.flatten((args, kwargs))[0]     # (a closure, a global)
         plain = not kwargs and all(type(a) is float or (type(a) is np.ndarray and
                                                         a.dtype.kind == "f") for a in args)
         if plain:                    # the common case: float arrays and floats only

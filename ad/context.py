@@ -9,6 +9,7 @@ its transform returns, and its values must not be used after that. Imports only 
 from __future__ import annotations
 
 import itertools
+import threading
 from threading import get_ident
 
 from ad.errors import LevelError
@@ -54,6 +55,21 @@ class Level:
         return f"<{self.kind} level {self.order}>"
 
 
+#: Per thread, how many transforms' levels are open (`entered`): see `inside_transform`.
+_open = threading.local()
+
+
+def inside_transform() -> bool:
+    """Whether some transform's function is running on this thread (a level is open). A
+    compiled tape replays what it recorded: a value of that transform read from a closure
+    or a global would lose its derivative, so compiled calls run interpreted then.
+
+    >>> inside_transform()
+    False
+    """
+    return getattr(_open, "depth", 0) > 0
+
+
 class entered:
     """Context manager: the transform runs inside; on exit `level` is closed for good.
 
@@ -70,7 +86,9 @@ class entered:
         self.level = level
 
     def __enter__(self) -> Level:
+        _open.depth = getattr(_open, "depth", 0) + 1
         return self.level
 
     def __exit__(self, *exc) -> None:
+        _open.depth -= 1
         self.level.active = False

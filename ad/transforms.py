@@ -22,6 +22,7 @@ from ad import numpy as anp
 from ad import tree
 from ad.compiled import (CompiledGrad, GuardFailed, NotLowered, interpreter, jacobian_choice,
                          jacobian_plan)
+from ad.context import inside_transform
 from ad.cost import Chain, predict
 from ad.cost.calibration import current
 from ad.cost.counts import recorded_counts
@@ -262,7 +263,7 @@ def _hot(compiled, hot: dict, x):
             x = np.array((x,))
     else:
         return None
-    if call is None:
+    if call is None or inside_transform():   # (a closure over its values: interpreted)
         return None
     compiled.calls += 1
     try:
@@ -1011,7 +1012,7 @@ def _jvp_fast(f, x, t):
     dtype, whose signature is recorded already, without guards: one interpreter run, the
     checks it passed when it was recorded not repeated. None: take the general path."""
     if not (type(x) is np.ndarray and type(t) is np.ndarray and x.dtype.char == "d"
-            and t.dtype.char == "d" and x.shape == t.shape):
+            and t.dtype.char == "d" and x.shape == t.shape) or inside_transform():
         return None
     try:
         compiled = _COMPILED_BY_F.get(f, {}).get(TANGENTS)
