@@ -1196,6 +1196,25 @@ class Builder:
         self.guards[len(self.entries)] = why
         self._emit(GUARD, [slot, reference], slot, None, None, 1 if truth else 0)
 
+    def prune(self, output: int) -> None:
+        """Drop the entries whose results reach neither the output nor a guard (dead code:
+        f computed something it never used). The interpreted sweep skips them, as no
+        cotangent reaches them; a compiled one would pull 0 * their partials back, and an
+        overflowed partial (exp(1000 x)) makes that NaN."""
+        live, keep = {output}, []
+        for k in range(len(self.entries) - 1, -1, -1):
+            entry = self.entries[k]
+            if entry[0] == GUARD or entry[4] in live:
+                keep.append(k)
+                live.update(a for a in entry[1:4] if a >= 0)
+        if len(keep) == len(self.entries):
+            return
+        keep.reverse()
+        position = {k: j for j, k in enumerate(keep)}
+        self.entries = [self.entries[k] for k in keep]
+        self.guards = {position[k]: why for k, why in self.guards.items()}
+        self.round32 = [position[k] for k in self.round32 if k in position]
+
     def refuse(self, why: str):
         """For `expand` lowerings: this entry does not lower (the program runs interpreted)."""
         raise NotLowered(why)
@@ -1290,6 +1309,7 @@ def lower(tape: Tape, input_ids: Sequence[int], output_id: int,
             _guard(builder, guards, out)
     if output_id not in builder.slot_of or tape.dtypes[output_id] not in _FLOATS:
         raise NotLowered("the output does not depend on the inputs")
+    builder.prune(builder.slot_of[output_id])
     program = program_of(builder, [builder.slot_of[i] for i in input_ids],
                         [tape.shapes[i] for i in input_ids], builder.slot_of[output_id],
                         time.perf_counter() - start)

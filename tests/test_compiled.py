@@ -400,6 +400,27 @@ def test_a_compiled_call_inside_another_transform_runs_interpreted():
     assert not ad.context.inside_transform()
 
 
+def test_unused_results_are_dropped_but_guards_kept():
+    # an overflowed partial of a value f never uses made the compiled gradient NaN (0 * inf)
+    def f(x):
+        dead = anp.exp(x * 1000.0)                    # noqa: F841 - never used
+        return anp.sum(anp.sin(x))
+
+    def g(x):           # a branch on a value used nowhere else: its guard stays
+        unused = anp.sum(x * x)
+        return anp.sum(anp.sin(x)) if unused > 1.0 else anp.sum(anp.cos(x))
+    x = np.array([1.0, 2.0])
+    with np.errstate(over="ignore"):
+        np.testing.assert_allclose(ad.grad(f, compile=True)(x), np.cos(x), rtol=1e-15)
+        np.testing.assert_allclose(ad.jacrev(f, compile=True)(x), np.cos(x), rtol=1e-15)
+    fast = ad.grad(g, compile=True)
+    for point in (x, np.array([0.1, 0.2]), x):
+        np.testing.assert_allclose(fast(point), ad.grad(g)(point), rtol=1e-15)
+    assert fast.compiled.recordings == 2
+    program = ad.compile(f, x)
+    assert "exp" not in program.listing()
+
+
 def test_eight_threads_share_one_compiled_program():
     f = lambda x: anp.sum(anp.sin(x) * anp.cos(x * 2.0))    # noqa: E731
     fast = ad.grad(f, compile=True)
