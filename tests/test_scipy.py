@@ -290,3 +290,22 @@ def test_log_ndtr_derivative_in_the_far_left_tail():
         want = np.exp(-0.5 * x * x - sp.log_ndtr(x)) / np.sqrt(2 * np.pi)
         np.testing.assert_allclose(got, want, rtol=1e-10)
     ad.check_grads(ad.scipy.special.log_ndtr, (np.array([-40.0, -31.0, -5.0, 0.5]),), order=2)
+
+
+@pytest.mark.parametrize("df", [1.0, 3.0, 4.0, 30.0])
+def test_t_cdf_derivatives_near_zero(df):
+    # the tail form's derivative read (1 - x)^(-1/2) with x rounded to 1 near z = 0 (a
+    # Hessian of 33 for -5e-7 at z = 1e-6), and its second derivative cancels there
+    for z in (-1e-12, 0.0, 1e-9, 1e-6, -1e-4, 1.001e-3 * np.sqrt(df), 0.3, -2.5, 40.0):
+        pdf = scipy_stats.t.pdf(z, df)
+        grad = ad.grad(lambda z: stats.t.cdf(z, df))(z)
+        hess = ad.hessian(lambda z: stats.t.cdf(z, df))(z)
+        np.testing.assert_allclose(grad, pdf, rtol=1e-12)
+        np.testing.assert_allclose(hess, -pdf * (df + 1) * z / (df + z * z), rtol=1e-7,
+                                   atol=1e-15)
+        np.testing.assert_allclose(ad.jacfwd(lambda z: stats.t.cdf(z, df))(z), grad,
+                                   rtol=1e-13)
+    for z in (1e-4, 1e-3, -0.02):        # float32: finite, to float32's precision
+        g = ad.grad(lambda z: stats.t.cdf(z, np.float32(df)))(np.float32(z))
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g, scipy_stats.t.pdf(z, df), rtol=1e-5)

@@ -75,14 +75,30 @@ class _StudentT(_Standardised):
                 - 0.5 * anp.log(df * math.pi) - 0.5 * (df + 1.0) * anp.log1p(z * z / df))
 
     def _cdf(self, z, df):
-        # The betainc form has a removable singularity at z == 0 (0 * inf in its derivative):
-        # there the cdf is 1/2 + pdf(0) z to second order, so that branch is taken instead.
+        # Two forms of the regularised incomplete beta function, as SciPy's stdtr: for
+        # z^2 < df the probability of |T| <= |z|, I(1/2, df/2; z^2 / (df + z^2)), whose
+        # argument has no 1 - x to cancel (the tail form's derivative reads (1 - x)^(-1/2)
+        # with x = df / (df + z^2) rounded to 1: wrong near 0, and inf in float32); beyond,
+        # the tail I(df/2, 1/2; df / (df + z^2)). For z^2 < 1e-6 df the Taylor series of
+        # the cdf to z^5 (its next term is below 1e-18 of it): the beta form's second
+        # derivative there is two terms of order 1/|z| that cancel (and 0 * inf at 0).
         value = np.asarray(anp._primal_value(z))
-        at_zero = value == 0
-        safe = anp.where(at_zero, 1.0, z)
-        tail = 0.5 * special.betainc(0.5 * df, 0.5, df / (df + safe * safe))
+        square, dof = value * value, np.asarray(anp._primal_value(df))
+        small, near = square < 1e-6 * dof, square < dof
+        safe = anp.where(small, 1.0, z)
+        z2 = safe * safe
+        # each form at points of its own only (the other's derivative may be inf there,
+        # and 0 * inf is NaN in reverse mode): z^2 = df, x = 1/2, where it is not taken
+        z2_near, z2_far = anp.where(near, z2, df), anp.where(near, df, z2)
+        inner = 0.5 * special.betainc(0.5, 0.5 * df, z2_near / (df + z2_near))
+        tail = 0.5 * special.betainc(0.5 * df, 0.5, df / (df + z2_far))
+        close = anp.where(value < 0, 0.5 - inner, 0.5 + inner)
         away = anp.where(value < 0, tail, 1.0 - tail)
-        return anp.where(at_zero, 0.5 + anp.exp(self._logpdf(0.0, df)) * z, away)
+        zz = anp.where(small, z * z, 0.0)
+        series = 0.5 + anp.exp(self._logpdf(0.0, df)) * z * (
+            1.0 - (df + 1.0) / (6.0 * df) * zz
+            + (df + 1.0) * (df + 3.0) / (40.0 * df * df) * zz * zz)
+        return anp.where(small, series, anp.where(near, close, away))
 
 
 class _Gamma(_Standardised):
