@@ -309,3 +309,16 @@ def test_t_cdf_derivatives_near_zero(df):
         g = ad.grad(lambda z: stats.t.cdf(z, np.float32(df)))(np.float32(z))
         assert g.dtype == np.float32
         np.testing.assert_allclose(g, scipy_stats.t.pdf(z, df), rtol=1e-5)
+
+
+def test_sqrtm_without_a_real_root_is_an_error():
+    from ad.scipy import linalg as ad_linalg
+    # the iteration wandered for 30 steps and returned R with R @ R far from A
+    for a in (np.array([[4.0, 1.0], [1.0, 1e-4]]), np.diag([1.0, -1.0])):
+        with pytest.raises(np.linalg.LinAlgError, match="no real principal square root"):
+            ad_linalg.sqrtm(a)
+        with pytest.raises(np.linalg.LinAlgError, match="no real principal square root"):
+            ad.grad(lambda a: anp.sum(ad_linalg.sqrtm(a)))(a)
+    a = np.array([[4.0, 1.0], [1.0, 3.0]])
+    root = ad_linalg.sqrtm(a)
+    np.testing.assert_allclose(root @ root, a, rtol=1e-12)

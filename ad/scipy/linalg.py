@@ -80,16 +80,35 @@ def expm(a):
 
 
 def sqrtm(a, iterations: int = 30):
-    """The principal square root by the Denman-Beavers iteration (stops when converged)."""
+    """The principal square root by the Denman-Beavers iteration (stops when converged).
+    A real matrix without a real principal root (an eigenvalue on the closed negative real
+    axis: SciPy returns a complex one) raises `LinAlgError`, as one the iteration does not
+    settle on in `iterations` steps.
+
+    >>> sqrtm(np.array([[4.0, 0.0], [0.0, 9.0]]))
+    array([[2., 0.],
+           [0., 3.]])
+    """
     y, z = a, np.eye(anp.shape(a)[-1], dtype=float_dtype(a))
     settled = 0   # a few more steps once the value has converged, for the derivatives
+    no_root = ("sqrtm: the matrix has no real principal square root (an eigenvalue 0 or "
+               "on the negative real axis; scipy.linalg.sqrtm gives a complex one)")
     for _ in range(iterations):
-        y_next = 0.5 * (y + anp.linalg.inv(z))
-        z = 0.5 * (z + anp.linalg.inv(y))
+        try:
+            y_next = 0.5 * (y + anp.linalg.inv(z))
+            z = 0.5 * (z + anp.linalg.inv(y))
+        except np.linalg.LinAlgError:       # a singular iterate
+            raise np.linalg.LinAlgError(no_root) from None
         if np.allclose(np.asarray(anp._primal_value(y_next)),
                        np.asarray(anp._primal_value(y)), rtol=1e-14, atol=1e-14):
             settled += 1
         y = y_next
         if settled == 3:
             break
+    if not settled:    # not converged: still a root to 1e-8, or none (it wanders off)
+        value, target = np.asarray(anp._primal_value(y)), np.asarray(anp._primal_value(a))
+        if not np.isfinite(value).all() or np.linalg.norm(value @ value - target) > \
+                1e-8 * max(np.linalg.norm(target), 1e-300):
+            raise np.linalg.LinAlgError(f"{no_root}, or it needs more than {iterations} "
+                                        "iterations")
     return y
