@@ -270,3 +270,18 @@ def test_a_complex_output_without_a_derivative_has_zero_tangents():
         value, tangent = ad.jvp(f, (x,), (np.ones(2),))
         np.testing.assert_allclose(value, f(x))
         assert tangent.dtype.kind == "c" and not np.any(tangent)
+
+
+def test_where_with_an_unsafe_branch_as_documented():
+    # docs/conventions.md: reverse mode multiplies the unselected branch's 0 cotangent by
+    # sqrt's NaN partial at -1 (as JAX and PyTorch); a safe argument makes the modes agree
+    x = np.array([-1.0, 4.0])
+    unsafe = lambda x: anp.sum(anp.where(x > 0, anp.sqrt(x), x ** 2))      # noqa: E731
+    safe = lambda x: anp.sum(anp.where(x > 0, anp.sqrt(anp.where(x > 0, x, 1.0)),  # noqa: E731
+                                       x ** 2))
+    np.testing.assert_allclose(ad.jacfwd(unsafe)(x), [-2.0, 0.25])
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(ad.grad(unsafe)(x)[0])
+    for mode in (ad.grad, ad.jacfwd, lambda f: ad.grad(f, compile=True)):
+        np.testing.assert_allclose(mode(safe)(x), [-2.0, 0.25])
+    np.testing.assert_allclose(np.diag(ad.hessian(safe)(x)), [2.0, -1 / 32])
