@@ -256,3 +256,20 @@ def test_reductions_and_scans_over_an_empty_axis():
 def test_a_fold_over_several_axes_is_refused_as_numpy_does():
     with pytest.raises(ValueError, match="not reorderable"):
         ad.grad(lambda x: anp.sum(np.subtract.reduce(x, axis=None)))(np.ones((2, 3)))
+
+
+def test_reductions_of_a_list_of_traced_values_stack_it_as_numpy_does():
+    x = np.array([1.0, 2.0])
+    cases = {   # f, its gradient at x
+        "sum": (lambda x: anp.sum([x[0], x[1] * 2.0]), [1.0, 2.0]),
+        "max": (lambda x: anp.max([x[0], x[1] * 2.0]), [0.0, 2.0]),
+        "min of a tuple": (lambda x: anp.min((x[0], 3.0)), [1.0, 0.0]),
+        "mean": (lambda x: anp.mean([x[0], x[1]]), [0.5, 0.5]),
+        "prod": (lambda x: anp.prod([x[0], x[1]]), [2.0, 1.0]),
+        "std": (lambda x: anp.std([x[0], x[1]]), [-0.5, 0.5]),
+        "norm": (lambda x: anp.linalg.norm([x[0], x[1]]), x / np.sqrt(5.0)),
+    }
+    for name, (f, expected) in cases.items():
+        np.testing.assert_allclose(ad.grad(f)(x), expected, rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(ad.jacfwd(f)(x), expected, rtol=1e-12, err_msg=name)
+    assert anp.sum([1.0, 2.0]) == 3.0 and anp.max([[1, 5], [2, 3]], axis=0).tolist() == [2, 5]

@@ -429,13 +429,16 @@ def _in_dtype(value, dtype):
 
 
 def _accumulating(a, dtype):
-    """`a` in the dtype a reduction's dtype= names: NumPy accumulates in it (a float32
-    sum with dtype=float64 adds in float64), so the cast comes first."""
+    """`a` (a list of traced values stacked, as NumPy takes a list) in the dtype a
+    reduction's dtype= names: NumPy accumulates in it (a float32 sum with dtype=float64
+    adds in float64), so the cast comes first."""
+    a = _operand(a)
     return a if dtype is None else astype(a, dtype)
 
 
 def _extremum(primitive, pick, a, axis, keepdims, initial, where, function: str):
     """max/min with NumPy's initial= and where= (where needs initial, as in NumPy)."""
+    a = _operand(a)
     if where is not None:
         if initial is None:
             raise ValueError(f"reduction operation '{function}' does not have an identity, "

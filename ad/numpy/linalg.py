@@ -389,6 +389,7 @@ def norm(x, ord=None, axis=None, keepdims: bool = False):
     >>> float(norm(_np.array([3.0, 4.0])))
     5.0
     """
+    x = _anp._operand(x)          # a list of traced values stacked, as NumPy takes a list
     nd = _anp.ndim(x)
     x = _float(x)
     if axis is None:
