@@ -10,7 +10,6 @@ dtype. Imports `ad.errors`, `ad.context`, `ad.primitive`, `ad.forward`, `ad.reve
 """
 from __future__ import annotations
 
-import operator
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -34,13 +33,30 @@ def check_callable(f, transform: str) -> None:
         raise TypeError(f"{transform}: expected a function, got {type(f).__name__}")
 
 
+def argnums_items(argnums, transform: str, f) -> tuple[int, ...]:
+    """argnums as a tuple of ints, its type checked: True is not argnums 1, nor 1.0 (or a
+    NumPy integer: int(...) it) argnums 1."""
+    def refuse():
+        raise TypeError(f"{transform}({name_of(f)}): argnums must be an int or a tuple of "
+                        f"ints, not {argnums!r}") from None
+    if isinstance(argnums, (bool, np.bool_, np.integer)):
+        refuse()
+    try:
+        items = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    except TypeError:
+        refuse()
+    if any(isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer))
+           for a in items):
+        refuse()
+    return tuple(int(a) for a in items)
+
+
 def normalize_argnums(argnums, nargs: int, transform: str, f) -> tuple[int, ...]:
-    items = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    items = argnums_items(argnums, transform, f)
     if not items:
         raise ValueError(f"{transform}({name_of(f)}): argnums is empty")
     normalised = []
     for a in items:
-        a = operator.index(a)
         if not -nargs <= a < nargs:
             raise ValueError(f"{transform}({name_of(f)}): argnums {a} is out of range for a call "
                              f"with {nargs} positional argument(s)")

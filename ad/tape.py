@@ -349,6 +349,23 @@ def _ranges(total: int, chunk: int) -> list[tuple[int, int]]:
     return [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
 
 
+def chunk_of(chunk_size, where: str = "") -> int | None:
+    """A `chunk_size=` checked: None (the planner's), or a positive integer as an int. 0,
+    2.5, True or "2" is a mistake to name, not the default or 2 (the transforms check it
+    when made: their caches are keyed by it, and True == 1 as a key).
+
+    >>> chunk_of(None), chunk_of(np.int64(4))
+    (None, 4)
+    """
+    if chunk_size is None:
+        return None
+    if isinstance(chunk_size, (bool, np.bool_)) or not isinstance(chunk_size, (int, np.integer)) \
+            or chunk_size < 1:
+        raise ValueError(f"{where + ': ' if where else ''}chunk_size must be a positive integer "
+                         f"(None: the planner's), not {chunk_size!r}")
+    return int(chunk_size)
+
+
 def plan_blocks(in_shapes: Sequence[tuple[int, ...]], out_shapes: Sequence[tuple[int, ...]],
                 chunk_size: int | None = None, carried: int | None = None,
                 groups: tuple[int, int] | None = None) -> BlockPlan:
@@ -374,12 +391,8 @@ def plan_blocks(in_shapes: Sequence[tuple[int, ...]], out_shapes: Sequence[tuple
     """
     n = sum(math.prod(s) for s in in_shapes)
     m = sum(math.prod(s) for s in out_shapes)
-    if chunk_size is not None:     # 0 or 2.5 is a mistake to name, not the default or 2
-        if (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer))
-                or chunk_size < 1):
-            raise ValueError(f"chunk_size must be a positive integer (None: the planner's), "
-                             f"not {chunk_size!r}")
-        chunk = int(chunk_size)
+    if chunk_size is not None:
+        chunk = chunk_of(chunk_size)
     else:
         largest = max([math.prod(s) for s in (*in_shapes, *out_shapes)], default=1)
         chunk = max(1, min(CHUNK_SIZE, CHUNK_BUDGET // max(largest, 1)))
@@ -390,5 +403,5 @@ def plan_blocks(in_shapes: Sequence[tuple[int, ...]], out_shapes: Sequence[tuple
     return BlockPlan(int(n), int(m), chunk)
 
 
-__all__ = ["Tape", "Dropped", "CONSTANT", "NO_PARAMS", "BlockPlan", "plan_blocks", "CHUNK_SIZE",
-           "CHUNK_BUDGET"]
+__all__ = ["Tape", "Dropped", "CONSTANT", "NO_PARAMS", "BlockPlan", "plan_blocks", "chunk_of",
+           "CHUNK_SIZE", "CHUNK_BUDGET"]

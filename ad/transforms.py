@@ -30,9 +30,9 @@ from ad.cost.memory import RecomputePlan, check_budget, footprint, plan_recomput
 from ad.errors import DTypeError, ShapeError
 from ad.primitive import Tracer, float_dtype, primal_value, shape_of, value_dtype
 from ad.reverse import MeasuringLevel, RecomputingLevel
-from ad.tape import CHUNK_BUDGET, CHUNK_SIZE, BlockPlan, plan_blocks
-from ad.recording import (Recording, as_scalar, check_callable, flatten_inputs, name_of,
-                          normalize_argnums, per_argnum)
+from ad.tape import CHUNK_BUDGET, CHUNK_SIZE, BlockPlan, chunk_of, plan_blocks
+from ad.recording import (Recording, argnums_items, as_scalar, check_callable,
+                          flatten_inputs, name_of, normalize_argnums, per_argnum)
 from ad.recording import push_forward as _push_forward   # the name tests patch
 from ad.distributed import RETRIES
 
@@ -528,6 +528,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
            [0., 3., 2.]])
     """
     check_callable(f, "jacfwd")
+    chunk_size = chunk_of(chunk_size, f"jacfwd({name_of(f)})")
     if executor is not None:
         return _distributed(f, argnums, "forward", chunk_size, executor, retries, progress,
                             "jacfwd", compile, holomorphic)
@@ -594,6 +595,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
            [0., 3., 2.]])
     """
     check_callable(f, "jacrev")
+    chunk_size = chunk_of(chunk_size, f"jacrev({name_of(f)})")
     if executor is not None:
         return _distributed(f, argnums, "reverse", chunk_size, executor, retries, progress,
                             "jacrev", compile, holomorphic)
@@ -676,6 +678,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
     ((1000,), 'reverse')
     """
     check_callable(f, "jacobian")
+    chunk_size = chunk_of(chunk_size, f"jacobian({name_of(f)})")
     if sparse:
         return _sparse(f, argnums, mode, sparse, chunk_size, dense_output, False, "jacobian",
                        (executor, retries, progress) if executor is not None else None)
@@ -737,7 +740,8 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
 
     # the choice depends on shapes: decided once per signature, and shared by every
     # jacobian(f) of the same f and options (an inline `ad.jacobian(f)(x)` in a loop)
-    decisions = _decisions_of(f, (argnums if isinstance(argnums, int) else tuple(argnums),
+    decisions = _decisions_of(f, (argnums if isinstance(argnums, int) else
+                                  argnums_items(argnums, "jacobian", f),
                                   chunk_size, settle, holomorphic))
     transforms: dict = {}  # (signature, mode) -> its jacfwd / jacrev, made on first use
 
@@ -876,6 +880,7 @@ def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | 
            [ 0., 12.]])
     """
     check_callable(f, "hessian")
+    chunk_size = chunk_of(chunk_size, f"hessian({name_of(f)})")
     if sparse:
         return _sparse(f, argnums, "auto", sparse, chunk_size, dense_output, True, "hessian",
                        (executor, retries, progress) if executor is not None else None)

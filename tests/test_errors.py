@@ -93,6 +93,37 @@ def test_argnums_out_of_range_or_duplicated():
         ad.jacobian(lambda x, y: x * y, argnums=-3)(1.0, 2.0)
 
 
+def test_argnums_of_another_type_is_named():
+    # True was taken as argnums 1 (silently d/db); a float or NumPy integer failed unclearly
+    f = lambda a, b: a * b * b     # noqa: E731
+    for bad in (True, np.int64(1), 1.0, (0, True), (0, 1.0), "0", None):
+        with _raises(TypeError, "argnums must be an int or a tuple of ints"):
+            ad.grad(f, argnums=bad)(2.0, 3.0)
+        with _raises(TypeError, "argnums must be an int or a tuple of ints"):
+            ad.jacobian(f, argnums=bad)(2.0, 3.0)
+    assert ad.grad(f, argnums=[0, 1])(2.0, 3.0) == (9.0, 12.0)
+
+
+def test_chunk_size_is_checked_when_the_transform_is_made():
+    # jacobian/jacfwd cache per chunk_size: True (== 1 as a key) or 2.0 (== 2) slipped past
+    # the check after an int, and executor= never checked it
+    from concurrent.futures import ThreadPoolExecutor
+    f = lambda x: anp.sin(x) * x[0]    # noqa: E731
+    x = np.array([1.0, 2.0, 3.0])
+    ad.jacfwd(f, compile=True, chunk_size=1)(x)
+    ad.jacobian(f, chunk_size=2)(x)
+    with ThreadPoolExecutor(1) as pool:
+        for bad in (True, 0, -1, 2.0, np.float64(2.0), "2"):
+            for make in (lambda: ad.jacfwd(f, compile=True, chunk_size=bad),
+                         lambda: ad.jacobian(f, chunk_size=bad),
+                         lambda: ad.jacrev(f, chunk_size=bad),
+                         lambda: ad.hessian(lambda x: anp.sum(f(x)), chunk_size=bad),
+                         lambda: ad.jacobian(f, chunk_size=bad, executor=pool)):
+                with _raises(ValueError, "chunk_size must be a positive integer"):
+                    make()
+    assert ad.jacfwd(f, chunk_size=np.int64(2))(x).shape == (3, 3)
+
+
 def test_has_aux_needs_a_pair():
     with _raises(TypeError, "has_aux=True", "pair (output, aux)"):
         ad.grad(lambda x: x * 2, has_aux=True)(1.0)
