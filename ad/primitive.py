@@ -189,6 +189,11 @@ class Primitive:
         self.__doc__ = doc or getattr(impl, "__doc__", None)
 
     def __call__(self, *args, **params):
+        if len(args) != self.arity and self.arity >= 0:   # (-1: variadic)
+            raise TypeError(
+                f"{self.name} takes {self.arity} positional argument(s), {len(args)} given"
+                + (" (NumPy would take the next as out=, which ad does not support: assign "
+                   "the result instead)" if len(args) == self.arity + 1 else ""))
         return bind(self, args, params)
 
     def __repr__(self) -> str:

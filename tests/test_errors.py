@@ -303,3 +303,46 @@ def test_a_user_rule_of_the_wrong_shape_is_named_or_broadcast():
     for transform in (ad.jacrev, lambda f: ad.grad(lambda z: f(z).sum())):
         with pytest.raises(ad.ShapeError, match="cotangent of shape \\(2, 3, 2\\)"):
             transform(lambda z: p(C, z))(y)
+
+
+_NUMPY_REFUSES = {   # each returned a value on traced input (NumPy raises on plain input)
+    "where(cond, x) without y": lambda M, a: M.where(a > 2, a),
+    "partition kth out of bounds": lambda M, a: M.partition(a, 5),
+    "diff n=-1": lambda M, a: M.diff(a, n=-1),
+    "linspace num=-1": lambda M, a: M.linspace(a[0, 0], a[0, 1], -1),
+    "linspace num=2.5": lambda M, a: M.linspace(a[0, 0], a[0, 1], 2.5),
+    "fft n=-1": lambda M, a: M.fft.fft(a, n=-1),
+    "fft n=2.5": lambda M, a: M.fft.fft(a, n=2.5),
+    "select 1 condition, 2 choices": lambda M, a: M.select([a > 1], [a, a]),
+    "sort kind='bogus'": lambda M, a: M.sort(a, kind="bogus"),
+    "vsplit of 1-D": lambda M, a: M.vsplit(a[0], 1),
+    "average with zero weights": lambda M, a: M.average(a[0], weights=np.zeros(3)),
+    "multi_dot of one array": lambda M, a: M.linalg.multi_dot([a]),
+}
+
+
+@pytest.mark.parametrize("name", list(_NUMPY_REFUSES))
+def test_what_numpy_refuses_is_refused_on_traced_values_too(name):
+    fn = _NUMPY_REFUSES[name]
+    a = np.arange(1.0, 7.0).reshape(2, 3)
+    with pytest.raises(Exception) as numpy_error:
+        fn(np, a.copy())
+    with pytest.raises(type(numpy_error.value)):
+        ad.vjp(lambda x: fn(anp, x), a.copy())
+
+
+def test_a_third_positional_argument_of_a_binary_function_is_refused():
+    # NumPy takes it as out=; ad added it in (add(a, a, a) was 3a, its grad an IndexError)
+    with _raises(TypeError, "add takes 2 positional argument", "out="):
+        ad.grad(lambda a: anp.sum(anp.add(a, a, a)))(np.ones(2))
+    with _raises(TypeError, "multiply takes 2 positional argument"):
+        ad.jvp(lambda a: anp.multiply(a, a, a), (np.ones(2),), (np.ones(2),))
+
+
+def test_cov_with_no_degrees_of_freedom_is_inf_as_numpy():
+    a = np.arange(1.0, 7.0).reshape(2, 3)
+    with pytest.warns(RuntimeWarning):
+        expected = np.cov(a, ddof=10)
+    with pytest.warns(RuntimeWarning, match="Degrees of freedom"):
+        value = ad.vjp(lambda x: anp.cov(x, ddof=10), a)[0]
+    np.testing.assert_array_equal(value, expected)

@@ -226,6 +226,8 @@ def where(condition, x=None, y=None):
     """Elementwise select; with one argument, the indices where `condition` holds."""
     if x is None and y is None:
         return _np.where(_primal_value(condition))
+    if x is None or y is None:
+        raise ValueError("where: either both or neither of x and y should be given")
     if (isinstance(condition, _Tracer) and getattr(condition._level, "selects", False)
             and condition.dtype == bool):
         # a compiled tape's recording: the mask stays traced, recomputed at each replay
@@ -303,6 +305,9 @@ def linspace(start, stop, num: int = 50, endpoint: bool = True, retstep: bool = 
                             axis=axis)
     if ndim(start) or ndim(stop) or axis != 0:
         raise NotImplementedError("ad.numpy.linspace: traced endpoints must be scalars")
+    num = operator.index(num)
+    if num < 0:
+        raise ValueError(f"linspace: Number of samples, {num}, must be non-negative.")
     steps = (num - 1) if endpoint else num
     fraction = _np.arange(num) / _builtins.max(steps, 1)
     step = (stop - start) / _builtins.max(steps, 1)

@@ -76,6 +76,9 @@ def take_along_axis(arr, indices, axis=-1):
 @_implements(np.select)
 def select(condlist, choicelist, default=0.0):
     """The first choice whose condition holds, elementwise (nested `where`)."""
+    condlist, choicelist = list(condlist), list(choicelist)
+    if len(condlist) != len(choicelist):
+        raise ValueError("select: list of cases must be same length as list of conditions")
     result = default
     for condition, choice in reversed(list(zip(condlist, choicelist))):
         result = anp.where(condition, choice, result)

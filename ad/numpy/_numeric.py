@@ -34,6 +34,9 @@ def diff(a, n: int = 1, axis: int = -1, prepend=None, append=None):
     array([2., 2.])
     """
     a = anp._operand(a)
+    n = operator.index(n)
+    if n < 0:
+        raise ValueError(f"diff: order must be non-negative but got {n}")
     nd = anp.ndim(a)
     axis = _axis(axis, nd, "diff")
     pieces = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 
 import numpy as np
 
@@ -185,6 +186,8 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
                 anp.reshape(weights, tuple(-1 if i == axis else 1 for i in range(anp.ndim(a)))),
                 anp.shape(a))
         total = anp.sum(weights, axis=axis, keepdims=keepdims)
+        if np.any(np.asarray(primal_value(total)) == 0.0):
+            raise ZeroDivisionError("Weights sum to zero, can't be normalized")
         result = anp.sum(a * weights, axis=axis, keepdims=keepdims) / total
     return (result, total) if returned else result
 
@@ -316,8 +319,14 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
         x = anp.concatenate([x, y2], axis=0)
     n = anp.shape(x)[1]
     ddof = (0 if bias else 1) if ddof is None else ddof
+    fact = n - ddof
+    if fact <= 0:                  # as NumPy: a warning, then a division by zero (inf)
+        import warnings
+        warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=2)
+        fact = 0.0
     centred = x - anp.mean(x, axis=1, keepdims=True)
-    c = (centred @ anp.conj(anp.transpose(centred))) / (n - ddof)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = (centred @ anp.conj(anp.transpose(centred))) / fact
     c = anp.squeeze(c) if anp.shape(c) == (1, 1) else c
     return c if dtype is None else anp.astype(c, dtype)
 
@@ -338,6 +347,10 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
     ones before, larger ones after (here: the sorted array, which is such a partition)."""
     if order is not None:
         raise NotImplementedError("ad.numpy.partition: order= is not supported")
+    n = anp.shape(a)[axis] if axis is not None else math.prod(anp.shape(a))
+    for k in np.atleast_1d(kth).tolist():
+        if not -n <= operator.index(k) < n:
+            raise ValueError(f"kth(={k}) out of bounds ({n})")
     return sort(a, axis=axis)
 
 
@@ -504,6 +517,8 @@ def sort(a, axis=-1, kind=None, order=None):
     """
     if order is not None:
         raise NotImplementedError("ad.numpy.sort: order= (structured arrays) is not supported")
+    if kind not in (None, "quicksort", "mergesort", "heapsort", "stable"):
+        raise ValueError(f"sort kind must be one of 'quick', 'heap', or 'stable' (got {kind!r})")
     if axis is None:
         a, axis = anp.ravel(a), 0
     if not isinstance(a, Tracer):

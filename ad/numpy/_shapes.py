@@ -129,6 +129,8 @@ def hsplit(ary, indices_or_sections):
 
 @_implements(np.vsplit)
 def vsplit(ary, indices_or_sections):
+    if anp.ndim(ary) < 2:
+        raise ValueError("vsplit only works on arrays of 2 or more dimensions")
     return split(ary, indices_or_sections, axis=0)
 
 

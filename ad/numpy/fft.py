@@ -8,6 +8,8 @@ Imports `ad.numpy` (the package) and `ad.catalogue.fft`.
 """
 from __future__ import annotations
 
+import operator as _operator
+
 import numpy as _np
 
 from ad import numpy as _anp
@@ -54,6 +56,10 @@ def _norm(norm):
 def _transform(kind: str, a, s, axes, norm):
     if not isinstance(a, _Tracer):
         return getattr(_np.fft, kind + "n")(a, s=s, axes=axes, norm=norm)
+    if s is not None:          # NumPy's checks of the lengths (a traced input skips NumPy)
+        s = [None if n is None else _operator.index(n) for n in s]
+        if any(n is not None and n < 1 for n in s):
+            raise ValueError(f"{kind}: invalid number of FFT data points ({s}) specified")
     s, axes = _plan(a, s, axes, kind)
     if kind == "rfft" and a.dtype.kind == "c":
         raise TypeError("rfft: the input must be real")

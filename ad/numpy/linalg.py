@@ -315,6 +315,8 @@ def matrix_power(a, n: int):
 def multi_dot(arrays):
     """Chained dot products, left to right."""
     arrays = list(arrays)
+    if len(arrays) < 2:
+        raise ValueError("multi_dot: Expecting at least two arrays.")
     result = arrays[0]
     for a in arrays[1:]:
         result = _anp.dot(result, a)
