@@ -63,6 +63,12 @@ def _complex_check(transform: str, f, leaves, outs, holomorphic: bool,
             raise DTypeError(f"{transform}({name_of(f)}, holomorphic=True) needs complex "
                              f"inputs, but input leaf {real} is real; cast it, e.g. "
                              "x.astype(complex)")
+        real = next((k for k, v in enumerate(outs) if value_dtype(v).kind != "c"), None)
+        if real is not None:     # a real function of complex inputs is not holomorphic
+            raise DTypeError(f"{transform}({name_of(f)}, holomorphic=True) needs complex "
+                             f"outputs, as JAX's, but output leaf {real} is real (a real "
+                             "function of z is not holomorphic unless constant): drop "
+                             "holomorphic=True for the gradient of a real f of complex z")
         return
     where = first_complex(leaves) if real_inputs else None
     if where is not None:
@@ -533,8 +539,11 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
         return _distributed(f, argnums, "forward", chunk_size, executor, retries, progress,
                             "jacfwd", compile, holomorphic)
     if _compiling(compile, "jacfwd", f):
-        return _compiled_jacobian(f, argnums, chunk_size, "forward", "jacfwd",
-                                  jacfwd(f, argnums, chunk_size=chunk_size), compile)
+        interpreted = jacfwd(f, argnums, chunk_size=chunk_size, holomorphic=holomorphic)
+        if holomorphic:        # compiled tapes are real: a complex Jacobian runs interpreted
+            return interpreted
+        return _compiled_jacobian(f, argnums, chunk_size, "forward", "jacfwd", interpreted,
+                                  compile)
 
     @functools.wraps(f)
     def jacfwd_f(*args, **kwargs):
@@ -543,7 +552,10 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
         _complex_check("jacfwd", f, leaves, (), holomorphic, True, False)
 
         def dual_pass(blocks):
-            return _push_forward(f, args, kwargs, nums, leaves, structures, blocks, "jacfwd")
+            pushed = _push_forward(f, args, kwargs, nums, leaves, structures, blocks, "jacfwd")
+            if holomorphic:           # the outputs, once known, complex too
+                _complex_check("jacfwd", f, leaves, pushed[0], True, True, False)
+            return pushed
         plan = plan_blocks([np.shape(x) for x in leaves], (), chunk_size)
         return _forward_jacobian(dual_pass, leaves, structures, isinstance(argnums, int), plan)
 
@@ -600,8 +612,11 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
         return _distributed(f, argnums, "reverse", chunk_size, executor, retries, progress,
                             "jacrev", compile, holomorphic)
     if _compiling(compile, "jacrev", f):
-        return _compiled_jacobian(f, argnums, chunk_size, "reverse", "jacrev",
-                                  jacrev(f, argnums, chunk_size=chunk_size), compile)
+        interpreted = jacrev(f, argnums, chunk_size=chunk_size, holomorphic=holomorphic)
+        if holomorphic:        # compiled tapes are real: a complex Jacobian runs interpreted
+            return interpreted
+        return _compiled_jacobian(f, argnums, chunk_size, "reverse", "jacrev", interpreted,
+                                  compile)
 
     @functools.wraps(f)
     def jacrev_f(*args, **kwargs):
@@ -692,7 +707,10 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         raise ValueError(f"jacobian: mode must be 'auto', 'forward', 'reverse' or 'optimal', "
                          f"not {mode!r}")
     if _compiling(compile, "jacobian", f) and not isinstance(f, Chain):
-        interpreted = jacobian(f, argnums, mode, chunk_size=chunk_size, settle=settle)
+        interpreted = jacobian(f, argnums, mode, chunk_size=chunk_size, settle=settle,
+                               holomorphic=holomorphic)
+        if holomorphic:        # compiled tapes are real: a complex Jacobian runs interpreted
+            return interpreted
         return _compiled_jacobian(f, argnums, chunk_size,
                                   mode if mode in ("forward", "reverse") else "auto",
                                   "jacobian", interpreted, compile)

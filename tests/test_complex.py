@@ -290,3 +290,17 @@ def test_eig_of_real_and_complex_matrices(a, b):
     numeric = (matched(z + h * t) - matched(z - h * t)) / (2 * h)
     tangent = ad.jvp(anp.linalg.eigvals, (z,), (t,))[1]
     assert np.allclose(tangent, numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_holomorphic_needs_complex_outputs_and_compile_runs_it_interpreted():
+    z = np.array([1 + 1j, 2 - 1j])
+    real_out = lambda z: anp.abs(z) ** 2     # noqa: E731 - not holomorphic
+    for transform in (ad.jacrev, ad.jacfwd, ad.jacobian):
+        with pytest.raises(ad.DTypeError, match="needs complex outputs"):
+            transform(real_out, holomorphic=True)(z)
+    with pytest.raises(ad.DTypeError, match="needs complex outputs"):
+        ad.grad(lambda z: anp.sum(real_out(z)), holomorphic=True)(z)
+    expected = np.diag(2 * z)
+    for transform in (ad.jacrev, ad.jacfwd, ad.jacobian):   # compiled tapes are real
+        np.testing.assert_allclose(transform(lambda z: z ** 2, holomorphic=True,
+                                             compile=True)(z), expected)
