@@ -241,6 +241,9 @@ class Primitive:
                 raise NotDifferentiableError(
                     f"primitive '{self.name}' is not differentiable in argument {i}")
             term = rule(tangent, out, *primals, **params)
+            if term is None:              # (ad.ZERO is the zero tangent)
+                raise TypeError(f"primitive '{self.name}': its JVP rule for argument {i} "
+                                "returned None; return the tangent (ad.ZERO for none)")
             total = add_tangents(total, term)
         if total is not ZERO and self.n_outputs == 1 and self.name not in BUILTIN_NAMES:
             total = self._tangent_shaped(total, tangents, primals, out)   # a user's rule
@@ -262,12 +265,16 @@ class Primitive:
         if rule is None:
             raise NotDifferentiableError(
                 f"primitive '{self.name}' is not differentiable in argument {i}")
-        found = rule(cotangent, out, *primals, **params)
+        return self._cotangent_checked(i, rule(cotangent, out, *primals, **params),
+                                       cotangent, out, primals[i])
+
+    def _cotangent_checked(self, i: int, found, cotangent, out, primal):
+        """A user's VJP (or transpose) rule's cotangent, checked to be batch + the
+        argument's shape: another shape would be added into the argument's wrongly (or
+        broadcast), never silently (catalogue rules are property-tested instead)."""
         if found is not ZERO and self.n_outputs == 1 and self.name not in BUILTIN_NAMES:
-            # batch + the argument's shape: a rule's cotangent of another shape would be
-            # added into the argument's wrongly (or broadcast), never silently
             c_shape = shape_of(cotangent)
-            wanted = c_shape[:len(c_shape) - len(shape_of(out))] + shape_of(primals[i])
+            wanted = c_shape[:len(c_shape) - len(shape_of(out))] + shape_of(primal)
             if shape_of(found) != wanted:
                 raise ShapeError(f"primitive '{self.name}': its VJP rule for argument {i} "
                                  f"gave a cotangent of shape {shape_of(found)}, where the "

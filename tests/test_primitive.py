@@ -234,3 +234,21 @@ def test_a_user_primitive_can_be_declared_again():
     assert second.counts([(3,)], (3,), {}).flops == 3
     with pytest.raises(RegistrationError, match="built-in"):
         ad.defprimitive("exp", np.exp, jvp=(_id,), vjp=(_id,))
+
+
+def test_a_user_transpose_or_jvp_rule_of_the_wrong_kind_is_named():
+    # a deflinear transpose of another shape gave a gradient of the wrong shape, silently;
+    # a JVP rule returning None gave an object array of None as the tangent
+    x = np.array([1.0, 2.0, 3.0])
+    lin = ad.deflinear("test_short_transpose", lambda x: x * 2,
+                       transpose=(lambda ct, out, x: ct[..., :1],))
+    with pytest.raises(ad.ShapeError, match="test_short_transpose.*shape \\(1,\\).*\\(3,\\)"):
+        ad.grad(lambda x: anp.sum(lin(x)))(x)
+    none_jvp = ad.defprimitive("test_none_jvp", lambda x: x ** 3,
+                               jvp=(lambda t, out, x: None,),
+                               vjp=(lambda ct, out, x: 3 * x * x * ct,),
+                               cost=ad.PerElement(2, 4, 4, 1))
+    with pytest.raises(TypeError, match="test_none_jvp.*returned None"):
+        ad.jvp(none_jvp, (x,), (np.ones(3),))
+    with pytest.raises(TypeError, match="test_none_jvp takes 1 positional"):
+        none_jvp(x, x)

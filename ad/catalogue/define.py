@@ -243,12 +243,14 @@ class LinearPrimitive(Primitive):
     def vjp(self, i, cotangent, residuals, params, in_shape=None, out_shape=None):
         out, args = residuals
         if self.transpose_rule is not None:
-            return self.transpose_rule(i, cotangent, out, *args, **params)
-        rule = self.vjp_rules[i]
-        if rule is None:
-            raise NotDifferentiableError(
-                f"primitive '{self.name}' is not differentiable in argument {i}")
-        return rule(cotangent, out, *args, **params)
+            found = self.transpose_rule(i, cotangent, out, *args, **params)
+        else:
+            rule = self.vjp_rules[i]
+            if rule is None:
+                raise NotDifferentiableError(
+                    f"primitive '{self.name}' is not differentiable in argument {i}")
+            found = rule(cotangent, out, *args, **params)
+        return self._cotangent_checked(i, found, cotangent, out, args[i])
 
 
 def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None] | Callable,
