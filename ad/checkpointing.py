@@ -498,6 +498,9 @@ def loop(step: Callable, carry, n: int, *, checkpoints: int | str | None = None,
     if n < 0:
         raise ValueError(f"loop({name_of(step)}): n must be >= 0, not {n}")
     leaves, structure = _float_leaves(carry, f"loop({name_of(step)}) carry")
+    if not leaves:
+        raise ValueError(f"loop({name_of(step)}): the carry holds no arrays ({carry!r}): "
+                         "carry the state the steps update")
     packing = _Packing(leaves)
 
     def flat_step(vector):

@@ -346,3 +346,15 @@ def test_cov_with_no_degrees_of_freedom_is_inf_as_numpy():
     with pytest.warns(RuntimeWarning, match="Degrees of freedom"):
         value = ad.vjp(lambda x: anp.cov(x, ddof=10), a)[0]
     np.testing.assert_array_equal(value, expected)
+
+
+def test_empty_or_mismatched_arguments_are_named():
+    # each was an IndexError from deep inside ad.numpy
+    with _raises(ValueError, "need at least one array to concatenate"):
+        anp.concatenate([])
+    with _raises(ValueError, "fp and xp are not of the same length"):
+        ad.grad(lambda a: anp.sum(anp.interp(a, np.array([1.0, 2.0, 3.0]), np.ones(2))))(
+            np.array([1.5, 2.5]))
+    for carry in (None, ()):
+        with _raises(ValueError, "the carry holds no arrays"):
+            ad.loop(lambda c: c, carry, 3)

@@ -598,6 +598,8 @@ def broadcast_to(array, shape):
 def concatenate(arrays, axis=0):
     """Join arrays along an existing axis."""
     arrays = list(arrays)
+    if not arrays:
+        raise ValueError("need at least one array to concatenate")
     if axis is None:
         arrays, axis = [ravel(a) for a in arrays], 0
     nd = ndim(arrays[0])

@@ -180,6 +180,9 @@ def interp(x, xp, fp, left=None, right=None, period=None):
     points = np.asarray(primal_value(x))
     if knots.ndim != 1 or knots.size < 2:
         raise ValueError("interp: xp must be 1-D with at least two points")
+    if anp.shape(fp) != knots.shape:
+        raise ValueError(f"interp: fp and xp are not of the same length ({anp.shape(fp)} "
+                         f"and {knots.shape})")
     segment = np.clip(np.searchsorted(knots, points, side="right") - 1, 0, knots.size - 2)
     x0, x1 = anp.take(xp, segment), anp.take(xp, segment + 1)
     y0, y1 = anp.take(fp, segment), anp.take(fp, segment + 1)
