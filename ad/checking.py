@@ -16,11 +16,20 @@ from ad.transforms import jvp, vjp
 
 
 def _random_like(leaves, rng):
-    return [rng.standard_normal(np.shape(x)).astype(np.result_type(x)) for x in leaves]
+    """Random directions like `leaves` (complex ones in both parts)."""
+    out = []
+    for x in leaves:
+        draw = rng.standard_normal(np.shape(x))
+        if np.result_type(x).kind == "c":
+            draw = draw + 1j * rng.standard_normal(np.shape(x))
+        out.append(draw.astype(np.result_type(x)))
+    return out
 
 
 def _vdot(a_leaves, b_leaves) -> float:
-    return float(sum(np.vdot(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    """The real pairing Re(sum(a * b)) (unconjugated, JAX's for complex values: the VJP is
+    the JVP's transpose under it)."""
+    return float(sum(np.real(np.sum(np.asarray(a) * np.asarray(b)))
                      for a, b in zip(a_leaves, b_leaves)))
 
 
@@ -50,7 +59,8 @@ def check_grads(f: Callable, args: Sequence, order: int = 2, modes=("fwd", "rev"
     # custom_vjp's, is checked without a JVP)
     plus = tree.flatten(call(_axpy(eps, tangent, leaves)))[0]
     minus = tree.flatten(call(_axpy(-eps, tangent, leaves)))[0]
-    numeric = [(np.asarray(p, dtype=np.float64) - np.asarray(m, dtype=np.float64)) / (2 * eps)
+    numeric = [(np.asarray(p, dtype=np.result_type(p, np.float64))
+                - np.asarray(m, dtype=np.result_type(m, np.float64))) / (2 * eps)
                for p, m in zip(plus, minus)]
     if "fwd" in modes:
         out, out_tangent = jvp(call, (leaves,), (tangent,))

@@ -304,3 +304,16 @@ def test_holomorphic_needs_complex_outputs_and_compile_runs_it_interpreted():
     for transform in (ad.jacrev, ad.jacfwd, ad.jacobian):   # compiled tapes are real
         np.testing.assert_allclose(transform(lambda z: z ** 2, holomorphic=True,
                                              compile=True)(z), expected)
+
+
+def test_check_grads_takes_complex_functions():
+    # it cast the differences to float64, dropping imaginary parts: a right derivative
+    # failed (and a real f of complex z was checked along real directions only)
+    z = np.array([1 + 1j, 2 - 1j])
+    for f in (lambda z: z ** 2, lambda z: anp.abs(z) ** 2, lambda z: anp.sin(z) * anp.exp(z),
+              lambda z: anp.real(z) * anp.imag(z)):
+        ad.check_grads(f, (z,), order=2)
+    wrong = ad.custom_vjp(lambda x: anp.sin(x))
+    wrong.defvjp(lambda x: (anp.sin(x), x), lambda x, ct: (2.0 * ct * anp.cos(x),))
+    with pytest.raises(AssertionError, match="dot-product"):
+        ad.check_grads(wrong, (np.array([0.3, 0.5]),), order=1, modes=("rev",))
