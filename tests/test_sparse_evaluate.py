@@ -197,3 +197,16 @@ def test_bad_arguments_are_named():
         ad.jacobian(anp.sin, sparse=True, mode="optimal")
     with pytest.raises(SparsityError, match="scalar"):
         ad.hessian(anp.sin, sparse=True)(np.ones(3))
+
+
+def test_a_sparse_jacobian_inside_another_transform_is_named():
+    # the error blamed an np.asarray the program never wrote
+    x = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match="sparse=True.*inside another transform"):
+        ad.grad(lambda a: anp.sum(ad.jacobian(lambda y: y ** 3, sparse=True,
+                                              dense_output=True)(a)))(x)
+    with pytest.raises(TypeError, match="sparse=True.*inside another transform"):
+        ad.grad(lambda a: anp.sum(ad.hessian(lambda y: anp.sum(y ** 3 * a), sparse=True,
+                                             dense_output=True)(x)))(x)
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer"):
+        ad.jacobian(lambda y: y ** 3, sparse=True, chunk_size=2.5)

@@ -32,13 +32,14 @@ import numpy as np
 from ad import tree
 from ad.cost.calibration import current
 from ad.cost.counts import forward_cost, recorded_counts, reverse_cost
-from ad.errors import DTypeError
+from ad.context import inside_transform
+from ad.errors import DTypeError, TracerConversionError
 from ad.primitive import float_dtype, value_dtype
 from ad.recording import (Recording, as_scalar, check_callable, flatten_inputs, name_of,
                           normalize_argnums, per_argnum, push_forward)
 from ad.sparse import coloring
 from ad.sparse.detect import Detected, SparsityError, detect, gradient_of, require_scipy
-from ad.tape import plan_blocks
+from ad.tape import chunk_of, plan_blocks
 
 #: The strategies a sparse Jacobian is computed by, in the report's order.
 JACOBIAN_STRATEGIES = ("dense forward", "dense reverse", "column-coloured forward",
@@ -510,13 +511,24 @@ def sparse_transform(f: Callable, argnums: int | Sequence[int], *, hessian: bool
     if mode not in ("auto", *MODES):
         raise ValueError(f"{transform}(sparse=True): mode must be 'auto', 'forward', 'reverse' "
                          f"or 'bidirectional', not {mode!r}")
-    if chunk_size is not None and int(chunk_size) < 1:
-        raise ValueError(f"chunk_size must be a positive integer, not {chunk_size!r}")
+    chunk_size = chunk_of(chunk_size, f"{transform}({name_of(f)}, sparse=True)")
     require_scipy()
     prepared_by: dict = {}
 
     @functools.wraps(f)
     def sparse_f(*args, **kwargs):
+        try:
+            return evaluated(*args, **kwargs)
+        except TracerConversionError:
+            if not inside_transform():
+                raise
+            raise TypeError(
+                f"{transform}({name_of(f)}, sparse=True) was called inside another transform "
+                "whose values reach it (as arguments or through a closure): the sparse "
+                "evaluation works on plain values and would drop that derivative; use the "
+                f"dense ad.{transform} there") from None
+
+    def evaluated(*args, **kwargs):
         nums = normalize_argnums(argnums, len(args), transform, f)
         key = _signature(args, kwargs, nums)
         prepared = prepared_by.get(key) if key is not None else None
