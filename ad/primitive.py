@@ -189,6 +189,8 @@ class Primitive:
         self.__doc__ = doc or getattr(impl, "__doc__", None)
 
     def __call__(self, *args, **params):
+        if params and getattr(self, "elementwise", False):
+            params = _ufunc_keywords(self.name, params)
         if len(args) != self.arity and self.arity >= 0:   # (-1: variadic)
             raise TypeError(
                 f"{self.name} takes {self.arity} positional argument(s), {len(args)} given"
@@ -466,6 +468,27 @@ def register(primitive: Primitive) -> Primitive:
 
 
 # ----------------------------------------------------------------------------- bind
+#: NumPy's ufunc keywords at the values that change nothing (others are refused by name).
+_UFUNC_DEFAULTS = {"out": None, "where": True, "dtype": None, "casting": "same_kind",
+                   "order": "K", "subok": True, "signature": None}
+
+
+def _ufunc_keywords(name: str, params: dict) -> dict:
+    """An elementwise primitive's keywords with NumPy's ufunc ones taken off: at their
+    defaults they change nothing; any other value (where=mask, dtype=int, casting='bogus')
+    is refused by name, never silently ignored."""
+    rest = {}
+    for key, value in params.items():
+        if key not in _UFUNC_DEFAULTS:
+            rest[key] = value
+        elif not (value is _UFUNC_DEFAULTS[key] or (isinstance(value, str)
+                                                     and value == _UFUNC_DEFAULTS[key])):
+            raise TypeError(f"{name}: NumPy's ufunc keyword {key}={value!r} is not supported "
+                            "by ad (compute, then select with ad.numpy.where or cast with "
+                            ".astype)")
+    return rest
+
+
 def bind(primitive: Primitive, args: Sequence[Any], params: dict):
     """Apply `primitive`: the innermost level among `args` processes it, else evaluate."""
     top = None

@@ -358,3 +358,23 @@ def test_empty_or_mismatched_arguments_are_named():
     for carry in (None, ()):
         with _raises(ValueError, "the carry holds no arrays"):
             ad.loop(lambda c: c, carry, 3)
+
+
+def test_numpy_keywords_that_would_change_the_result_are_refused():
+    # each was silently ignored on traced values: sin(a, where=mask) was sin everywhere,
+    # axis=True was axis 1, flip over a repeated axis flipped twice
+    a = np.linspace(0.1, 1.0, 6).reshape(2, 3)
+    for fn, what in ((lambda a: anp.sin(a, where=a > 0.5), "where="),
+                     (lambda a: anp.sin(a, dtype=int), "dtype="),
+                     (lambda a: anp.exp(a, casting="bogus"), "casting="),
+                     (lambda a: anp.exp(a, order="Q"), "order=")):
+        with _raises(TypeError, "ufunc keyword", what):
+            ad.vjp(fn, a)
+    np.testing.assert_allclose(ad.vjp(lambda a: anp.sin(a, where=True, casting="same_kind"),
+                                      a)[0], np.sin(a))
+    for fn in (lambda a: anp.sum(a, axis=True), lambda a: anp.cumsum(a, axis=True),
+               lambda a: anp.take(a, [0], axis=True), lambda a: anp.max(a, axis=(0, True))):
+        with _raises(TypeError, "axis must be an integer"):
+            ad.vjp(fn, a)
+    with _raises(ValueError, "repeated axis"):
+        ad.vjp(lambda a: anp.flip(a, axis=(0, 0)), a)

@@ -345,6 +345,8 @@ def real_if_close(a, tol=100):
 # ----------------------------------------------------------------------------- axes helpers
 def _axis(axis, nd: int, function: str) -> int:
     """Normalise one axis to a non-negative int, with NumPy's AxisError when out of range."""
+    if isinstance(axis, (bool, _np.bool_)):
+        raise TypeError(f"{function}: axis must be an integer, not {axis!r}")
     return _axes(operator.index(axis), nd, function)[0]
 
 
@@ -375,6 +377,8 @@ def _axes(axis, nd: int, function: str) -> tuple[int, ...]:
     items = axis if isinstance(axis, (tuple, list)) else (axis,)
     out = []
     for a in items:
+        if isinstance(a, (bool, _np.bool_)):      # True is not axis 1 (NumPy refuses it)
+            raise TypeError(f"{function}: axis must be an integer, not {a!r}")
         a = operator.index(a)
         if not -nd <= a < _builtins.max(nd, 1):
             raise _np.exceptions.AxisError(f"{function}: axis {a} is out of bounds for an "

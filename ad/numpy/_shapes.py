@@ -192,6 +192,8 @@ def flip(m, axis=None):
     nd = anp.ndim(m)
     axes = range(nd) if axis is None else [
         _axis(a, nd, "flip") for a in (axis if isinstance(axis, (tuple, list)) else [axis])]
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"flip: repeated axis in {axis}")
     index = [slice(None)] * nd
     for a in axes:
         index[a] = slice(None, None, -1)
