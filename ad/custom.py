@@ -105,7 +105,10 @@ def _tangent_leaves(name: str, tangent, out, out_structure):
             len(tangent) == len(outs) and any(t is None for t in tangent):
         leaves = list(tangent)
     else:
-        leaves = tree.flatten(tangent)[0]
+        leaves, structure = tree.flatten(tangent)
+        if structure != out_structure and len(leaves) == len(outs):  # matched by position
+            raise TypeError(f"custom_jvp({name}): the rule's tangent has the structure "
+                            f"{structure}, the result {out_structure}")
     if len(leaves) != len(outs):
         raise TypeError(f"custom_jvp({name}): the rule's tangent has {len(leaves)} leaves, "
                         f"the result {len(outs)}")
@@ -237,10 +240,14 @@ def _cotangent_leaves(name: str, grads, args) -> list:
         if grad is None:
             leaves.extend(_zeros_like(x) for x in arg_leaves)
             continue
-        grad_leaves = tree.flatten(grad)[0]
+        grad_leaves, grad_structure = tree.flatten(grad)
         if len(grad_leaves) != len(arg_leaves):
             raise TypeError(f"custom_vjp({name}): bwd's cotangent for argument {i} has "
                             f"{len(grad_leaves)} leaves, the argument {len(arg_leaves)}")
+        if grad_structure != tree.structure(arg):   # leaves match by position: keys too
+            raise TypeError(f"custom_vjp({name}): bwd's cotangent for argument {i} has "
+                            f"the structure {grad_structure}, the argument "
+                            f"{tree.structure(arg)}")
         for g, x in zip(grad_leaves, arg_leaves):
             if shape_of(g) != shape_of(x):
                 raise ShapeError(f"custom_vjp({name}): bwd's cotangent for argument {i} has "

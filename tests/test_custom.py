@@ -241,3 +241,17 @@ def test_a_closure_over_the_differentiated_value_is_named():
         return anp.sum(f(x))
     with pytest.raises(ad.LevelError, match="custom_jvp.*closure"):
         ad.grad(loss)(np.array([0.1, 0.2]))
+
+
+def test_a_rule_s_pytree_of_other_keys_is_named_not_matched_by_position():
+    # bwd's {"c", "b"} for an argument {"a", "b"} swapped the derivatives, silently
+    f = ad.custom_vjp(lambda d: anp.sum(d["a"] * 1.0 + d["b"] * 10.0))
+    f.defvjp(lambda d: (f(d), None),
+             lambda r, g: ({"c": g * np.ones(3), "b": g * 10 * np.ones(3)},))
+    with pytest.raises(TypeError, match="structure"):
+        ad.grad(f)({"a": np.ones(3), "b": np.ones(3)})
+    g = ad.custom_jvp(lambda x: {"a": anp.sin(x), "b": anp.cos(x)})
+    g.defjvp(lambda p, t: ({"a": anp.sin(p[0]), "b": anp.cos(p[0])},
+                           {"b": -anp.sin(p[0]) * t[0], "c": anp.cos(p[0]) * t[0]}))
+    with pytest.raises(TypeError, match="structure"):
+        ad.jvp(g, (np.ones(2),), (np.ones(2),))
