@@ -57,6 +57,11 @@ def _complex_check(transform: str, f, leaves, outs, holomorphic: bool,
     real outputs, since only then is the result the derivative the user means."""
     def first_complex(values):      # dtypes only: no traced value is read
         return next((k for k, v in enumerate(values) if value_dtype(v).kind == "c"), None)
+    for k, out in enumerate(outs):   # an integer or boolean result has no derivative
+        dtype = value_dtype(out)
+        if dtype.kind not in "fc":
+            raise DTypeError(f"{transform}({name_of(f)}): output leaf {k} has dtype {dtype}; "
+                             "a derivative needs a floating-point output")
     if holomorphic:
         real = next((k for k, v in enumerate(leaves) if value_dtype(v).kind != "c"), None)
         if real is not None:
@@ -239,9 +244,6 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
         out = recording.out_primals[0]
         dtype = np.result_type(out)
         _complex_check("grad", f, recording.in_primals, [out], holomorphic, False, True)
-        if dtype.kind not in "fc":
-            raise DTypeError(f"grad({name_of(f)}): the output has dtype {dtype}; a gradient "
-                             "needs a floating-point output")
         grads = recording.pull([np.ones((), dtype=dtype)], consume=True)
         grads = per_argnum(recording.structures, [as_scalar(g) for g in grads],
                             single=isinstance(argnums, int))
@@ -553,8 +555,8 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
 
         def dual_pass(blocks):
             pushed = _push_forward(f, args, kwargs, nums, leaves, structures, blocks, "jacfwd")
-            if holomorphic:           # the outputs, once known, complex too
-                _complex_check("jacfwd", f, leaves, pushed[0], True, True, False)
+            # the outputs, once known: floats (complex too, with holomorphic)
+            _complex_check("jacfwd", f, leaves, pushed[0], holomorphic, True, False)
             return pushed
         plan = plan_blocks([np.shape(x) for x in leaves], (), chunk_size)
         return _forward_jacobian(dual_pass, leaves, structures, isinstance(argnums, int), plan)

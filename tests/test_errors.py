@@ -378,3 +378,15 @@ def test_numpy_keywords_that_would_change_the_result_are_refused():
             ad.vjp(fn, a)
     with _raises(ValueError, "repeated axis"):
         ad.vjp(lambda a: anp.flip(a, axis=(0, 0)), a)
+
+
+def test_an_integer_or_boolean_output_has_no_jacobian():
+    # jacrev and jacobian gave zeros, hessian of an int output too; grad raised
+    x = np.ones(3)
+    for transform in (ad.jacrev, ad.jacfwd, ad.jacobian):
+        with _raises(DTypeError, "output leaf 0 has dtype bool", "floating-point output"):
+            transform(lambda x: x > 0)(x)
+    with _raises(DTypeError, "dtype int64", "floating-point output"):
+        ad.hessian(lambda x: anp.sum(x).astype(np.int64))(x)
+    with _raises(DTypeError, "dtype bool"):
+        ad.grad(lambda x: anp.sum(x) > 0)(x)
