@@ -45,6 +45,8 @@ def check_grads(f: Callable, args: Sequence, order: int = 2, modes=("fwd", "rev"
     >>> import numpy as np, ad, ad.numpy as anp
     >>> ad.check_grads(lambda x: anp.sum(anp.tanh(x) ** 2), (np.array([0.1, -0.4]),))
     """
+    if not modes or not set(modes) <= {"fwd", "rev"}:
+        raise ValueError(f"check_grads: modes must name 'fwd' and/or 'rev', not {modes!r}")
     rng = rng or np.random.default_rng(0)
     args = tuple(args)
     leaves, structure = tree.flatten(args)

@@ -513,6 +513,13 @@ def loop(step: Callable, carry, n: int, *, checkpoints: int | str | None = None,
                 f"{out_structure} with {_Packing(out_leaves).key()}")
         return packing.pack(out_leaves)
 
+    if memory_budget is not None and checkpoints != "auto":
+        raise ValueError(f"loop({name_of(step)}): memory_budget= sizes checkpoints='auto' "
+                         f"only (checkpoints={checkpoints!r} would ignore it)")
+    if memory_budget is not None and (isinstance(memory_budget, bool) or not isinstance(
+            memory_budget, (int, np.integer, float)) or memory_budget < 0):
+        raise ValueError(f"loop({name_of(step)}): memory_budget must be a number of bytes "
+                         f">= 0, not {memory_budget!r}")
     if checkpoints is None:                      # the unrolled loop: every step taped
         vector = packing.pack(leaves)
         for _ in range(n):

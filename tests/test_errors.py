@@ -390,3 +390,24 @@ def test_an_integer_or_boolean_output_has_no_jacobian():
         ad.hessian(lambda x: anp.sum(x).astype(np.int64))(x)
     with _raises(DTypeError, "dtype bool"):
         ad.grad(lambda x: anp.sum(x) > 0)(x)
+
+
+def test_settings_that_were_silently_ignored_are_refused():
+    from ad.cost import matrix_chain
+    from ad.nn import functional as F
+    from ad.scipy import linalg as sl
+    with _raises(ValueError, "modes must name"):
+        ad.check_grads(lambda x: x * 2, (np.ones(2),), modes=("bogus",))
+    with _raises(ValueError, "dims must be positive integers"):
+        matrix_chain([10, -1, 3])
+    with _raises(ValueError, "trans must be"):
+        sl.solve_triangular(np.eye(2), np.ones(2), trans="X")
+    with _raises(ValueError, "memory_budget= sizes checkpoints='auto' only"):
+        ad.loop(lambda c: c * 0.5, np.ones(2), 4, checkpoints=2, memory_budget=1000)
+    with _raises(ValueError, "memory_budget must be a number of bytes"):
+        ad.loop(lambda c: c * 0.5, np.ones(2), 4, checkpoints="auto", memory_budget="1k")
+    x, w = np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2))
+    for call in (lambda: F.conv2d(x, w, stride=0), lambda: F.conv2d(x, w, dilation=0),
+                 lambda: F.max_pool2d(x, 0)):
+        with _raises(ValueError, "must be positive integers"):
+            call()

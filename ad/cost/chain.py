@@ -152,6 +152,10 @@ def matrix_chain(dims: Sequence[int]) -> ChainPlan:
     >>> plan.bracketing(), plan.cost, plan.forward, plan.reverse
     ('(J3 J2) J1', 200000, 20000000, 200000)
     """
+    if isinstance(dims, (str, bytes)) or any(
+            isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) or d < 1
+            for d in dims):
+        raise ValueError(f"matrix_chain: dims must be positive integers, not {dims!r}")
     dims = tuple(int(d) for d in dims)
     L = len(dims) - 1
     if L < 0:

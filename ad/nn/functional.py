@@ -246,6 +246,10 @@ def _patches(x, kernel, stride, padding, dilation, pad_value):
     kh, kw = kernel
     sh, sw = stride
     dh, dw = dilation
+    for name, pair in (("kernel size", kernel), ("stride", stride), ("dilation", dilation)):
+        if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
+               for v in pair):
+            raise ValueError(f"the {name} must be positive integers, not {tuple(pair)}")
     x = pad2d(x, padding, pad_value)
     h, w = anp.shape(x)[-2:]
     oh = (h - dh * (kh - 1) - 1) // sh + 1
