@@ -50,6 +50,8 @@ class _Custom:
     kind = "custom"
 
     def __init__(self, fun: Callable) -> None:
+        if not callable(fun):
+            raise TypeError(f"{type(self).__name__} needs a function, not {fun!r}")
         functools.update_wrapper(self, fun)
         self.fun = fun
         self._primitives: dict = {}

@@ -318,6 +318,10 @@ _NUMPY_REFUSES = {   # each returned a value on traced input (NumPy raises on pl
     "vsplit of 1-D": lambda M, a: M.vsplit(a[0], 1),
     "average with zero weights": lambda M, a: M.average(a[0], weights=np.zeros(3)),
     "multi_dot of one array": lambda M, a: M.linalg.multi_dot([a]),
+    "einsum with a digit subscript": lambda M, a: M.einsum("i1->i", a),
+    "nan_to_num(nan='x')": lambda M, a: M.nan_to_num(a, nan="x"),
+    "meshgrid indexing='zz'": lambda M, a: M.meshgrid(a[0], a[1], indexing="zz"),
+    "cov of 3-D": lambda M, a: M.cov(M.reshape(a, (1, 2, 3))),
 }
 
 

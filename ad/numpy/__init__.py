@@ -22,6 +22,7 @@ import builtins as _builtins
 import sys as _sys
 import inspect as _inspect
 import math
+import numbers as _numbers
 import operator
 from typing import Any as _Any
 
@@ -211,6 +212,9 @@ def nan_to_num(x, copy=True, nan: float = 0.0, posinf=None, neginf=None):
     array([1., 0.])
     """
     x = _operand(x)
+    for v in (nan, posinf, neginf):          # NumPy's: numbers
+        if not (v is None or isinstance(v, (_Tracer, _numbers.Number, _np.ndarray))):
+            raise TypeError(f"nan_to_num: nan, posinf and neginf must be numbers, not {v!r}")
     dtype = _value_dtype(x)                        # metadata: not a value read
     info = _np.finfo(dtype if dtype.kind == "f" else _np.float64)
     # the masks are comparisons of x (recomputed by a compiled tape), not values read;

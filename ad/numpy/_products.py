@@ -119,6 +119,11 @@ def einsum(subscripts, *operands, optimize=False, **kwargs):
     """
     if not isinstance(subscripts, str):   # the sublist form: op0, sublist0, op1, ...
         subscripts, operands = _from_sublists((subscripts,) + operands)
+    bad = sorted({c for c in subscripts if not (c.isalpha() and c.isascii()) and c not in
+                  ",->. "})
+    if bad:
+        raise ValueError(f"einsum: invalid subscript {bad[0]!r} in einstein sum subscripts "
+                         "string, subscripts must be letters")
     if kwargs.get("out") is not None:
         anp._no_out(kwargs["out"], "einsum")
     unknown = set(kwargs) - {"out", "dtype", "casting", "order"}

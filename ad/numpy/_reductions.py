@@ -308,6 +308,8 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     """Covariance matrix of the variables (rows, or columns when rowvar=False)."""
     if fweights is not None or aweights is not None:
         raise NotImplementedError("ad.numpy.cov: weights are not supported")
+    if anp.ndim(m) > 2 or (y is not None and anp.ndim(y) > 2):
+        raise ValueError("m has more than 2 dimensions")
     x = anp.atleast_2d(m)
     x = anp.astype(x, np.result_type(anp._value_dtype(x), np.float64))   # NumPy's dtype
     if not rowvar and anp.shape(x)[0] != 1:

@@ -391,6 +391,8 @@ def copy(a, order="K", subok=False):
 @_implements(np.meshgrid)
 def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     """Coordinate matrices from coordinate vectors, as numpy.meshgrid."""
+    if indexing not in ("xy", "ij"):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
     nd = len(xi)
     shapes = [(1,) * i + (-1,) + (1,) * (nd - i - 1) for i in range(nd)]
     if indexing == "xy" and nd > 1:  # the first two axes swap roles
