@@ -122,3 +122,17 @@ def test_float32_inputs_give_numpy_s_result_dtypes():
         value = value if isinstance(value, np.ndarray) else np.asarray(value)
         assert value.dtype == np.asarray(f(x)).dtype
         np.testing.assert_allclose(value, f(x), rtol=2e-6, atol=1e-6)
+
+
+def test_convolve_keeps_a_nan_or_inf_where_numpy_does():
+    # a Toeplitz product added 0 * nan into every output: [nan, nan, nan] for NumPy's
+    # [nan, nan, 1]
+    v = np.array([1.0, 2.0])
+    for a in (np.array([np.nan, 1.0]), np.array([1.0, np.inf, 2.0, 3.0])):
+        for mode in ("full", "same", "valid"):
+            with np.errstate(invalid="ignore"):
+                for ours, theirs in ((anp.convolve, np.convolve), (anp.correlate, np.correlate)):
+                    got = ad.vjp(lambda a: ours(a, v, mode), a)[0]
+                    np.testing.assert_array_equal(got, theirs(a, v, mode))
+    ad.check_grads(lambda a, v: anp.convolve(a, v), (np.linspace(-1, 1, 7),
+                                                      np.array([0.5, -1.0, 2.0])), order=2)

@@ -193,15 +193,6 @@ def interp(x, xp, fp, left=None, right=None, period=None):
     return anp.where(points > knots[-1], above, out)
 
 
-def _lags(n: int, m: int):
-    """Index pairs for a full convolution of lengths n and m: out[k] = sum_j a[j] v[k - j]."""
-    k = np.arange(n + m - 1)[:, None]
-    j = np.arange(n)[None, :]
-    lag = k - j
-    valid = (lag >= 0) & (lag < m)
-    return np.where(valid, lag, 0), valid
-
-
 def _array_like(x):
     """A traced value as it is; anything else (a list, a scalar) as a float array."""
     x = anp._operand(x)
@@ -209,10 +200,13 @@ def _array_like(x):
 
 
 def _convolve_full(a, v):
+    # full[k] = sum of a[j] v[k - j] over the band only: a product with the Toeplitz matrix
+    # would add 0 * nan into every output (NumPy's convolve keeps a NaN where it reaches)
     n, m = anp.shape(a)[0], anp.shape(v)[0]
-    lag, valid = _lags(n, m)
-    gathered = anp.where(valid, anp.take(v, lag), 0.0)       # (n + m - 1, n)
-    return gathered @ a
+    j, i = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
+    products = anp.take(a, j) * anp.take(v, i)
+    zeros = np.zeros(n + m - 1, np.result_type(anp._value_dtype(a), anp._value_dtype(v)))
+    return anp.at(zeros)[j + i].add(products)
 
 
 def _crop(full, n: int, m: int, mode: str):
