@@ -39,7 +39,8 @@ from ad.catalogue.define import deflinear, defprimitive
 from ad.context import Level, entered
 from ad.errors import LevelError, ShapeError
 from ad.primitive import (COMPLEX, ZERO, Counts, PerElement, Primitive, Tracer, bind,
-                          check_complex, closed_over, primal_value, register, value_dtype)
+                          check_complex, closed_over, is_int, primal_value, register,
+                          value_dtype)
 from ad.recording import Recording, name_of, push_forward
 from ad.reverse import ReverseLevel, TapeValue
 from ad.tape import CONSTANT
@@ -492,7 +493,7 @@ def loop(step: Callable, carry, n: int, *, checkpoints: int | str | None = None,
     >>> bool(np.array_equal(g1, g2))
     True
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+    if not is_int(n):
         raise TypeError(f"loop({name_of(step)}): n must be an int, not {n!r}")
     n = int(n)
     if n < 0:
@@ -533,7 +534,7 @@ def loop(step: Callable, carry, n: int, *, checkpoints: int | str | None = None,
         # a stored state costs its array object and its slot in the schedule's table
         slots = slots_for_budget(n, sys.getsizeof(state) + STATE_OVERHEAD,
                                  int(STATE_SHARE * memory_budget))
-    elif isinstance(checkpoints, (int, np.integer)) and not isinstance(checkpoints, bool):
+    elif is_int(checkpoints):
         slots = int(checkpoints)
         if slots < 1:
             raise ValueError(f"loop({name_of(step)}): checkpoints must be >= 1, not {slots}")

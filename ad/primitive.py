@@ -189,7 +189,7 @@ class Primitive:
         self.__doc__ = doc or getattr(impl, "__doc__", None)
 
     def __call__(self, *args, **params):
-        if params and getattr(self, "elementwise", False):
+        if params and self.elementwise:
             params = _ufunc_keywords(self.name, params)
         if len(args) != self.arity and self.arity >= 0:   # (-1: variadic)
             raise TypeError(
@@ -891,6 +891,16 @@ def _equivalent(name: str, module: str) -> str:
     where = ".".join(["ad.scipy" if module.startswith("scipy") else "ad.numpy"] + path[:-1])
     return (f"{where} has no equivalent either: write it with ad.numpy functions, or register "
             "a primitive with ad.defprimitive")
+
+
+def is_int(value) -> bool:
+    """Whether `value` is an integer (Python's or NumPy's) and not a bool: what counts,
+    axes, argnums and chunk sizes must be (True is not 1 there).
+
+    >>> is_int(3), is_int(np.int64(3)), is_int(True), is_int(3.0)
+    (True, True, False, False)
+    """
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def shape_of(value) -> tuple[int, ...]:

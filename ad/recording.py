@@ -19,7 +19,7 @@ from ad import tree
 from ad.context import entered
 from ad.errors import DTypeError
 from ad.forward import Dual, ForwardLevel
-from ad.primitive import COMPLEX, Tracer
+from ad.primitive import COMPLEX, Tracer, is_int
 from ad.reverse import ReverseLevel, TapeValue, push, sweep
 
 
@@ -45,8 +45,7 @@ def argnums_items(argnums, transform: str, f) -> tuple[int, ...]:
         items = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     except TypeError:
         refuse()
-    if any(isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer))
-           for a in items):
+    if not all(map(is_int, items)):
         refuse()
     return tuple(int(a) for a in items)
 

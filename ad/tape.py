@@ -39,7 +39,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ad.primitive import OPCODES, Primitive, shape_of
+from ad.primitive import OPCODES, Primitive, is_int, shape_of
 
 #: A constant argument's parent id.
 CONSTANT = -1
@@ -359,8 +359,7 @@ def chunk_of(chunk_size, where: str = "") -> int | None:
     """
     if chunk_size is None:
         return None
-    if isinstance(chunk_size, (bool, np.bool_)) or not isinstance(chunk_size, (int, np.integer)) \
-            or chunk_size < 1:
+    if not is_int(chunk_size) or chunk_size < 1:
         raise ValueError(f"{where + ': ' if where else ''}chunk_size must be a positive integer "
                          f"(None: the planner's), not {chunk_size!r}")
     return int(chunk_size)

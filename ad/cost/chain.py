@@ -23,6 +23,7 @@ from ad.cost.calibration import Calibration, current
 from ad.cost.counts import (CostReport, ModeCost, _priced, _rules, _seconds, count,
                             forward_cost, predict, reverse_cost)
 from ad.graph import trace
+from ad.primitive import is_int
 from ad.tape import plan_blocks
 
 
@@ -152,9 +153,7 @@ def matrix_chain(dims: Sequence[int]) -> ChainPlan:
     >>> plan.bracketing(), plan.cost, plan.forward, plan.reverse
     ('(J3 J2) J1', 200000, 20000000, 200000)
     """
-    if isinstance(dims, (str, bytes)) or any(
-            isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) or d < 1
-            for d in dims):
+    if isinstance(dims, (str, bytes)) or not all(is_int(d) and d >= 1 for d in dims):
         raise ValueError(f"matrix_chain: dims must be positive integers, not {dims!r}")
     dims = tuple(int(d) for d in dims)
     L = len(dims) - 1

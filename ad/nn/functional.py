@@ -24,7 +24,7 @@ import numpy as np
 
 from ad import numpy as anp
 from ad.numpy._reductions import _logsumexp
-from ad.primitive import primal_value
+from ad.primitive import is_int, primal_value
 
 Array = Any  # a NumPy array, a Python number or a traced value
 
@@ -247,8 +247,7 @@ def _patches(x, kernel, stride, padding, dilation, pad_value):
     sh, sw = stride
     dh, dw = dilation
     for name, pair in (("kernel size", kernel), ("stride", stride), ("dilation", dilation)):
-        if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
-               for v in pair):
+        if not all(is_int(v) and v >= 1 for v in pair):
             raise ValueError(f"the {name} must be positive integers, not {tuple(pair)}")
     x = pad2d(x, padding, pad_value)
     h, w = anp.shape(x)[-2:]

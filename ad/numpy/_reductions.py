@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import math
 import operator
+import warnings
 
 import numpy as np
 
@@ -323,7 +324,6 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     ddof = (0 if bias else 1) if ddof is None else ddof
     fact = n - ddof
     if fact <= 0:                  # as NumPy: a warning, then a division by zero (inf)
-        import warnings
         warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=2)
         fact = 0.0
     centred = x - anp.mean(x, axis=1, keepdims=True)
