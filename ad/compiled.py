@@ -66,6 +66,9 @@ from ad.tape import CONSTANT, BlockPlan, Tape
 
 #: Interpreter opcodes before the elementwise primitives' own.
 GATHER, SCATTER, SELECT, GUARD, ARGMAX, ARGMIN, SEGMAX, SEGMIN, FIRST_ELEMENTWISE = range(9)
+#: Per structural code (and one for every elementwise code): whether its loops visit its
+#: argument's elements besides its result's (it reduces).
+_REDUCING = np.isin(np.arange(FIRST_ELEMENTWISE + 1), (SCATTER, SEGMAX, SEGMIN, ARGMAX, ARGMIN))
 _STRUCTURAL = {GATHER: "gather", SCATTER: "scatter", SELECT: "select", GUARD: "guard",
                ARGMAX: "argmax", ARGMIN: "argmin", SEGMAX: "max", SEGMIN: "min"}
 #: The rows of a lowered program's entry table (`Program.entries`, int32). "map start" is
@@ -757,14 +760,14 @@ class Program:
         argument's too."""
         code, arg0, dst = self.entries[0], self.entries[1], self.entries[4]
         n = self.sizes[dst].astype(np.float64)
-        reducing = np.isin(code, (SCATTER, SEGMAX, SEGMIN, ARGMAX, ARGMIN))
+        reducing = _REDUCING[np.minimum(code, FIRST_ELEMENTWISE)]
         n[reducing] += self.sizes[arg0[reducing]]
         return n
 
     def _prices(self, table):
         """Per mode, (seconds per run: of its entries, of its elements, of its elements per
-        direction) and the seconds of each op (for `predicted_terms`), for `table`
-        (cached)."""
+        direction) and per op (for `predicted_terms`: the op names, their seconds per run
+        and per direction), for `table` (cached)."""
         from ad.cost.calibration import COMPILED_MODES, current
         table = table or current()
         cached = self.__dict__.get("_priced")
@@ -773,20 +776,22 @@ class Program:
         # each distinct op once (structural ones by their code, below 0; elementwise ones
         # by their primitive), the entries' sums by op with bincount
         code, primitive = self.entries[0], self.entries[_PRIMITIVE_ROW]
-        keys = np.where(code < FIRST_ELEMENTWISE, -1 - code.astype(np.int64), primitive)
-        unique, which = np.unique(keys, return_inverse=True)
-        names = [_STRUCTURAL[int(-1 - k)] if k < 0 else OPCODES[int(k)].name for k in unique]
-        count = np.bincount(which, minlength=len(unique)).astype(np.float64)
+        keys = np.where(code < FIRST_ELEMENTWISE, code, FIRST_ELEMENTWISE + primitive)
+        count = np.bincount(keys)
+        unique = np.flatnonzero(count)
+        which = (np.cumsum(count > 0) - 1)[keys]
+        count = count[unique].astype(np.float64)
+        names = [_STRUCTURAL[k] if k < FIRST_ELEMENTWISE else
+                 OPCODES[k - FIRST_ELEMENTWISE].name for k in unique.tolist()]
         elements = np.bincount(which, weights=self.entry_elements(), minlength=len(unique))
         prices = {}
         for mode in COMPILED_MODES:
             lines = np.array([table.compiled_line(name, mode) for name in names]).reshape(-1, 3)
             per_entry, per_element = lines[:, 0] * count, lines[:, 1] * elements
             per_direction = lines[:, 2] * elements
-            by_op = {name: np.array([f, d]) for name, f, d in
-                     zip(names, per_entry + per_element, per_direction)}
             prices[mode] = (float(per_entry.sum()), float(per_element.sum()),
-                            float(per_direction.sum()), by_op)
+                            float(per_direction.sum()),
+                            (names, per_entry + per_element, per_direction))
         self.__dict__["_priced"] = (table, prices)
         return table, prices
 
@@ -838,9 +843,8 @@ class Program:
                         ) -> list[tuple[str, float]]:
         """The ops whose entries take the most of one run (name, seconds), largest first."""
         _, prices = self._prices(table)
-        by_op = prices[mode][3]
-        terms = sorted(((name, float(v[0] + width * v[1])) for name, v in by_op.items()),
-                       key=lambda t: -t[1])
+        names, fixed, per_direction = prices[mode][3]
+        terms = sorted(zip(names, (fixed + width * per_direction).tolist()), key=lambda t: -t[1])
         return terms[:how_many]
 
     def settle_guards(self, leaves) -> None:
@@ -1088,6 +1092,8 @@ class Builder:
         self.traced: list[bool] = []       # per slot: a derivative flows through it
         self.varying: list[bool] = []      # per slot: its value depends on the inputs
         self.data: dict[int, np.ndarray] = {}
+        #: Scalar constants by dtype and bytes: equal ones share a slot (read only).
+        self.scalars: dict[tuple, int] = {}
         #: (code, a0, a1, a2, dst, map or None, primitive or None, kind)
         self.entries: list[tuple] = []
         self.guards: dict[int, str] = {}
@@ -1115,12 +1121,19 @@ class Builder:
         return self.varying[slot]
 
     def constant(self, value, like: int | None = None) -> int:
-        """A slot holding a constant (broadcast to slot `like`'s shape when given)."""
+        """A slot holding a constant (broadcast to slot `like`'s shape when given); equal
+        scalars (the same dtype and bits) share one slot, which nothing writes."""
         array = np.asarray(value)
         if array.dtype.kind not in "fiub":
             raise NotLowered(f"a constant of dtype {array.dtype}")
         if like is not None:
             array = np.broadcast_to(array, self.shapes[like])
+        elif array.ndim == 0:        # by its bits: -0.0 is not 0.0
+            key = (array.dtype.char, array.tobytes())
+            slot = self.scalars.get(key)
+            if slot is None:
+                slot = self.scalars[key] = self.slot((), False, array)
+            return slot
         return self.slot(array.shape, False, array)
 
     def _emit(self, code, args, out, mapping=None, primitive=None, kind=0) -> None:
@@ -1192,7 +1205,7 @@ class Builder:
     def guard(self, slot: int, expected, truth: bool, why: str) -> None:
         """Stop the replay unless slot's value (its truth, when `truth`) is as recorded."""
         expected = np.broadcast_to(np.asarray(expected, dtype=np.float64), self.shapes[slot])
-        reference = self.constant(expected)
+        reference = self.slot(expected.shape, False, expected)   # its own: settle_guards writes it
         self.guards[len(self.entries)] = why
         self._emit(GUARD, [slot, reference], slot, None, None, 1 if truth else 0)
 
@@ -1206,7 +1219,7 @@ class Builder:
             entry = self.entries[k]
             if entry[0] == GUARD or entry[4] in live:
                 keep.append(k)
-                live.update(a for a in entry[1:4] if a >= 0)
+                live.update(entry[1:4])          # -1 (no argument) is no slot's
         if len(keep) == len(self.entries):
             return
         keep.reverse()
@@ -1228,7 +1241,10 @@ class Builder:
         """Each argument as one element or the result's layout (a gather of its broadcast
         indices when it is neither)."""
         shapes = self.shapes
-        if all(shapes[a] == shape or shapes[a] == () for a in args):
+        for a in args:
+            if shapes[a] != shape and shapes[a] != ():
+                break
+        else:
             return args                    # the common case: nothing to broadcast
         size = math.prod(shape)
         aligned = []
@@ -1251,13 +1267,19 @@ class Builder:
                              "interpreter")
         aligned = self._aligned(args, shape)
         traced, varying = self.traced, self.varying
-        if len(aligned) == 1:
-            a = aligned[0]
-            out = self.slot(shape, primitive.differentiable and traced[a], varying=varying[a])
-        else:
-            out = self.slot(shape, primitive.differentiable and any([traced[a] for a in aligned]),
-                            varying=any([varying[a] for a in aligned]))
-        self._emit(code, aligned, out, None, primitive)
+        a = aligned[0]
+        derivative, varies = traced[a], varying[a]
+        for a in aligned[1:]:
+            derivative = derivative or traced[a]
+            varies = varies or varying[a]
+        # a slot and its entry, as `slot` and `_emit` make them (inlined: once per op)
+        out = len(self.shapes)
+        self.shapes.append(shape)
+        traced.append(primitive.differentiable and derivative)
+        varying.append(varies)
+        n = len(aligned)
+        self.entries.append((code, aligned[0], aligned[1] if n > 1 else -1,
+                             aligned[2] if n > 2 else -1, out, None, primitive, 0))
         return out
 
 
@@ -1284,17 +1306,22 @@ def lower(tape: Tape, input_ids: Sequence[int], output_id: int,
         guards.setdefault(index, []).append((expected, truth, why))
     for index in input_ids:
         _guard(builder, guards, index)
+    float32 = any(d == np.float32 for d in {*tape.dtypes} if d is not None)
     for primitive, params, parents, constants, out, residuals in tape.entries():
         if primitive.n_outputs != 1:
             raise NotLowered(f"{primitive.name}: several outputs do not lower yet")
         slot_of = builder.slot_of
         dtype = tape.dtypes[out]
-        single = dtype == np.float32
-        # a Python number beside float32 values is taken in float32 (weakly typed)
-        weak32 = single or any(p != CONSTANT and tape.dtypes[p] == np.float32 for p in parents)
-        args = [slot_of[parent] if parent != CONSTANT else builder.constant(
-                np.float32(constants[k]) if weak32 and type(constants[k]) in (float, int)
-                else constants[k]) for k, parent in enumerate(parents)]
+        single = float32 and dtype == np.float32
+        if constants is None:
+            args = [slot_of[parent] for parent in parents]
+        else:
+            # a Python number beside float32 values is taken in float32 (weakly typed)
+            weak32 = float32 and (single or any(p != CONSTANT and tape.dtypes[p] == np.float32
+                                                for p in parents))
+            args = [slot_of[parent] if parent != CONSTANT else builder.constant(
+                    np.float32(constants[k]) if weak32 and type(constants[k]) in (float, int)
+                    else constants[k]) for k, parent in enumerate(parents)]
         first = len(builder.entries)
         if dtype not in _FLOAT_SET and (getattr(dtype, "kind", "O") not in "biuf" or (
                 primitive.differentiable and any(builder.traced[a] for a in args))):
@@ -1374,6 +1401,8 @@ def _lower_linear(builder: Builder, primitive, params, args, residuals, out_shap
 
 def _lower_entry(builder: Builder, primitive, params, args, residuals, out_shape) -> int:
     how = primitive.lowering
+    if how == "elementwise" and not params:                   # the common case first
+        return builder.elementwise(primitive, args, tuple(out_shape))
     if how is None and primitive.residual_form == "avals":    # a linear primitive
         return _lower_linear(builder, primitive, params, args, residuals, out_shape)
     if how is None:
@@ -1411,7 +1440,7 @@ def program_of(builder: Builder, inputs, in_shapes, output: int, seconds: float)
     `inputs` slots (of `in_shapes`) loaded on each call, `output` the result's slot;
     `seconds` is the build time its report gives (`lower` builds through here, and so do
     `ad.calibrate`'s probes)."""
-    sizes = np.array([math.prod(s) for s in builder.shapes], dtype=np.int64)
+    sizes = np.fromiter(map(math.prod, builder.shapes), np.int64, len(builder.shapes))
     offs = np.zeros(len(sizes), dtype=np.int64)
     np.cumsum(sizes[:-1], out=offs[1:])
     if offs[-1] + sizes[-1] >= 2 ** 31:
@@ -1422,10 +1451,11 @@ def program_of(builder: Builder, inputs, in_shapes, output: int, seconds: float)
     entries = builder.entries
     table = np.zeros((len(ENTRY_ROWS), len(entries)), dtype=np.int32)
     if entries:                                  # the columns at once, not entry by entry
-        table[:5] = np.array([e[:5] for e in entries], dtype=np.int32).T
-        lengths = np.array([0 if e[5] is None else len(e[5]) for e in entries])
+        columns = list(zip(*entries))
+        table[:5] = columns[:5]
+        lengths = np.array([0 if m is None else len(m) for m in columns[5]])
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        table[5] = np.where(lengths > 0, starts, [e[7] for e in entries])
+        table[5] = np.where(lengths > 0, starts, columns[7])
         traced = np.array(builder.traced + [False], dtype=np.int32)   # [-1]: no argument
         # argument i's derivative flows where it is traced and so is the result (not
         # through stop_gradient's copy, nor a comparison)
@@ -1433,8 +1463,8 @@ def program_of(builder: Builder, inputs, in_shapes, output: int, seconds: float)
             traced[table[4]]
         if builder.round32:
             table[6, builder.round32] |= ROUND32
-        table[_PRIMITIVE_ROW] = [-1 if e[6] is None else e[6].opcode for e in entries]
-    mapped = [e[5] for e in entries if e[5] is not None]
+        table[_PRIMITIVE_ROW] = [-1 if p is None else p.opcode for p in columns[6]]
+    mapped = [m for m in columns[5] if m is not None] if entries else []
     maps = np.concatenate(mapped).astype(np.int32) if mapped else np.zeros(1, np.int32)
     return Program(table, offs.astype(np.int32), sizes.astype(np.int32), maps, arena,
                    list(inputs), list(in_shapes), output, seconds)

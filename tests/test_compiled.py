@@ -1385,3 +1385,29 @@ def test_a_program_checks_the_inputs_it_is_given():
         program.values([np.ones(3), np.ones(1)])
     f32 = ad.compile(lambda x: x * 2.0, np.ones(3, np.float32))
     assert f32.values([np.ones(3, np.float32)]).dtype == np.float32
+
+
+def test_equal_scalar_constants_share_a_slot_but_not_minus_zero():
+    """Scalars of the same dtype and bits share one arena slot; -0.0 is not 0.0 (arctan2
+    tells them apart) and a guard's reference, which settle_guards rewrites, is its own."""
+    same = ad.compile(lambda x: anp.sum(x * 2.0 + x * 2.0), np.ones(3))
+    other = ad.compile(lambda x: anp.sum(x * 2.0 + x * 3.0), np.ones(3))
+    assert len(same.sizes) == len(other.sizes) - 1
+
+    def f(x):
+        return anp.sum(anp.arctan2(0.0, x) * 2.0 + anp.arctan2(-0.0, x) * 3.0)
+    x = -np.ones(2)
+    fast, slow = ad.value_and_grad(f, compile="strict"), ad.value_and_grad(f)
+    assert fast.compiled is not None
+    np.testing.assert_array_equal(fast(x)[0], slow(x)[0])      # 2 pi - 3 pi, twice
+    assert float(fast(x)[0]) == pytest.approx(-2 * np.pi)
+    np.testing.assert_array_equal(fast(x)[1], slow(x)[1])
+
+    def g(x):
+        s = anp.sum(x)
+        return s * 2.0 if s > 2.0 else s      # a guard on 2.0's side, and a 2.0 constant
+    program = ad.compile(g, np.array([1.5, 1.0]))
+    assert program.guards
+    fast_g = ad.value_and_grad(g, compile="strict")
+    for x in (np.array([1.5, 1.0]), np.array([1.25, 1.5])):
+        np.testing.assert_array_equal(fast_g(x)[0], 2.0 * x.sum())
