@@ -496,7 +496,11 @@ def _interpreter_source(functions) -> str:
             "                    if vals[a + i] == vals[o + q]:",
             "                        w = 1.0 / vals[t + q]",
             "                        for j in range(K):",
-            "                            blk[o + q, j] += blk[a + i, j] * w"]
+            "                            blk[o + q, j] += blk[a + i, j] * w",
+            # no tie: a NaN result (NaN equals nothing); the rule's 0 / 0, as interpreted
+            "                    elif vals[t + q] == 0.0:",
+            "                        for j in range(K):",
+            "                            blk[o + q, j] += blk[a + i, j] * np.nan"]
     for code, primitive, _, partials in functions:
         body += _elementwise_branch(code, primitive, partials, backward=False)
     body += ["    if mode < 2:", "        return -1",
@@ -537,7 +541,10 @@ def _interpreter_source(functions) -> str:
              "                    if vals[a + i] == vals[o + q]:",
              "                        w = 1.0 / vals[t + q]",
              "                        for j in range(K):",
-             "                            blk[a + i, j] += blk[o + q, j] * w"]
+             "                            blk[a + i, j] += blk[o + q, j] * w",
+             "                    elif vals[t + q] == 0.0:     # a NaN result, as above",
+             "                        for j in range(K):",
+             "                            blk[a + i, j] += blk[o + q, j] * np.nan"]
     for code, primitive, _, partials in functions:
         body += _elementwise_branch(code, primitive, partials, backward=True)
     body += ["    if mode == 3:", "        for i in range(g.shape[0]):",

@@ -1411,3 +1411,19 @@ def test_equal_scalar_constants_share_a_slot_but_not_minus_zero():
     fast_g = ad.value_and_grad(g, compile="strict")
     for x in (np.array([1.5, 1.0]), np.array([1.25, 1.5])):
         np.testing.assert_array_equal(fast_g(x)[0], 2.0 * x.sum())
+
+
+def test_max_and_min_of_a_nan_have_the_interpreted_nan_derivative():
+    """No element equals a NaN maximum (no tie to share the derivative): the interpreted
+    rule's 0 / 0 is NaN, and the compiled tape gave 0 in both modes."""
+    x = np.array([np.nan, 1.0, 2.0])
+    for f in (lambda x: anp.max(x), lambda x: anp.min(x),
+              lambda x: anp.sum(anp.max(anp.reshape(anp.concatenate([x, x[::-1]]), (2, 3)),
+                                        axis=1))):
+        with np.errstate(invalid="ignore"):
+            slow = ad.grad(f)(x)
+            fast = ad.grad(f, compile="strict")
+            fast(x + 1.0)
+            np.testing.assert_array_equal(fast(x), slow)
+            np.testing.assert_array_equal(ad.jacfwd(f, compile="strict")(x),
+                                          ad.jacfwd(f)(x))
