@@ -561,3 +561,32 @@ def test_update_is_differentiable():
         return loss(new)
     assert float(ad.grad(after_step)(lr)) == pytest.approx(-g0 @ g1, rel=1e-12)
     assert float(ad.jacfwd(after_step)(lr)) == pytest.approx(-g0 @ g1, rel=1e-12)
+
+
+def test_gelu_in_float32_is_float32_accurate():
+    """1 + erf(x / sqrt 2) cancels for x < 0: computed in float32 it was 2.5e-6 off where
+    gelu is -7.5e-12 (the wrong sign); now within float32's rounding, to second order."""
+    sp = pytest.importorskip("scipy.special")
+    x = np.linspace(-9.0, 9.0, 181).astype(np.float32)
+    x64 = x.astype(np.float64)
+    cdf, pdf = 0.5 * sp.erfc(-x64 / np.sqrt(2.0)), np.exp(-0.5 * x64 ** 2) / np.sqrt(2 * np.pi)
+    value = F.gelu(x)
+    assert value.dtype == np.float32
+    np.testing.assert_allclose(value, x64 * cdf, rtol=1e-6, atol=1e-14)
+    first = np.array([ad.grad(F.gelu)(v) for v in x])
+    second = np.array([ad.grad(ad.grad(F.gelu))(v) for v in x])
+    assert first.dtype == second.dtype == np.float32
+    np.testing.assert_allclose(first, cdf + x64 * pdf, atol=1e-7)
+    np.testing.assert_allclose(second, pdf * (2.0 - x64 ** 2), atol=1e-7)
+
+
+@pytest.mark.parametrize("pool", [F.avg_pool2d, F.max_pool2d])
+def test_pooling_sizes_and_padding_are_checked(pool):
+    x = np.ones((1, 1, 5, 5))
+    with pytest.raises(ValueError, match="kernel_size must be an int or a pair of ints"):
+        pool(x, 2.5)
+    with pytest.raises(ValueError, match="padding .* half the kernel"):
+        pool(x, 2, padding=2)           # windows of padding alone (-inf, or zeros)
+    with pytest.raises(ValueError, match="padding .* half the kernel"):
+        pool(x, 2, padding=-1)
+    assert pool(x, 3, 1, 1).shape == (1, 1, 5, 5)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 scipy_special = pytest.importorskip("scipy.special")
 scipy_stats = pytest.importorskip("scipy.stats")
+scipy_linalg = pytest.importorskip("scipy.linalg")
 
 import ad  # noqa: E402
 import ad.numpy as anp  # noqa: E402
@@ -322,3 +323,90 @@ def test_sqrtm_without_a_real_root_is_an_error():
     a = np.array([[4.0, 1.0], [1.0, 3.0]])
     root = ad_linalg.sqrtm(a)
     np.testing.assert_allclose(root @ root, a, rtol=1e-12)
+
+
+@pytest.mark.parametrize("df", [0.05, 1.0, 30.0, 2e4, 1e7, 1e14, np.inf])
+def test_t_distribution_at_any_degrees_of_freedom(df):
+    """The cdf's series near 0 is in z^2 and z^2 / df: taken for z^2 < 1e-6 df it gave a
+    cdf of 2.33 at z = 3, df = 1e7; df = inf is the normal distribution (it gave NaN), and
+    logpdf's constant is one betaln (two gammaln cancelled at a large df)."""
+    for z in (-40.0, -3.0, -0.9, -1.5e-3, 0.0, 1e-7, 3e-3, 0.1414, 0.9, 3.0):
+        pdf = scipy_stats.t.pdf(z, df)
+        np.testing.assert_allclose(stats.t.cdf(z, df), scipy_stats.t.cdf(z, df), rtol=1e-10)
+        np.testing.assert_allclose(stats.t.logpdf(z, df), scipy_stats.t.logpdf(z, df),
+                                   rtol=1e-10)
+        np.testing.assert_allclose(ad.grad(lambda z: stats.t.cdf(z, df))(z), pdf, rtol=1e-9)
+        curvature = -pdf * z * ((df + 1) / (df + z * z) if np.isfinite(df) else 1.0)
+        np.testing.assert_allclose(ad.hessian(lambda z: stats.t.cdf(z, df))(z), curvature,
+                                   rtol=1e-7, atol=1e-12 * pdf)
+
+
+def test_a_zero_weight_still_has_its_derivative_in_logsumexp():
+    # the b == 0 term was masked to -inf, cutting d/db there (0 for exp(a_i) / sum b exp(a))
+    a, b = np.array([0.1, 0.2, 0.3]), np.array([1.0, 0.0, 2.0])
+    want = np.exp(a) / np.sum(b * np.exp(a))
+    np.testing.assert_allclose(ad.grad(lambda b: special.logsumexp(a, b=b))(b), want,
+                               rtol=1e-13)
+    np.testing.assert_allclose(ad.jacfwd(lambda b: special.logsumexp(a, b=b))(b), want,
+                               rtol=1e-13)
+    ad.check_grads(lambda b: special.logsumexp(a, b=b), (b,), order=2)
+    # a masked a far above the rest, or inf or NaN under a zero weight: SciPy's value, finite
+    a = np.array([1000.0, 0.0, 1.0, np.inf, np.nan])
+    b = np.array([0.0, 1.0, 1.0, 0.0, 0.0])
+    with np.errstate(all="ignore"):
+        assert float(special.logsumexp(a, b=b)) == pytest.approx(
+            float(scipy_special.logsumexp(a, b=b)))
+        assert np.all(np.isfinite(ad.grad(lambda b: special.logsumexp(a, b=b))(b)))
+
+
+def test_complex_triangular_and_cholesky_solves_conjugate():
+    from ad.scipy import linalg as ad_linalg
+    a = np.array([[1.0, 0.0], [1j, 1.0]])
+    b = np.array([1.0, 2.0 + 1j])
+    for trans in (0, 1, 2, "N", "T", "C"):
+        for lower, m in ((True, a), (False, a.T)):
+            np.testing.assert_allclose(
+                ad_linalg.solve_triangular(m, b, lower=lower, trans=trans),
+                scipy_linalg.solve_triangular(m, b, lower=lower, trans=trans), rtol=1e-13)
+    h = np.array([[4.0, 1 + 2j], [1 - 2j, 6.0]])
+    for lower in (True, False):
+        factor = ad_linalg.cho_factor(h, lower=lower)
+        theirs = scipy_linalg.cho_factor(h, lower=lower)[0]
+        np.testing.assert_allclose(factor[0], np.tril(theirs) if lower else np.triu(theirs),
+                                   rtol=1e-13)
+        np.testing.assert_allclose(ad_linalg.cho_solve(factor, b), np.linalg.solve(h, b),
+                                   rtol=1e-13)
+        ad.check_grads(lambda v: anp.sum(anp.abs(ad_linalg.cho_solve(factor, v)) ** 2), (b,),
+                       order=2)
+    # the upper factor reads the upper triangle, as NumPy's and SciPy's (not the lower one)
+    m = np.array([[4.0, 1.0, 0.5], [9.0, 3.0, 0.2], [9.0, 9.0, 2.0]])
+    np.testing.assert_allclose(anp.linalg.cholesky(m, upper=True),
+                               np.linalg.cholesky(m, upper=True), rtol=1e-13)
+    np.testing.assert_allclose(ad_linalg.cho_factor(m)[0],
+                               np.triu(scipy_linalg.cho_factor(m)[0]), rtol=1e-13)
+
+
+def test_float32_points_give_float32_distributions_and_special_functions():
+    x = np.array([0.25, 0.5], np.float32)
+    for value in (stats.norm.logpdf(x), stats.norm.pdf(x, 0.1, 2.0), stats.t.logpdf(x, 3.0),
+                  stats.t.cdf(x, 3.0), stats.t.pdf(x, 3.0, scale=2.0),
+                  stats.gamma.logpdf(x, 2.0), stats.gamma.cdf(x, 2.0),
+                  stats.beta.logpdf(x, 2.0, 3.0), stats.beta.cdf(x, 2.0, 3.0),
+                  special.xlogy(2.0, x), special.gammainc(2.0, x),
+                  special.polygamma(1.0, x)):
+        assert value.dtype == np.float32
+    np.testing.assert_allclose(stats.gamma.logpdf(x, 2.0), scipy_stats.gamma.logpdf(x, 2.0),
+                               rtol=1e-6)
+    assert ad.grad(lambda v: anp.sum(stats.t.logpdf(v, 3.0)))(x).dtype == np.float32
+
+
+def test_degenerate_arguments_give_scipy_s_nan_or_a_named_error():
+    from ad.scipy import linalg as ad_linalg
+    with np.errstate(all="ignore"):
+        assert np.isnan(stats.norm.logpdf(0.0, 0.0, 0.0))      # was ZeroDivisionError
+        assert np.isnan(stats.t.logpdf(0.0, 3.0, scale=0.0))
+        assert np.isnan(ad_linalg.expm(np.array([[np.inf, 0.0], [0.0, 1.0]]))).any()
+    with pytest.raises(ValueError, match="last axis has 3 elements"):
+        stats.multivariate_normal.logpdf(np.zeros(3), np.zeros(2), np.eye(2))
+    with pytest.raises(ValueError, match=r"cov of shape \(3, 3\)"):
+        stats.multivariate_normal.logpdf(np.zeros(2), np.zeros(2), np.eye(3))

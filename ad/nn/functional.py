@@ -24,7 +24,7 @@ import numpy as np
 
 from ad import numpy as anp
 from ad.numpy._reductions import _logsumexp
-from ad.primitive import is_int, primal_value
+from ad.primitive import float_dtype, is_int, primal_value
 
 Array = Any  # a NumPy array, a Python number or a traced value
 
@@ -114,6 +114,10 @@ def gelu(x: Array, approximate: str = "none") -> Array:
         return 0.5 * x * (1.0 + anp.tanh(inner))
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', not {approximate!r}")
+    if float_dtype(x) == np.float32:
+        # 1 + erf cancels for x < 0: float32 would keep 1e-7 of erf's error (2e-6 off
+        # where gelu is 1e-11); in float64 the result rounds right to float32
+        return anp.astype(gelu(anp.astype(x, np.float64)), np.float32)
     return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
 
 
@@ -212,10 +216,20 @@ def linear(x: Array, weight: Array, bias: Array | None = None) -> Array:
 
 
 def _pair(v, name: str) -> tuple[int, int]:
-    pair = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
-    if len(pair) != 2 or any(int(p) != p for p in pair):
+    pair = (v, v) if is_int(v) else tuple(v) if isinstance(v, (tuple, list)) else ()
+    if len(pair) != 2 or not all(is_int(p) for p in pair):
         raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}")
     return int(pair[0]), int(pair[1])
+
+
+def _pool_padding(padding, kernel: tuple[int, int], function: str) -> tuple[int, int]:
+    """A pooling's padding: at most half the kernel, as PyTorch requires (a window of
+    padding alone would give -inf or a mean of zeros)."""
+    pair = _pair(padding, "padding")
+    if any(p < 0 or p > k // 2 for p, k in zip(pair, kernel)):
+        raise ValueError(f"{function}: padding {pair} must be between 0 and half the kernel "
+                         f"size {kernel}")
+    return pair
 
 
 def pad2d(x: Array, padding: int | tuple[int, int], value: float = 0.0) -> Array:
@@ -229,6 +243,8 @@ def pad2d(x: Array, padding: int | tuple[int, int], value: float = 0.0) -> Array
            [0., 0., 0.]])
     """
     ph, pw = _pair(padding, "padding")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"pad2d: padding must be non-negative, got {padding!r}")
     shape = anp.shape(x)
     dtype = anp.result_type(x)
     if pw:
@@ -308,7 +324,7 @@ def avg_pool2d(x: Array, kernel_size: int | tuple, stride: int | tuple | None = 
     x, unbatched = _batched(x, "avg_pool2d")
     kernel = _pair(kernel_size, "kernel_size")
     p = _patches(x, kernel, _pair(stride if stride is not None else kernel, "stride"),
-                 _pair(padding, "padding"), (1, 1), 0.0)
+                 _pool_padding(padding, kernel, "avg_pool2d"), (1, 1), 0.0)
     out = anp.mean(p, axis=(4, 5))
     return out[0] if unbatched else out
 
@@ -325,7 +341,7 @@ def max_pool2d(x: Array, kernel_size: int | tuple, stride: int | tuple | None = 
     x, unbatched = _batched(x, "max_pool2d")
     kernel = _pair(kernel_size, "kernel_size")
     p = _patches(x, kernel, _pair(stride if stride is not None else kernel, "stride"),
-                 _pair(padding, "padding"), (1, 1), -np.inf)
+                 _pool_padding(padding, kernel, "max_pool2d"), (1, 1), -np.inf)
     out = anp.max(p, axis=(4, 5))
     return out[0] if unbatched else out
 

@@ -356,6 +356,10 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
     return sort(a, axis=axis)
 
 
+#: The largest exponent a weight of 0 in `_logsumexp` meets (exp(700) is finite).
+_EXPONENT_CAP = 700.0
+
+
 def _logsumexp(a, axis=None, b=None, keepdims: bool = False):
     """log(sum(b * exp(a), axis)), shifted by the (gradient-stopped) maximum so exp never
     overflows; the one log-sum-exp that ad.nn, ad.scipy and logaddexp.reduce share."""
@@ -370,7 +374,13 @@ def _logsumexp(a, axis=None, b=None, keepdims: bool = False):
     shift = anp.stop_gradient(anp.max(counted, axis=axis, keepdims=True, initial=-np.inf))
     # an all -inf slice would give -inf - -inf = nan; shifting by 0 there is as good
     shift = anp.where(np.isfinite(_value(shift)), shift, 0.0)
-    terms = anp.exp(a - shift) if b is None else b * anp.exp(counted - shift)
+    if b is None:
+        terms = anp.exp(a - shift)
+    else:
+        # a term weighted 0 adds nothing, but its weight's derivative is exp(a - result):
+        # its exponent is capped (no 0 * inf, nor NaN from an a of NaN or inf) but kept
+        capped = anp.where(_value(a) - _value(shift) <= _EXPONENT_CAP, a, shift + _EXPONENT_CAP)
+        terms = b * anp.exp(anp.where(b != 0, a, capped) - shift)
     total = anp.log(anp.sum(terms, axis=axis, keepdims=True)) + shift
     if keepdims:
         return total

@@ -127,8 +127,11 @@ def cholesky(a, *, upper: bool = False):
            [1., 1.]])
     """
     _square(a, "cholesky")
-    lower = _linalg.cholesky(_float(a))
-    return _anp.conj(_anp.swapaxes(lower, -1, -2)) if upper else lower   # U = L^H
+    if not upper:
+        return _linalg.cholesky(_float(a))
+    # NumPy's upper factor reads the upper triangle: the lower factor of a^H, transposed
+    lower = _linalg.cholesky(_float(_anp.conj(_anp.swapaxes(a, -1, -2))))
+    return _anp.conj(_anp.swapaxes(lower, -1, -2))                       # U = L^H
 
 
 class EighResult(NamedTuple):

@@ -34,22 +34,24 @@ def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_
         t = anp.where(np.eye(n, dtype=bool), 1.0, t)
     if trans in (1, 2, "T", "C"):
         t = anp.swapaxes(t, -1, -2)
+    if trans in (2, "C"):                   # a^H x = b
+        t = anp.conj(t)
     return anp.linalg.solve(t, b)
 
 
 def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
-    """(c, lower): the Cholesky factor of a symmetric positive definite a (c lower if
-    `lower`, else upper), zero outside its triangle."""
-    factor = anp.linalg.cholesky(a)
-    return (factor if lower else anp.swapaxes(factor, -1, -2)), lower
+    """(c, lower): the Cholesky factor of a Hermitian positive definite a (c lower if
+    `lower`, read from a's lower triangle, else upper, from its upper triangle, as SciPy's),
+    zero outside its triangle."""
+    return anp.linalg.cholesky(a, upper=not lower), lower
 
 
 def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     """x with a x = b from cho_factor(a)."""
     c, lower = c_and_lower
-    factor = c if lower else anp.swapaxes(c, -1, -2)
+    factor = c if lower else anp.conj(anp.swapaxes(c, -1, -2))     # L = U^H
     y = solve_triangular(factor, b, lower=True)
-    return solve_triangular(factor, y, lower=True, trans=1)
+    return solve_triangular(factor, y, lower=True, trans="C")      # L^H x = y
 
 
 _PADE13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796428800.0,
@@ -65,7 +67,9 @@ def expm(a):
     """
     n = anp.shape(a)[-1]
     norm = float(np.abs(np.asarray(anp._primal_value(a))).sum(axis=-2).max())
-    squarings = max(0, int(math.ceil(math.log2(norm / 5.371920351148152))) if norm > 0 else 0)
+    # (a matrix holding inf or NaN gives NaN and inf, as SciPy's: no squarings to count)
+    squarings = max(0, int(math.ceil(math.log2(norm / 5.371920351148152)))) \
+        if 0 < norm < math.inf else 0
     x = a / (2.0 ** squarings)
     b = _PADE13
     eye = np.eye(n, dtype=float_dtype(a))      # a float32 matrix stays float32

@@ -79,8 +79,21 @@ def _i0e_d(x, y): return i1e(x) - np.sign(x) * y
 def _i1e_d(x, y): return i0e(x) - y * np.sign(x) - _i1_over_x(x, scaled=True)
 
 
+def _in_float32(fn):
+    """fn, its float64 result taken in float32 when its arguments are float32 (Python
+    numbers weakly typed): SciPy has no float32 loop for some (xlogy, gammainc,
+    polygamma); ad's convention is JAX's, float32 in, float32 out."""
+    def value(*args):
+        out = fn(*args)
+        if getattr(out, "dtype", None) == np.float64 and np.result_type(*args) == np.float32:
+            return np.asarray(out, dtype=np.float32)[()]
+        return out
+    value.__name__ = getattr(fn, "__name__", "value")
+    return value
+
+
 def _special(name, ufunc, partials, domain, flops=30, partial_flops=30):
-    primitive = defelementwise(f"scipy.special.{name}", ufunc, partials, flops=flops,
+    primitive = defelementwise(f"scipy.special.{name}", _in_float32(ufunc), partials, flops=flops,
                                partial_flops=partial_flops, domain=domain, numpy=ufunc,
                                kernel=False)
     UFUNCS[ufunc] = primitive     # scipy.special.<name>(traced) dispatches here
@@ -97,7 +110,8 @@ ndtri = _special("ndtri", sp.ndtri, (_ndtri_d,), (PROBABILITY,))
 log_ndtr = _special("log_ndtr", sp.log_ndtr, (_log_ndtr_d,), (REAL,))
 gammaln = _special("gammaln", sp.gammaln, (_gammaln_d,), (POSITIVE,))
 digamma = _special("digamma", sp.digamma, (_digamma_d,), (POSITIVE,))
-polygamma = defelementwise("scipy.special.polygamma", _polygamma, (None, _polygamma_dx),
+polygamma = defelementwise("scipy.special.polygamma", _in_float32(_polygamma),
+                           (None, _polygamma_dx),
                            flops=60, partial_flops=60, domain=((1.0, 3.0), POSITIVE),
                            kernel=False)
 xlogy = _special("xlogy", sp.xlogy, (_xlogy_dx, _xlogy_dy), (REAL, POSITIVE))

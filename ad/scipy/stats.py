@@ -18,6 +18,19 @@ __all__ = ["norm", "t", "gamma", "beta", "multivariate_normal"]
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+def _weak(fn, value):
+    """fn of a parameter; of a Python number, a Python float: weakly typed (NEP 50), so
+    float32 points keep float32 values, as JAX's (fn of a NumPy float64 would promote)."""
+    if type(value) in (int, float):
+        with np.errstate(all="ignore"):      # log(0) = -inf and log(-1) = NaN, as NumPy's
+            return float(fn(np.float64(value)))
+    return fn(value)
+
+
+def _log(value):
+    return _weak(anp.log, value)
+
+
 class _Normal:
     """scipy.stats.norm's functions: logpdf, pdf, cdf, logcdf, sf, ppf.
 
@@ -27,23 +40,23 @@ class _Normal:
 
     @staticmethod
     def logpdf(x, loc=0.0, scale=1.0):
-        z = (x - loc) / scale
-        return -0.5 * z * z - anp.log(scale) - _LOG_SQRT_2PI
+        z = _standard(x, loc, scale)
+        return -0.5 * z * z - _log(scale) - _LOG_SQRT_2PI
 
     def pdf(self, x, loc=0.0, scale=1.0):
         return anp.exp(self.logpdf(x, loc, scale))
 
     @staticmethod
     def cdf(x, loc=0.0, scale=1.0):
-        return special.ndtr((x - loc) / scale)
+        return special.ndtr(_standard(x, loc, scale))
 
     @staticmethod
     def logcdf(x, loc=0.0, scale=1.0):
-        return special.log_ndtr((x - loc) / scale)
+        return special.log_ndtr(_standard(x, loc, scale))
 
     @staticmethod
     def sf(x, loc=0.0, scale=1.0):
-        return special.ndtr((loc - x) / scale)
+        return special.ndtr(-_standard(x, loc, scale))
 
     @staticmethod
     def ppf(q, loc=0.0, scale=1.0):
@@ -53,17 +66,26 @@ class _Normal:
 norm = _Normal()
 
 
+def _standard(x, loc, scale):
+    """(x - loc) / scale; NaN (as SciPy's) where scale is 0 (Python numbers divide by zero
+    with an error)."""
+    centred = x - loc
+    if type(centred) in (int, float) and type(scale) in (int, float):
+        return centred / scale if scale != 0 else math.nan
+    return centred / scale
+
+
 class _Standardised:
     """logpdf/pdf/cdf of a location-scale family from its standard logpdf and cdf."""
 
     def logpdf(self, x, *shape, loc=0.0, scale=1.0):
-        return self._logpdf((x - loc) / scale, *shape) - anp.log(scale)
+        return self._logpdf(_standard(x, loc, scale), *shape) - _log(scale)
 
     def pdf(self, x, *shape, loc=0.0, scale=1.0):
         return anp.exp(self.logpdf(x, *shape, loc=loc, scale=scale))
 
     def cdf(self, x, *shape, loc=0.0, scale=1.0):
-        return self._cdf((x - loc) / scale, *shape)
+        return self._cdf(_standard(x, loc, scale), *shape)
 
 
 class _StudentT(_Standardised):
@@ -71,20 +93,35 @@ class _StudentT(_Standardised):
 
     @staticmethod
     def _logpdf(z, df):
-        return (special.gammaln(0.5 * (df + 1.0)) - special.gammaln(0.5 * df)
-                - 0.5 * anp.log(df * math.pi) - 0.5 * (df + 1.0) * anp.log1p(z * z / df))
+        # the constant -log(sqrt(df) B(1/2, df/2)): one betaln, where the difference of
+        # gammaln((df + 1)/2) and gammaln(df/2) cancels at a large df
+        infinite = np.isinf(np.asarray(anp._primal_value(df)))
+        if infinite.any():                 # df = inf: the normal distribution
+            finite = _StudentT._logpdf(z, anp.where(infinite, 1.0, df))
+            return anp.where(infinite, -0.5 * z * z - _LOG_SQRT_2PI, finite)
+        constant = -_weak(lambda d: special.betaln(0.5, 0.5 * d) + 0.5 * anp.log(d), df)
+        return constant - 0.5 * (df + 1.0) * anp.log1p(z * z / df)
 
     def _cdf(self, z, df):
         # Two forms of the regularised incomplete beta function, as SciPy's stdtr: for
         # z^2 < df the probability of |T| <= |z|, I(1/2, df/2; z^2 / (df + z^2)), whose
         # argument has no 1 - x to cancel (the tail form's derivative reads (1 - x)^(-1/2)
         # with x = df / (df + z^2) rounded to 1: wrong near 0, and inf in float32); beyond,
-        # the tail I(df/2, 1/2; df / (df + z^2)). For z^2 < 1e-6 df the Taylor series of
-        # the cdf to z^5 (its next term is below 1e-18 of it): the beta form's second
-        # derivative there is two terms of order 1/|z| that cancel (and 0 * inf at 0).
+        # the tail I(df/2, 1/2; df / (df + z^2)). For z^2 < 1e-6 min(df, 1) the Taylor
+        # series of the cdf to z^5 (its terms in z^2 and z^2 / df: the next is below 1e-11
+        # of the first to second order): the beta form's second derivative there is two
+        # terms of order 1/|z| that cancel (eps / z^2 of it is lost; 0 * inf at 0). So
+        # float32 is computed in float64 (its eps / z^2 at the switch would be 6%).
+        # df = inf is the normal distribution.
         value = np.asarray(anp._primal_value(z))
+        if value.dtype == np.float32:
+            return anp.astype(self._cdf(anp.astype(z, np.float64), df), np.float32)
         square, dof = value * value, np.asarray(anp._primal_value(df))
-        small, near = square < 1e-6 * dof, square < dof
+        infinite = np.isinf(dof)
+        if infinite.any():
+            finite = self._cdf(z, anp.where(infinite, 1.0, df))
+            return anp.where(infinite, special.ndtr(z), finite)
+        small, near = square < 1e-6 * np.minimum(dof, 1.0), square < dof
         safe = anp.where(small, 1.0, z)
         z2 = safe * safe
         # each form at points of its own only (the other's derivative may be inf there,
@@ -95,7 +132,8 @@ class _StudentT(_Standardised):
         close = anp.where(value < 0, 0.5 - inner, 0.5 + inner)
         away = anp.where(value < 0, tail, 1.0 - tail)
         zz = anp.where(small, z * z, 0.0)
-        series = 0.5 + anp.exp(self._logpdf(0.0, df)) * z * (
+        density = _weak(lambda d: anp.exp(self._logpdf(0.0, d)), df)    # the pdf at 0
+        series = 0.5 + density * z * (
             1.0 - (df + 1.0) / (6.0 * df) * zz
             + (df + 1.0) * (df + 3.0) / (40.0 * df * df) * zz * zz)
         return anp.where(small, series, anp.where(near, close, away))
@@ -110,7 +148,8 @@ class _Gamma(_Standardised):
     def _logpdf(z, a):
         inside = z >= 0.0
         z = anp.where(inside, z, 1.0)
-        return anp.where(inside, special.xlogy(a - 1.0, z) - z - special.gammaln(a), -np.inf)
+        return anp.where(inside, special.xlogy(a - 1.0, z) - z - _weak(special.gammaln, a),
+                         -np.inf)
 
     @staticmethod
     def _cdf(z, a):
@@ -126,14 +165,16 @@ class _Beta(_Standardised):
     def _logpdf(z, a, b):
         inside = anp.logical_and(z >= 0.0, z <= 1.0)
         z = anp.where(inside, z, 0.5)
+        betaln = special.betaln(a, b) if type(a) not in (int, float) or \
+            type(b) not in (int, float) else float(special.betaln(float(a), float(b)))
         return anp.where(inside, special.xlogy(a - 1.0, z) + special.xlog1py(b - 1.0, -z)
-                         - special.betaln(a, b), -np.inf)
+                         - betaln, -np.inf)
 
     @staticmethod
     def _cdf(z, a, b):
         inside = anp.logical_and(z >= 0.0, z <= 1.0)
-        return anp.where(inside, special.betainc(a, b, anp.where(inside, z, 0.5)),
-                         anp.where(z > 1.0, 1.0, 0.0))
+        return anp.where(z > 1.0, 1.0, anp.where(inside, special.betainc(
+            a, b, anp.where(inside, z, 0.5)), 0.0))
 
 
 class _MultivariateNormal:
@@ -149,6 +190,13 @@ class _MultivariateNormal:
              anp.shape(cov)[0] if anp.ndim(cov) > 0 else 1)
         points = anp.shape(x)[:-1] if anp.ndim(x) > 1 or (anp.ndim(x) == 1 and d > 1) \
             else anp.shape(x)
+        if points != anp.shape(x) and anp.shape(x)[-1] != d:
+            raise ValueError(f"multivariate_normal.logpdf: x's last axis has "
+                             f"{anp.shape(x)[-1]} elements, the distribution {d} dimensions")
+        if anp.ndim(cov) == 2 and anp.shape(cov) != (d, d) or \
+                anp.ndim(cov) == 1 and anp.shape(cov) != (d,) or anp.ndim(cov) > 2:
+            raise ValueError(f"multivariate_normal.logpdf: cov of shape {anp.shape(cov)} for "
+                             f"{d} dimensions (a ({d}, {d}) matrix, {d} variances or one)")
         x = anp.reshape(x, points + (d,))
         cov = cov * anp.eye(d) if anp.ndim(cov) == 0 else (
             anp.diag(cov) if anp.ndim(cov) == 1 else cov)
