@@ -826,6 +826,18 @@ class Program:
         rate = table.compiled_block_rate(8.0 * len(self.arena) * width)
         return table.compiled_term("block") + rate * width * (len(self.arena) + 2 * height)
 
+    def grad_bound(self, table=None) -> float:
+        """An upper bound of `predict_grad` from the table's dearest compiled op (every
+        entry priced as it): cheap, no pricing op by op."""
+        from ad.cost.calibration import current
+        table = table or current()
+        entry, element, direction = table.compiled_dearest("reverse")
+        elements = float(self.entry_elements().sum())
+        factor = table.memory_factor(16.0 * len(self.arena))
+        return (table.compiled_term("call") + table.compiled_term("run") + self.n_ops * entry
+                + elements * (factor * element + direction)
+                + self._block_seconds(1, self._n_in, table))
+
     def predict_grad(self, table=None) -> float:
         """Predicted seconds of one compiled gradient (or VJP) call."""
         table, _ = self._prices(table)
@@ -860,6 +872,8 @@ class Program:
         from the interpreter's recomputation at the same inputs, which would fail the guard
         on every replay. A truth guard that fails there (the value is on the other side of
         its boundary in the interpreter) raises `NotLowered`."""
+        if not self.guards:
+            return
         reference = self.entries[2]
         for _ in range(len(self.guards) + 1):
             vals, block = self._arenas(1)
@@ -1736,16 +1750,20 @@ class CompiledGrad:
             return "", False
         from ad.cost.calibration import current
         from ad.cost.counts import _seconds, predict, tape_counts
-        plan = None if self.kind == "grad" else jacobian_plan(program, self.chunk_size)
-        compiled = program.predict_grad() if plan is None else min(
-            program.predict_jacobian(m, plan) for m in ("forward", "reverse"))
         # the interpreted engine pays at least its per-entry cost: far below that, no need
-        # to count the tape (the common case, cheap)
+        # to count the tape (the common case, cheap), nor for a gradient to price the
+        # compiled one op by op (a bound from the dearest op's price will do)
         e = current().engine
         per_entry = e["record_entry"] + e["sweep_entry"]
         if self.kind != "grad":
             per_entry = min(per_entry, e["forward_entry"])
-        if compiled * SETTLE_WITHIN <= len(tape) * per_entry:
+        floor = len(tape) * per_entry
+        if self.kind == "grad" and program.grad_bound() * SETTLE_WITHIN <= floor:
+            return "", False
+        plan = None if self.kind == "grad" else jacobian_plan(program, self.chunk_size)
+        compiled = program.predict_grad() if plan is None else min(
+            program.predict_jacobian(m, plan) for m in ("forward", "reverse"))
+        if compiled * SETTLE_WITHIN <= floor:
             return "", False
         sizes = [math.prod(tape.shapes[i]) for i in input_ids]
         report = predict(tape_counts(tape, list(input_ids), sizes, [output_id]))

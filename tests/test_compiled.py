@@ -1427,3 +1427,17 @@ def test_max_and_min_of_a_nan_have_the_interpreted_nan_derivative():
             np.testing.assert_array_equal(fast(x), slow)
             np.testing.assert_array_equal(ad.jacfwd(f, compile="strict")(x),
                                           ad.jacfwd(f)(x))
+
+
+@pytest.mark.parametrize("f, x", [
+    (lambda x: anp.sum(anp.exp(anp.sin(x) * x) / (1.0 + x * x)), np.linspace(0.1, 1.0, 8)),
+    (lambda x: anp.sum(x[::-1] * anp.cumsum(x)[np.array([0, 2, 2])].sum()), np.ones(5)),
+    (lambda x: anp.max(anp.reshape(x, (2, 3)), axis=1).sum() + anp.argmax(x) * 0.0,
+     np.arange(6.0)),
+    (lambda x: anp.sum(anp.where(x > 0.5, anp.tanh(x), x ** 3)), np.linspace(0, 1, 7)),
+])
+def test_the_cheap_bound_of_a_compiled_gradient_bounds_its_prediction(f, x):
+    """`slower` accepts a gradient by `grad_bound` without pricing op by op: it must bound
+    `predict_grad` from above, or a slower compiled tape would be taken."""
+    program = ad.compile(f, x)
+    assert program.grad_bound() >= program.predict_grad() > 0

@@ -188,6 +188,7 @@ class Calibration:
         self._lines: dict[tuple, Line] = {}             # (name, mode, kind) -> its line
         self._factors: dict[tuple, float] = {}          # (bytes, mode) -> memory_factor
         self._compiled_median: dict[str, tuple] = {}    # mode -> the median op's line
+        self._compiled_dearest: dict[str, tuple] = {}   # mode -> compiled_dearest(mode)
         self._passes = {}           # mode -> (log2 bytes, multiplier) of its pass points
         for mode, points in self.passes.items():
             ordered = sorted(points)
@@ -243,6 +244,18 @@ class Calibration:
                 line = self._compiled_median[mode] = tuple(_median([p[j] for p in pool])
                                                            for j in range(3))
         return tuple(line)
+
+    def compiled_dearest(self, mode: str) -> tuple[float, float, float]:
+        """The largest per entry, per element and per direction prices of any compiled op
+        in `mode` (and the median line's, which prices ops the table did not meet): what
+        bounds a compiled tape's time without pricing its ops one by one."""
+        dearest = self._compiled_dearest.get(mode)
+        if dearest is None:
+            lines = [v[mode] for v in self.compiled.get("lines", {}).values() if mode in v]
+            lines.append(self.compiled_line("", mode))    # the median: an unknown op's
+            dearest = self._compiled_dearest[mode] = tuple(max(line[j] for line in lines)
+                                                          for j in range(3))
+        return dearest
 
     def compiled_term(self, term: str) -> float:
         return float(self.compiled.get("terms", {}).get(term, 0.0))
