@@ -16,10 +16,11 @@ weight) and JAX's `jacobian` (always reverse). The first call of auto (recording
 prediction and the chosen mode) is reported over the chosen mode's time: the price of the
 selection; the selection alone (counting the recording and predicting, what auto adds to the
 recording the chosen mode reuses, as that first call timed it: `report.selection_seconds`)
-likewise, and the same on a fresh recording of f afterwards ("again": the process has met
-f's entries once). Then the same for a held-out set: twelve programs written after the
-model was tuned on the suite (nested Hessians, einsum, attention, pairwise distances, 2-D
-stencils by slicing, scans, fixed-point loops), never tuned on. Times are medians over
+likewise, and the same on fresh recordings of f afterwards ("again", the median of
+SELECTIONS: the process has met f's entries once). Then the same for a held-out set:
+twelve programs written after the model was tuned on the suite (nested Hessians, einsum,
+attention, pairwise distances, 2-D stencils by slicing, scans, fixed-point loops), never
+tuned on. Times are medians over
 rounds that time every mode once each (drifts in load hit all alike), in one process, under
 the default threading (as `python -m ad.calibrate` measures); only ratios are meant to be
 read (the machine is shared and noisy).
@@ -399,6 +400,10 @@ def _interleaved(fns: dict[str, Callable[[], Any]], repeats: int,
     return {key: float(np.median(v)) for key, v in samples.items()}
 
 
+#: Fresh selections timed per program after the first call (their median is reported).
+SELECTIONS = 5
+
+
 def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, Any]:
     """Times of jacfwd, jacrev, auto (remembered decision) and auto's first call, and the
     cost model's predicted time of each mode."""
@@ -411,11 +416,14 @@ def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, An
     first = time.perf_counter() - start
     report = auto.report
     selection = report.selection_seconds  # what that first call spent counting, predicting
-    recording = Recording(f, (x,), {}, (0,), False, "jacobian")
-    start = time.perf_counter()          # the same again, on a fresh recording of f
-    predict(tape_counts(recording.level.tape, recording.in_ids, [x.size], recording.out_ids),
-            report.plan)
-    again = time.perf_counter() - start
+    selections = []                      # the same again, on fresh recordings of f
+    for _ in range(SELECTIONS):
+        recording = Recording(f, (x,), {}, (0,), False, "jacobian")
+        start = time.perf_counter()
+        predict(tape_counts(recording.level.tape, recording.in_ids, [x.size],
+                            recording.out_ids), report.plan)
+        selections.append(time.perf_counter() - start)
+    again = float(np.median(selections))
     measured = _interleaved({"forward": lambda: forward(x), "reverse": lambda: reverse(x),
                              "auto": lambda: auto(x)}, repeats)
     t_fwd, t_rev, t_auto = measured["forward"], measured["reverse"], measured["auto"]
