@@ -273,3 +273,14 @@ def test_reductions_of_a_list_of_traced_values_stack_it_as_numpy_does():
         np.testing.assert_allclose(ad.grad(f)(x), expected, rtol=1e-12, err_msg=name)
         np.testing.assert_allclose(ad.jacfwd(f)(x), expected, rtol=1e-12, err_msg=name)
     assert anp.sum([1.0, 2.0]) == 3.0 and anp.max([[1, 5], [2, 3]], axis=0).tolist() == [2, 5]
+
+
+@pytest.mark.parametrize("keepdims", ["x", 1.5, None])
+def test_keepdims_must_be_a_bool_as_numpy_reads_it(keepdims):
+    # bool('x') is True: a string was taken as keepdims=True where NumPy refuses it
+    for reduce in (anp.sum, anp.max, anp.mean):
+        with pytest.raises(TypeError):
+            np.sum(np.ones((2, 3)), axis=0, keepdims=keepdims)
+        with pytest.raises(TypeError, match="keepdims must be a bool"):
+            reduce(np.ones((2, 3)), axis=0, keepdims=keepdims)
+    assert anp.sum(np.ones((2, 3)), axis=0, keepdims=1).shape == (1, 3)

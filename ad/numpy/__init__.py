@@ -393,6 +393,14 @@ def _axes(axis, nd: int, function: str) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
+def _keepdims(value, function: str) -> bool:
+    """keepdims= as NumPy reads it: a bool or an integer (a string is refused, not truthy)."""
+    try:
+        return bool(operator.index(value))
+    except TypeError:
+        raise TypeError(f"{function}: keepdims must be a bool, not {value!r}") from None
+
+
 # ----------------------------------------------------------------------------- reductions
 @_implements(_np.sum)
 def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None,  # noqa: A001
@@ -403,7 +411,8 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None,  # noq
     a = _accumulating(a, dtype)
     if where is not None:
         a = _elementwise.where(_np.asarray(_primal_value(where), dtype=bool), a, 0.0)
-    result = _structure.sum_(a, axis=_axes(axis, ndim(a), "sum"), keepdims=bool(keepdims))
+    result = _structure.sum_(a, axis=_axes(axis, ndim(a), "sum"),
+                             keepdims=_keepdims(keepdims, "sum"))
     if initial is not None:
         result = result + initial
     return result if dtype is None else astype(result, dtype)
@@ -463,7 +472,7 @@ def _extremum(primitive, pick, a, axis, keepdims, initial, where, function: str)
         kept = tuple(1 if i in axes else d for i, d in enumerate(shape(a)))
         out = _np.full(kept, initial, dtype=_value_dtype(a))
         return out if keepdims else _np.squeeze(out, axis=axes)
-    result = primitive(a, axis=axes, keepdims=bool(keepdims))
+    result = primitive(a, axis=axes, keepdims=_keepdims(keepdims, primitive.name))
     return result if initial is None else pick(result, initial)
 
 
