@@ -655,7 +655,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
       chosen mode directly. When the two predictions are
       within SETTLE_WITHIN (1.5x) of each other, a close call the model cannot resolve,
       the next calls time each mode SETTLE_TRIALS (2) times, or up to SETTLE_MAX_TRIALS
-      (8) while they take less than SETTLE_BUDGET (20 ms) in all, and keep the faster from
+      (16) while they take less than SETTLE_BUDGET (0.1 s) in all, and keep the faster from
       then on (`settle=False` keeps the prediction). The returned function's `.report` is the
       last `CostReport`, with measured times next to the prediction (print it for the
       table, the largest terms and the reason of the choice).
@@ -818,8 +818,8 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
 #: on a noisy machine would decide, is timed more often at a cost the user never notices.
 SETTLE_WITHIN = 1.5
 SETTLE_TRIALS = 2
-SETTLE_MAX_TRIALS = 8
-SETTLE_BUDGET = 0.02
+SETTLE_MAX_TRIALS = 16
+SETTLE_BUDGET = 0.1
 
 
 def _per_f(cache: "weakref.WeakKeyDictionary", f) -> dict | None:
