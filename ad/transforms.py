@@ -730,6 +730,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         plans: dict = {}   # costs depend on shapes only: plan once per input shape
 
         def chain_jacobian_f(x):
+            f.check_input(x)
             key = (np.shape(x), str(np.result_type(primal_value(x))))
             report = plans.get(key)
             fresh = report is None

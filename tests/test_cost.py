@@ -514,3 +514,13 @@ def test_a_measured_recording_charges_f_s_own_python_to_every_run_of_f():
     first, second = (ad.cost_report(f, np.ones(10), table=table) for _ in range(2))
     assert first.forward.seconds == second.forward.seconds
     assert "f's own Python (measured)" not in dict(first.forward.terms)
+
+
+def test_a_chain_s_input_is_one_array():
+    # a dict reached NumPy's structured-dtype parser ("entry not a 2- or 3- tuple")
+    c = ad.chain(lambda x: anp.sin(x["a"]), lambda y: y * 2.0)
+    for x in ({"a": np.ones(3)}, (np.ones(2), np.ones(2))):
+        with pytest.raises(TypeError, match="a chain's input is one array"):
+            ad.jacobian(c, mode="optimal")(x)
+        with pytest.raises(TypeError, match="a chain's input is one array"):
+            c.plan(x)

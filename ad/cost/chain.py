@@ -210,6 +210,12 @@ class Chain:
     def __len__(self) -> int:
         return len(self.stages)
 
+    def check_input(self, x) -> None:
+        """A chain's input is one array (or number): a dict or tuple of them is refused."""
+        if tree.structure(x) != tree.structure(0):
+            raise TypeError(f"{self.__name__}: a chain's input is one array, not a "
+                            f"{type(x).__name__}")
+
     def plan(self, x, *, chunk_size: int | None = None,
              table: Calibration | None = None) -> "ChainReport":
         """Trace every stage at its input; predict per-stage modes and the product order.
@@ -217,6 +223,7 @@ class Chain:
         One block plan covers every stage (its chunk bounds the largest stage input or
         output), and `jacobian(chain, mode="optimal")` runs each stage with that chunk.
         """
+        self.check_input(x)
         inputs, graphs = [], []
         for stage in self.stages:
             graph = trace(stage, x)
