@@ -12,6 +12,7 @@ keeps imports one way. Imports `ad.errors` and `ad.context` only.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from dataclasses import dataclass
@@ -186,6 +187,8 @@ class Primitive:
         #: How many results the primitive returns (a tuple when more than one): each gets
         #: its own id on the tape, consecutive from the entry's first.
         self.n_outputs = outputs
+        if outputs > 1:
+            self.impl = _returning(impl, name, outputs)
         self.__doc__ = doc or getattr(impl, "__doc__", None)
 
     def __call__(self, *args, **params):
@@ -487,6 +490,21 @@ def _ufunc_keywords(name: str, params: dict) -> dict:
                             "by ad (compute, then select with ad.numpy.where or cast with "
                             ".astype)")
     return rest
+
+
+def _returning(impl: Callable, name: str, outputs: int) -> Callable:
+    """impl, checked to return `outputs` results (a tuple or list of that many): one array
+    would be unpacked along its first axis as if it were the results."""
+    @functools.wraps(impl)
+    def checked(*args, **params):
+        out = impl(*args, **params)
+        if not isinstance(out, (tuple, list)) or len(out) != outputs:
+            got = (f"{len(out)} results" if isinstance(out, (tuple, list)) else
+                   f"one {type(out).__name__}")
+            raise TypeError(f"primitive '{name}' declares outputs={outputs} but its "
+                            f"implementation returned {got}")
+        return out
+    return checked
 
 
 def bind(primitive: Primitive, args: Sequence[Any], params: dict):

@@ -252,3 +252,16 @@ def test_a_user_transpose_or_jvp_rule_of_the_wrong_kind_is_named():
         ad.jvp(none_jvp, (x,), (np.ones(3),))
     with pytest.raises(TypeError, match="test_none_jvp takes 1 positional"):
         none_jvp(x, x)
+
+
+def test_a_primitive_declaring_several_outputs_must_return_them():
+    # one array of shape (2, 3) was unpacked along its first axis as the two results
+    two = ad.defprimitive("two_outputs_returning_one_array", lambda x: np.stack([x, 2 * x]),
+                          jvp=(lambda t, out, x: (t, 2 * t),),
+                          vjp=(lambda ct, out, x: ct[0] + 2 * ct[1],), outputs=2)
+    for call in (lambda: two(np.ones(3)),
+                 lambda: ad.grad(lambda x: anp.sum(two(x)[0]))(np.ones(3)),
+                 lambda: ad.jvp(lambda x: two(x)[1], (np.ones(3),), (np.ones(3),))):
+        with pytest.raises(TypeError, match="declares outputs=2 but its implementation "
+                                            "returned one ndarray"):
+            call()
