@@ -122,6 +122,9 @@ def _tangent_leaves(name: str, tangent, out, out_structure):
         if shape_of(t) != shape_of(o):
             raise ShapeError(f"custom_jvp({name}): the rule's tangent for result leaf {k} has "
                              f"shape {shape_of(t)}, the result {shape_of(o)}")
+        if np.iscomplexobj(primal_value(t)) and not np.iscomplexobj(primal_value(o)):
+            raise TypeError(f"custom_jvp({name}): the rule's tangent for result leaf {k} is "
+                            f"complex, the result real (a real value's tangent is real)")
         found.append(t)
     return tuple(found) if out_structure.num_leaves != 1 else found[0]
 

@@ -255,3 +255,20 @@ def test_a_rule_s_pytree_of_other_keys_is_named_not_matched_by_position():
                            {"b": -anp.sin(p[0]) * t[0], "c": anp.cos(p[0]) * t[0]}))
     with pytest.raises(TypeError, match="structure"):
         ad.jvp(g, (np.ones(2),), (np.ones(2),))
+
+
+def test_a_complex_tangent_for_a_real_result_is_refused():
+    # it was returned as the tangent of a real value (jvp gave a complex tangent of sin)
+    @ad.custom_jvp
+    def f(x):
+        return anp.sin(x)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return anp.sin(x), anp.cos(x) * t * (1 + 1j)
+
+    for call in (lambda: ad.jvp(f, (1.0,), (1.0,)), lambda: ad.jacfwd(f)(np.ones(2)),
+                 lambda: ad.hessian(lambda x: anp.sum(f(x)))(np.ones(2))):
+        with pytest.raises(TypeError, match="is complex, the result real"):
+            call()
