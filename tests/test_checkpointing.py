@@ -374,3 +374,17 @@ def test_a_closure_over_an_enclosing_transform_s_value_still_works():
             return anp.sum(ad.grad(lambda y: _closing(th, y, checkpointed))(x0))
         np.testing.assert_allclose(outer(lambda th: inner(th, True))(0.7),
                                    outer(lambda th: inner(th, False))(0.7), rtol=1e-12)
+
+
+def test_a_string_argument_is_refused_by_name_not_read_as_a_dtype():
+    # np.result_type("sin") raised "data type 'sin' not understood"; "float32" passed as a
+    # float leaf
+    def layer(x, how):
+        return anp.sin(x) if how == "sin" else anp.cos(x)
+    g = ad.checkpoint(layer)
+    for how in ("sin", "float32"):
+        with pytest.raises(TypeError, match="leaf 1 is a str"):
+            ad.grad(lambda x: anp.sum(g(x, how)))(np.ones(2))
+    with pytest.raises(TypeError, match="leaf 1 is a str"):
+        ad.grad(lambda x: anp.sum(ad.loop(lambda c: (c[0] * 2.0, "a"), (x, "a"), 3)[0]))(
+            np.ones(2))
