@@ -284,3 +284,15 @@ def test_keepdims_must_be_a_bool_as_numpy_reads_it(keepdims):
         with pytest.raises(TypeError, match="keepdims must be a bool"):
             reduce(np.ones((2, 3)), axis=0, keepdims=keepdims)
     assert anp.sum(np.ones((2, 3)), axis=0, keepdims=1).shape == (1, 3)
+
+
+def test_messages_for_degenerate_arguments_are_numpy_s():
+    # these raised IndexError from inside (a tuple index, an empty array's element)
+    from ad.scipy import linalg as ad_linalg
+    with pytest.raises(np.exceptions.AxisError, match="axis 2 is out of bounds"):
+        anp.partition(np.ones((2, 3)), 1, axis=2)
+    with pytest.raises(TypeError, match="coefficients must be one vector"):
+        anp.polyval(np.float64(2.0), np.ones(3))
+    with pytest.raises(np.linalg.LinAlgError, match="not defined on empty arrays"):
+        anp.linalg.cond(np.zeros((0, 0)))
+    assert ad_linalg.expm(np.zeros((0, 0))).shape == (0, 0)

@@ -259,7 +259,10 @@ def polyval(p, x):
     >>> polyval(np.array([1.0, 0.0, -1.0]), np.array([2.0, 3.0]))
     array([3., 8.])
     """
-    coefficients = list(np.asarray(p)) if not isinstance(p, Tracer) and np.ndim(p) == 1 else \
+    if anp.ndim(p) != 1:
+        raise TypeError(f"polyval: the coefficients must be one vector, not of shape "
+                        f"{anp.shape(p)}")
+    coefficients = list(np.asarray(p)) if not isinstance(p, Tracer) else \
         [p[i] for i in range(anp.shape(p)[0])]
     x = anp._operand(x)
     result = anp.zeros_like(x) if not coefficients else coefficients[0] + 0.0 * x

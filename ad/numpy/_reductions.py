@@ -349,7 +349,8 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
     ones before, larger ones after (here: the sorted array, which is such a partition)."""
     if order is not None:
         raise NotImplementedError("ad.numpy.partition: order= is not supported")
-    n = anp.shape(a)[axis] if axis is not None else math.prod(anp.shape(a))
+    n = anp.shape(a)[anp._axis(axis, anp.ndim(a), "partition")] if axis is not None else \
+        math.prod(anp.shape(a))
     for k in np.atleast_1d(kth).tolist():
         if not -n <= operator.index(k) < n:
             raise ValueError(f"kth(={k}) out of bounds ({n})")

@@ -336,6 +336,8 @@ def matrix_rank(A, tol=None, hermitian=False):
 def cond(x, p=None):
     """Condition number: ratio of extreme singular values (p None or 2), or norm(x) *
     norm(inv(x)) for the other orders."""
+    if _np.size(_primal_value(x)) == 0:
+        raise LinAlgError("cond is not defined on empty arrays")
     if p in (None, 2, -2):
         s = svdvals(x)
         ratio = s[..., 0] / s[..., -1]

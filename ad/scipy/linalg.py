@@ -66,6 +66,8 @@ def expm(a):
     1.0
     """
     n = anp.shape(a)[-1]
+    if n == 0:                              # an empty matrix's exponential is empty
+        return anp.astype(a, float_dtype(a)) * 1.0
     norm = float(np.abs(np.asarray(anp._primal_value(a))).sum(axis=-2).max())
     # (a matrix holding inf or NaN gives NaN and inf, as SciPy's: no squarings to count)
     squarings = max(0, int(math.ceil(math.log2(norm / 5.371920351148152)))) \
