@@ -1115,7 +1115,7 @@ class Builder:
         self.data: dict[int, np.ndarray] = {}
         #: Scalar constants by dtype and bytes: equal ones share a slot (read only).
         self.scalars: dict[tuple, int] = {}
-        #: (code, a0, a1, a2, dst, map or None, primitive or None, kind)
+        #: (code, a0, a1, a2, dst, map or None, the primitive's opcode or -1, kind)
         self.entries: list[tuple] = []
         self.guards: dict[int, str] = {}
         #: The entries whose results are rounded to float32 (ROUND32).
@@ -1160,7 +1160,7 @@ class Builder:
     def _emit(self, code, args, out, mapping=None, primitive=None, kind=0) -> None:
         n = len(args)
         self.entries.append((code, args[0], args[1] if n > 1 else -1, args[2] if n > 2 else -1,
-                             out, mapping, primitive, kind))
+                             out, mapping, -1 if primitive is None else primitive.opcode, kind))
 
     def gather(self, source: int, mapping: np.ndarray, shape: tuple, primitive) -> int:
         out = self.slot(shape, self.traced[source], varying=self.varying[source])
@@ -1300,7 +1300,7 @@ class Builder:
         varying.append(varies)
         n = len(aligned)
         self.entries.append((code, aligned[0], aligned[1] if n > 1 else -1,
-                             aligned[2] if n > 2 else -1, out, None, primitive, 0))
+                             aligned[2] if n > 2 else -1, out, None, primitive.opcode, 0))
         return out
 
 
@@ -1484,7 +1484,7 @@ def program_of(builder: Builder, inputs, in_shapes, output: int, seconds: float)
             traced[table[4]]
         if builder.round32:
             table[6, builder.round32] |= ROUND32
-        table[_PRIMITIVE_ROW] = [-1 if p is None else p.opcode for p in columns[6]]
+        table[_PRIMITIVE_ROW] = columns[6]
     mapped = [m for m in columns[5] if m is not None] if entries else []
     maps = np.concatenate(mapped).astype(np.int32) if mapped else np.zeros(1, np.int32)
     return Program(table, offs.astype(np.int32), sizes.astype(np.int32), maps, arena,
