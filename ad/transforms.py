@@ -20,6 +20,8 @@ import numpy as np
 
 from ad import numpy as anp
 from ad import tree
+from ad.compiled import SETTLE_TRIALS as COMPILED_SETTLE_TRIALS
+from ad.compiled import SETTLE_WITHIN as COMPILED_SETTLE_WITHIN
 from ad.compiled import (CompiledGrad, GuardFailed, NotLowered, interpreter, jacobian_choice,
                          jacobian_plan)
 from ad.context import inside_transform
@@ -450,24 +452,47 @@ def _forward_jacobian(pass_, leaves, structures, single: bool, plan: BlockPlan):
     return _jacobian_structure(out_structure, blocks, structures, single)
 
 
+#: The two pure modes of a Jacobian, as `jacobian(compile=True)` settles a close call.
+_BOTH_MODES = ("forward", "reverse")
+
+
 def _compiled_jacobian(f, argnums, chunk_size, mode: str, transform: str, fallback,
                        compile: bool | str = True):
     """A Jacobian transform on compiled tapes (see `value_and_grad`'s compile): the
     signature's program replayed in blocks of directions (`mode` "forward", "reverse", or
     "auto": the mode whose compiled Jacobian the cost model predicts faster,
-    `ad.compiled.jacobian_choice`), `fallback` (the interpreted transform) where it does not
-    lower."""
+    `ad.compiled.jacobian_choice`, or for a close call, predicted within SETTLE_WITHIN of
+    each other, the faster of the two timed on the first SETTLE_TRIALS calls each),
+    `fallback` (the interpreted transform) where it does not lower."""
     compiled = _compiled_grad(f, "jacobian", compile, chunk_size)
-    plans: dict = {}         # per recorded program: its block plan and mode
+    # per recorded program: [the program's replay, its block plan, its mode, and for a
+    # close call of the two modes the times of each so far (None once settled)]
+    plans: dict = {}
 
     def blocks(replay, leaves):
         planned = plans.get(id(replay))
         if planned is None or planned[0] is not replay:  # once per recorded program
             plan = jacobian_plan(replay.program, chunk_size)
-            chosen = mode if mode != "auto" else jacobian_choice(replay.program, plan)
-            planned = plans[id(replay)] = (replay, plan, chosen)
-        _, plan, chosen = planned
-        return replay.jacobian(leaves, chosen, plan)
+            trials = None
+            if mode != "auto":
+                chosen = mode
+            else:
+                chosen = jacobian_choice(replay.program, plan)
+                seconds = [replay.program.predict_jacobian(m, plan) for m in _BOTH_MODES]
+                if max(seconds) < COMPILED_SETTLE_WITHIN * min(seconds):
+                    trials = {m: [] for m in _BOTH_MODES}    # a close call: time both modes
+            planned = plans[id(replay)] = [replay, plan, chosen, trials]
+        _, plan, chosen, trials = planned
+        if trials is None:
+            return replay.jacobian(leaves, chosen, plan)
+        run = min(_BOTH_MODES, key=lambda m: len(trials[m]))    # the one timed less so far
+        start = time.perf_counter()
+        result = replay.jacobian(leaves, run, plan)
+        trials[run].append(time.perf_counter() - start)
+        if min(map(len, trials.values())) >= COMPILED_SETTLE_TRIALS:   # keep the faster
+            planned[2] = min(_BOTH_MODES, key=lambda m: min(trials[m]))
+            planned[3] = None
+        return result
 
     @functools.wraps(f)
     def jacobian_f(*args, **kwargs):
@@ -493,6 +518,9 @@ def _compiled_jacobian(f, argnums, chunk_size, mode: str, transform: str, fallba
         return fallback(*args, **kwargs)
 
     jacobian_f.compiled = compiled
+    #: Per recorded program: [its replay, block plan, the mode it runs, the times of a close
+    #: call's trials (None once settled)].
+    jacobian_f.plans = plans
     return jacobian_f
 
 

@@ -191,8 +191,8 @@ def jacobians(repeats: int, quick: bool = False) -> list[dict[str, Any]]:
         rounds = suite._interleaved.samples
         fastest = min(("interpreted", "forward", "reverse"), key=times.get)
         compiled = next((r for r in auto.compiled.replays.values() if r is not None), None)
-        runs = (ad.compiled.jacobian_choice(program, plan) if compiled is not None
-                else "interpreted")
+        runs = (next(iter(auto.plans.values()))[2] if compiled is not None and auto.plans
+                else "interpreted")       # the mode it settled on, for a close call
         predicted = {mode: program.predict_jacobian(mode, plan) for mode in ("forward",
                                                                             "reverse")}
         rows.append({"program": name, "lowers": True, "n": int(np.size(x)),

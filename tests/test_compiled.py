@@ -1441,3 +1441,17 @@ def test_the_cheap_bound_of_a_compiled_gradient_bounds_its_prediction(f, x):
     `predict_grad` from above, or a slower compiled tape would be taken."""
     program = ad.compile(f, x)
     assert program.grad_bound() >= program.predict_grad() > 0
+
+
+def test_a_close_call_between_compiled_modes_is_settled_by_timing_both(monkeypatch):
+    from ad import transforms
+    monkeypatch.setattr(transforms, "COMPILED_SETTLE_WITHIN", 1e9)   # every call is close
+    f = lambda x: anp.tanh(x[::-1] * x) * anp.sum(x)                 # noqa: E731
+    x = np.linspace(0.1, 1.0, 6)
+    jac = ad.jacobian(f, compile="strict")
+    want = ad.jacrev(f)(x)
+    for _ in range(2 * ad.compiled.SETTLE_TRIALS):
+        np.testing.assert_allclose(jac(x), want, rtol=1e-12)
+    ((_, _, mode, trials),) = jac.plans.values()
+    assert trials is None and mode in ("forward", "reverse")
+    np.testing.assert_allclose(jac(x), want, rtol=1e-12)
