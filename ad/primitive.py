@@ -277,6 +277,9 @@ class Primitive:
         """A user's VJP (or transpose) rule's cotangent, checked to be batch + the
         argument's shape: another shape would be added into the argument's wrongly (or
         broadcast), never silently (catalogue rules are property-tested instead)."""
+        if found is None:                 # (ad.ZERO is the zero cotangent)
+            raise TypeError(f"primitive '{self.name}': its VJP rule for argument {i} "
+                            "returned None; return the cotangent (ad.ZERO for none)")
         if found is not ZERO and self.n_outputs == 1 and self.name not in BUILTIN_NAMES:
             c_shape = shape_of(cotangent)
             wanted = c_shape[:len(c_shape) - len(shape_of(out))] + shape_of(primal)

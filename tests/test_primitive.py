@@ -265,3 +265,17 @@ def test_a_primitive_declaring_several_outputs_must_return_them():
         with pytest.raises(TypeError, match="declares outputs=2 but its implementation "
                                             "returned one ndarray"):
             call()
+
+
+def test_a_rule_returning_none_is_named_in_every_mode():
+    # jacfwd stacked one None per direction into an object array of Nones; grad called it
+    # a cotangent of shape ()
+    p = ad.defprimitive("rules_returning_none", lambda x: np.sin(x),
+                        jvp=(lambda t, out, x: None,), vjp=(lambda ct, out, x: None,))
+    for call, rule in ((lambda: ad.jvp(p, (np.ones(2),), (np.ones(2),)), "JVP"),
+                       (lambda: ad.jacfwd(p)(np.ones(2)), "JVP"),
+                       (lambda: ad.jacrev(p)(np.ones(2)), "VJP"),
+                       (lambda: ad.grad(lambda x: anp.sum(p(x)))(np.ones(2)), "VJP"),
+                       (lambda: ad.hessian(lambda x: anp.sum(p(x)))(np.ones(2)), "JVP")):
+        with pytest.raises(TypeError, match=f"its {rule} rule for argument 0 returned None"):
+            call()

@@ -96,14 +96,16 @@ def defprimitive(name: str, impl: Callable, *, jvp: Sequence[Callable | None] | 
             if rule is not None:
                 check_rule(name, what, rule, 2 + primitive.arity)
     if not batched:
-        primitive.jvp_rules = tuple(None if rule is None else _per_direction(rule, i, False)
+        primitive.jvp_rules = tuple(None if rule is None else
+                                    _per_direction(rule, i, False, name)
                                     for i, rule in enumerate(primitive.jvp_rules))
-        primitive.vjp_rules = tuple(None if rule is None else _per_direction(rule, i, True)
+        primitive.vjp_rules = tuple(None if rule is None else
+                                    _per_direction(rule, i, True, name)
                                     for i, rule in enumerate(primitive.vjp_rules))
     return register(primitive)
 
 
-def _per_direction(rule: Callable, argument: int, reverse: bool) -> Callable:
+def _per_direction(rule: Callable, argument: int, reverse: bool, name: str = "") -> Callable:
     """`rule`, written for one tangent (or cotangent), applied to each direction of a batch.
 
     A JVP rule's tangent has the shape of its argument, a VJP rule's cotangent that of the
@@ -132,6 +134,10 @@ def _per_direction(rule: Callable, argument: int, reverse: bool) -> Callable:
         else:
             flat = reshape(t, shape=(count,) + tuple(base))
             results = [rule(flat[b], out, *primals, **params) for b in range(count)]
+        if any(r is None for r in results):       # (ad.ZERO is the zero tangent)
+            raise TypeError(f"primitive '{name}': its {'VJP' if reverse else 'JVP'} rule for "
+                            f"argument {argument} returned None; return the "
+                            f"{'cotangent' if reverse else 'tangent'} (ad.ZERO for none)")
         if not reverse and several:   # a tuple of tangents per direction: stack each output
             results = [(ZERO,) * len(out) if r is ZERO else r for r in results]
             return tuple(_stack(list(column), batch, shape_of(o), True)
