@@ -915,8 +915,9 @@ class _Decision:
 
 def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | None = None,
             sparse: bool | str = False, dense_output: bool = False, executor=None,
-            retries: int = RETRIES, progress: bool = False):
-    """Hessian of a scalar `f`: forward mode (vector duals) over reverse mode.
+            retries: int = RETRIES, progress: bool = False, holomorphic: bool = False):
+    """Hessian of a scalar `f`: forward mode (vector duals) over reverse mode; with
+    `holomorphic=True`, the complex Hessian of a holomorphic f of complex inputs (as JAX's).
 
     `sparse=True` (or "local"): the Hessian's pattern is detected once per signature (the
     Jacobian pattern of the gradient's recording), star-coloured, and the Hessian is
@@ -930,13 +931,17 @@ def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | 
     """
     check_callable(f, "hessian")
     chunk_size = chunk_of(chunk_size, f"hessian({name_of(f)})")
+    if holomorphic and (sparse or executor is not None):
+        raise ValueError(f"hessian({name_of(f)}, holomorphic=True): sparse and distributed "
+                         "Hessians are real; drop sparse= / executor=")
     if sparse:
         return _sparse(f, argnums, "auto", sparse, chunk_size, dense_output, True, "hessian",
                        (executor, retries, progress) if executor is not None else None)
     if executor is not None:   # forward over reverse, the forward blocks as tasks
         return _distributed(grad(f, argnums), argnums, "forward", chunk_size, executor,
                             retries, progress, "hessian")
-    return jacfwd(jacrev(f, argnums), argnums, chunk_size=chunk_size)
+    return jacfwd(jacrev(f, argnums, holomorphic=holomorphic), argnums, chunk_size=chunk_size,
+                  holomorphic=holomorphic)
 
 
 def _sparse(f, argnums, mode, sparse, chunk_size, dense_output, hessian, transform,

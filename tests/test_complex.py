@@ -317,3 +317,14 @@ def test_check_grads_takes_complex_functions():
     wrong.defvjp(lambda x: (anp.sin(x), x), lambda x, ct: (2.0 * ct * anp.cos(x),))
     with pytest.raises(AssertionError, match="dot-product"):
         ad.check_grads(wrong, (np.array([0.3, 0.5]),), order=1, modes=("rev",))
+
+
+def test_hessian_of_a_holomorphic_function():
+    # JAX's hessian takes holomorphic=; ad's had no such parameter
+    z = np.array([0.3 + 0.2j, -0.5 + 1.1j])
+    H = ad.hessian(lambda z: anp.sum(anp.sin(z) * z), holomorphic=True)(z)
+    np.testing.assert_allclose(H, np.diag(2 * np.cos(z) - z * np.sin(z)), rtol=1e-13)
+    w = np.array([0.4 - 0.1j, 1.2 + 0.3j])
+    H = ad.hessian(lambda z: z[0] ** 2 * z[1] + anp.exp(z[1]), holomorphic=True)(w)
+    want = np.array([[2 * w[1], 2 * w[0]], [2 * w[0], np.exp(w[1])]])
+    np.testing.assert_allclose(H, want, rtol=1e-13)
