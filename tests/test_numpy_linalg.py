@@ -289,3 +289,18 @@ def test_lstsq_refuses_an_rcond_it_would_not_use():
         ad.jacfwd(lambda a: anp.linalg.lstsq(a, np.ones(2), rcond=1e-2)[0])(a)
     np.testing.assert_allclose(ad.jacfwd(lambda a: anp.linalg.lstsq(a, np.ones(2))[0])(a),
                                ad.jacfwd(lambda a: anp.linalg.solve(a, np.ones(2)))(a))
+
+
+@pytest.mark.parametrize("order", [0.3, 0.5, -0.5, -1.0])
+def test_norms_below_order_one_have_no_nan_derivative(order):
+    """|x|^p for p < 1 has an infinite derivative at 0: reverse mode gave NaN at the origin
+    and at a zero element (0 * inf) where forward mode gave 0 (conventions: 0, never NaN)."""
+    f = lambda x: anp.linalg.norm(x, order)                 # noqa: E731
+    for x in (np.zeros(3), np.array([0.0, 1.0, 2.0]), np.array([0.5, -1.0, 2.0])):
+        with np.errstate(divide="ignore"):
+            assert float(f(x)) == pytest.approx(np.linalg.norm(x, order))
+        grad, forward = ad.grad(f)(x), ad.jacfwd(f)(x)
+        assert np.all(np.isfinite(grad))
+        np.testing.assert_allclose(grad, forward, rtol=1e-12, atol=0)
+        if np.all(x != 0):
+            ad.check_grads(f, (x,), order=2)

@@ -361,7 +361,15 @@ def _vector_norm(x, ord, axis: tuple[int, ...], keepdims: bool):
         return _anp.sum(magnitude, axis=axis, keepdims=keepdims)
     if isinstance(ord, str):
         raise ValueError(f"norm: invalid norm order {ord!r} for vectors")
-    return _anp._safe_root(_anp.sum(magnitude ** ord, axis=axis, keepdims=keepdims), ord)
+    if ord < 1:
+        # |x|^p has an infinite derivative at 0 for p < 1 (0 * inf = NaN in reverse mode):
+        # a zero element's term is a constant, 0 (p > 0) or inf (p < 0: the norm is 0)
+        nonzero = _np.asarray(_primal_value(magnitude)) > 0
+        safe = _anp.where(nonzero, magnitude, 1.0)
+        powered = _anp.where(nonzero, safe ** ord, 0.0 if ord > 0 else _np.inf)
+    else:
+        powered = magnitude ** ord
+    return _anp._safe_root(_anp.sum(powered, axis=axis, keepdims=keepdims), ord)
 
 
 def _matrix_norm(x, ord, axis: tuple[int, int], keepdims: bool):
