@@ -85,3 +85,10 @@ def test_products_over_an_empty_dimension(f):
     want = f(x)
     assert ad.jvp(f, (x,), (x,))[0].shape == want.shape
     assert ad.jacfwd(f)(x).shape == ad.jacrev(f)(x).shape == want.shape + x.shape
+
+
+def test_einsum_output_subscripts_are_checked_as_numpy_checks_them():
+    # 'ij->k' raised "substring not found" from inside, 'i->ii' a transpose's error
+    for spec, a in (("ij->k", np.ones((2, 2))), ("i->ii", np.ones(2))):
+        with pytest.raises(ValueError, match="output subscript"):
+            ad.grad(lambda a: anp.sum(anp.einsum(spec, a)))(a)

@@ -296,3 +296,10 @@ def test_messages_for_degenerate_arguments_are_numpy_s():
     with pytest.raises(np.linalg.LinAlgError, match="not defined on empty arrays"):
         anp.linalg.cond(np.zeros((0, 0)))
     assert ad_linalg.expm(np.zeros((0, 0))).shape == (0, 0)
+
+
+def test_mean_with_where_keeps_float32():
+    x = np.ones((2, 3), np.float32)
+    mask = np.array([True, False, True])
+    assert anp.mean(x, axis=1, where=mask).dtype == np.float32    # an int64 count promoted
+    assert ad.grad(lambda x: anp.sum(anp.mean(x, axis=1, where=mask)))(x).dtype == np.float32

@@ -428,7 +428,8 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
         count = math.prod(shape(a)[i] for i in axes)
     else:
         mask = _np.broadcast_to(_np.asarray(_primal_value(where), dtype=bool), shape(a))
-        count = _np.sum(mask, axis=axes, keepdims=keepdims)
+        # in the sum's dtype: an int64 count would promote a float32 mean to float64
+        count = _np.sum(mask, axis=axes, keepdims=keepdims).astype(_value_dtype(a))
     total = sum(a, axis=axes, keepdims=keepdims, where=where)
     return total / count if dtype is None else astype(total / count, dtype)
 

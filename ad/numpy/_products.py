@@ -137,6 +137,12 @@ def einsum(subscripts, *operands, optimize=False, **kwargs):
 
 def _einsum(subscripts: str, operands):
     terms, out = _parse(subscripts, operands)
+    for c in out:                     # NumPy's checks of the output subscripts
+        if out.count(c) > 1:
+            raise ValueError(f"einsum: output subscript {c!r} appears more than once")
+        if not any(c in term for term in terms):
+            raise ValueError(f"einsum: output subscript {c!r} does not appear in the input "
+                             "subscripts")
     sizes: dict[str, int] = {}
     for term, op in zip(terms, operands):
         for c, n in zip(term, anp.shape(op)):
