@@ -303,3 +303,13 @@ def test_mean_with_where_keeps_float32():
     mask = np.array([True, False, True])
     assert anp.mean(x, axis=1, where=mask).dtype == np.float32    # an int64 count promoted
     assert ad.grad(lambda x: anp.sum(anp.mean(x, axis=1, where=mask)))(x).dtype == np.float32
+
+
+def test_prod_takes_where_and_quantile_refuses_complex_as_numpy():
+    x, mask = np.array([2.0, 3.0, 4.0]), np.array([True, False, True])
+    assert float(anp.prod(x, where=mask)) == np.prod(x, where=mask) == 8.0
+    np.testing.assert_array_equal(ad.grad(lambda x: anp.prod(x, where=mask))(x), [4.0, 0.0, 2.0])
+    np.testing.assert_array_equal(ad.grad(lambda x: np.prod(x, where=mask))(x), [4.0, 0.0, 2.0])
+    for q in (anp.quantile, anp.percentile):
+        with pytest.raises(TypeError, match="real numbers"):
+            q(np.array([1 + 1j, 2.0]), 0.5)

@@ -59,14 +59,17 @@ def _restore(result, a, axes, keepdims: bool):
 
 # ----------------------------------------------------------------------------- prod
 @_implements(np.prod)
-def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None):
-    """Product over `axis`, as numpy.prod; exact derivatives with zeros present.
+def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    """Product over `axis`, as numpy.prod; exact derivatives with zeros present; `where`
+    masks elements out (they count as 1).
 
     >>> import ad, numpy as np
     >>> ad.grad(prod)(np.array([2.0, 0.0, 3.0]))
     array([0., 6., 0.])
     """
     _no_out(out, "prod")
+    if where is not None:
+        a = anp.where(np.asarray(primal_value(where), dtype=bool), a, 1.0)
     a = anp._accumulating(a, dtype)
     axes = _axes(axis, anp.ndim(a), "prod")
     if not isinstance(a, Tracer):
@@ -268,6 +271,9 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     _no_out(out, "quantile")
     if method != "linear" or weights is not None or interpolation is not None:
         raise NotImplementedError("ad.numpy.quantile: only method='linear', no weights")
+    if anp._value_dtype(a).kind == "c":
+        raise TypeError("quantile: a must be an array of real numbers (complex numbers have "
+                        "no order)")
     q = _qs(q)
     _in_range(q, 1.0, "Quantiles")
     merged, axes = _along_last(a, axis, "quantile")
