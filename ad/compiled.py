@@ -116,6 +116,7 @@ class CompilingLevel(ReverseLevel):
     selects = True
     #: The interpreter recomputes elementwise partials: the recording computes values only.
     keeps_partials = False
+    refuses_foreign = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -129,15 +130,18 @@ class CompilingLevel(ReverseLevel):
         elif self.value_dependent is None:
             self.value_dependent = why
 
-    def process(self, primitive, args, params):
+    def foreign(self, primitive) -> None:
+        """A value an enclosing transform traces met this recording: its derivative flows
+        through the closure, not through the tape (the signature runs interpreted)."""
         if self.value_dependent is None:
-            for a in args:   # a value an enclosing transform traces: its derivative flows
-                if isinstance(a, Tracer) and not (type(a) is TapeValue and a._level is self):
-                    self.value_dependent = (   # through the closure, not through the tape
-                        f"f uses a value traced by an enclosing transform ({primitive.name} "
-                        "of a closed-over traced value)")
-                    break
+            self.value_dependent = (f"f uses a value traced by an enclosing transform "
+                                    f"({primitive.name} of a closed-over traced value)")
+
+    def process(self, primitive, args, params):
         if not primitive.differentiable:
+            for a in args:           # (differentiable ones are checked as they are recorded)
+                if isinstance(a, Tracer) and not (type(a) is TapeValue and a._level is self):
+                    self.foreign(primitive)
             parents = tuple(a.index if type(a) is TapeValue and a._level is self else CONSTANT
                             for a in args)
             if any(p != CONSTANT for p in parents):
@@ -1286,7 +1290,13 @@ class Builder:
         if code is None:
             raise NotLowered(f"{primitive.name}: its functions do not compile into the "
                              "interpreter")
-        aligned = self._aligned(args, shape)
+        shapes = self.shapes
+        for a in args:                 # (`_aligned`'s common case, without the call)
+            if shapes[a] != shape and shapes[a] != ():
+                aligned = self._aligned(args, shape)
+                break
+        else:
+            aligned = args
         traced, varying = self.traced, self.varying
         a = aligned[0]
         derivative, varies = traced[a], varying[a]
@@ -1294,8 +1304,8 @@ class Builder:
             derivative = derivative or traced[a]
             varies = varies or varying[a]
         # a slot and its entry, as `slot` and `_emit` make them (inlined: once per op)
-        out = len(self.shapes)
-        self.shapes.append(shape)
+        out = len(shapes)
+        shapes.append(shape)
         traced.append(primitive.differentiable and derivative)
         varying.append(varies)
         n = len(aligned)

@@ -31,6 +31,9 @@ class ReverseLevel(Level):
     #: Whether elementwise entries keep their partials (`sweep` needs them; a compiled
     #: tape's interpreter recomputes them, so its recording skips them).
     keeps_partials = True
+    #: Whether an argument another level traces is noted (`foreign`) rather than taken as
+    #: a constant: a compiled tape cannot replay a value that comes in through a closure.
+    refuses_foreign = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -53,6 +56,8 @@ class ReverseLevel(Level):
                 parents.append(arg.index)
                 needs.append(True)
             else:
+                if self.refuses_foreign and isinstance(arg, Tracer):
+                    self.foreign(primitive)
                 primals.append(arg)
                 parents.append(CONSTANT)
                 needs.append(False)

@@ -1455,3 +1455,26 @@ def test_a_close_call_between_compiled_modes_is_settled_by_timing_both(monkeypat
     ((_, _, mode, trials),) = jac.plans.values()
     assert trials is None and mode in ("forward", "reverse")
     np.testing.assert_allclose(jac(x), want, rtol=1e-12)
+
+
+def test_a_value_another_level_traces_makes_the_recording_refuse_to_lower():
+    """A compiled recording cannot replay a value that reaches f through a closure from an
+    enclosing level (its derivative flows outside the tape): the level notes it, for a
+    differentiable primitive (checked as it is recorded) and a non-differentiable one."""
+    from ad.compiled import CompilingLevel
+    from ad.context import entered
+    from ad.reverse import ReverseLevel
+    for op in (lambda x, y: x * y, lambda x, y: x > y):
+        outer = ReverseLevel()
+        with entered(outer):
+            y = outer.new_input(np.ones(2))
+            level = CompilingLevel()
+            with entered(level):
+                x = level.new_input(np.ones(2))
+                op(x, y)
+        assert "enclosing transform" in level.value_dependent
+    level = CompilingLevel()
+    with entered(level):
+        x = level.new_input(np.ones(2))
+        anp.sin(x) * 2.0
+    assert level.value_dependent is None
