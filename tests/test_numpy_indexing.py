@@ -163,3 +163,14 @@ def test_at_set_drops_leading_unit_axes_as_assignment_does():
         ad.jvp(lambda z: z.at[0].set(np.ones((1, 3, 4)) * 2.0), (x,), (x,))[0], want)
     g = lambda z: z.at[0].add(anp.reshape(z[1], (1, 3, 4)))      # noqa: E731
     np.testing.assert_allclose(ad.jacfwd(g)(x), ad.jacrev(g)(x))
+
+
+def test_take_reads_booleans_as_indices_and_select_checks_its_lists():
+    a = np.array([10.0, 20.0, 30.0])
+    flags = np.array([True, False, True])          # the indices 1, 0, 1 (not a mask)
+    np.testing.assert_array_equal(anp.take(a, flags), np.take(a, flags))
+    assert ad.jacfwd(lambda x: anp.take(x, flags))(a).shape == (3, 3)
+    with pytest.raises(ValueError, match="empty condition list"):
+        anp.select([], [])
+    with pytest.raises(TypeError, match="should be boolean"):
+        anp.select([a], [a])

@@ -136,3 +136,27 @@ def test_convolve_keeps_a_nan_or_inf_where_numpy_does():
                     np.testing.assert_array_equal(got, theirs(a, v, mode))
     ad.check_grads(lambda a, v: anp.convolve(a, v), (np.linspace(-1, 1, 7),
                                                       np.array([0.5, -1.0, 2.0])), order=2)
+
+
+def test_fuzz_round_numeric_fixes():
+    # fmod/remainder by an infinite divisor: d/dx is 1 (0 * inf made it NaN)
+    for f in (lambda t: anp.fmod(t, np.inf), lambda t: anp.remainder(t, np.inf),
+              lambda t: t % np.inf):
+        assert float(ad.grad(f)(5.0)) == 1.0
+        np.testing.assert_array_equal(ad.jacfwd(f)(np.array([1.0, 5.0])), np.eye(2))
+    # trapezoid with one spacing per interval: sum(dx * mean), not sum(mean) * dx
+    y, dx = np.array([1.0, 2.0, 4.0]), np.array([1.0, 2.0])
+    assert float(anp.trapezoid(y, dx=dx)) == np.trapezoid(y, dx=dx) == 7.5
+    np.testing.assert_allclose(ad.grad(lambda t: anp.trapezoid(t, dx=dx))(y), [0.5, 1.5, 1.0])
+    grid = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_allclose(anp.trapezoid(grid, dx=dx, axis=1),
+                               np.trapezoid(grid, dx=dx, axis=1))
+    # plain integer arrays keep NumPy's dtypes
+    a = np.arange(5)
+    for ours, theirs in ((anp.convolve(a, a[:2]), np.convolve(a, a[:2])),
+                         (anp.correlate(a, a[:2]), np.correlate(a, a[:2])),
+                         (anp.nansum(a), np.nansum(a)), (anp.nanmax(a), np.nanmax(a)),
+                         (anp.pad(a, 1, constant_values=1.7),
+                          np.pad(a, 1, constant_values=1.7))):
+        assert np.asarray(ours).dtype == np.asarray(theirs).dtype
+        np.testing.assert_array_equal(ours, theirs)

@@ -254,9 +254,10 @@ def _min_dx(x, y, out): return (x < y) + 0.5 * (x == y)
 def _min_dy(x, y, out): return (y < x) + 0.5 * (x == y)
 def _fmin_dx(x, y, out): return (x < y) + 0.5 * (x == y) + (y != y)
 def _fmin_dy(x, y, out): return (y < x) + 0.5 * (x == y) + (x != x)
-def _remainder_dx(x, y, out): return 1.0 + 0.0 * y
+# (1 in x's shape: 0 * y would be NaN for an infinite divisor, where fmod(x, inf) = x)
+def _remainder_dx(x, y, out): return 1.0 + 0.0 * x
 def _remainder_dy(x, y, out): return -np.floor(x / y)
-def _fmod_dx(x, y, out): return 1.0 + 0.0 * y
+def _fmod_dx(x, y, out): return 1.0 + 0.0 * x
 def _fmod_dy(x, y, out): return -np.trunc(x / y)
 
 

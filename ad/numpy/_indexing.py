@@ -39,7 +39,9 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     axis = anp._axis(axis, nd, "take")
     n = anp.shape(a)[axis]
     indices = np.asarray(primal_value(indices))
-    if indices.size == 0:          # [] is a float array: no index, as NumPy takes it
+    # [] is a float array: no index; booleans are the indices 0 and 1 (not a mask), as
+    # NumPy takes them
+    if indices.size == 0 or indices.dtype == bool:
         indices = indices.astype(np.intp)
     if mode == "wrap":
         indices = indices % n
@@ -79,6 +81,12 @@ def select(condlist, choicelist, default=0.0):
     condlist, choicelist = list(condlist), list(choicelist)
     if len(condlist) != len(choicelist):
         raise ValueError("select: list of cases must be same length as list of conditions")
+    if not condlist:
+        raise ValueError("select with an empty condition list is not possible")
+    for k, condition in enumerate(condlist):     # as NumPy: masks, not truthy values
+        if np.asarray(primal_value(condition)).dtype != np.bool_:
+            raise TypeError(f"select: invalid entry {k} in condlist: should be boolean "
+                            f"ndarray")
     result = default
     for condition, choice in reversed(list(zip(condlist, choicelist))):
         result = anp.where(condition, choice, result)

@@ -150,8 +150,8 @@ def trapezoid(y, x=None, dx=1.0, axis: int = -1):
     nd = anp.ndim(y)
     axis = _axis(axis, nd, "trapezoid")
     mean = 0.5 * (y[_along(axis, nd, slice(1, None))] + y[_along(axis, nd, slice(None, -1))])
-    if x is None:
-        return anp.sum(mean, axis=axis) * dx
+    if x is None:                      # dx: one spacing, or one per interval
+        return anp.sum(mean * dx, axis=axis) if anp.ndim(dx) else anp.sum(mean, axis=axis) * dx
     step = diff(x) if anp.ndim(x) == 1 else diff(x, axis=axis)
     if anp.ndim(x) == 1 and nd > 1:
         step = anp.reshape(step, (-1,) + (1,) * (nd - axis - 1))
@@ -230,6 +230,8 @@ def convolve(a, v, mode: str = "full"):
     >>> convolve(np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, 0.5]))
     array([0. , 1. , 2.5, 4. , 1.5])
     """
+    if not isinstance(a, Tracer) and not isinstance(v, Tracer):
+        return np.convolve(a, v, mode)       # plain arrays: NumPy's (integers stay integers)
     a, v = _array_like(a), _array_like(v)
     if anp.ndim(a) != 1 or anp.ndim(v) != 1:
         raise ValueError("convolve: both inputs must be 1-D")
@@ -242,6 +244,8 @@ def convolve(a, v, mode: str = "full"):
 @_implements(np.correlate)
 def correlate(a, v, mode: str = "valid"):
     """Cross-correlation of two 1-D arrays, as numpy.correlate (v conjugated)."""
+    if not isinstance(a, Tracer) and not isinstance(v, Tracer):
+        return np.correlate(a, v, mode)      # plain arrays: NumPy's
     a, v = _array_like(a), _array_like(v)
     if anp.ndim(a) != 1 or anp.ndim(v) != 1:
         raise ValueError("correlate: both inputs must be 1-D")

@@ -489,6 +489,8 @@ for _ufunc in list(anp._UFUNCS):
 
 
 def _nan_filled(a, fill):
+    if anp._value_dtype(a).kind not in "fc":     # integers hold no NaN (and keep their dtype)
+        return a
     return anp.where(np.isnan(_value(a)), fill, a)
 
 

@@ -342,7 +342,8 @@ def pad(array, pad_width, mode="constant", constant_values=0.0):
     if mode == "constant":
         # A traced fill value keeps its derivative: each pad block broadcasts it.
         values = anp.broadcast_to(anp.asarray(constant_values), (nd, 2))
-        dtype = float_dtype(array)
+        source = anp._value_dtype(array)       # an integer array keeps its dtype (NumPy
+        dtype = source if source.kind in "biu" else float_dtype(array)   # casts the fill)
         for ax, (before, after) in enumerate(widths):
             if before == after == 0:
                 continue
