@@ -462,7 +462,7 @@ def _compiled_jacobian(f, argnums, chunk_size, mode: str, transform: str, fallba
     signature's program replayed in blocks of directions (`mode` "forward", "reverse", or
     "auto": the mode whose compiled Jacobian the cost model predicts faster,
     `ad.compiled.jacobian_choice`, or for a close call, predicted within SETTLE_WITHIN of
-    each other, the faster of the two timed on the first SETTLE_TRIALS calls each),
+    each other, the faster of the two timed on the first calls, as `jacobian` settles),
     `fallback` (the interpreted transform) where it does not lower."""
     compiled = _compiled_grad(f, "jacobian", compile, chunk_size)
     # per recorded program: [the program's replay, its block plan, its mode, and for a
@@ -489,7 +489,11 @@ def _compiled_jacobian(f, argnums, chunk_size, mode: str, transform: str, fallba
         start = time.perf_counter()
         result = replay.jacobian(leaves, run, plan)
         trials[run].append(time.perf_counter() - start)
-        if min(map(len, trials.values())) >= COMPILED_SETTLE_TRIALS:   # keep the faster
+        # as jacobian(mode="auto") settles its modes: each timed COMPILED_SETTLE_TRIALS times,
+        # and more, up to SETTLE_MAX_TRIALS, while that costs under SETTLE_BUDGET in all
+        done = min(map(len, trials.values()))
+        if done >= COMPILED_SETTLE_TRIALS and (done >= SETTLE_MAX_TRIALS or sum(
+                map(sum, trials.values())) >= SETTLE_BUDGET):             # keep the faster
             planned[2] = min(_BOTH_MODES, key=lambda m: min(trials[m]))
             planned[3] = None
         return result

@@ -1450,6 +1450,7 @@ def test_a_close_call_between_compiled_modes_is_settled_by_timing_both(monkeypat
     x = np.linspace(0.1, 1.0, 6)
     jac = ad.jacobian(f, compile="strict")
     want = ad.jacrev(f)(x)
+    monkeypatch.setattr(transforms, "SETTLE_BUDGET", 0.0)      # settled after the minimum
     for _ in range(2 * ad.compiled.SETTLE_TRIALS):
         np.testing.assert_allclose(jac(x), want, rtol=1e-12)
     ((_, _, mode, trials),) = jac.plans.values()
@@ -1478,3 +1479,19 @@ def test_a_value_another_level_traces_makes_the_recording_refuse_to_lower():
         x = level.new_input(np.ones(2))
         anp.sin(x) * 2.0
     assert level.value_dependent is None
+
+
+def test_a_cheap_close_call_between_compiled_modes_is_timed_more_often(monkeypatch):
+    from ad import transforms
+    monkeypatch.setattr(transforms, "COMPILED_SETTLE_WITHIN", 1e9)
+    monkeypatch.setattr(transforms, "SETTLE_BUDGET", 1e9)       # every call "cheap"
+    x = np.linspace(0.1, 1.0, 4)
+    jac = ad.jacobian(lambda x: anp.sin(x) * anp.sum(x), compile="strict")
+    for _ in range(2 * transforms.SETTLE_MAX_TRIALS - 1):
+        jac(x)
+    ((_, _, _, trials),) = jac.plans.values()
+    assert trials is not None and min(map(len, trials.values())) == \
+        transforms.SETTLE_MAX_TRIALS - 1
+    jac(x)
+    ((_, _, mode, trials),) = jac.plans.values()
+    assert trials is None and mode in ("forward", "reverse")
