@@ -328,3 +328,12 @@ def test_hessian_of_a_holomorphic_function():
     H = ad.hessian(lambda z: z[0] ** 2 * z[1] + anp.exp(z[1]), holomorphic=True)(w)
     want = np.array([[2 * w[1], 2 * w[0]], [2 * w[0], np.exp(w[1])]])
     np.testing.assert_allclose(H, want, rtol=1e-13)
+
+
+def test_real_if_close_of_a_traced_complex_value_is_real_as_numpy_s():
+    z = np.array([1 + 1e-20j, 2 + 0j])
+    value, tangent = ad.jvp(anp.real_if_close, (z,), (np.array([1 + 1j, 1 + 0j]),))
+    assert value.dtype == np.real_if_close(z).dtype == np.float64
+    np.testing.assert_array_equal(tangent, [1.0, 1.0])
+    far = np.array([1 + 1e-3j])
+    assert ad.jvp(anp.real_if_close, (far,), (far,))[0].dtype == np.complex128

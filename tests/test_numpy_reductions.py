@@ -313,3 +313,16 @@ def test_prod_takes_where_and_quantile_refuses_complex_as_numpy():
     for q in (anp.quantile, anp.percentile):
         with pytest.raises(TypeError, match="real numbers"):
             q(np.array([1 + 1j, 2.0]), 0.5)
+
+
+def test_nanmean_of_an_all_nan_slice_has_the_same_derivative_in_both_modes():
+    # forward mode gave NaN tangents there (0 / 0), reverse mode zero cotangents
+    a = np.array([[1.0, np.nan, 2.0], [np.nan, np.nan, np.nan]])
+    with pytest.warns(RuntimeWarning, match="Mean of empty slice"):
+        np.testing.assert_array_equal(anp.nanmean(a, axis=1), [1.5, np.nan])
+    with pytest.warns(RuntimeWarning):
+        forward = ad.jacfwd(lambda x: anp.nanmean(x, axis=1))(a)
+        reverse = ad.jacrev(lambda x: anp.nanmean(x, axis=1))(a)
+    np.testing.assert_array_equal(forward, reverse)
+    assert np.all(np.isfinite(forward)) and not forward[1].any()
+

@@ -342,8 +342,15 @@ _UFUNCS[_np.radians] = radians
 
 @_implements(_np.real_if_close)
 def real_if_close(a, tol=100):
-    """A traced value is real already: itself."""
-    return a if isinstance(a, _Tracer) else _np.real_if_close(a, tol)
+    """The real part when every imaginary part is within `tol` machine epsilons of 0 (as
+    NumPy's; a traced value too: its derivative is the real part's), else `a`."""
+    if not isinstance(a, _Tracer):
+        return _np.real_if_close(a, tol)
+    value = _np.asarray(_primal_value(a))
+    if value.dtype.kind != "c":
+        return a
+    limit = tol * _np.finfo(value.dtype).eps if tol > 1 else tol
+    return real(a) if _np.all(_np.abs(value.imag) < limit) else a
 
 
 # ----------------------------------------------------------------------------- axes helpers

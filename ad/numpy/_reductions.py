@@ -505,7 +505,14 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
     """Mean ignoring NaNs."""
     count = np.sum(~np.isnan(_value(a)), axis=axis, keepdims=keepdims)
     total = nansum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
-    return total / np.asarray(count, dtype=anp._value_dtype(total))   # total's dtype, as NumPy
+    count = np.asarray(count, dtype=anp._value_dtype(total))           # total's dtype, as NumPy
+    empty = count == 0
+    if not empty.any():
+        return total / count
+    # an all-NaN slice is NaN (NumPy's value) with derivative 0 in both modes (0 / 0 gave
+    # NaN tangents forward, zero cotangents in reverse)
+    warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=2)    # NumPy's warning
+    return anp.where(empty, np.nan, total / np.where(empty, 1.0, count))
 
 
 @_implements(np.nanmax)
