@@ -78,8 +78,8 @@ class _Packing:
 def _float_leaves(value, what: str):
     leaves, structure = tree.flatten(value)
     for k, leaf in enumerate(leaves):
-        if isinstance(leaf, (str, bytes)) or not hasattr(primal_value(leaf), "dtype") and \
-                not isinstance(leaf, (int, float, complex)):
+        if not hasattr(primal_value(leaf), "dtype") and not isinstance(leaf, (int, float,
+                                                                            complex)):
             # (np.result_type would read a string as a dtype's name)
             raise TypeError(f"{what}: leaf {k} is a {type(leaf).__name__}; the carried values "
                             "must be float arrays (close over the others)")

@@ -20,7 +20,6 @@ import numpy as np
 
 from ad import numpy as anp
 from ad import tree
-from ad.compiled import SETTLE_TRIALS as COMPILED_SETTLE_TRIALS
 from ad.compiled import SETTLE_WITHIN as COMPILED_SETTLE_WITHIN
 from ad.compiled import (CompiledGrad, GuardFailed, NotLowered, interpreter, jacobian_choice,
                          jacobian_plan)
@@ -489,13 +488,9 @@ def _compiled_jacobian(f, argnums, chunk_size, mode: str, transform: str, fallba
         start = time.perf_counter()
         result = replay.jacobian(leaves, run, plan)
         trials[run].append(time.perf_counter() - start)
-        # as jacobian(mode="auto") settles its modes: each timed COMPILED_SETTLE_TRIALS times,
-        # and more, up to SETTLE_MAX_TRIALS, while that costs under SETTLE_BUDGET in all
-        done = min(map(len, trials.values()))
-        if done >= COMPILED_SETTLE_TRIALS and (done >= SETTLE_MAX_TRIALS or sum(
-                map(sum, trials.values())) >= SETTLE_BUDGET):             # keep the faster
-            planned[2] = min(_BOTH_MODES, key=lambda m: min(trials[m]))
-            planned[3] = None
+        faster = _settled(trials)          # as jacobian(mode="auto") settles its modes
+        if faster is not None:
+            planned[2], planned[3] = faster, None
         return result
 
     @functools.wraps(f)
@@ -879,6 +874,17 @@ def _decisions_of(f: Callable, options: tuple) -> dict:
     return {} if per_f is None else per_f.setdefault(options, {})
 
 
+def _settled(times: dict[str, list[float]]) -> str | None:
+    """The faster mode of a close call once each has been timed enough (SETTLE_TRIALS
+    times, and more, up to SETTLE_MAX_TRIALS, while the calls took under SETTLE_BUDGET in
+    all) by its best time; None while it needs more trials."""
+    trials = min(len(t) for t in times.values())
+    if trials < SETTLE_TRIALS or (trials < SETTLE_MAX_TRIALS and sum(
+            map(sum, times.values())) < SETTLE_BUDGET):
+        return None
+    return min(times, key=lambda m: min(times[m]))
+
+
 class _Decision:
     """The mode `jacobian(mode="auto")` runs for one signature: the prediction's, or, for a
     close call, the faster of the two once both have been timed (SETTLE_TRIALS times, or
@@ -904,12 +910,11 @@ class _Decision:
         if self.settled:
             return
         self.times[mode].append(seconds)
-        trials = min(len(t) for t in self.times.values())
-        if trials < SETTLE_TRIALS or (trials < SETTLE_MAX_TRIALS and sum(
-                map(sum, self.times.values())) < SETTLE_BUDGET):
+        faster = _settled(self.times)
+        if faster is None:
             return
+        trials = min(len(t) for t in self.times.values())
         best = {m: min(t) for m, t in self.times.items()}
-        faster = min(best, key=best.get)
         self.report = dataclasses.replace(self.report, choice=faster, reason=(
             f"{self.report.reason}; a close call, settled by measurement: {faster} mode "
             f"(best of {trials} calls each: forward {best['forward'] * 1e3:.3g} ms, "

@@ -18,13 +18,13 @@ __all__ = ["norm", "t", "gamma", "beta", "multivariate_normal"]
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-def _weak(fn, value):
-    """fn of a parameter; of a Python number, a Python float: weakly typed (NEP 50), so
+def _weak(fn, *values):
+    """fn of parameters; of Python numbers, a Python float: weakly typed (NEP 50), so
     float32 points keep float32 values, as JAX's (fn of a NumPy float64 would promote)."""
-    if type(value) in (int, float):
+    if all(type(v) in (int, float) for v in values):
         with np.errstate(all="ignore"):      # log(0) = -inf and log(-1) = NaN, as NumPy's
-            return float(fn(np.float64(value)))
-    return fn(value)
+            return float(fn(*map(np.float64, values)))
+    return fn(*values)
 
 
 def _log(value):
@@ -165,10 +165,8 @@ class _Beta(_Standardised):
     def _logpdf(z, a, b):
         inside = anp.logical_and(z >= 0.0, z <= 1.0)
         z = anp.where(inside, z, 0.5)
-        betaln = special.betaln(a, b) if type(a) not in (int, float) or \
-            type(b) not in (int, float) else float(special.betaln(float(a), float(b)))
         return anp.where(inside, special.xlogy(a - 1.0, z) + special.xlog1py(b - 1.0, -z)
-                         - betaln, -np.inf)
+                         - _weak(special.betaln, a, b), -np.inf)
 
     @staticmethod
     def _cdf(z, a, b):
