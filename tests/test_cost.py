@@ -422,6 +422,68 @@ def test_counts_are_the_same_from_the_process_memo(f, x):
     assert _facts(_counted(f, x, fresh=True)) == _facts(_counted(f, x, fresh=False))
 
 
+def _both_ways(f, *args):
+    """The counts of f's tape with the values' bookkeeping in lists and in arrays."""
+    g = ad.trace(f, *args)
+    ways = []
+    for arrays_from in (10**9, 1):
+        old, cost.counts.ARRAYS_FROM = cost.counts.ARRAYS_FROM, arrays_from
+        try:
+            ways.append(cost.count(g))
+        finally:
+            cost.counts.ARRAYS_FROM = old
+    return ways
+
+
+@pytest.mark.parametrize("f, x", [
+    (lambda x: anp.sum(anp.sin(x) * 0.9 + 0.1 * x[::-1]), np.ones(7)),
+    (lambda x: anp.concatenate([x[:2] * 2.0, anp.exp(x), x[::2]]), np.ones(6)),
+    # several outputs (consecutive ids), one of them never read
+    (lambda x: anp.linalg.eigh(anp.reshape(x, (3, 3)) + anp.reshape(x, (3, 3)).T)[1] * 2.0,
+     np.ones(9)),
+    (lambda x: anp.linalg.svd(anp.reshape(x, (2, 3)), full_matrices=False)[1], np.arange(6.0)),
+    # fused accumulation (an elementwise op reading a value twice), identity seeds passed on
+    (lambda x: anp.tanh(anp.reshape(x, (2, 2)).T) * anp.reshape(x, (2, 2)).T + x[0], np.ones(4)),
+    # an identity seed passed on (reshape) and met (matmul by a constant)
+    (lambda x: anp.tanh(np.arange(12.0).reshape(3, 4) @ anp.reshape(x, (4,))), np.ones((2, 2))),
+    (lambda x: 3.0, np.ones(2)),                          # no entries at all
+    (lambda x: x, np.ones(2)),
+])
+def test_the_values_bookkeeping_is_the_same_in_lists_and_in_arrays(f, x):
+    lists, arrays = _both_ways(f, x)
+    assert lists == arrays and lists.n == arrays.n
+    if x.shape == (2, 2):
+        assert lists.seed_jvp > 0
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 10**6)), min_size=1, max_size=40),
+       st.booleans())
+def test_random_programs_count_the_same_in_lists_and_in_arrays(steps, two_inputs):
+    """Random programs over a pool of values (reads, fan-in, dead values, constants)."""
+    def f(x, y):
+        pool = [x, y]
+        for kind, pick in steps:
+            a, b = pool[pick % len(pool)], pool[(pick // 7) % len(pool)]
+            pool.append([a * b, anp.sin(a) + 1.0, a + b, anp.sum(a) * b, a[::-1] - b,
+                         anp.exp(b) * 2.0][kind])
+        return pool[-1] + pool[len(pool) // 2]
+    args = (np.linspace(0.1, 1.0, 3), np.linspace(-1.0, 0.5, 3))
+    lists, arrays = _both_ways(f if two_inputs else (lambda x: f(x, anp.cos(x))),
+                               *(args if two_inputs else args[:1]))
+    assert lists == arrays
+
+
+def test_a_long_tape_counts_the_same_by_default_and_in_lists():
+    def f(x):
+        for _ in range(250):
+            x = anp.sin(x) * 0.5 + x
+        return x
+    assert cost.counts.ARRAYS_FROM <= 750       # the default takes the arrays here
+    lists, arrays = _both_ways(f, np.ones(3))
+    assert lists == arrays == cost.count(ad.trace(f, np.ones(3)))
+    assert arrays.nodes == 750 and arrays.flops == 250 * 3 * (15 + 1 + 1)   # sin, *, +
+
+
 def test_repeated_entries_are_counted_as_one_group():
     def f(x):
         for _ in range(50):
