@@ -5,20 +5,22 @@ Run from the repository root::
     python -m benchmarks.compiled_tapes [--repeats 7] [--record]
 
 For each program: the median time of `ad.value_and_grad(f)` (interpreted: every call
-records and sweeps) and of `ad.value_and_grad(f, compile=True)` (a compiled tape replayed),
-interleaved round by round, their ratio, the time per recorded operation, and what building
-the compiled program costs (recording plus lowering, once per signature). Programs: W1 (the
-main benchmark's 252-op chain on 8-vectors), a 10-op scalar program (the per-call
-overhead), an op mix on small vectors (softmax, softplus, sums: "Fastest Autograd in the
-West") at 100, 1,000 and 10,000 ops, that post's own graph of scalar nodes (softplus, sums
-of four, products, softmax of four: "FAitW graph", 1,000 and 10,000 of the post's operations,
-about 4.3 recorded ops each), W7 (an RK4 integration of Lotka-Volterra for 1,000
-steps, gradient with respect to the 4 parameters and the 2 initial values), and the bytes
-per operation a compiled tape keeps on a deep scalar chain. When the peers' venv exists,
-JAX jit (with `lax.fori_loop`; its first call, which compiles, and later calls) and torch
-eager run the op mix and W7 in the same run (`benchmarks.compiled_peers`); JAX jit and
-CasADi on W1 are in `python -m benchmarks` (its "ad compiled" column). Only
-ratios are meant to be read (the machine is shared and noisy).
+records and sweeps) and of `ad.value_and_grad(f, compile=True)` (a compiled tape
+replayed), interleaved round by round, their ratio, the time per recorded operation, and
+what building the compiled program costs (recording plus lowering, once per signature).
+Programs: W1 (the main benchmark's 252-op chain on 8-vectors), a 10-op scalar program (the
+per-call overhead), an op mix on small vectors (softmax, softplus, sums: "Fastest Autograd
+in the West") at 100, 1,000 and 10,000 ops, with the same value and gradient written by
+hand in one Numba function beside it (the arithmetic's floor: no tape, fused loops), that
+post's own graph of scalar nodes (softplus, sums of four, products, softmax of four:
+"FAitW graph", 1,000 and 10,000 of the post's operations, about 4.3 recorded ops each), W7
+(an RK4 integration of Lotka-Volterra for 1,000 steps, gradient with respect to the 4
+parameters and the 2 initial values), and the bytes per operation a compiled tape keeps on
+a deep scalar chain. When the peers' venv exists, JAX jit (with `lax.fori_loop`; its first
+call, which compiles, and later calls) and torch eager run the op mix and W7 in the same
+run (`benchmarks.compiled_peers`); JAX jit and CasADi on W1 are in `python -m benchmarks`
+(its "ad compiled" column). Only ratios are meant to be read (the machine is shared and
+noisy).
 """
 from __future__ import annotations
 
@@ -58,6 +60,51 @@ def op_mix(ops: int):
             p = e / anp.sum(e)                      # softmax: exp, sum, divide
             x = anp.log1p(anp.exp(p)) * 0.5 + x * 0.5   # softplus, residual
         return anp.sum(x * x)
+    return f
+
+
+def op_mix_by_hand(ops: int) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """`op_mix(ops)`'s value and gradient written out by hand in one Numba function (the
+    forward loop keeps exp(x), the sum and exp(p) per block; the reverse loop reuses them):
+    what the arithmetic itself costs here, with no tape, no dispatch and fused loops. The
+    floor a compiled tape's time per op is read against."""
+    import numba
+    blocks = max(1, ops // 8)
+
+    @numba.njit(cache=True)
+    def value_and_grad(x0, E, S, Q):
+        n = x0.size
+        x = x0.copy()
+        for b in range(E.shape[0]):
+            s = 0.0
+            for i in range(n):
+                E[b, i] = np.exp(x[i])
+                s += E[b, i]
+            S[b] = s
+            for i in range(n):
+                Q[b, i] = np.exp(E[b, i] / s)
+                x[i] = np.log1p(Q[b, i]) * 0.5 + x[i] * 0.5
+        value = 0.0
+        for i in range(n):
+            value += x[i] * x[i]
+        g = 2.0 * x
+        gp = np.empty(n)
+        for b in range(E.shape[0] - 1, -1, -1):
+            s, dot = S[b], 0.0
+            for i in range(n):
+                gp[i] = 0.5 * g[i] * Q[b, i] / (1.0 + Q[b, i])   # softplus' = sigmoid
+                dot += gp[i] * E[b, i]
+            for i in range(n):                                  # through e / sum(e)
+                g[i] = 0.5 * g[i] + (gp[i] / s - dot / (s * s)) * E[b, i]
+        return value, g
+
+    buffers: dict = {}      # reused across calls, as a compiled tape's arena pool is
+
+    def f(x):
+        if x.size not in buffers:
+            buffers[x.size] = (np.empty((blocks, x.size)), np.empty(blocks),
+                               np.empty((blocks, x.size)))
+        return value_and_grad(x, *buffers[x.size])
     return f
 
 
@@ -122,6 +169,8 @@ PROGRAMS: list[tuple[str, Callable, Callable[[], np.ndarray]]] = [
     ("FAitW graph, 1,000 ops", faitw_graph(1000), lambda: np.arange(100.0)),
     ("FAitW graph, 10,000 ops", faitw_graph(10_000), lambda: np.arange(100.0)),
 ]
+#: Programs with a hand-written Numba floor (`op_mix_by_hand`), timed beside them.
+FLOORS = {"op mix, 100 ops": 100, "op mix, 1,000 ops": 1000, "op mix, 10,000 ops": 10_000}
 
 
 #: Fresh builds timed per program (at most; within BUILD_BUDGET seconds in all).
@@ -151,8 +200,14 @@ def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, An
     (report,) = fast.compiled.reports.values()
     replay = next(r for r in fast.compiled.replays.values() if r is not None)
     ops = ad.trace(f, x).tape.__len__()
-    times = _interleaved({"interpreted": lambda: interpreted(x), "compiled": lambda: fast(x)},
-                         repeats)
+    timed = {"interpreted": lambda: interpreted(x), "compiled": lambda: fast(x)}
+    if name in FLOORS:
+        by_hand = op_mix_by_hand(FLOORS[name])
+        v3, g3 = by_hand(x)
+        np.testing.assert_allclose(v3, v2, rtol=1e-12)
+        np.testing.assert_allclose(g3, g2, rtol=1e-10, atol=1e-12)
+        timed["by hand"] = lambda: by_hand(x)
+    times = _interleaved(timed, repeats)
     return {"program": name, "recorded ops": ops, "compiled ops": replay.program.n_ops,
             "interpreted_s": times["interpreted"], "compiled_s": times["compiled"],
             "speed-up": times["interpreted"] / times["compiled"],
@@ -161,7 +216,8 @@ def measure(name: str, f: Callable, x: np.ndarray, repeats: int) -> dict[str, An
             "build_s": build, "build per 200 ops_s": build / ops * 200,
             "first build_s": first_build, "report": report,
             "predicted_s": replay.program.predict_grad(),
-            "prediction error": replay.program.predict_grad() / times["compiled"]}
+            "prediction error": replay.program.predict_grad() / times["compiled"],
+            "by hand_s": times.get("by hand")}
 
 
 def jacobians(repeats: int, quick: bool = False) -> list[dict[str, Any]]:
@@ -281,12 +337,14 @@ def table(rows: Sequence[dict[str, Any]], others: dict | None = None) -> str:
     others = others or {}
     head = ("program", "ops", "interpreted", "compiled", "predicted", "speed-up",
             "per op interpreted",
-            "per op compiled", "build (record + lower)", "JAX jit", "JAX jit 1st call",
-            "torch eager")
+            "per op compiled", "build (record + lower)", "by hand (Numba)", "JAX jit",
+            "JAX jit 1st call", "torch eager")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         peer = others.get(r["program"], {})
-        cells = []
+        by_hand = r.get("by hand_s")
+        cells = ["-" if by_hand is None else
+                 f"{_time(by_hand / r['recorded ops'])} per op ({by_hand / r['compiled_s']:.2g}x)"]
         for key in ("JAX jit_s", "JAX jit first call (compiles)_s", "torch eager_s"):
             t = peer.get(key)
             cells.append("-" if t is None else f"{_time(t)} ({t / r['compiled_s']:.2g}x)")
