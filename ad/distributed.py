@@ -6,10 +6,11 @@
 order they finish in, so a Jacobian assembled from them is the serial one bit for bit.
 With a Dask client (`dask.distributed.Client`: a `LocalCluster` or a scheduler address)
 the payload (the function and its arguments) is scattered once to every worker
-(`broadcast=True`, so losing a worker loses no copy), tasks get deterministic keys and
-Dask's `retries=`; with a `concurrent.futures` executor, a failed task is resubmitted up to
-`retries` times. A payload a process pool cannot pickle is refused up front, naming what
-failed (Dask pickles closures with cloudpickle). `progress=True` shows a tqdm bar.
+(`broadcast=True`, so losing a worker loses no copy), tasks get keys naming the work, the
+call and the block, and Dask's `retries=`; with a `concurrent.futures` executor, a failed
+task is resubmitted up to `retries` times. A payload a process pool cannot pickle is
+refused up front, naming what failed (Dask pickles closures with cloudpickle).
+`progress=True` shows a tqdm bar.
 
 Dask is an optional extra (`pip install admodes[distributed]`); nothing here imports it
 unless a Dask client is passed. Imports `ad.errors` only (and, on use, dask and tqdm).
@@ -100,17 +101,11 @@ def _check_picklable(payload, what: str) -> None:
             "pickles closures with cloudpickle)") from None
 
 
-def _key(what: str, salt: str, start: int, stop: int) -> str:
-    return f"ad-{what}-{salt}-{start}-{stop}"
-
-
-def _token(payload) -> str:
-    """A deterministic name for the payload where Dask can hash it, else a fresh one."""
-    try:
-        from dask.base import tokenize
-        return tokenize(payload)
-    except Exception:   # an unhashable closure: unique per call instead
-        return uuid.uuid4().hex
+def _key(what: str, task: Callable, call: str, start: int, stop: int) -> str:
+    """A task's key: what it computes, the task function (a forward and a reverse block of
+    the same payload are different work), the call (unique: keys of an earlier call that
+    Dask is still releasing are never reused) and its block."""
+    return f"ad-{what}-{getattr(task, '__name__', 'task')}-{call}-{start}-{stop}"
 
 
 def _bar(progress: bool, total: int, what: str):
@@ -147,10 +142,13 @@ def run_blocks(executor: Any, task: Callable, payload: Any,
 
 
 def _on_dask(client, task, payload, blocks, retries, bar, what):
-    [shared] = client.scatter([payload], broadcast=True)   # one copy on every worker
-    salt = _token(payload)
+    # one copy on every worker, under a key of its own: a content hash would give a repeated
+    # call the key of the previous call's copy, which Dask may be releasing (its tasks then
+    # lose their dependency)
+    [shared] = client.scatter([payload], broadcast=True, hash=False)
+    call = uuid.uuid4().hex
     futures = [client.submit(_timed, task, shared, start, stop, retries=retries, pure=False,
-                             key=_key(what, salt, start, stop))
+                             key=_key(what, task, call, start, stop))
                for start, stop in blocks]
     results, timings = [], []
     for (start, stop), future in zip(blocks, futures):

@@ -166,6 +166,17 @@ def test_on_a_dask_cluster():
         x = np.linspace(0.1, 1.0, 30)                       # colour groups as Dask tasks
         sparse = ad.jacobian(sparse_program, sparse=True, executor=client)(x)
         assert (sparse != ad.jacobian(sparse_program, sparse=True)(x)).nnz == 0
+        # repeated calls of the same payload, in both modes: each call's own keys (an
+        # earlier call's copy being released, or its other mode's results, never reused)
+        def g(x):
+            return anp.tanh(x) * x[::-1]
+        x = np.linspace(-0.9, 0.8, 9)
+        dense = ad.jacfwd(g)(x)
+        for _ in range(3):
+            for mode in ("forward", "reverse"):
+                for chunk in (1, 2):
+                    got = ad.jacobian(g, mode=mode, executor=client, chunk_size=chunk)(x)
+                    np.testing.assert_allclose(got, dense, rtol=1e-14, atol=1e-15)
 
 
 # ----------------------------------------------------------------------------- sparse
