@@ -106,9 +106,11 @@ def _push(fun: Callable, x, t):
 
 
 def _dense_dependency(i, in_shapes, out_shapes, params):
-    """Every result element may depend on every argument element (a whole program)."""
-    n, m = math.prod(in_shapes[i]), math.prod(out_shapes[0])
-    return [(np.repeat(np.arange(m), n), np.tile(np.arange(n), m))]
+    """Every element of each result may depend on every argument element (a whole
+    program, with one or several results)."""
+    n = math.prod(in_shapes[i])
+    return [(np.repeat(np.arange(m), n), np.tile(np.arange(n), m))
+            for m in map(math.prod, out_shapes)]
 
 
 # ----------------------------------------------------------------------------- policies
@@ -399,7 +401,11 @@ def checkpoint(f: Callable | None = None, *, policy: Callable | None = None) -> 
                         f"ad.checkpoint_policies (a callable), not {policy!r}")
     outputs_of: dict = {}     # per argument signature: how many results f returns
 
-    def checkpointed_f(*args):
+    def checkpointed_f(*args, **kwargs):
+        if kwargs:
+            raise TypeError(f"checkpoint({name_of(f)}): keyword arguments ({', '.join(kwargs)}) "
+                            "are not taken; pass float arrays positionally and close over "
+                            "(or functools.partial) the rest")
         leaves, structure = _float_leaves(args, f"checkpoint({name_of(f)})")
         if not any(isinstance(x, Tracer) for x in leaves):
             return f(*args)                      # nothing to differentiate
@@ -523,7 +529,7 @@ def loop(step: Callable, carry, n: int, *, checkpoints: int | str | None = None,
         raise ValueError(f"loop({name_of(step)}): memory_budget= sizes checkpoints='auto' "
                          f"only (checkpoints={checkpoints!r} would ignore it)")
     if memory_budget is not None and (isinstance(memory_budget, bool) or not isinstance(
-            memory_budget, (int, np.integer, float)) or memory_budget < 0):
+            memory_budget, (int, np.integer, float, np.floating)) or not memory_budget >= 0):
         raise ValueError(f"loop({name_of(step)}): memory_budget must be a number of bytes "
                          f">= 0, not {memory_budget!r}")
     if checkpoints is None:                      # the unrolled loop: every step taped
@@ -537,8 +543,9 @@ def loop(step: Callable, carry, n: int, *, checkpoints: int | str | None = None,
                              "memory_budget= (bytes)")
         state = np.empty(sum(packing.sizes), packing.dtype)
         # a stored state costs its array object and its slot in the schedule's table
-        slots = slots_for_budget(n, sys.getsizeof(state) + STATE_OVERHEAD,
-                                 int(STATE_SHARE * memory_budget))
+        # (an infinite budget holds every state: as many slots as steps)
+        slots = max(1, n) if math.isinf(memory_budget) else slots_for_budget(
+            n, sys.getsizeof(state) + STATE_OVERHEAD, int(STATE_SHARE * memory_budget))
     elif is_int(checkpoints):
         slots = int(checkpoints)
         if slots < 1:

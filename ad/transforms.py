@@ -724,6 +724,10 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
     check_callable(f, "jacobian")
     chunk_size = chunk_of(chunk_size, f"jacobian({name_of(f)})")
     if sparse:
+        if compile or holomorphic:
+            raise ValueError(f"jacobian({name_of(f)}, sparse=True): a sparse Jacobian is "
+                             "real and runs its compressed passes interpreted; drop "
+                             + ("compile=True" if compile else "holomorphic=True"))
         return _sparse(f, argnums, mode, sparse, chunk_size, dense_output, False, "jacobian",
                        (executor, retries, progress) if executor is not None else None)
     if executor is not None:
@@ -1172,23 +1176,25 @@ def _distributed(f, argnums, mode: str, chunk_size, executor, retries, progress,
     def distributed_f(*args, **kwargs):
         start_time = time.perf_counter()
         nums = normalize_argnums(argnums, len(args), transform, f)
-        # arrays by shape and dtype; other leaves (ints, strings: they may shape the
-        # program) by value
-        signature = (nums, tuple(
+        # the arguments' tree (a dict's keys), arrays by shape and dtype; other leaves
+        # (ints, strings: they may shape the program) by value
+        leaves, structure = tree.flatten((args, kwargs))
+        signature = (nums, structure, tuple(
             (shape_of(leaf), leaf.dtype) if hasattr(leaf, "dtype") else
             ((), float) if isinstance(leaf, float) else ("value", leaf)
-            for leaf in tree.flatten((args, kwargs))[0]))
+            for leaf in leaves))
         try:
             facts = sized.get(signature)
         except TypeError:                   # an unhashable argument: size every call
             signature, facts = None, None
         if facts is not None:
-            # values may shape the output (x[x > 0], x[:k] with k a NumPy integer): one
-            # plain run of f checks the sized shapes hold here
-            outs, out_tree = tree.flatten(f(*args, **kwargs))
-            if out_tree != facts[2] or [np.shape(o) for o in outs] != list(facts[1]):
+            # values may shape the output (x[x > 0], x[:k] with k a NumPy integer): a
+            # recording checks the sized shapes hold here (traced: f may use x.at[...])
+            recording = Recording(f, args, kwargs, nums, False, transform)
+            if recording.out_structure != facts[2] or \
+                    [np.shape(o) for o in recording.out_primals] != list(facts[1]):
                 facts = None
-        if facts is None:                   # later calls skip the recording
+        if facts is None:                   # later calls reuse the sizing
             facts = size(args, kwargs, nums)
             if signature is not None:
                 sized[signature] = facts
@@ -1267,7 +1273,16 @@ def stop_gradient(x):
     >>> float(ad.grad(lambda x: x * ad.stop_gradient(x))(3.0))
     3.0
     """
-    return tree.tree_map(anp.stop_gradient, x)
+    return tree.tree_map(_stopped, x)
+
+
+def _stopped(x):
+    # a value of a transform that has returned is taken as its plain value (a checkpointed
+    # function re-run in the sweep reads its closure after the recording closed): stopped,
+    # it carries no derivative either way
+    while isinstance(x, Tracer) and not x._level.active:
+        x = x.primal
+    return anp.stop_gradient(x)
 
 
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hessian",

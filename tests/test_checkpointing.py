@@ -388,3 +388,27 @@ def test_a_string_argument_is_refused_by_name_not_read_as_a_dtype():
     with pytest.raises(TypeError, match="leaf 1 is a str"):
         ad.grad(lambda x: anp.sum(ad.loop(lambda c: (c[0] * 2.0, "a"), (x, "a"), 3)[0]))(
             np.ones(2))
+
+
+def test_a_loop_takes_an_infinite_budget_and_names_nan():
+    x = np.linspace(0.1, 1.0, 3)
+    expected = ad.grad(lambda x: anp.sum(ad.loop(anp.sin, x, 5)))(x)
+    got = ad.grad(lambda x: anp.sum(ad.loop(anp.sin, x, 5, checkpoints="auto",
+                                            memory_budget=float("inf"))))(x)
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="memory_budget must be a number of bytes >= 0, not nan"):
+        ad.grad(lambda x: anp.sum(ad.loop(anp.sin, x, 5, checkpoints="auto",
+                                          memory_budget=float("nan"))))(x)
+
+
+def test_a_stopped_closure_is_read_again_in_the_sweep():
+    x = np.array([0.3, -0.2])
+    got = ad.grad(lambda y: anp.sum(ad.checkpoint(lambda c: c * ad.stop_gradient(y))(x * y)))(1.5)
+    assert got == pytest.approx(ad.grad(lambda y: anp.sum(x * y * ad.stop_gradient(y)))(1.5),
+                                rel=1e-14)
+    assert got == pytest.approx(x.sum() * 1.5, rel=1e-14)
+
+
+def test_checkpoint_keyword_arguments_are_refused_by_name():
+    with pytest.raises(TypeError, match=r"keyword arguments \(k\) are not taken"):
+        ad.grad(lambda x: anp.sum(ad.checkpoint(lambda x, k=2: x ** k)(x, k=3)))(np.ones(2))

@@ -245,3 +245,15 @@ def test_counting_a_budgeted_tape_recomputes_nothing(monkeypatch):
     stored = tape_counts(plain.level.tape, plain.in_ids, [X.size], plain.out_ids)
     assert (budgeted.flops, budgeted.nodes, budgeted.peak_live, budgeted.fan_in) == \
         (stored.flops, stored.nodes, stored.peak_live, stored.fan_in)
+
+
+def test_an_infinite_budget_stores_the_whole_tape():
+    f = lambda x: anp.sum(anp.sin(x) ** 2)            # noqa: E731
+    x = np.linspace(0.1, 1.0, 4)
+    expected = ad.grad(f)(x)
+    np.testing.assert_array_equal(ad.grad(f, memory_budget=float("inf"))(x), expected)
+    np.testing.assert_array_equal(ad.vjp(f, x, memory_budget=np.inf)[1](1.0)[0], expected)
+    report = ad.cost_report(f, x, memory_budget=float("inf"))
+    assert len(report.memory.ranges) == 0         # nothing dropped
+    with pytest.raises(ValueError, match="memory_budget must be a positive number"):
+        ad.grad(f, memory_budget=float("nan"))(x)

@@ -278,3 +278,21 @@ def test_holomorphic_with_an_executor_is_refused_by_name(threads):
     for transform in (ad.jacobian, ad.jacfwd, ad.jacrev):
         with pytest.raises(ValueError, match="holomorphic=True, executor=.*drop executor"):
             transform(lambda s: s ** 2, holomorphic=True, executor=threads)(z)
+
+
+def test_a_signature_holds_the_arguments_tree(threads):
+    def f(d):
+        return d["a"] * 2.0 + 0.0 * d.get("b", d.get("c"))
+    jac = ad.jacobian(f, executor=threads)
+    jac({"a": np.ones(2), "b": np.ones(2)})
+    got = jac({"a": np.ones(2), "c": np.ones(2)})
+    assert list(got) == ["a", "c"]
+
+
+def test_tasks_of_a_program_with_traced_only_methods(threads):
+    def g(x):
+        return x.at[np.array([2, 0])].add(x[:2] ** 2)
+    x = np.linspace(0.2, 1.0, 4)
+    jac = ad.jacobian(g, executor=threads)
+    for y in (x, x + 1.0):                       # the second call checks the sized shapes
+        np.testing.assert_allclose(jac(y), ad.jacfwd(g)(y), rtol=1e-14)

@@ -701,3 +701,16 @@ def test_missing_scipy_gives_a_clear_error(monkeypatch):
     with pytest.raises(ImportError, match=r"sparse Jacobians need SciPy: "
                                           r"pip install admodes\[sparse\]"):
         spec.loader.exec_module(module)
+
+
+def test_one_sided_decompression_refuses_a_colouring_that_mixes_entries():
+    J = np.array([[1.0, 2.0, 0.0], [0.0, 3.0, 4.0]])
+    mixed = Coloring("column", [0, 0, 1], 2, "natural")     # columns 0 and 1 share row 0
+    with pytest.raises(ValueError, match="not a valid column colouring"):
+        decompress_columns(J != 0, mixed, J @ mixed.seeds())
+    rows = Coloring("row", [0, 0], 1, "natural")             # rows 0 and 1 share column 1
+    with pytest.raises(ValueError, match="not a valid row colouring"):
+        decompress_rows(J != 0, rows, rows.seeds().T @ J)
+    with pytest.raises(ValueError, match="colours must lie in 0..1"):
+        decompress_columns(J != 0, Coloring("column", [0, 1, -1], 2, "natural"),
+                           np.zeros((2, 2)))

@@ -315,3 +315,15 @@ def test_a_scalar_index_computed_from_values_is_dense_globally():
     np.testing.assert_allclose(hes(x1), ad.hessian(g)(x1), rtol=1e-12)
     # a constant scalar index stays exact
     assert ad.sparsity(lambda x: x * x[0], x0).toarray().sum() == 5
+
+
+def test_a_checkpoint_with_several_results_depends_densely_on_its_arguments():
+    ck = ad.checkpoint(lambda x: (anp.sin(x), x[:2] * 2.0))
+    x = np.array([0.1, 0.5, -0.3])
+    assert sparsity(lambda x: ck(x)[1], x).toarray().all()          # conservative: dense
+    jac = ad.jacobian(lambda x: ck(x)[1] * ck(x)[0][0], sparse=True)(x)
+    np.testing.assert_allclose(jac.toarray(), ad.jacfwd(lambda x: ck(x)[1] * ck(x)[0][0])(x),
+                               rtol=1e-14)
+    h = ad.hessian(lambda x: anp.sum(ck(x)[0] ** 2), sparse=True)(x)
+    np.testing.assert_allclose(h.toarray(), ad.hessian(lambda x: anp.sum(anp.sin(x) ** 2))(x),
+                               rtol=1e-14, atol=1e-15)

@@ -210,3 +210,63 @@ def test_a_sparse_jacobian_inside_another_transform_is_named():
                                              dense_output=True)(x)))(x)
     with pytest.raises(ValueError, match="chunk_size must be a positive integer"):
         ad.jacobian(lambda y: y ** 3, sparse=True, chunk_size=2.5)
+
+
+# ----------------------------------------------------------------------------- signatures
+def test_a_pattern_is_keyed_by_the_arguments_trees():
+    def f(d):
+        if "b" in d:
+            return d["a"] * 2.0 + 0.0 * d["b"]
+        return anp.roll(d["a"], 1) * 3.0 + 0.0 * d["c"]
+    jac = ad.jacobian(f, sparse=True)
+    jac({"a": np.ones(3), "b": np.ones(3)})
+    other = {"a": np.ones(3), "c": np.ones(3)}      # the same shapes, another tree
+    got = jac(other).toarray()
+    np.testing.assert_array_equal(got, np.hstack(list(ad.jacfwd(f)(other).values())))
+    hess = ad.hessian(lambda d: anp.sum(d["a"] ** 3) if "b" in d else
+                      anp.sum(d["a"] * anp.roll(d["a"], 1)) + 0.0 * anp.sum(d["c"]),
+                      sparse=True, dense_output=True)
+    hess({"a": np.ones(3), "b": np.ones(3)})
+    np.testing.assert_array_equal(hess(other)["a"]["a"], np.ones((3, 3)) - np.eye(3))
+
+
+def test_f_changed_behind_the_signature_is_a_named_error():
+    class Config:
+        keep = 3
+    jac = ad.jacobian(lambda x: x[:Config.keep] * 2.0, sparse=True)
+    jac(np.ones(4))
+    Config.keep = 2                                  # a global the signature cannot see
+    with pytest.raises(SparsityError, match="changed f"):
+        jac(np.ones(4))
+
+
+def test_value_dependent_programs_may_use_traced_only_methods():
+    def f(x):
+        return x.at[np.array([1])].set(x[anp.argmax(x)]) * x
+    x = np.linspace(0.2, 1.0, 4)
+    for sparse_kind in (True, "local"):
+        jac = ad.jacobian(f, sparse=sparse_kind)
+        jac(x)
+        for y in (x[::-1].copy(), x + 1.0):
+            np.testing.assert_allclose(jac(y).toarray(), ad.jacfwd(f)(y), rtol=1e-14)
+
+
+def test_what_a_sparse_jacobian_cannot_do_is_refused_by_name():
+    with pytest.raises(ValueError, match="drop compile=True"):
+        ad.jacobian(anp.sin, sparse=True, compile=True)
+    with pytest.raises(ValueError, match="drop holomorphic=True"):
+        ad.jacobian(anp.sin, sparse=True, holomorphic=True)
+    with pytest.raises(ad.DTypeError, match="output leaf 0 has dtype bool"):
+        ad.jacobian(lambda x: x > 0, sparse=True)(np.ones(2))
+    with pytest.raises(ad.DTypeError, match="output leaf 1 has dtype int"):
+        ad.jacobian(lambda x: (x * 2.0, anp.argmax(x)), sparse=True)(np.ones(2))
+
+
+def test_float32_in_float32_out():
+    x = np.linspace(0.1, 1.0, 5, dtype=np.float32)
+    f = lambda x: x[1:] * x[:-1]                       # noqa: E731
+    for mode in ("auto", "forward", "reverse", "bidirectional"):
+        assert ad.jacobian(f, sparse=True, mode=mode)(x).dtype == np.float32
+    assert ad.jacobian(f, sparse=True, dense_output=True)(x).dtype == ad.jacfwd(f)(x).dtype
+    h = ad.hessian(lambda x: anp.sum(x[1:] * x[:-1] ** 2), sparse=True)(x)
+    assert h.dtype == np.float32

@@ -184,12 +184,17 @@ def _cut(weights: np.ndarray, k: int) -> np.ndarray:
     return np.unique(np.concatenate([[0], ends[ends < len(weights)]]))
 
 
+#: Bytes an infinite budget stands for (every plan fits; the stored tape is chosen).
+UNLIMITED = 1 << 62
+
+
 def check_budget(budget) -> int:
-    """A memory budget as a positive int of bytes, or a ValueError naming the bad one."""
+    """A memory budget as a positive int of bytes (infinity: UNLIMITED), or a ValueError
+    naming the bad one."""
     if isinstance(budget, bool) or not isinstance(budget, (int, float, np.integer, np.floating)) \
             or not budget >= 1:
         raise ValueError(f"memory_budget must be a positive number of bytes, not {budget!r}")
-    return int(budget)
+    return int(min(budget, UNLIMITED))
 
 
 def plan_recompute(facts: Footprint, budget: int) -> RecomputePlan:

@@ -668,6 +668,18 @@ def _alone_in_slot(groups: np.ndarray, colors: np.ndarray) -> np.ndarray:
     return alone
 
 
+def _check_recovers(entry_colors: np.ndarray, groups: np.ndarray, n_colors: int,
+                    colored: str, group: str) -> None:
+    """A one-sided decompression reads each entry from its own slot: its colour must be in
+    0..n_colors-1 and alone in its row (columns coloured) or column (rows coloured)."""
+    if entry_colors.size and (entry_colors.min() < 0 or entry_colors.max() >= n_colors):
+        raise ValueError(f"colours must lie in 0..{n_colors - 1}")
+    if not np.all(_alone_in_slot(groups, entry_colors)):
+        raise ValueError(f"two {colored} of one colour have entries in the same {group}: the "
+                         "compressed product sums them, so they cannot be told apart (not a "
+                         f"valid {colored[:-1]} colouring of this pattern)")
+
+
 def _colors_array(colors, length: int, what: str) -> np.ndarray:
     colors = np.asarray(colors)
     if colors.shape != (length,):
@@ -899,7 +911,9 @@ def decompress_columns(pattern, coloring: Coloring, compressed) -> sp.csr_array:
     m, n = matrix.shape
     colors = _colors_array(coloring.colors, n, "the colouring's colors (one per column)")
     compressed = _dense_compressed(compressed, (m, coloring.n_colors))
-    return _on_pattern(matrix, compressed[_row_of_each_entry(matrix), colors[matrix.indices]])
+    rows = _row_of_each_entry(matrix)
+    _check_recovers(colors[matrix.indices], rows, coloring.n_colors, "columns", "row")
+    return _on_pattern(matrix, compressed[rows, colors[matrix.indices]])
 
 
 def decompress_rows(pattern, coloring: Coloring, compressed) -> sp.csr_array:
@@ -918,7 +932,10 @@ def decompress_rows(pattern, coloring: Coloring, compressed) -> sp.csr_array:
     m, n = matrix.shape
     colors = _colors_array(coloring.colors, m, "the colouring's colors (one per row)")
     compressed = _dense_compressed(compressed, (coloring.n_colors, n))
-    return _on_pattern(matrix, compressed[colors[_row_of_each_entry(matrix)], matrix.indices])
+    rows = _row_of_each_entry(matrix)
+    _check_recovers(colors[rows], np.asarray(matrix.indices, dtype=np.int64),
+                    coloring.n_colors, "rows", "column")
+    return _on_pattern(matrix, compressed[colors[rows], matrix.indices])
 
 
 def decompress_star(pattern, coloring: Coloring, compressed) -> sp.csr_array:
@@ -987,7 +1004,10 @@ def decompress_bicolored(pattern, coloring: Coloring, forward, reverse) -> sp.cs
                       if forward.size else np.zeros(rows.shape[0], forward.dtype))
     reverse_values = (reverse[np.maximum(entry_row_colors, 0), columns]
                       if reverse.size else np.zeros(rows.shape[0], reverse.dtype))
-    return _on_pattern(matrix, np.where(from_forward, forward_values, reverse_values))
+    # an empty side (no colours: no passes) does not decide the dtype (float32 stays)
+    dtype = np.result_type(*[a for a in (forward, reverse) if a.size] or [forward, reverse])
+    return _on_pattern(matrix, np.where(from_forward, forward_values, reverse_values)
+                       .astype(dtype, copy=False))
 
 
 # --------------------------------------------------------------------------- checks

@@ -159,6 +159,11 @@ def prepare(f, args, kwargs, nums, *, local: bool, hessian: bool, mode: str,
     start = time.perf_counter()
     detected = detect(f, args, kwargs, nums, local=local, hessian=hessian, transform=transform)
     recording = detected.recording
+    for k, out in enumerate(recording.out_primals):   # as the dense transforms refuse
+        if value_dtype(out).kind not in "fc":
+            raise DTypeError(f"{transform}({name_of(f)}, sparse=True): output leaf {k} has "
+                             f"dtype {value_dtype(out)}; a derivative needs a floating-point "
+                             "output")
     if any(value_dtype(v).kind == "c" for v in (*recording.in_primals,
                                                  *recording.out_primals)):
         raise DTypeError(f"{transform}({name_of(f)}, sparse=True): complex inputs or outputs "
@@ -253,9 +258,24 @@ def _split(block: np.ndarray, shapes, dtypes) -> list[np.ndarray]:
 
 
 def _joined(pieces, shapes, k: int) -> np.ndarray:
-    """Per-leaf (k,) + shape results (None: constant) as one (k, total) block."""
-    parts = [np.zeros((k, math.prod(s))) if p is None else
-             np.asarray(p, dtype=np.float64).reshape(k, -1) for p, s in zip(pieces, shapes)]
+    """Per-leaf (k,) + shape results (None: constant) as one (k, total) block, in the
+    pieces' dtype (float32 stays float32, as the dense transforms keep it). Pieces of other
+    shapes than those the pattern was detected with are refused by name: something the
+    signature does not see (a global, a closure's variable) changed f."""
+    got = [None if p is None else np.shape(p)[1:] for p in pieces]
+    if len(pieces) != len(shapes) or any(
+            g is not None and (np.shape(p)[:1] != (k,) or tuple(g) != tuple(s))
+            for p, g, s in zip(pieces, got, shapes)):
+        raise SparsityError(
+            f"f's leaves have shapes {[g for g in got]} here, but the sparsity pattern was "
+            f"detected with {[tuple(s) for s in shapes]}: something the call's signature "
+            "(the arguments' shapes, dtypes and static values) does not see changed f (a "
+            "global, a closure's variable, an attribute); pass it as an argument, or make a "
+            "new transform")
+    dtype = np.result_type(*[p for p in pieces if p is not None], np.float32) \
+        if any(p is not None for p in pieces) else np.float64
+    parts = [np.zeros((k, math.prod(s)), dtype) if p is None else
+             np.asarray(p).reshape(k, -1) for p, s in zip(pieces, shapes)]
     return np.concatenate(parts, axis=1) if parts else np.zeros((k, 0))
 
 
@@ -445,18 +465,20 @@ def _hessian_once(f, args, kwargs, nums, prepared: Prepared, tasks: _Tasks | Non
 
 # ----------------------------------------------------------------------------- the transforms
 def _signature(args, kwargs, nums) -> tuple | None:
-    """Differentiated leaves by shape and dtype, everything else by value (it may shape the
-    program); None when some argument cannot be keyed (then every call detects anew)."""
+    """Each argument's tree, its differentiated leaves by shape and dtype, everything else
+    by value (it may shape the program); None when some argument cannot be keyed (then
+    every call detects anew)."""
     key = []
-    for position, arg in enumerate(args):
-        leaves = tree.flatten(arg)[0]
+    for position, arg in enumerate(args):       # with each argument's tree: a dict's keys
+        leaves, structure = tree.flatten(arg)
         if position in nums:
-            key.append(("traced", tuple((np.shape(x), str(np.result_type(x)))
-                                        for x in leaves)))
+            key.append(("traced", structure, tuple((np.shape(x), str(np.result_type(x)))
+                                                   for x in leaves)))
         else:
-            key.append(("static", _static_key(leaves)))
+            key.append(("static", structure, _static_key(leaves)))
     for name in sorted(kwargs):
-        key.append((name, _static_key(tree.flatten(kwargs[name])[0])))
+        leaves, structure = tree.flatten(kwargs[name])
+        key.append((name, structure, _static_key(leaves)))
     try:
         hash(tuple(key))
     except TypeError:
@@ -539,10 +561,14 @@ def sparse_transform(f: Callable, argnums: int | Sequence[int], *, hessian: bool
                 prepared = None
         elif prepared is not None and prepared.detected.value_dependent and not hessian:
             # values picked the detected program's elements (a mask, an index): its output
-            # shapes may differ here, one plain run of f tells (and detects again)
-            out_shapes = [np.shape(o) for o in tree.flatten(f(*args, **kwargs))[0]]
-            if out_shapes != [tuple(s) for s in prepared.detected.out_shapes]:
-                prepared = None
+            # shapes may differ here; a recording at these x tells (and detects again), and
+            # the passes below reuse it (f may use traced-only methods: x.at[...])
+            recording = Recording(f, args, kwargs, nums, False, transform)
+            detected = prepared.detected
+            if recording.out_structure != detected.recording.out_structure or \
+                    [np.shape(o) for o in recording.out_primals] != \
+                    [tuple(s) for s in detected.out_shapes]:
+                prepared = recording = None
         start = time.perf_counter()
         if prepared is None:
             try:
@@ -562,10 +588,13 @@ def sparse_transform(f: Callable, argnums: int | Sequence[int], *, hessian: bool
                            prepared.report.candidate(prepared.report.choice),
                            detected.in_shapes,
                            detected.in_shapes if hessian else detected.out_shapes)
-        if hessian:
-            result = _hessian_once(f, args, kwargs, nums, prepared, tasks)
-        else:
-            result = _jacobian_once(f, args, kwargs, nums, prepared, recording, tasks)
+        try:
+            if hessian:
+                result = _hessian_once(f, args, kwargs, nums, prepared, tasks)
+            else:
+                result = _jacobian_once(f, args, kwargs, nums, prepared, recording, tasks)
+        except SparsityError as error:
+            raise SparsityError(f"{transform}({name_of(f)}, sparse=True): {error}") from None
         if tasks is not None:
             prepared.report.distributed = tasks.report(start)
         prepared.report.record_measured(prepared.report.choice, time.perf_counter() - start)
