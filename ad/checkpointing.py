@@ -387,6 +387,9 @@ def checkpoint(f: Callable | None = None, *, policy: Callable | None = None) -> 
     forward mode pushes tangents through it). `policy` (see `checkpoint_policies`) keeps
     some results besides the inputs: `dots_saveable` the matrix products (the re-run then
     skips them), `save_only_these_names(...)` the values marked by `checkpoint_name`.
+    Its arguments are float arrays (close over the rest). The re-run is Python: f must be a
+    function of its arguments and closure as they were at the call (a global it reads,
+    changed before the sweep, changes what the sweep differentiates).
 
     >>> import numpy as np, ad, ad.numpy as anp
     >>> layer = ad.checkpoint(lambda w, x: anp.tanh(w * x))
