@@ -415,3 +415,18 @@ def test_settings_that_were_silently_ignored_are_refused():
                  lambda: F.max_pool2d(x, 0)):
         with _raises(ValueError, "must be positive integers"):
             call()
+
+
+def test_an_infinite_partial_meeting_a_zero_tangent_as_documented():
+    """docs/conventions.md: forward mode's dense tangents give 0 * inf = NaN where an element
+    no input moves meets an infinite partial; reverse mode drops it; the cure agrees."""
+    x = np.array([0.5, 1.5])
+    f = lambda x: anp.sum(anp.sqrt(anp.pad(x ** 2, (1, 0))))          # noqa: E731
+    np.testing.assert_allclose(ad.grad(f)(x), [1.0, 1.0])
+    assert np.isnan(ad.jacfwd(f)(x)).all()
+
+    def cured(x):
+        y = anp.pad(x ** 2, (1, 0))
+        return anp.sum(anp.where(y > 0, anp.sqrt(anp.where(y > 0, y, 1.0)), 0.0))
+    for transform in (ad.grad, ad.jacfwd, ad.jacrev):
+        np.testing.assert_allclose(transform(cured)(x), [1.0, 1.0])

@@ -94,3 +94,17 @@ def test_forward_over_forward_through_max_has_the_known_hessian():
     x = np.array([0.3, -0.5, 0.9])
     h = ad.jacfwd(ad.jacfwd(lambda v: anp.max(v * v[0])))(x)
     np.testing.assert_array_equal(h, [[0, 0, 1], [0, 0, 0], [1, 0, 0]])
+
+
+@pytest.mark.parametrize("x", [2.0, -2.0, 0.5])
+def test_power_s_mixed_second_derivative_where_the_exponent_is_zero(x):
+    """d2/dxdy x**y = x**(y-1) (1 + y log|x|): 1/x at y == 0 (the partial's guard against
+    0 * inf at x == y == 0 is no constant elsewhere)."""
+    f = lambda v: anp.power(v[0], v[1])            # noqa: E731
+    p = np.array([x, 0.0])
+    expected = np.array([[0.0, 1.0 / x], [1.0 / x, np.log(abs(x)) ** 2]])
+    for hess in (ad.hessian(f), ad.jacrev(ad.jacrev(f)), ad.jacfwd(ad.jacfwd(f))):
+        np.testing.assert_allclose(hess(p), expected, rtol=1e-14, atol=1e-15)
+    # through a program: (2 + x) ** x at 0 has second derivative 1 + log(2)**2
+    g = lambda t: anp.power(2.0 + t, t)            # noqa: E731
+    assert ad.grad(ad.grad(g))(0.0) == pytest.approx(1.0 + np.log(2.0) ** 2, rel=1e-14)

@@ -410,3 +410,26 @@ def test_degenerate_arguments_give_scipy_s_nan_or_a_named_error():
         stats.multivariate_normal.logpdf(np.zeros(3), np.zeros(2), np.eye(2))
     with pytest.raises(ValueError, match=r"cov of shape \(3, 3\)"):
         stats.multivariate_normal.logpdf(np.zeros(2), np.zeros(2), np.eye(3))
+
+
+@pytest.mark.parametrize("name, args", [("t", (3.5, 0.1, 1.2)), ("gamma", (2.5, 0.1, 1.2)),
+                                        ("beta", (2.0, 3.0, 0.0, 1.5)), ("t", (3.5, 0.1))])
+def test_loc_and_scale_are_taken_positionally_as_scipy_s(name, args):
+    ours, theirs = getattr(stats, name), getattr(scipy_stats, name)
+    for method in ("logpdf", "pdf", "cdf"):
+        np.testing.assert_allclose(getattr(ours, method)(0.45, *args),
+                                   getattr(theirs, method)(0.45, *args), rtol=1e-12)
+    # a derivative through a positional scale, as through the keyword
+    k = len(ours.names)
+    by_keyword = ad.grad(lambda s: getattr(ours, "logpdf")(0.45, *args[:k], scale=s))(1.3)
+    assert ad.grad(lambda s: ours.logpdf(0.45, *args[:k], 0.0, s))(1.3) == \
+        pytest.approx(by_keyword, rel=1e-14)
+
+
+def test_stats_name_missing_or_extra_parameters():
+    with pytest.raises(TypeError, match="t.logpdf: missing shape parameter"):
+        stats.t.logpdf(0.3)
+    with pytest.raises(TypeError, match="beta.cdf: takes x, a, b, loc and scale"):
+        stats.beta.cdf(0.3, 1.0, 2.0, 0.0, 1.0, 7.0)
+    with pytest.raises(TypeError, match="gamma.pdf: got multiple values for loc"):
+        stats.gamma.pdf(0.3, 2.0, 0.1, loc=0.2)

@@ -48,7 +48,10 @@ def _mul_dx(x, y, out): return y
 def _mul_dy(x, y, out): return x
 def _div_dx(x, y, out): return 1.0 / y
 def _div_dy(x, y, out): return -out / y
-def _pow_dx(x, y, out): return y * x ** (y - 1.0 + (y == 0))   # 0 * x**0 at y == 0, not 0 * inf
+def _pow_dx(x, y, out):
+    # 0 * x**0 at x == y == 0, not 0 * inf; only there, since the exponent's shift is a
+    # constant to the rule's own derivative in y (1/x at y == 0 elsewhere, not 1)
+    return y * x ** (y - 1.0 + ((y == 0) & (x == 0)))
 def _pow_dy(x, y, out):
     # log x (principal branch) for complex x; log |x| for real x, whose negative values
     # only have real powers at integer y

@@ -75,21 +75,52 @@ def _standard(x, loc, scale):
     return centred / scale
 
 
-class _Standardised:
-    """logpdf/pdf/cdf of a location-scale family from its standard logpdf and cdf."""
+_UNSET = object()
 
-    def logpdf(self, x, *shape, loc=0.0, scale=1.0):
+
+class _Standardised:
+    """logpdf/pdf/cdf of a location-scale family from its standard logpdf and cdf; as
+    SciPy's, the shape parameters (`shapes` of them, named `names`) come first, then loc
+    and scale, positionally or by keyword."""
+
+    names: tuple = ()
+    public = ""          # its name in the module (t, gamma, beta)
+
+    def _parsed(self, what: str, args: tuple, loc, scale):
+        k = len(self.names)
+        if len(args) < k:
+            raise TypeError(f"{self.public}.{what}: missing shape "
+                            f"parameter(s) {', '.join(self.names[len(args):])}")
+        if len(args) > k + 2:
+            raise TypeError(f"{self.public}.{what}: takes x, "
+                            f"{', '.join(self.names)}, loc and scale; got {len(args) + 1} "
+                            "positional arguments")
+        given = dict(zip(("loc", "scale"), args[k:]))
+        for name, value in (("loc", loc), ("scale", scale)):
+            if value is not _UNSET:
+                if name in given:
+                    raise TypeError(f"{self.public}.{what}: "
+                                    f"got multiple values for {name}")
+                given[name] = value
+        return args[:k], given.get("loc", 0.0), given.get("scale", 1.0)
+
+    def logpdf(self, x, *args, loc=_UNSET, scale=_UNSET):
+        shape, loc, scale = self._parsed("logpdf", args, loc, scale)
         return self._logpdf(_standard(x, loc, scale), *shape) - _log(scale)
 
-    def pdf(self, x, *shape, loc=0.0, scale=1.0):
+    def pdf(self, x, *args, loc=_UNSET, scale=_UNSET):
+        shape, loc, scale = self._parsed("pdf", args, loc, scale)
         return anp.exp(self.logpdf(x, *shape, loc=loc, scale=scale))
 
-    def cdf(self, x, *shape, loc=0.0, scale=1.0):
+    def cdf(self, x, *args, loc=_UNSET, scale=_UNSET):
+        shape, loc, scale = self._parsed("cdf", args, loc, scale)
         return self._cdf(_standard(x, loc, scale), *shape)
 
 
 class _StudentT(_Standardised):
     """scipy.stats.t: logpdf, pdf, cdf (degrees of freedom `df`)."""
+
+    names, public = ("df",), "t"
 
     @staticmethod
     def _logpdf(z, df):
@@ -142,6 +173,8 @@ class _StudentT(_Standardised):
 class _Gamma(_Standardised):
     """scipy.stats.gamma: logpdf, pdf, cdf (shape `a`)."""
 
+    names, public = ("a",), "gamma"
+
     # outside the support (z < 0): logpdf -inf, pdf and cdf 0, as SciPy (the formulas give
     # NaN there); the formulas see a point inside, so no NaN reaches a derivative either
     @staticmethod
@@ -159,6 +192,8 @@ class _Gamma(_Standardised):
 
 class _Beta(_Standardised):
     """scipy.stats.beta: logpdf, pdf, cdf (shapes `a`, `b`)."""
+
+    names, public = ("a", "b"), "beta"
 
     # outside [0, 1]: logpdf -inf, pdf 0, cdf 0 below and 1 above, as SciPy
     @staticmethod
