@@ -33,7 +33,11 @@ _COST = PerElement(1, 1, 1, 1)   # unknown: one flop per element in each pass
 
 
 def _zeros_like(x):
-    return np.zeros(shape_of(x), value_dtype(x))
+    try:
+        dtype = value_dtype(x)
+    except TypeError:        # a plain object among the arguments (a config): no tangent
+        return None
+    return np.zeros(shape_of(x), dtype)
 
 
 def _innermost(leaves):
@@ -56,7 +60,11 @@ class _Custom:
         self.fun = fun
         self._primitives: dict = {}
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            raise TypeError(f"{self.kind}({self.__name__}): keyword arguments "
+                            f"({', '.join(kwargs)}) are not taken; pass them positionally "
+                            "(or bind them with functools.partial)")
         leaves, structure = tree.flatten(args)
         if _innermost(leaves) is None:
             return self.fun(*args)
@@ -72,17 +80,28 @@ class _Custom:
         if found is None:   # one plain evaluation tells the structure of the results
             out = self.fun(*tree.unflatten(structure, [primal_value(x) for x in leaves]))
             if closed_over(tree.flatten(out)[0], _innermost(leaves).order):
-                raise LevelError(
-                    f"{self.kind}({self.__name__}): the function uses a value the transform "
-                    "traces but that is not one of its arguments (a closure over it), which "
-                    "its rule cannot see. Pass it as an argument")
+                self._closure()
             out_structure = tree.structure(out)
             found = self._primitives[key] = (
                 self._declare(structure, out_structure, len(leaves)), out_structure)
         primitive, out_structure = found
         results = bind(primitive, leaves, {})
-        return tree.unflatten(out_structure,
-                              [results] if primitive.n_outputs == 1 else list(results))
+        results = [results] if primitive.n_outputs == 1 else list(results)
+        # every call: f (or, in forward mode, its rule) may close over a value this call's
+        # transform traces (a closure's list, a model's parameters swapped for traced ones);
+        # the result's own value or tangent is then that transform's, not a plain one
+        top = _innermost(leaves).order
+        for r in results:
+            if isinstance(r, Tracer) and (closed_over([r.primal], top) or closed_over(
+                    [getattr(r, "tangent", None)], top)):
+                self._closure()
+        return tree.unflatten(out_structure, results)
+
+    def _closure(self):
+        raise LevelError(
+            f"{self.kind}({self.__name__}): the function or its rule uses a value the "
+            "transform traces but that is not one of its arguments (a closure over it), "
+            "which the rule cannot see. Pass it as an argument")
 
     def _impl(self, structure):
         def impl(*leaves):
@@ -125,6 +144,9 @@ def _tangent_leaves(name: str, tangent, out, out_structure):
         if np.iscomplexobj(primal_value(t)) and not np.iscomplexobj(primal_value(o)):
             raise TypeError(f"custom_jvp({name}): the rule's tangent for result leaf {k} is "
                             f"complex, the result real (a real value's tangent is real)")
+        if value_dtype(t).kind not in "fc":
+            raise TypeError(f"custom_jvp({name}): the rule's tangent for result leaf {k} has "
+                            f"dtype {value_dtype(t)}; a tangent is a float array")
         found.append(t)
     return tuple(found) if out_structure.num_leaves != 1 else found[0]
 
@@ -167,9 +189,20 @@ class custom_jvp(_Custom):  # noqa: N801 - JAX's name
         def along(argument: int):
             def rule(t, out, *leaves):   # the result's tangent when only this argument moves
                 tangents = [t if k == argument else _zeros_like(x) for k, x in enumerate(leaves)]
-                _, tangent_out = self.rule(tree.unflatten(structure, list(leaves)),
-                                           tree.unflatten(structure, tangents))
-                return _tangent_leaves(self.__name__, tangent_out, out, out_structure)
+                try:
+                    found = self.rule(tree.unflatten(structure, list(leaves)),
+                                      tree.unflatten(structure, tangents))
+                except LevelError as error:   # the sweep transposes the rule after f returned
+                    raise LevelError(
+                        f"custom_jvp({self.__name__}): the rule uses a value of a transform "
+                        "that has returned (reverse mode transposes the rule in its sweep): "
+                        "a closure over a traced value, which the rule cannot see as an "
+                        f"argument. Pass it as an argument ({error})") from None
+                if not isinstance(found, (tuple, list)) or len(found) != 2:
+                    raise TypeError(f"custom_jvp({self.__name__}): the rule must return a pair "
+                                    "(primal_out, tangent_out), not "
+                                    f"{type(found).__name__}")
+                return _tangent_leaves(self.__name__, found[1], out, out_structure)
             return rule
 
         return defprimitive(self._name(structure), self._impl(structure),
@@ -216,7 +249,11 @@ class custom_vjp(_Custom):  # noqa: N801 - JAX's name
         def cotangent_of(argument: int):
             def rule(ct, out, *leaves):
                 args = tree.unflatten(structure, list(leaves))
-                _, residuals = self.fwd(*args)
+                found = self.fwd(*args)
+                if not isinstance(found, (tuple, list)) or len(found) != 2:
+                    raise TypeError(f"custom_vjp({self.__name__}): fwd must return a pair "
+                                    f"(out, residuals), not {type(found).__name__}")
+                residuals = found[1]
                 if out_structure.num_leaves != 1:   # a tuple of cotangents, ZERO where none
                     ct = tree.unflatten(out_structure, [_zeros_like(o) if c is ZERO else c
                                                         for c, o in zip(ct, out)])

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ad.context import Level, get_ident
-from ad.errors import DTypeError, ShapeError
+from ad.errors import DTypeError, LevelError, ShapeError
 from ad.primitive import COMPLEX, ZERO, Tracer, bind, check_complex, real_if_real, shape_of
 
 _FLOAT = np.dtype(np.float64)
@@ -39,6 +39,8 @@ class ForwardLevel(Level):
                 tangents.append(ZERO)
         if not primitive.differentiable:
             return bind(primitive, primals, params)
+        if self is USER_LEVEL:           # duals made by hand: their directions must agree
+            _same_directions(primitive, primals, tangents)
         needs = [tangent is not ZERO for tangent in tangents]
         out, residuals = primitive.forward(primals, params, needs)
         if COMPLEX.seen or primitive.n_outputs != 1 or getattr(out, "dtype", _FLOAT).kind == "c":
@@ -80,6 +82,13 @@ class Dual(Tracer):
     __slots__ = ("primal", "tangent", "_level")
 
     def __init__(self, primal: Any, tangent: Any) -> None:
+        for what, value in (("primal", primal), ("tangent", tangent)):
+            if isinstance(value, Tracer) and value._level is not USER_LEVEL:
+                # its level is the outermost: a transform's value inside would be taken in
+                # the wrong order (its derivative lost)
+                raise LevelError(f"Dual: the {what} is a value a transform traces; a dual made "
+                                 "by hand holds plain values (it nests outside transforms). "
+                                 "Inside a transform, use ad.jvp")
         primal = primal if isinstance(primal, Tracer) else np.asarray(primal)
         tangent = tangent if isinstance(tangent, Tracer) else np.asarray(tangent)
         if primal.dtype.kind != "f":
@@ -106,6 +115,18 @@ class Dual(Tracer):
 
     def __repr__(self) -> str:
         return f"Dual(primal={self.primal!r}, tangent={self.tangent!r})"
+
+
+def _same_directions(primitive, primals, tangents) -> None:
+    """Hand-made duals combined: each tangent has its primal's shape (one direction) or
+    (k,) + it (k directions); mixed counts would broadcast one direction into all."""
+    counts = {shape_of(t)[:len(shape_of(t)) - len(shape_of(p))]
+              for p, t in zip(primals, tangents) if t is not ZERO}
+    if len(counts) > 1:
+        found = sorted(c[0] if c else 1 for c in counts)
+        raise ShapeError(f"{primitive.name} of Duals with different numbers of directions "
+                         f"({', '.join(map(str, found))}): give every Dual a tangent of the "
+                         "primal's shape (one direction) or (k,) + that shape, the same k")
 
 
 def _refuse_dtype(dtype):

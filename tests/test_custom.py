@@ -272,3 +272,61 @@ def test_a_complex_tangent_for_a_real_result_is_refused():
                  lambda: ad.hessian(lambda x: anp.sum(f(x)))(np.ones(2))):
         with pytest.raises(TypeError, match="is complex, the result real"):
             call()
+
+
+# ----------------------------------------------------------------------------- closures, every call
+def test_a_closure_over_a_traced_value_is_refused_on_every_call():
+    W = [1.0]
+    g = ad.custom_jvp(lambda x: anp.sin(x) * W[0])
+    g.defjvp(lambda p, t: (anp.sin(p[0]) * W[0], anp.cos(p[0]) * t[0] * W[0]))
+
+    def loss(w, x):
+        W[0] = w            # a model's parameter swapped for a traced one
+        return g(x)
+    assert ad.grad(loss, argnums=1)(2.0, 0.5) == pytest.approx(2.0 * np.cos(0.5))  # w plain
+    with pytest.raises(ad.LevelError, match="closure"):
+        ad.jvp(loss, (2.0, 0.5), (1.0, 1.0))        # the same signature, now w traced
+    with pytest.raises(ad.LevelError, match="closure"):
+        ad.grad(loss, argnums=(0, 1))(2.0, 0.5)
+
+
+def test_a_rule_closing_over_the_transform_s_value_is_named_in_both_modes():
+    def h(c):
+        f = ad.custom_jvp(lambda x: anp.sin(x))
+        f.defjvp(lambda p, t: (anp.sin(p[0]), anp.cos(p[0]) * t[0] * c))
+        return f(c)
+    with pytest.raises(ad.LevelError, match="closure"):
+        ad.jvp(h, (0.5,), (1.0,))                  # it leaked a dual as the tangent
+    with pytest.raises(ad.LevelError, match="closure over a traced value"):
+        ad.grad(h)(0.5)
+
+
+def test_what_custom_rules_return_and_take_is_checked_by_name():
+    f = ad.custom_jvp(lambda x: anp.sin(x))
+    f.defjvp(lambda p, t: (anp.sin(p[0]), (anp.cos(p[0]) * t[0]).astype(int)))
+    with pytest.raises(TypeError, match="has dtype int64; a tangent is a float array"):
+        ad.jvp(f, (np.array([0.3, 0.4]),), (np.array([1.0, 3.0]),))
+    g = ad.custom_jvp(lambda x: anp.sin(x))
+    g.defjvp(lambda p, t: anp.cos(p[0]) * t[0])
+    with pytest.raises(TypeError, match="must return a pair"):
+        ad.jvp(g, (np.ones(3),), (np.ones(3),))
+    v = ad.custom_vjp(lambda x: x * 2.0)
+    v.defvjp(lambda x: x * 2.0, lambda r, ct: (ct * 2.0,))
+    with pytest.raises(TypeError, match="fwd must return a pair"):
+        ad.grad(v)(1.0)
+    k = ad.custom_jvp(lambda x, n: x * n)
+    k.defjvp(lambda p, t: (p[0] * p[1], t[0] * p[1]))
+    with pytest.raises(TypeError, match=r"keyword arguments \(n\) are not taken"):
+        ad.grad(lambda x: k(x, n=3.0))(2.0)
+
+
+def test_a_plain_object_argument_has_no_tangent():
+    class Config:
+        def __init__(self, s):
+            self.s = s
+    f = ad.custom_jvp(lambda a, c: a * c.s)
+    f.defjvp(lambda p, t: (p[0] * p[1].s, t[0] * p[1].s))
+    assert ad.grad(lambda a: f(a, Config(2.0)))(1.0) == 2.0
+    v = ad.custom_vjp(lambda a, c: a * c.s)
+    v.defvjp(lambda a, c: (a * c.s, c), lambda r, ct: (ct * r.s, None))
+    assert ad.grad(lambda a: v(a, Config(3.0)))(1.0) == 3.0

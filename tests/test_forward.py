@@ -108,3 +108,21 @@ def test_a_python_complex_constant_keeps_float32_tangents_single():
         out, tangent = ad.jvp(f, (x,), (np.ones_like(x),))
         assert tangent.dtype == out.dtype == np.asarray(f(x)).dtype
     assert ad.jvp(anp.nanmean, (x,), (x,))[0].dtype == np.float32 == np.nanmean(x).dtype
+
+
+def test_a_dual_by_hand_holds_plain_values():
+    with pytest.raises(ad.LevelError, match="a dual made by hand holds plain values"):
+        ad.grad(lambda x: (ad.Dual(x, 1.0) * x).primal)(3.0)
+    with pytest.raises(ad.LevelError, match="Inside a transform, use ad.jvp"):
+        ad.jvp(lambda x: ad.Dual(1.0, x).tangent, (3.0,), (1.0,))
+    nested = ad.Dual(ad.Dual(2.0, 1.0), 1.0) * 3.0       # hand-made inside hand-made: one level
+    assert float(nested.tangent) == 3.0
+
+
+def test_duals_by_hand_with_different_numbers_of_directions_are_refused():
+    three = ad.Dual(np.zeros(3), np.eye(3))
+    with pytest.raises(ShapeError, match=r"different numbers of directions \(1, 3\)"):
+        three + ad.Dual(np.zeros(3), np.array([10.0, 20.0, 30.0]))
+    with pytest.raises(ShapeError, match=r"\(2, 4\)"):
+        ad.Dual(np.zeros(3), np.ones((2, 3))) * ad.Dual(np.zeros(3), np.ones((4, 3)))
+    np.testing.assert_array_equal((three * 2.0 + three).tangent, 3.0 * np.eye(3))
