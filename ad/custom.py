@@ -205,9 +205,11 @@ class custom_jvp(_Custom):  # noqa: N801 - JAX's name
                 return _tangent_leaves(self.__name__, found[1], out, out_structure)
             return rule
 
-        return defprimitive(self._name(structure), self._impl(structure),
-                            jvp=[along(k) for k in range(n_in)], vjp="transpose",
-                            arity=n_in, cost=_COST, outputs=out_structure.num_leaves)
+        primitive = defprimitive(self._name(structure), self._impl(structure),
+                                 jvp=[along(k) for k in range(n_in)], vjp="transpose",
+                                 arity=n_in, cost=_COST, outputs=out_structure.num_leaves)
+        primitive.label = f"custom_jvp({self.__name__})"     # what errors call it
+        return primitive
 
 
 class custom_vjp(_Custom):  # noqa: N801 - JAX's name

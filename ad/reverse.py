@@ -6,8 +6,8 @@
 with no recursion, cotangents popped once consumed and accumulated in place into buffers
 the sweep owns, entries whose output got no cotangent skipped; `keep=True` keeps every
 adjoint instead (for pictures). `push` is forward mode over a recorded tape (each entry's
-JVP rule on the residuals it already holds). Imports `ad.context`, `ad.primitive` and
-`ad.tape` only (never the catalogue).
+JVP rule on the residuals it already holds). Imports `ad.context`, `ad.errors`,
+`ad.primitive` and `ad.tape` only (never the catalogue).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ad.context import Level, entered, get_ident
+from ad.errors import NotDifferentiableError
 from ad.primitive import (COMPLEX, ZERO, Tracer, bind, check_complex, float_dtype, real_if_real,
                           shape_of)
 from ad.tape import CONSTANT, NO_PARAMS, Dropped, Tape, plan_blocks
@@ -356,10 +357,24 @@ def transposed_jvp(primitive, i: int, cotangent, residuals, params: dict, in_sha
         tangent = level.new_input(np.zeros(batch + tuple(in_shape), float_dtype(primals[i])))
         image = primitive.jvp_rules[i](tangent, out, *primals, **params)
     images = image if several else (image,)
+    for y in images:      # a linear map's image of 0 is 0 (NaN where a coefficient is inf)
+        value = np.asarray(_plain(y))
+        if value.dtype.kind in "fc" and np.any(np.isfinite(value) & (value != 0)):
+            raise NotDifferentiableError(
+                f"{getattr(primitive, 'label', primitive.name)}: its JVP rule gives nonzero "
+                "values at a zero tangent, so it "
+                "is not linear in the tangent and reverse mode cannot transpose it; a JVP "
+                "rule must be linear in the tangents (as JAX's)")
     seeds = [(y.index, c) for y, c in zip(images, cts)
              if c is not ZERO and type(y) is TapeValue and y._level is level]
     found = sweep(level.tape, seeds, [tangent.index], consume=True)[tangent.index]
     return ZERO if found is None else found
+
+
+def _plain(value):
+    while isinstance(value, Tracer):
+        value = value.primal
+    return value
 
 
 def push(tape: Tape, seeds: Iterable[tuple[int, Any]], wanted: Iterable[int]) -> dict[int, Any]:

@@ -330,3 +330,14 @@ def test_a_plain_object_argument_has_no_tangent():
     v = ad.custom_vjp(lambda a, c: a * c.s)
     v.defvjp(lambda a, c: (a * c.s, c), lambda r, ct: (ct * r.s, None))
     assert ad.grad(lambda a: v(a, Config(3.0)))(1.0) == 3.0
+
+
+def test_an_affine_rule_is_refused_by_reverse_mode():
+    f = ad.custom_jvp(lambda x: anp.sin(x))
+    f.defjvp(lambda p, t: (anp.sin(p[0]), anp.cos(p[0]) * t[0] + 1.0))
+    with pytest.raises(ad.NotDifferentiableError,
+                       match=r"custom_jvp\(<lambda>\): its JVP rule gives nonzero values"):
+        ad.grad(f)(0.3)
+    s = ad.custom_jvp(lambda x: anp.sqrt(x))       # an inf coefficient: NaN at 0, not refused
+    s.defjvp(lambda p, t: (anp.sqrt(p[0]), t[0] / (2.0 * anp.sqrt(p[0]))))
+    assert ad.grad(s)(4.0) == 0.25
