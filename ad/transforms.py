@@ -143,8 +143,13 @@ def vjp(f: Callable, *primals, has_aux: bool = False, memory_budget: int | None 
         replay, leaves = _compiled_replay(f, primals, nums, "vjp", compile)
         if replay is not None:       # the value pass checked its guards at these inputs
             program = replay.program
+            interpreted: list = []       # for a traced cotangent (vjp_fn under a transform)
 
             def compiled_vjp_fn(cotangent):
+                if any(isinstance(c, Tracer) for c in tree.flatten(cotangent)[0]):
+                    if not interpreted:  # the tape runs plain values: pull interpreted
+                        interpreted.append(vjp(f, *primals)[1])
+                    return interpreted[0](cotangent)
                 ct = _check_cotangent(cotangent, np.empty(program.out_shape,
                                                            program.out_dtype),
                                       "leaf 0", f"vjp({name_of(f)})")

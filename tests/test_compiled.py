@@ -1495,3 +1495,13 @@ def test_a_cheap_close_call_between_compiled_modes_is_timed_more_often(monkeypat
     jac(x)
     ((_, _, mode, trials),) = jac.plans.values()
     assert trials is None and mode in ("forward", "reverse")
+
+
+def test_a_compiled_pullback_takes_a_traced_cotangent_interpreted():
+    A = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
+    f = lambda a: anp.sin(A @ a)                           # noqa: E731
+    _, compiled = ad.vjp(f, np.ones(3), compile=True)
+    _, interpreted = ad.vjp(f, np.ones(3))
+    np.testing.assert_allclose(ad.jacrev(lambda c: compiled(c)[0])(np.ones(2)),
+                               ad.jacrev(lambda c: interpreted(c)[0])(np.ones(2)), rtol=1e-14)
+    np.testing.assert_allclose(compiled(np.ones(2))[0], interpreted(np.ones(2))[0], rtol=1e-14)
