@@ -15,6 +15,8 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import sys
+import sysconfig
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -385,6 +387,31 @@ class OutputShape:
         return f"OutputShape({self.shape}, {self.dtype})"
 
 
+def _foreign_caller() -> str:
+    """The installed library function (outside ad and NumPy: SciPy's, say) that asked for a
+    traced value as a NumPy array, named from the call stack by its outermost frame in that
+    library ("scipy.linalg.solve"); "" when the program's own code did."""
+    frame, found = sys._getframe(2), None
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "") or ""
+        root = module.split(".")[0]
+        if found is not None:
+            if root != found[0]:
+                break                            # left the library: its entry point is found
+            found = (root, module, frame.f_code.co_name)
+        elif root not in ("ad", "numpy"):
+            if not frame.f_code.co_filename.startswith(_LIBRARIES):
+                return ""                        # the program's own code
+            found = (root, module, frame.f_code.co_name)
+        frame = frame.f_back
+    return "" if found is None else f"{found[1].split('._')[0]}.{found[2]}"
+
+
+#: Where installed libraries live (site-packages and the standard library).
+_LIBRARIES = tuple(sorted({path for key, path in sysconfig.get_paths().items()
+                           if key in ("purelib", "platlib", "stdlib", "platstdlib")}))
+
+
 def add_tangents(a, b):
     """a + b for tangents that may be ZERO, or tuples of them (several outputs)."""
     if a is ZERO:
@@ -595,9 +622,15 @@ class Tracer:
         self._conversion_error("complex")
 
     def __array__(self, dtype=None, copy=None):
+        caller = _foreign_caller()
         self._conversion_error(
-            "a NumPy array (np.asarray, np.array, or writing it into a NumPy array)",
-            "To build an array of traced values use ad.numpy.array([...]) or ad.numpy.stack; "
+            "a NumPy array (np.asarray, np.array, or writing it into a NumPy array)"
+            + (f" inside {caller}" if caller else ""),
+            (f"{caller.split('.')[0]} converts its arguments to NumPy arrays; "
+             + ("use ad.scipy's differentiable versions (ad.scipy.linalg, ad.scipy.special, "
+                "ad.scipy.stats) or ad.numpy's. " if caller.startswith("scipy") else
+                "differentiate ad.numpy code instead. ") if caller else "")
+            + "To build an array of traced values use ad.numpy.array([...]) or ad.numpy.stack; "
             "to set entries of an array, y = ad.numpy.at(y)[index].set(value). ")
 
     def __setitem__(self, index, value):

@@ -430,3 +430,13 @@ def test_an_infinite_partial_meeting_a_zero_tangent_as_documented():
         return anp.sum(anp.where(y > 0, anp.sqrt(anp.where(y > 0, y, 1.0)), 0.0))
     for transform in (ad.grad, ad.jacfwd, ad.jacrev):
         np.testing.assert_allclose(transform(cured)(x), [1.0, 1.0])
+
+
+def test_a_library_that_converts_a_traced_value_is_named():
+    linalg = pytest.importorskip("scipy.linalg")
+    with pytest.raises(ad.TracerConversionError,
+                       match=r"inside scipy\.linalg\.solve.*use ad\.scipy's differentiable"):
+        ad.grad(lambda x: np.sum(linalg.solve(np.outer(x, x) + 2 * np.eye(3), x)))(np.ones(3))
+    with pytest.raises(ad.TracerConversionError) as raised:   # the program's own np.asarray
+        ad.grad(lambda x: np.asarray(x).sum())(np.ones(3))
+    assert "inside" not in str(raised.value)
