@@ -209,6 +209,7 @@ class custom_jvp(_Custom):  # noqa: N801 - JAX's name
                                  jvp=[along(k) for k in range(n_in)], vjp="transpose",
                                  arity=n_in, cost=_COST, outputs=out_structure.num_leaves)
         primitive.label = f"custom_jvp({self.__name__})"     # what errors call it
+        primitive.checks_linearity = True    # the user's rule: reverse mode checks it
         return primitive
 
 

@@ -165,6 +165,10 @@ class Primitive:
         #: VJPs derived by the reverse engine by transposing the (linear in the tangent) JVP
         #: rules, when declared vjp="transpose".
         self.transposes_jvp = isinstance(vjp, str) and vjp == "transpose"
+        #: Whether reverse mode checks, once per argument, that the JVP rule it transposes
+        #: is linear in the tangent (rules written by users: custom_jvp), and where it held.
+        self.checks_linearity = False
+        self.linear_in_tangent: set = set()
         if self.transposes_jvp:
             vjp = None
         elif isinstance(vjp, str):

@@ -336,8 +336,21 @@ def test_an_affine_rule_is_refused_by_reverse_mode():
     f = ad.custom_jvp(lambda x: anp.sin(x))
     f.defjvp(lambda p, t: (anp.sin(p[0]), anp.cos(p[0]) * t[0] + 1.0))
     with pytest.raises(ad.NotDifferentiableError,
-                       match=r"custom_jvp\(<lambda>\): its JVP rule gives nonzero values"):
+                       match=r"custom_jvp\(<lambda>\): its JVP rule .*not linear in the tangent"):
         ad.grad(f)(0.3)
     s = ad.custom_jvp(lambda x: anp.sqrt(x))       # an inf coefficient: NaN at 0, not refused
     s.defjvp(lambda p, t: (anp.sqrt(p[0]), t[0] / (2.0 * anp.sqrt(p[0]))))
     assert ad.grad(s)(4.0) == 0.25
+
+
+def test_a_rule_nonlinear_in_the_tangent_is_refused_by_reverse_mode():
+    f = ad.custom_jvp(lambda x: anp.sin(x))
+    f.defjvp(lambda p, t: (anp.sin(p[0]), anp.cos(p[0]) * t[0] ** 2))   # zero at zero
+    assert ad.jvp(f, (0.3,), (2.0,))[1] == pytest.approx(4.0 * np.cos(0.3))  # as written
+    with pytest.raises(ad.NotDifferentiableError, match="not linear in the tangent"):
+        ad.grad(f)(0.3)
+    g = ad.custom_jvp(lambda x, y: x * y)                  # bilinear in the primals is fine
+    g.defjvp(lambda p, t: (p[0] * p[1], t[0] * p[1] + p[0] * t[1]))
+    np.testing.assert_allclose(ad.grad(lambda v: g(v[0], v[1]))(np.array([2.0, 3.0])), [3.0, 2.0])
+    np.testing.assert_allclose(ad.hessian(lambda v: g(v[0], v[1]))(np.array([2.0, 3.0])),
+                               [[0.0, 1.0], [1.0, 0.0]])
