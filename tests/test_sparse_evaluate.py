@@ -270,3 +270,21 @@ def test_float32_in_float32_out():
     assert ad.jacobian(f, sparse=True, dense_output=True)(x).dtype == ad.jacfwd(f)(x).dtype
     h = ad.hessian(lambda x: anp.sum(x[1:] * x[:-1] ** 2), sparse=True)(x)
     assert h.dtype == np.float32
+
+
+def test_a_signature_s_cache_keeps_no_tape():
+    import gc
+    from ad.tape import Tape
+
+    def tapes():
+        gc.collect()
+        return sum(type(o) is Tape for o in gc.get_objects())
+    before = tapes()
+    jac = ad.jacobian(lambda x: anp.sin(x[1:]) * x[:-1], sparse=True)
+    hess = ad.hessian(lambda x: anp.sum(anp.sin(x[1:]) * x[:-1]), sparse=True)
+    for n in (5, 6, 7):                            # three signatures each, kept
+        jac(np.linspace(0.1, 1.0, n))
+        hess(np.linspace(0.1, 1.0, n))
+    assert tapes() == before
+    x = np.linspace(0.1, 1.0, 6)
+    np.testing.assert_allclose(jac(x).toarray(), ad.jacfwd(lambda x: anp.sin(x[1:]) * x[:-1])(x))

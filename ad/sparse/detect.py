@@ -410,12 +410,15 @@ class Detected:
     pattern: Any
     in_shapes: list
     out_shapes: list
-    recording: Recording
+    #: None once the first evaluation has used it (a signature's cache keeps no tape).
+    recording: Recording | None
     local: bool
     hessian: bool
     #: A plain value was computed from the inputs (a mask, an index): the output shapes
     #: may differ at other inputs.
     value_dependent: bool = False
+    #: The outputs' tree (what the recording's `out_structure` was).
+    out_structure: Any = None
 
 
 def detect(f: Callable, args: tuple, kwargs: dict, argnums: tuple[int, ...], *,
@@ -435,7 +438,7 @@ def detect(f: Callable, args: tuple, kwargs: dict, argnums: tuple[int, ...], *,
         pattern = sparse.csr_array(pattern + pattern.T)
         pattern.sort_indices()
     return Detected(pattern, [np.shape(x) for x in recording.in_primals], out_shapes,
-                    recording, local, hessian, level.value_dependent)
+                    recording, local, hessian, level.value_dependent, recording.out_structure)
 
 
 def sparsity(f: Callable, *args, argnums: int | Sequence[int] = 0, hessian: bool = False,

@@ -20,6 +20,7 @@ Imports numpy, `ad.sparse.detect`, `ad.sparse.coloring`, `ad.tape`, `ad.cost`,
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import math
@@ -511,7 +512,7 @@ def _dense_result(result, prepared: Prepared, structures, single: bool):
         single) for i in range(len(out_shapes))]
     if detected.hessian:        # the gradient's tree is the inputs' tree
         return per_argnum(structures, rows, single)
-    return tree.unflatten(detected.recording.out_structure, rows)
+    return tree.unflatten(detected.out_structure, rows)
 
 
 def sparse_transform(f: Callable, argnums: int | Sequence[int], *, hessian: bool,
@@ -565,7 +566,7 @@ def sparse_transform(f: Callable, argnums: int | Sequence[int], *, hessian: bool
             # the passes below reuse it (f may use traced-only methods: x.at[...])
             recording = Recording(f, args, kwargs, nums, False, transform)
             detected = prepared.detected
-            if recording.out_structure != detected.recording.out_structure or \
+            if recording.out_structure != detected.out_structure or \
                     [np.shape(o) for o in recording.out_primals] != \
                     [tuple(s) for s in detected.out_shapes]:
                 prepared = recording = None
@@ -580,6 +581,8 @@ def sparse_transform(f: Callable, argnums: int | Sequence[int], *, hessian: bool
                 prepared_by[key] = prepared
             if not hessian:                     # the detection's recording is at these x
                 recording = prepared.detected.recording
+            # later calls keep the pattern, colourings and plan, not the tape
+            prepared.detected = dataclasses.replace(prepared.detected, recording=None)
             start = time.perf_counter()
         tasks = None
         if distribute is not None:              # the colour groups' passes as tasks
