@@ -1621,7 +1621,14 @@ class CompiledGrad:
     #: Python float): its replay as one function of the array (`value_and_grad`'s fast
     #: path; see `hot_call`).
     hot: dict = field(default_factory=dict)
+    #: A signature's keys in `replays` (its own, and the plain-arguments one).
+    aliases: dict = field(default_factory=dict)
+    #: Signatures dropped (the oldest first) to keep at most MAX_SIGNATURES.
+    evicted: int = 0
     MAX_PATHS = 8
+    #: Signatures kept at once: an argument read by value (an int, a static one) makes a
+    #: new signature per value, and a loop over it must not grow the cache without end.
+    MAX_SIGNATURES = 64
 
     @staticmethod
     def plain_key(argnums: tuple, args: Sequence[np.ndarray], single: bool = True) -> tuple:
@@ -1680,10 +1687,12 @@ class CompiledGrad:
             return None, leaves
         starts = np.cumsum([0] + [len(tree.flatten(a)[0]) for a in args]).tolist()
         recipe = (structure, argnums, check(), single, starts)
+        if len(self.reports) >= self.MAX_SIGNATURES:
+            self._evict()
         replay = self._record(key, leaves, *recipe)
         self.replays[key] = replay
         if replay is not None:
-            replay.keys = (key, plain_key) if plain else (key,)
+            replay.keys = self.aliases[key] = (key, plain_key) if plain else (key,)
             replay.recipe = recipe
             for k in replay.keys:
                 self.replays[k] = replay
@@ -1728,6 +1737,19 @@ class CompiledGrad:
         del paths[self.MAX_PATHS:]
         self._prefer(replay)
         return replay, result
+
+    def _evict(self) -> None:
+        """Drop the oldest signature (its replays under every key, its report): `reports`
+        holds one entry per signature, in the order they were recorded."""
+        try:
+            oldest = next(iter(self.reports))
+            del self.reports[oldest]
+        except (StopIteration, RuntimeError, KeyError):   # another thread evicted it
+            return
+        for key in self.aliases.pop(oldest, (oldest,)):
+            self.replays.pop(key, None)
+        self.hot.clear()                # made again from the replays kept
+        self.evicted += 1
 
     def _prefer(self, replay: Replay) -> None:
         for key in replay.keys:

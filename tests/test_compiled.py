@@ -474,6 +474,25 @@ def test_nothing_grows_across_calls():
     assert grown < 20_000, grown
 
 
+@pytest.mark.parametrize("shape_varies", [False, True])
+def test_signatures_kept_are_bounded(shape_varies):
+    """An argument read by value (an integer power here) or a new shape makes a new
+    signature each call: at most MAX_SIGNATURES are kept (the oldest dropped), and the
+    dropped ones are recorded again, correctly, when they come back."""
+    f = lambda x, n: anp.sum(anp.sin(x) ** n)       # noqa: E731
+    fast = ad.grad(f, compile=True)
+    cache = fast.compiled
+    kept = cache.MAX_SIGNATURES
+    calls = [(np.linspace(0.1, 1.0, 3 + (k if shape_varies else 0)), 1 + k % (kept + 5))
+             for k in range(kept + 5)]
+    for x, n in calls + calls[:3]:          # the first three come back after being dropped
+        np.testing.assert_allclose(fast(x, n), ad.grad(f)(x, n), rtol=1e-12)
+    assert len(cache.reports) <= kept and len(cache.aliases) <= kept
+    assert len({id(r) for r in cache.replays.values()}) <= kept
+    assert len(cache.replays) <= 2 * kept and len(cache.hot) <= kept
+    assert cache.evicted == 5 + 3 and cache.recordings == kept + 5 + 3
+
+
 def test_a_second_process_reuses_the_compiled_interpreter():
     code = ("import numpy as np, ad, ad.numpy as anp\n"
             "g = ad.grad(lambda x: anp.sum(anp.sin(x) * x), compile=True)\n"
