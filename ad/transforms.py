@@ -832,6 +832,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         chosen = time.perf_counter()
         plan = report.plan
         report.selection_seconds = chosen - counting   # a fresh report, not yet shared
+        _keep_bounded(decisions, transforms)
         decisions[signature] = _Decision(report, settle)
         single = isinstance(argnums, int)
         if report.choice == "forward":   # push tangents through the recording just made
@@ -857,6 +858,23 @@ SETTLE_WITHIN = 1.5
 SETTLE_TRIALS = 2
 SETTLE_MAX_TRIALS = 16
 SETTLE_BUDGET = 0.1
+
+
+#: Signatures `jacobian(mode="auto")` keeps decisions for, per f and options (as compiled
+#: tapes keep theirs: `CompiledGrad.MAX_SIGNATURES`); the oldest is dropped beyond it.
+MAX_DECISIONS = 64
+
+
+def _keep_bounded(decisions: dict, transforms: dict) -> None:
+    """Make room for one more decision: drop the oldest signature's (and its transforms)."""
+    while len(decisions) >= MAX_DECISIONS:
+        try:
+            oldest = next(iter(decisions))
+            del decisions[oldest]
+        except (StopIteration, RuntimeError, KeyError):   # another thread dropped it
+            return
+        for mode in ("forward", "reverse"):
+            transforms.pop((oldest, mode), None)
 
 
 def _per_f(cache: "weakref.WeakKeyDictionary", f) -> dict | None:

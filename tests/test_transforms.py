@@ -264,6 +264,23 @@ def test_an_inline_jacobian_decides_once_per_signature(monkeypatch):
     assert ref() is None
 
 
+def test_auto_jacobian_keeps_a_bounded_number_of_decisions():
+    """A new shape each call is a new signature: at most MAX_DECISIONS are kept (the
+    oldest dropped, with its made transforms), and each Jacobian is still right."""
+    f = lambda x: anp.sin(x) * x               # noqa: E731
+    jac = ad.jacobian(f, settle=False)
+    kept = ad.transforms.MAX_DECISIONS
+    for n in range(1, kept + 6):
+        x = np.linspace(0.1, 1.0, n)
+        np.testing.assert_allclose(jac(x), np.diag(np.cos(x) * x + np.sin(x)), atol=1e-12)
+        jac(x)                                  # the remembered decision: a made transform
+    (decisions,) = ad.transforms._DECISIONS_BY_F[f].values()
+    assert len(decisions) == kept
+    assert min(s[1][0][0] for s in decisions) == (6,)   # shapes 1-5 were dropped
+    closure = dict(zip(jac.__code__.co_freevars, (c.cell_contents for c in jac.__closure__)))
+    assert len(closure["transforms"]) <= kept
+
+
 def test_a_complex_output_without_a_derivative_has_zero_tangents():
     x = np.array([1.0, -2.0])
     for f in (lambda a: anp.sign(a * (1 + 1j)), lambda a: np.array([1j, 2j])):
