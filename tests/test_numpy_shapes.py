@@ -235,3 +235,41 @@ def test_hstack_and_vstack_give_the_dtype_asked():
         np.testing.assert_array_equal(got[0], f(x))
     with pytest.raises(TypeError, match="cannot cast"):
         ad.jvp(lambda x: np.hstack([x, x], dtype=np.int32, casting="safe"), (x,), (x,))
+
+
+def test_many_pieces_of_mixed_widths_concatenated():
+    """Each piece's cotangent is its slice of the output's, however the sweep (or a caller
+    asking out of order) walks the pieces: the start is carried from the neighbouring
+    piece's only for the same cotangent."""
+    from ad.catalogue.structure import _concatenate_transpose
+    from ad.primitive import aval_of
+    widths = [1, 3, 2, 1, 4, 2, 5, 1]
+    x = np.linspace(0.1, 2.0, 7)
+    f = lambda x: anp.concatenate([anp.sin(x[:w]) * (k + 1) for k, w in enumerate(widths)]
+                                  + [x[:2, None].ravel()], axis=0)    # noqa: E731
+    reference = np.zeros((sum(widths) + 2, 7))
+    row = 0
+    for k, w in enumerate(widths):
+        reference[row:row + w, :w] = np.diag(np.cos(x[:w]) * (k + 1))
+        row += w
+    reference[row:, :2] = np.eye(2)
+    np.testing.assert_allclose(ad.jacrev(f)(x), reference, atol=1e-14)
+    np.testing.assert_allclose(ad.jacrev(f, chunk_size=3)(x), reference, atol=1e-14)
+    np.testing.assert_allclose(ad.jacfwd(f)(x), reference, atol=1e-14)
+    ct, ct2 = np.arange(2.0 * 18).reshape(2, 18), np.ones((2, 18))
+    pieces = [aval_of(np.zeros((2, w))) for w in widths + [2]]
+    out = aval_of(np.zeros((2, 18)))
+    starts = np.cumsum([0] + widths)
+    for i in (0, 1, 2, 8, 7, 6, 3, 5, 4, 3, 2, 4, 8, 0):    # jumps, reversals, repeats
+        np.testing.assert_array_equal(_concatenate_transpose(i, ct, out, *pieces, axis=1),
+                                      ct[:, starts[i]:starts[i] + pieces[i].shape[1]])
+    for i in (0, 1, 2, 8, 7, 6, 3, 5, 4, 3, 2, 4, 8, 0):
+        for c in (ct, ct2):                                 # two cotangents interleaved
+            np.testing.assert_array_equal(_concatenate_transpose(i, c, out, *pieces, axis=1),
+                                          c[:, starts[i]:starts[i] + pieces[i].shape[1]])
+    np.testing.assert_array_equal(                          # a batched cotangent
+        _concatenate_transpose(3, np.ones((5, 2, 18)) * np.arange(18), out, *pieces, axis=1),
+        np.broadcast_to(np.arange(starts[3], starts[4]), (5, 2, 1)))
+    h = ad.hessian(lambda x: anp.sum(f(x) ** 2))(x)         # through the transpose again
+    np.testing.assert_allclose(h, ad.jacfwd(ad.jacrev(lambda x: anp.sum(f(x) ** 2)))(x),
+                               rtol=1e-12)
