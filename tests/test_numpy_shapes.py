@@ -245,8 +245,9 @@ def test_many_pieces_of_mixed_widths_concatenated():
     from ad.primitive import aval_of
     widths = [1, 3, 2, 1, 4, 2, 5, 1]
     x = np.linspace(0.1, 2.0, 7)
-    f = lambda x: anp.concatenate([anp.sin(x[:w]) * (k + 1) for k, w in enumerate(widths)]
-                                  + [x[:2, None].ravel()], axis=0)    # noqa: E731
+    def f(x):
+        return anp.concatenate([anp.sin(x[:w]) * (k + 1) for k, w in enumerate(widths)]
+                               + [x[:2, None].ravel()], axis=0)
     reference = np.zeros((sum(widths) + 2, 7))
     row = 0
     for k, w in enumerate(widths):
