@@ -972,6 +972,8 @@ def shape_of(value) -> tuple[int, ...]:
         return value.shape
     if isinstance(value, (float, int)):
         return ()
+    if isinstance(value, np.ndarray):   # a subclass's own np.shape may not be a plain tuple
+        return value.shape
     return np.shape(value)
 
 

@@ -213,6 +213,25 @@ def test_a_mask_s_cotangent_stored_into_an_array_is_not_a_branch():
     assert (pattern | sparsity(g, x, hessian=True, local=True).toarray()).sum() == pattern.sum()
 
 
+def test_a_weighted_logsumexp_s_hessian_pattern():
+    """logsumexp(x, b=) feeds a comparison's result (a FromValues) into where's branches:
+    its shape is a plain tuple of ints (it was a tuple of 0-d arrays: unhashable, deep in
+    the recording), and the pattern and Hessian are the dense ones."""
+    import ad.scipy.special as special
+    from ad.primitive import shape_of
+    from ad.sparse.detect import FromValues
+    f = lambda x: special.logsumexp(x, b=np.array([1.0, 2.0, 0.5]))   # noqa: E731
+    x = np.array([0.1, -0.3, 0.7])
+    np.testing.assert_allclose(ad.hessian(f, sparse=True, dense_output=True)(x),
+                               ad.hessian(f)(x), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(ad.jacobian(ad.grad(f), sparse=True, dense_output=True)(x),
+                               ad.hessian(f)(x), rtol=1e-13, atol=1e-15)
+    mask = np.ones((2, 3)).view(FromValues)
+    for shape in (np.shape(mask), shape_of(mask)):
+        assert shape == (2, 3) and all(type(d) is int for d in shape)
+    assert type(np.ndim(mask)) is int and type(np.size(mask)) is int
+
+
 def test_local_detection_follows_the_branch():
     up = sparsity(branchy, np.array([1.0, 2.0, 3.0]), local=True).toarray().astype(int)
     down = sparsity(branchy, np.array([-1.0, 2.0, 3.0]), local=True).toarray().astype(int)

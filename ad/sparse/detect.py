@@ -134,13 +134,19 @@ class FromValues(np.ndarray):
 
     def __array_function__(self, func, types, args, kwargs):
         plain = [np.ndarray if t is FromValues else t for t in types]
-        return _from_values(super().__array_function__(func, tuple(plain), args, kwargs))
+        result = super().__array_function__(func, tuple(plain), args, kwargs)
+        # a shape is no value computed from the inputs (and must stay a tuple of ints)
+        return result if func in _STRUCTURAL else _from_values(result)
 
     def any(self, *args, **kwargs):
         return np.asarray(np.ndarray.any(self, *args, **kwargs)).view(FromValues)
 
     def all(self, *args, **kwargs):
         return np.asarray(np.ndarray.all(self, *args, **kwargs)).view(FromValues)
+
+
+#: NumPy functions whose result describes an array's layout, not its values.
+_STRUCTURAL = frozenset({np.shape, np.ndim, np.size})
 
 
 def _from_values(result):
