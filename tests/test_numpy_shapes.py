@@ -239,12 +239,13 @@ def test_hstack_and_vstack_give_the_dtype_asked():
 
 def test_many_pieces_of_mixed_widths_concatenated():
     """Each piece's cotangent is its slice of the output's, however the sweep (or a caller
-    asking out of order) walks the pieces: the start is carried from the neighbouring
-    piece's only for the same cotangent."""
+    asking out of order) walks the pieces; the starts are remembered per entry (its
+    arguments' tuple), so two entries' pieces interleaved each get their own."""
     from ad.catalogue.structure import _concatenate_transpose
     from ad.primitive import aval_of
     widths = [1, 3, 2, 1, 4, 2, 5, 1]
     x = np.linspace(0.1, 2.0, 7)
+
     def f(x):
         return anp.concatenate([anp.sin(x[:w]) * (k + 1) for k, w in enumerate(widths)]
                                + [x[:2, None].ravel()], axis=0)
@@ -257,20 +258,55 @@ def test_many_pieces_of_mixed_widths_concatenated():
     np.testing.assert_allclose(ad.jacrev(f)(x), reference, atol=1e-14)
     np.testing.assert_allclose(ad.jacrev(f, chunk_size=3)(x), reference, atol=1e-14)
     np.testing.assert_allclose(ad.jacfwd(f)(x), reference, atol=1e-14)
-    ct, ct2 = np.arange(2.0 * 18).reshape(2, 18), np.ones((2, 18))
-    pieces = [aval_of(np.zeros((2, w))) for w in widths + [2]]
-    out = aval_of(np.zeros((2, 18)))
-    starts = np.cumsum([0] + widths)
+    np.testing.assert_allclose(ad.jacrev(f, compile=True)(x), reference, atol=1e-14)
+    entries = []
+    for ws in (widths + [2], widths[::-1] + [3]):         # two entries, other widths
+        pieces = tuple(aval_of(np.zeros((2, w))) for w in ws)
+        entries.append((pieces, np.cumsum([0] + ws), sum(ws)))
     for i in (0, 1, 2, 8, 7, 6, 3, 5, 4, 3, 2, 4, 8, 0):    # jumps, reversals, repeats
-        np.testing.assert_array_equal(_concatenate_transpose(i, ct, out, *pieces, axis=1),
-                                      ct[:, starts[i]:starts[i] + pieces[i].shape[1]])
-    for i in (0, 1, 2, 8, 7, 6, 3, 5, 4, 3, 2, 4, 8, 0):
-        for c in (ct, ct2):                                 # two cotangents interleaved
-            np.testing.assert_array_equal(_concatenate_transpose(i, c, out, *pieces, axis=1),
-                                          c[:, starts[i]:starts[i] + pieces[i].shape[1]])
+        for pieces, starts, total in entries + entries[:1]:  # interleaved
+            ct = np.arange(2.0 * total).reshape(2, total)
+            out = aval_of(ct)
+            np.testing.assert_array_equal(_concatenate_transpose(i, ct, out, pieces, axis=1),
+                                          ct[:, starts[i]:starts[i + 1]])
+    pieces, starts, total = entries[0]
     np.testing.assert_array_equal(                          # a batched cotangent
-        _concatenate_transpose(3, np.ones((5, 2, 18)) * np.arange(18), out, *pieces, axis=1),
+        _concatenate_transpose(3, np.ones((5, 2, total)) * np.arange(total),
+                               aval_of(np.zeros((2, total))), pieces, axis=1),
         np.broadcast_to(np.arange(starts[3], starts[4]), (5, 2, 1)))
     h = ad.hessian(lambda x: anp.sum(f(x) ** 2))(x)         # through the transpose again
     np.testing.assert_allclose(h, ad.jacfwd(ad.jacrev(lambda x: anp.sum(f(x) ** 2)))(x),
                                rtol=1e-12)
+
+
+def test_a_stack_of_many_pieces_is_linear_in_their_number():
+    """A gradient through stack/concatenate of k pieces costs O(k) (each piece's transpose
+    was O(k): the widths before it summed, the k arguments unpacked): counted in calls to
+    the pieces' starts, which must be computed once per entry."""
+    import ad.catalogue.structure as structure
+    real, computed = structure._piece_starts, []
+
+    def counting(xs, axis):
+        if structure._last_starts[0] is not xs:
+            computed.append(len(xs))
+        return real(xs, axis)
+    structure._piece_starts = counting
+    try:
+        def trajectory(x, steps):
+            states = []
+            for _ in range(steps):
+                x = anp.sin(x) * 0.99
+                states.append(x)
+            return anp.sum(anp.stack(states) ** 2)
+        g = ad.grad(trajectory)(0.3, 3000)
+    finally:
+        structure._piece_starts = real
+    assert computed == [3000]
+    x = 0.3                                 # d/dx of sum s_k^2, s_k = 0.99 sin(s_{k-1})
+    states, slopes = [], []
+    for _ in range(3000):
+        slopes.append(0.99 * np.cos(x))
+        x = np.sin(x) * 0.99
+        states.append(x)
+    chain = np.cumprod(slopes)
+    np.testing.assert_allclose(g, np.sum(2 * np.array(states) * chain), rtol=1e-12)

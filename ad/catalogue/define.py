@@ -249,7 +249,7 @@ class LinearPrimitive(Primitive):
     def vjp(self, i, cotangent, residuals, params, in_shape=None, out_shape=None):
         out, args = residuals
         if self.transpose_rule is not None:
-            found = self.transpose_rule(i, cotangent, out, *args, **params)
+            found = self.transpose_rule(i, cotangent, out, args, **params)
         else:
             rule = self.vjp_rules[i]
             if rule is None:
@@ -277,8 +277,10 @@ def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None]
     with leading axes `batch_shape` (default: the same parameters). `broadcasting=True`
     marks NumPy-broadcasting operations (tangents are aligned to the output's rank first).
     A `variadic` primitive takes any number of arguments, all linear, and one
-    `transpose(i, ct, out, *args, **params)`. `fresh_transpose=True` declares that the
-    transposes always return a new array (the sweep may then accumulate into it in place);
+    `transpose(i, ct, out, args, **params)`, `args` the tuple of all of them (so that k
+    arguments cost the rule O(1) each, not a k-tuple unpacked per call).
+    `fresh_transpose=True` declares that the transposes always return a new array (the
+    sweep may then accumulate into it in place);
     `accumulate(acc, ct, out, *args, **params)` adds the transpose of `ct` into the sweep's
     own buffer `acc` in place and returns it (or None to decline), so a scatter never
     allocates and adds a full buffer per contribution. `lowering` ("gather" or "scatter")
@@ -298,7 +300,8 @@ def deflinear(name: str, impl: Callable, *, transpose: Sequence[Callable | None]
     if variadic:
         if not callable(transpose):
             raise RegistrationError(f"primitive '{name}': a variadic linear primitive gives "
-                                    "one transpose(i, ct, out, *args, **params)")
+                                    "one transpose(i, ct, out, args, **params)")
+        check_rule(name, "transpose rule", transpose, 4)
     else:
         transpose = tuple(transpose)
         for rule in transpose:

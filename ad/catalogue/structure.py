@@ -15,13 +15,12 @@ matmul) moves between an argument's shape and the output's. Imports
 from __future__ import annotations
 
 import math
-import weakref
 
 import numpy as np
 
 from ad import kernels
 from ad.catalogue.define import deflinear
-from ad.primitive import Counts, Tracer, primal_value, shape_of
+from ad.primitive import PRIMITIVES, Counts, Tracer, primal_value, shape_of
 
 
 def _copy_cost(in_shapes, out_shape, **params) -> Counts:
@@ -310,31 +309,26 @@ def _concatenate_batch(params, batch, in_shapes):
     return {"axis": _after_batch(params["axis"], len(batch))}
 
 
-#: The last piece's start, by its cotangent (a weak reference: identity while it lives)
-#: and number: a sweep asks for every piece's cotangent of one entry in turn, and summing
-#: the widths before each anew was O(k^2) in k pieces (a stacked trajectory).
-_last_piece: tuple = (None, -1, 0, 0)
+#: The pieces' starts of the last concatenate transposed, by its arguments' tuple (the
+#: entry's own residual: the same object for all its pieces, and only Avals, so holding it
+#: keeps no array alive): a sweep asks for every piece's cotangent in turn.
+_last_starts: tuple = ((), ())
 
 
-def _piece_start(i, ct, xs, axis) -> int:
-    """Where piece i starts along `axis`: from the neighbouring piece's of the same
-    cotangent when the last call asked for it, else summed."""
-    global _last_piece
-    ref, j, count, start = _last_piece
-    if ref is not None and ref() is ct and count == len(xs) and abs(i - j) == 1:
-        start += xs[j].shape[axis] if i > j else -xs[i].shape[axis]
-    else:
-        start = sum(x.shape[axis] for x in xs[:i])
-    try:
-        _last_piece = (weakref.ref(ct), i, len(xs), start)
-    except TypeError:           # not weakly referenceable: summed every time
-        _last_piece = (None, -1, 0, 0)
-    return start
+def _piece_starts(xs: tuple, axis: int) -> list[int]:
+    global _last_starts
+    known, starts = _last_starts
+    if known is not xs:
+        starts = [0]
+        for x in xs:
+            starts.append(starts[-1] + x.shape[axis])
+        _last_starts = (xs, starts)
+    return starts
 
 
-def _concatenate_transpose(i, ct, out, *xs, axis):
-    start = _piece_start(i, ct, xs, axis)
-    index = tuple(slice(start, start + xs[i].shape[axis]) if a == axis else slice(None)
+def _concatenate_transpose(i, ct, out, xs, *, axis):
+    starts = _piece_starts(xs, axis)
+    index = tuple(slice(starts[i], starts[i + 1]) if a == axis else slice(None)
                   for a in range(out.ndim))
     return getitem(ct, index=index, nbatch=_batch_ndim(ct, out))
 
@@ -342,6 +336,39 @@ def _concatenate_transpose(i, ct, out, *xs, axis):
 concatenate = deflinear("concatenate", _concatenate, transpose=_concatenate_transpose,
                         batch=_concatenate_batch, variadic=True, cost=_copy_cost,
                         lowering="scatter", complex="holomorphic")
+
+
+def _concatenate_lowering(emit, args: list[int], *, axis: int) -> int:
+    """A compiled tape concatenates in a balanced tree of pairs, level by level: each
+    level moves every element once (O(n log k) for k pieces of n elements in all), where
+    scattering each piece into a whole result and adding the k results was O(n k) in time
+    and arena. A pair is two scatters into its own block (from -0.0, as parts of a sum)
+    and their sum."""
+    add = PRIMITIVES["add"]
+    level = list(args)
+    while len(level) > 1:
+        paired = []
+        for first, second in zip(level[::2], level[1::2]):
+            a, b = emit.shapes[first], emit.shapes[second]
+            shape = a[:axis] + (a[axis] + b[axis],) + a[axis + 1:]
+            positions = np.arange(math.prod(shape)).reshape(shape)
+            cut = (slice(None),) * axis
+            parts = [emit.scatter(piece, positions[cut + (block,)], shape, concatenate,
+                                  part=True)
+                     for piece, block in ((first, slice(0, a[axis])),
+                                          (second, slice(a[axis], None)))]
+            paired.append(emit(add, *parts))
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    if len(args) > 1:
+        return level[0]
+    # one piece: a copy (from -0.0 too, so that a -0.0 stays -0.0, as in NumPy's copy)
+    return emit.scatter(args[0], np.arange(math.prod(emit.shapes[args[0]])),
+                        emit.shapes[args[0]], concatenate, part=True)
+
+
+concatenate.lowering = _concatenate_lowering
 
 
 # ----------------------------------------------------------------------------- broadcasting
