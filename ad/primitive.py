@@ -641,6 +641,21 @@ class Tracer:
         raise InPlaceError("in-place assignment to a traced value is not differentiable; "
                            "use the functional update `x = x.at[index].set(value)` instead")
 
+    # NumPy's methods that change the array itself: named, not an AttributeError
+    def _in_place(name: str, instead: str):
+        def method(self, *args, **kwargs):
+            raise InPlaceError(f"x.{name}(...) changes a traced value in place, which is not "
+                               f"differentiable; use {instead} instead")
+        method.__name__ = name
+        return method
+
+    sort = _in_place("sort", "`x = ad.numpy.sort(x)`")
+    partition = _in_place("partition", "`x = ad.numpy.partition(x, kth)`")
+    fill = _in_place("fill", "`x = ad.numpy.full_like(x, value)`")
+    put = _in_place("put", "`x = x.at[indices].set(values)`")
+    resize = _in_place("resize", "`x = ad.numpy.reshape(x, shape)` (or pad/concatenate)")
+    del _in_place
+
     # --- the NumPy protocol ----------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if kwargs.get("out") is not None:

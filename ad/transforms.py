@@ -150,8 +150,13 @@ def vjp(f: Callable, *primals, has_aux: bool = False, memory_budget: int | None 
                     if not interpreted:  # the tape runs plain values: pull interpreted
                         interpreted.append(vjp(f, *primals)[1])
                     return interpreted[0](cotangent)
-                ct = _check_cotangent(cotangent, np.empty(program.out_shape,
-                                                           program.out_dtype),
+                ct_leaves, ct_structure = tree.flatten(cotangent)
+                if not (ct_structure.is_leaf() and len(ct_leaves) == 1):   # as vjp_fn's
+                    raise ShapeError(f"vjp({name_of(f)}): the cotangent's structure "
+                                     f"{ct_structure} does not match the output's "
+                                     f"{tree.flatten(0.0)[1]}")
+                ct = _check_cotangent(ct_leaves[0], np.empty(program.out_shape,
+                                                             program.out_dtype),
                                       "leaf 0", f"vjp({name_of(f)})")
                 return replay.grouped(program.pull_from(arena, ct))
             value, arena = program.values(leaves, keep=True)   # pulled back through

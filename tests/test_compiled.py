@@ -1573,3 +1573,14 @@ def test_a_stack_of_many_pieces_compiles_in_linear_arena():
         elements = 2 * steps                                   # the stacked result's
         # per tree level two scatters and their sum; the steps themselves a few slots each
         assert program.arena.nbytes <= 8 * elements * (3 * np.log2(steps) + 16)
+
+
+@pytest.mark.parametrize("cotangent", [[1.0, 1.0], None, {"a": np.ones(2)}, (np.ones(2),)])
+def test_a_compiled_vjp_checks_the_cotangent_s_structure(cotangent):
+    """As the interpreted vjp_fn does: a list for an array output was taken silently, None
+    and a dict were said to have shape ()."""
+    x = np.array([1.0, 2.0])
+    for compile in (False, True):
+        with pytest.raises(ad.ShapeError, match="structure"):
+            ad.vjp(anp.sin, x, compile=compile)[1](cotangent)
+    np.testing.assert_allclose(ad.vjp(anp.sin, x, compile=True)[1](np.ones(2))[0], np.cos(x))

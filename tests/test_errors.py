@@ -440,3 +440,16 @@ def test_a_library_that_converts_a_traced_value_is_named():
     with pytest.raises(ad.TracerConversionError) as raised:   # the program's own np.asarray
         ad.grad(lambda x: np.asarray(x).sum())(np.ones(3))
     assert "inside" not in str(raised.value)
+
+
+@pytest.mark.parametrize("method, args", [("sort", ()), ("fill", (1.0,)), ("resize", ((2,),)),
+                                          ("put", ([0], [1.0])), ("partition", (1,))])
+def test_numpy_s_in_place_methods_on_a_traced_value_are_named(method, args):
+    """x.sort() and the like change the array itself: an InPlaceError saying what to use
+    instead, in both modes (it was an AttributeError of TapeValue)."""
+    def f(x):
+        getattr(x, method)(*args)
+        return ad.numpy.sum(x)
+    for transform in (ad.grad, ad.jacfwd):
+        with pytest.raises(ad.InPlaceError, match=rf"x\.{method}\(\.\.\.\).*instead"):
+            transform(f)(np.ones(3))

@@ -279,3 +279,26 @@ def test_a_rule_returning_none_is_named_in_every_mode():
                        (lambda: ad.hessian(lambda x: anp.sum(p(x)))(np.ones(2)), "JVP")):
         with pytest.raises(TypeError, match=f"its {rule} rule for argument 0 returned None"):
             call()
+
+
+@pytest.mark.parametrize("partial, said", [
+    (lambda x, y: np.ones(5), r"shape \(5,\)"),         # another shape
+    (lambda x, y: np.ones((2, 3)), r"shape \(2, 3\)"),   # broadcasts, but grows the output
+    (lambda x, y: "oops", "a str"),                     # not a number
+])
+def test_a_user_partial_of_the_wrong_shape_is_named(partial, said):
+    """A user's elementwise partial must broadcast to the output's shape: anything else is
+    a ShapeError naming the primitive and argument when recorded, in every mode (it was
+    NumPy's broadcasting error deep inside the sweep, or a UFuncTypeError)."""
+    bad = ad.defelementwise("bad_partial_for_test", lambda x: x * x, (partial,))
+    for transform in (ad.grad, ad.jacfwd, ad.hessian):
+        with pytest.raises(ad.ShapeError, match=f"'bad_partial_for_test'.*argument 0.*{said}"):
+            transform(lambda x: anp.sum(bad(x)))(np.ones(3))
+    good = ad.defelementwise("good_partial_for_test", lambda x: x * x,
+                             (lambda x, y: 2.0 * x,))
+    scalar = ad.defelementwise("scalar_partial_for_test", lambda x: 3.0 * x,
+                               (lambda x, y: 3.0,))      # a number broadcasts
+    np.testing.assert_allclose(ad.grad(lambda x: anp.sum(good(x) + scalar(x)))(np.ones(3)),
+                               [5.0, 5.0, 5.0])
+    np.testing.assert_allclose(ad.hessian(lambda x: anp.sum(good(x) ** 2))(np.ones(2)),
+                               12.0 * np.eye(2))

@@ -33,8 +33,9 @@ import numpy as np
 
 from ad import kernels
 from ad.errors import NotDifferentiableError, RegistrationError, ShapeError
-from ad.primitive import (COMPLEX_KINDS, ZERO, CostFn, PerElement, Primitive, Tracer, aval_of,
-                          bind, check_rule, register, shape_of, shaped_tangent, value_dtype)
+from ad.primitive import (BUILTIN_NAMES, COMPLEX_KINDS, ZERO, CostFn, PerElement, Primitive,
+                          Tracer, aval_of, bind, check_rule, register, shape_of, shaped_tangent,
+                          value_dtype)
 
 REAL = (-np.inf, np.inf)
 #: The cost entry of a primitive declared without one: one flop per output element for its
@@ -396,9 +397,36 @@ class ElementwisePrimitive(Primitive):
             if isinstance(x, Tracer):  # a lower level is tracing: partials are traced too
                 out = bind(self, primals, params)
                 xs = kernels.numpy_scalars(primals)
-                return out, tuple(kernels.same_dtype(partial(*xs, out), out) if need
-                                  else None for partial, need in zip(self.partials, needs))
-        return kernels.value_and_partials(self, primals, needs)
+                result = out, tuple(kernels.same_dtype(partial(*xs, out), out) if need
+                                    else None for partial, need in zip(self.partials, needs))
+                break
+        else:
+            result = kernels.value_and_partials(self, primals, needs)
+        if self.name not in BUILTIN_NAMES:    # a user's partials (the catalogue's are tested)
+            self._check_partials(*result)
+        return result
+
+    def _check_partials(self, out, partials) -> None:
+        """Each partial a number or an array broadcasting to the output's shape: said here,
+        not as NumPy's broadcasting error deep inside a later sweep."""
+        out_shape = shape_of(out)
+        for i, partial in enumerate(partials):
+            if partial is None:
+                continue
+            kind = getattr(partial, "dtype", None)
+            kind = kind.kind if kind is not None else (
+                "f" if isinstance(partial, (int, float, complex)) else "O")
+            shape = shape_of(partial) if kind in "biufc" else None
+            try:
+                fits = shape is not None and np.broadcast_shapes(shape, out_shape) == out_shape
+            except ValueError:
+                fits = False
+            if not fits:
+                what = (f"shape {shape}" if shape is not None else
+                        f"a {type(partial).__name__}")
+                raise ShapeError(f"primitive '{self.name}': its partial for argument {i} gave "
+                                 f"{what}, where the output has shape {out_shape} (a partial "
+                                 "is a number or an array of the output's shape)")
 
     def _partial(self, partials, i):
         partial = partials[i]
