@@ -28,7 +28,7 @@ from ad.cost import Chain, predict
 from ad.cost.calibration import current
 from ad.cost.counts import recorded_counts
 from ad.cost.memory import RecomputePlan, check_budget, footprint, plan_recompute
-from ad.errors import DTypeError, ShapeError
+from ad.errors import DTypeError, LevelError, ShapeError
 from ad.primitive import Tracer, float_dtype, primal_value, shape_of, value_dtype
 from ad.reverse import MeasuringLevel, RecomputingLevel
 from ad.tape import CHUNK_BUDGET, CHUNK_SIZE, BlockPlan, chunk_of, plan_blocks
@@ -841,7 +841,14 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto", 
         decisions[signature] = _Decision(report, settle)
         single = isinstance(argnums, int)
         if report.choice == "forward":   # push tangents through the recording just made
-            result = _jacfwd_from(recording, single, plan)
+            try:
+                result = _jacfwd_from(recording, single, plan)
+            except LevelError:
+                # an entry's rule re-runs f's own code that closes over the recording's
+                # values (a checkpoint inside an inner grad): only f run on duals sees
+                # their tangents, as every later call does
+                result = jacfwd(f, argnums, chunk_size=plan.chunk,
+                                holomorphic=holomorphic)(*args, **kwargs)
         else:
             result = _jacrev_from(recording, single, plan)
         # measured: the recording and the chosen mode's passes, not the prediction

@@ -412,3 +412,18 @@ def test_a_stopped_closure_is_read_again_in_the_sweep():
 def test_checkpoint_keyword_arguments_are_refused_by_name():
     with pytest.raises(TypeError, match=r"keyword arguments \(k\) are not taken"):
         ad.grad(lambda x: anp.sum(ad.checkpoint(lambda x, k=2: x ** k)(x, k=3)))(np.ones(2))
+
+
+def test_auto_jacobian_through_a_checkpoint_closing_over_its_input():
+    """An inner grad of a checkpoint whose function closes over the outer input: pushing
+    tangents through the first call's recording re-runs that closure on the recording's
+    finished values (a LevelError naming escaped values, on the first call only); auto
+    then runs f on duals, as its later calls do."""
+    def f(x):
+        return ad.grad(ad.checkpoint(lambda y: anp.sum(anp.sin(y * x) * y)))(x)
+    for x in (0.7, np.array([0.3, -0.5, 1.1])):
+        expected = ad.jacrev(f)(x)
+        np.testing.assert_allclose(ad.jacfwd(f)(x), expected, rtol=1e-12)
+        for jacobian in (ad.jacobian(f, mode="auto"), ad.jacobian(f, compile=True)):
+            for _ in range(2):
+                np.testing.assert_allclose(jacobian(x), expected, rtol=1e-12)
