@@ -1,5 +1,6 @@
 """Pytrees (ad/tree.py): round trips, None as an empty subtree, and the transforms on them."""
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -45,3 +46,27 @@ def test_jacobian_nests_output_tree_over_input_tree():
     assert set(jac) == {"s", "t"} and set(jac["s"]) == {"x", "y"}
     assert jac["s"]["x"].shape == (2, 2) and jac["t"]["y"].shape == (2,)
     np.testing.assert_allclose(jac["t"]["y"], [0.0, 1.0])
+
+
+def test_a_pytree_nested_too_deeply_is_named():
+    """optree's recursion limit (a few thousand levels) is a named error saying what to do,
+    not a bare RecursionError from inside a transform."""
+    from ad.tree import TreeTooDeepError
+    deep = 1.0
+    for _ in range(5000):
+        deep = [deep]
+
+    def f(t):
+        while isinstance(t, list):
+            t = t[0]
+        return t * 2.0
+    for transform in (ad.grad, ad.jacfwd, ad.jacrev):
+        with pytest.raises(TreeTooDeepError, match="nested more deeply.*flat list"):
+            transform(f)(deep)
+    shallow = 1.0
+    for _ in range(200):
+        shallow = [shallow]
+    found = ad.grad(f)(shallow)
+    for _ in range(200):
+        found = found[0]
+    assert found == 2.0
