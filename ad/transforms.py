@@ -331,6 +331,42 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *
 
 
 # ----------------------------------------------------------------------------- forward mode
+def _checked_tangents(f: Callable, primals, tangents, transform: str) -> tuple:
+    """(the primals' leaves, their structures, the tangents' leaves as the primals'
+    dtypes): the tangents checked against the primals, errors naming `transform`."""
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError(f"{transform}({name_of(f)}): primals and tangents must be tuples (or "
+                        "lists) with one entry per positional argument")
+    if len(primals) != len(tangents):
+        raise ShapeError(f"{transform}({name_of(f)}): {len(primals)} primals but "
+                         f"{len(tangents)} tangents")
+    argnums = tuple(range(len(primals)))
+    leaves, structures = flatten_inputs(tuple(primals), argnums, transform, f)
+    t_leaves = []
+    for a, (p, t) in enumerate(zip(primals, tangents)):
+        t_flat, t_structure = tree.flatten(t)
+        p_structure = structures[a][0]
+        if t_structure != p_structure:
+            raise ShapeError(f"{transform}({name_of(f)}): tangent {a} has structure "
+                             f"{t_structure}, but primal {a} has structure {p_structure}")
+        t_leaves.extend(t_flat)
+    checked = []
+    for k, (p, t) in enumerate(zip(leaves, t_leaves)):
+        t_value = t if isinstance(t, Tracer) else np.asarray(t)
+        if np.shape(t_value) != np.shape(p):
+            raise ShapeError(f"{transform}({name_of(f)}): tangent leaf {k} has shape "
+                             f"{np.shape(t_value)}, but its primal has shape {np.shape(p)}")
+        if t_value.dtype.kind not in "fiu" and not (
+                t_value.dtype.kind == "c" and np.result_type(p).kind == "c"):
+            raise DTypeError(f"{transform}({name_of(f)}): tangent leaf {k} has dtype "
+                             f"{t_value.dtype}; use a float dtype (complex only for a complex "
+                             "primal)")
+        if not isinstance(t_value, Tracer):
+            t_value = t_value.astype(np.result_type(p), copy=False)
+        checked.append(t_value)
+    return leaves, structures, checked
+
+
 def jvp(f: Callable, primals: Sequence, tangents: Sequence, *, compile: bool = False):
     """Push `tangents` forward through `f` at `primals`: returns (output, output tangent).
     With `compile=True`, an f of one array output whose recording lowers is recorded once
@@ -347,34 +383,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence, *, compile: bool = F
         fast = _jvp_fast(f, primals[0], tangents[0])
         if fast is not None:
             return fast
-    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
-        raise TypeError(f"jvp({name_of(f)}): primals and tangents must be tuples (or lists) with "
-                        "one entry per positional argument")
-    if len(primals) != len(tangents):
-        raise ShapeError(f"jvp({name_of(f)}): {len(primals)} primals but {len(tangents)} tangents")
-    argnums = tuple(range(len(primals)))
-    leaves, structures = flatten_inputs(tuple(primals), argnums, "jvp", f)
-    t_leaves = []
-    for a, (p, t) in enumerate(zip(primals, tangents)):
-        t_flat, t_structure = tree.flatten(t)
-        p_structure = structures[a][0]
-        if t_structure != p_structure:
-            raise ShapeError(f"jvp({name_of(f)}): tangent {a} has structure {t_structure}, but "
-                             f"primal {a} has structure {p_structure}")
-        t_leaves.extend(t_flat)
-    checked = []
-    for k, (p, t) in enumerate(zip(leaves, t_leaves)):
-        t_value = t if isinstance(t, Tracer) else np.asarray(t)
-        if np.shape(t_value) != np.shape(p):
-            raise ShapeError(f"jvp({name_of(f)}): tangent leaf {k} has shape {np.shape(t_value)}, "
-                             f"but its primal has shape {np.shape(p)}")
-        if t_value.dtype.kind not in "fiu" and not (
-                t_value.dtype.kind == "c" and np.result_type(p).kind == "c"):
-            raise DTypeError(f"jvp({name_of(f)}): tangent leaf {k} has dtype {t_value.dtype}; "
-                             "use a float dtype (complex only for a complex primal)")
-        if not isinstance(t_value, Tracer):
-            t_value = t_value.astype(np.result_type(p), copy=False)
-        checked.append(t_value)
+    argnums = tuple(range(len(primals))) if isinstance(primals, (tuple, list)) else ()
+    leaves, structures, checked = _checked_tangents(f, primals, tangents, "jvp")
     if _compiling(compile, "jvp", f) and not any(isinstance(t, Tracer) for t in checked):
         replay, compiled_leaves = _compiled_replay(f, tuple(primals), argnums, "jvp", compile)
         if replay is not None:       # its guards hold at these inputs (see _lowered)
@@ -584,16 +594,21 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
         return _compiled_jacobian(f, argnums, chunk_size, "forward", "jacfwd", interpreted,
                                   compile)
 
+    return _jacfwd(f, argnums, chunk_size, holomorphic, "jacfwd")
+
+
+def _jacfwd(f: Callable, argnums, chunk_size: int | None, holomorphic: bool, transform: str):
+    """jacfwd's interpreted Jacobian; errors name `transform` (hessian names itself)."""
     @functools.wraps(f)
     def jacfwd_f(*args, **kwargs):
-        nums = normalize_argnums(argnums, len(args), "jacfwd", f)
-        leaves, structures = flatten_inputs(args, nums, "jacfwd", f)
-        _complex_check("jacfwd", f, leaves, (), holomorphic, True, False)
+        nums = normalize_argnums(argnums, len(args), transform, f)
+        leaves, structures = flatten_inputs(args, nums, transform, f)
+        _complex_check(transform, f, leaves, (), holomorphic, True, False)
 
         def dual_pass(blocks):
-            pushed = _push_forward(f, args, kwargs, nums, leaves, structures, blocks, "jacfwd")
+            pushed = _push_forward(f, args, kwargs, nums, leaves, structures, blocks, transform)
             # the outputs, once known: floats (complex too, with holomorphic)
-            _complex_check("jacfwd", f, leaves, pushed[0], holomorphic, True, False)
+            _complex_check(transform, f, leaves, pushed[0], holomorphic, True, False)
             return pushed
         plan = plan_blocks([np.shape(x) for x in leaves], (), chunk_size)
         return _forward_jacobian(dual_pass, leaves, structures, isinstance(argnums, int), plan)
@@ -657,11 +672,16 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | N
         return _compiled_jacobian(f, argnums, chunk_size, "reverse", "jacrev", interpreted,
                                   compile)
 
+    return _jacrev(f, argnums, chunk_size, holomorphic, "jacrev")
+
+
+def _jacrev(f: Callable, argnums, chunk_size: int | None, holomorphic: bool, transform: str):
+    """jacrev's interpreted Jacobian; errors name `transform` (hessian names itself)."""
     @functools.wraps(f)
     def jacrev_f(*args, **kwargs):
-        nums = normalize_argnums(argnums, len(args), "jacrev", f)
-        recording = Recording(f, args, kwargs, nums, False, "jacrev")
-        _complex_check("jacrev", f, recording.in_primals, recording.out_primals, holomorphic,
+        nums = normalize_argnums(argnums, len(args), transform, f)
+        recording = Recording(f, args, kwargs, nums, False, transform)
+        _complex_check(transform, f, recording.in_primals, recording.out_primals, holomorphic,
                        False, True)
         return _jacrev_from(recording, isinstance(argnums, int),
                             _recording_plan(recording, chunk_size))
@@ -988,8 +1008,8 @@ def hessian(f: Callable, argnums: int | Sequence[int] = 0, *, chunk_size: int | 
     if executor is not None:   # forward over reverse, the forward blocks as tasks
         return _distributed(grad(f, argnums), argnums, "forward", chunk_size, executor,
                             retries, progress, "hessian")
-    return jacfwd(jacrev(f, argnums, holomorphic=holomorphic), argnums, chunk_size=chunk_size,
-                  holomorphic=holomorphic)
+    return _jacfwd(_jacrev(f, argnums, None, holomorphic, "hessian"), argnums, chunk_size,
+                   holomorphic, "hessian")
 
 
 def _sparse(f, argnums, mode, sparse, chunk_size, dense_output, hessian, transform,
@@ -1019,6 +1039,7 @@ def hvp(f: Callable, primals: Sequence, tangents: Sequence, *, compile: bool = F
     if not isinstance(primals, (tuple, list)):
         raise TypeError("hvp: primals must be a tuple with one entry per positional argument")
     argnums = tuple(range(len(primals)))
+    _checked_tangents(f, primals, tangents, "hvp")     # named hvp, not its inner jvp
     if _compiling(compile, "hvp", f):
         leaves, structures = flatten_inputs(tuple(primals), argnums, "hvp", f)
         gradient = _flat_gradient(f, len(primals))

@@ -453,3 +453,20 @@ def test_numpy_s_in_place_methods_on_a_traced_value_are_named(method, args):
     for transform in (ad.grad, ad.jacfwd):
         with pytest.raises(ad.InPlaceError, match=rf"x\.{method}\(\.\.\.\).*instead"):
             transform(f)(np.ones(3))
+
+
+@pytest.mark.parametrize("call, error, said", [
+    (lambda: ad.hessian(lambda x: x ** 2)(3), DTypeError, r"hessian\(<lambda>\): argument 0"),
+    (lambda: ad.hessian(lambda x: x ** 2, argnums=2)(3.0), ValueError, r"hessian\(<lambda>\)"),
+    (lambda: ad.hessian(lambda x: x * 1j)(3.0), DTypeError, r"hessian\(<lambda>\) needs real"),
+    (lambda: ad.hvp(lambda x: anp.sum(x ** 2), (np.arange(3),), (np.ones(3),)), DTypeError,
+     r"hvp\(<lambda>\): argument 0"),
+    (lambda: ad.hvp(lambda x: anp.sum(x ** 2), (np.ones(3),), (np.ones(2),)), ShapeError,
+     r"hvp\(<lambda>\): tangent leaf 0 has shape \(2,\)"),
+    (lambda: ad.hvp(lambda x: anp.sum(x ** 2), (np.ones(3),), (np.ones(3), 1.0)), ShapeError,
+     r"hvp\(<lambda>\): 1 primals but 2 tangents"),
+])
+def test_hessian_and_hvp_errors_name_the_transform_called(call, error, said):
+    """Not the jacfwd, jacrev or jvp they are built from."""
+    with pytest.raises(error, match=said):
+        call()
