@@ -1555,15 +1555,10 @@ def test_a_stack_of_many_pieces_compiles_in_linear_arena():
     """k pieces concatenated: a balanced tree of pairs (O(n log k) elements moved), where a
     scatter of every piece into the whole result was O(n k) (8 MB of arena for 500 pairs,
     and the cost model then refused to compile beyond about 1,000)."""
-    def trajectory(x, steps):
-        states = []
-        for _ in range(steps):
-            x = anp.sin(x) * 0.99
-            states.append(x)
-        return anp.sum(anp.stack(states) ** 2)
+    from programs import stacked_trajectory
     for steps in (500, 2000):
         def f(x):
-            return trajectory(x, steps)
+            return stacked_trajectory(x, steps)
         fast = ad.grad(f, compile=True)
         x = np.array([0.3, 0.2])
         np.testing.assert_allclose(fast(x), ad.grad(f)(x), rtol=1e-12)

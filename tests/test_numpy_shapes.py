@@ -292,13 +292,8 @@ def test_a_stack_of_many_pieces_is_linear_in_their_number():
         return real(xs, axis)
     structure._piece_starts = counting
     try:
-        def trajectory(x, steps):
-            states = []
-            for _ in range(steps):
-                x = anp.sin(x) * 0.99
-                states.append(x)
-            return anp.sum(anp.stack(states) ** 2)
-        g = ad.grad(trajectory)(0.3, 3000)
+        from programs import stacked_trajectory
+        g = ad.grad(stacked_trajectory)(0.3, 3000)
     finally:
         structure._piece_starts = real
     assert computed == [3000]
