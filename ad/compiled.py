@@ -1395,6 +1395,8 @@ def _lower_linear(builder: Builder, primitive, params, args, residuals, out_shap
     -0.0. Only nonzero weights are kept, so 0 * inf never meets an unselected element."""
     out_shape = tuple(out_shape)
     out_size = math.prod(out_shape)
+    linear = primitive.linear_in            # None: linear in every argument
+    recorded = {}                           # a non-linear argument the tape computes
     parts = []
     for i, source in enumerate(args):
         if not builder.traced[source]:
@@ -1403,7 +1405,13 @@ def _lower_linear(builder: Builder, primitive, params, args, residuals, out_shap
                                  "without a derivative (a mask or an index)")
             if source in builder.data:
                 continue            # a constant: in the offset below
-            # a constant the tape computes (from constants only): mapped like a traced part
+            if linear is not None and not linear[i]:
+                # from constants only (a mask of an overwritten value): the same at every
+                # replay, so its recorded value, which the residuals hold, is a constant
+                recorded[source] = np.asarray(residuals[1][i])
+                continue
+            # a linear argument the tape computes from constants only: mapped like a
+            # traced part
         in_shape = builder.shapes[source]
         n = math.prod(in_shape)
         if n * out_size > LINEAR_LIMIT:
@@ -1420,7 +1428,8 @@ def _lower_linear(builder: Builder, primitive, params, args, residuals, out_shap
     # the constant part: the primitive with the traced arguments at -0.0, the sum's
     # identity (where a copy of a traced element lands it adds nothing, so a -0.0 stays)
     constants = [builder.data[a].reshape(builder.shapes[a]) if a in builder.data else
-                 np.full(builder.shapes[a], -0.0) for a in args]
+                 recorded[a] if a in recorded else np.full(builder.shapes[a], -0.0)
+                 for a in args]
     rest = np.asarray(primitive.impl(*constants, **params), dtype=np.float64)
     if not np.all((rest == 0) & np.signbit(rest)) or not parts:
         parts.append(builder.constant(np.broadcast_to(rest, out_shape)))

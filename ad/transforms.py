@@ -367,6 +367,17 @@ def _checked_tangents(f: Callable, primals, tangents, transform: str) -> tuple:
     return leaves, structures, checked
 
 
+def _as_primal_dtype(tangent, primal):
+    """An output tangent at its primal's float precision (float32 + a float64 constant is
+    float64, and so is its tangent, as the compiled tape's and JAX's)."""
+    dtype = getattr(primal, "dtype", None)
+    t_dtype = getattr(tangent, "dtype", None)
+    if (dtype is not None and t_dtype is not None and dtype != t_dtype
+            and dtype.kind == "f" and t_dtype.kind == "f"):
+        return tangent.astype(dtype)
+    return tangent
+
+
 def jvp(f: Callable, primals: Sequence, tangents: Sequence, *, compile: bool = False):
     """Push `tangents` forward through `f` at `primals`: returns (output, output tangent).
     With `compile=True`, an f of one array output whose recording lowers is recorded once
@@ -394,8 +405,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence, *, compile: bool = F
                     as_scalar(tangent.astype(dtype, copy=False)))
     out_primals, out_tangents, out_structure = _push_forward(
         f, tuple(primals), {}, argnums, leaves, structures, checked, "jvp")
-    out_tangents = [np.zeros(np.shape(p), dtype=float_dtype(p)) if t is None else t
-                    for t, p in zip(out_tangents, out_primals)]
+    out_tangents = [np.zeros(np.shape(p), dtype=float_dtype(p)) if t is None else
+                    _as_primal_dtype(t, p) for t, p in zip(out_tangents, out_primals)]
     return (tree.unflatten(out_structure, [as_scalar(p) for p in out_primals]),
             tree.unflatten(out_structure, [as_scalar(t) for t in out_tangents]))
 
@@ -466,7 +477,7 @@ def _forward_jacobian(pass_, leaves, structures, single: bool, plan: BlockPlan):
             pieces = [[] for _ in out_primals]
         for i, (t, p) in enumerate(zip(out_tangents, out_primals)):
             pieces[i].append(np.zeros((stop - start,) + np.shape(p), dtype=float_dtype(p))
-                             if t is None else t)
+                             if t is None else _as_primal_dtype(t, p))
     blocks = _assemble(pieces, in_shapes, [np.shape(p) for p in out_primals], by_columns=True)
     return _jacobian_structure(out_structure, blocks, structures, single)
 

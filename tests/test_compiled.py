@@ -1579,3 +1579,32 @@ def test_a_compiled_vjp_checks_the_cotangent_s_structure(cotangent):
         with pytest.raises(ad.ShapeError, match="structure"):
             ad.vjp(anp.sin, x, compile=compile)[1](cotangent)
     np.testing.assert_allclose(ad.vjp(anp.sin, x, compile=True)[1](np.ones(2))[0], np.cos(x))
+
+
+def test_a_mask_of_an_overwritten_value_lowers_as_a_constant():
+    """A traced value that no longer depends on the inputs (every element overwritten by
+    .at[].set) feeding where's condition (clip's too): the mask is the same at every replay,
+    so the compiled tape takes its recorded value (it raised NotDifferentiableError asking
+    for the condition's tangent)."""
+    fs = [lambda x: anp.sum(anp.clip(anp.at(x)[:].set(2.0), -0.7, 0.9) * x),
+          lambda x: anp.sum(anp.where(anp.at(x)[:].set(0.5) > 1, x, 0.0) + x ** 2)]
+    for f in fs:
+        fast = ad.value_and_grad(f, compile="always")
+        for x in (np.array([0.3, -1.2]), np.array([1.5, 0.1])):
+            value, grad = fast(x)
+            expected = ad.value_and_grad(f)(x)
+            np.testing.assert_allclose(value, expected[0], rtol=1e-14)
+            np.testing.assert_allclose(grad, expected[1], rtol=1e-14)
+        assert next(iter(fast.compiled.reports.values())).startswith("compiled tape")
+
+
+def test_a_nan_no_output_depends_on_is_documented_per_engine():
+    """docs/conventions.md: compiled tapes route cotangents structurally (0 for the NaN
+    element nothing reads any more), the interpreted sweep multiplies by its partial (0 * NaN);
+    with finite inputs they agree."""
+    f = lambda x: anp.sum(anp.at(anp.sin(x))[[0, 1]].set(2.0) * x)   # noqa: E731
+    x = np.array([1.0, np.nan])
+    np.testing.assert_array_equal(ad.grad(f, compile="always")(x), [2.0, 2.0])
+    np.testing.assert_array_equal(ad.grad(f)(x), [2.0, np.nan])
+    x = np.array([1.0, 3.0])
+    np.testing.assert_array_equal(ad.grad(f, compile="always")(x), ad.grad(f)(x))

@@ -89,3 +89,20 @@ def test_int_and_bool_mix_like_numpy():
     assert (ad.jvp(lambda x_: x_ + 1, (x,), (x,))[0]).dtype == np.float64
 
 
+
+
+@pytest.mark.parametrize("f", [lambda x: x + np.array([1.0, 2.0]),
+                               lambda x: anp.array([x[0], 1.5]),
+                               lambda x: anp.concatenate([x, np.ones(2)]),
+                               lambda x: x * 2.0])
+def test_a_tangent_takes_its_output_s_dtype_compiled_or_not(f):
+    """float32 input, float64 output: jvp's tangent and jacfwd's Jacobian are float64 (the
+    interpreted add gave a float32 tangent of a float64 value, the compiled tape float64);
+    jacrev's is the input's float32, as a gradient is; the same compiled."""
+    x = np.array([0.5, 2.0], np.float32)
+    out = np.asarray(f(x))
+    for compile in (False, "always"):
+        value, tangent = ad.jvp(f, (x,), (np.ones(2, np.float32),), compile=compile)
+        assert value.dtype == tangent.dtype == out.dtype
+        assert ad.jacfwd(f, compile=compile)(x).dtype == out.dtype
+        assert ad.jacrev(f, compile=compile)(x).dtype == np.float32

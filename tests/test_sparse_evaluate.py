@@ -288,3 +288,18 @@ def test_a_signature_s_cache_keeps_no_tape():
     assert tapes() == before
     x = np.linspace(0.1, 1.0, 6)
     np.testing.assert_allclose(jac(x).toarray(), ad.jacfwd(lambda x: anp.sin(x[1:]) * x[:-1])(x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_empty_pattern_keeps_the_arguments_precision(dtype):
+    """No structural nonzero (f constant, or no element at all): the sparse Jacobian and
+    Hessian keep float32 as the dense ones do (they were float64)."""
+    x = np.array([1.0, 2.0], dtype)
+    for transform, f in ((ad.jacobian, lambda x: anp.concatenate([x[:0], x[:0]])),
+                         (ad.jacobian, lambda x: x * 0.0 + 1.0),
+                         (ad.hessian, lambda x: anp.sum(x * 2.0))):
+        dense = transform(f)(x)
+        for dense_output in (True, False):
+            found = transform(f, sparse=True, dense_output=dense_output)(x)
+            assert found.dtype == dense.dtype == dtype
+            np.testing.assert_array_equal(found if dense_output else found.toarray(), dense)

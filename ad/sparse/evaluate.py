@@ -258,11 +258,12 @@ def _split(block: np.ndarray, shapes, dtypes) -> list[np.ndarray]:
     return out
 
 
-def _joined(pieces, shapes, k: int) -> np.ndarray:
+def _joined(pieces, shapes, k: int, empty=np.float64) -> np.ndarray:
     """Per-leaf (k,) + shape results (None: constant) as one (k, total) block, in the
     pieces' dtype (float32 stays float32, as the dense transforms keep it). Pieces of other
     shapes than those the pattern was detected with are refused by name: something the
-    signature does not see (a global, a closure's variable) changed f."""
+    signature does not see (a global, a closure's variable) changed f. `empty`: the dtype
+    when every piece is constant."""
     got = [None if p is None else np.shape(p)[1:] for p in pieces]
     if len(pieces) != len(shapes) or any(
             g is not None and (np.shape(p)[:1] != (k,) or tuple(g) != tuple(s))
@@ -274,7 +275,7 @@ def _joined(pieces, shapes, k: int) -> np.ndarray:
             "global, a closure's variable, an attribute); pass it as an argument, or make a "
             "new transform")
     dtype = np.result_type(*[p for p in pieces if p is not None], np.float32) \
-        if any(p is not None for p in pieces) else np.float64
+        if any(p is not None for p in pieces) else empty
     parts = [np.zeros((k, math.prod(s)), dtype) if p is None else
              np.asarray(p).reshape(k, -1) for p, s in zip(pieces, shapes)]
     return np.concatenate(parts, axis=1) if parts else np.zeros((k, 0))
@@ -284,27 +285,31 @@ def _tangent_passes(push, seeds: np.ndarray, in_shapes, in_dtypes, out_shapes, p
     """J @ seeds (total out x k) in the plan's forward blocks; `push(blocks)` returns the
     output tangents (one per output leaf, None where constant)."""
     total = sum(math.prod(s) for s in out_shapes)
+    # with no tangent (f constant) or no colour: at the arguments' precision
+    precision = np.result_type(*in_dtypes, np.float32)
     columns = []
     for start, stop in plan.forward_blocks:
         if stop == start:
             continue
         tangents = push(_split(seeds[:, start:stop].T, in_shapes, in_dtypes))
-        columns.append(_joined(tangents, out_shapes, stop - start).T)
-    return np.concatenate(columns, axis=1) if columns else np.zeros((total, 0))
+        columns.append(_joined(tangents, out_shapes, stop - start, precision).T)
+    return np.concatenate(columns, axis=1) if columns else np.zeros((total, 0), precision)
 
 
 def _cotangent_passes(recording: Recording, seeds: np.ndarray, in_shapes, out_shapes,
                       out_dtypes, plan):
     """seeds.T @ J (k x total in) in the plan's reverse blocks of one recording."""
     total = sum(math.prod(s) for s in in_shapes)
+    # a cotangent takes its argument's dtype (none reached, or no colour: the same)
+    precision = np.result_type(*[float_dtype(x) for x in recording.in_primals], np.float32)
     rows = []
     for start, stop in plan.reverse_blocks:
         if stop == start:
             continue
         cotangents = recording.pull(_split(seeds[:, start:stop].T, out_shapes, out_dtypes),
                                     batch=(stop - start,))
-        rows.append(_joined(cotangents, in_shapes, stop - start))
-    return np.concatenate(rows, axis=0) if rows else np.zeros((0, total))
+        rows.append(_joined(cotangents, in_shapes, stop - start, precision))
+    return np.concatenate(rows, axis=0) if rows else np.zeros((0, total), precision)
 
 
 def _sparse_forward_task(payload, start: int, stop: int) -> np.ndarray:
