@@ -488,6 +488,17 @@ loop_primitive = defprimitive("loop", _loop_impl, jvp=(_loop_jvp,), vjp=(_loop_v
                               cost=_loop_cost, batched=True, dependency=_dense_dependency)
 
 
+def _loop_sweep_bytes(params, in_bytes, out_bytes) -> int:
+    """The sweep holds up to `slots` states (each its buffer and STATE_OVERHEAD, as
+    checkpoints="auto" sizes them) and the current one."""
+    return (params["slots"] + 1) * (in_bytes[0] + STATE_OVERHEAD + _ARRAY_HEADER)
+
+
+#: sys.getsizeof of an empty 1-D array: a stored state's object beyond its buffer.
+_ARRAY_HEADER = sys.getsizeof(np.empty(0))
+loop_primitive.sweep_bytes = _loop_sweep_bytes
+
+
 def loop(step: Callable, carry, n: int, *, checkpoints: int | str | None = None,
          memory_budget: int | None = None):
     """The final carry of `carry = step(carry)` applied n times, differentiable in every

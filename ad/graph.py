@@ -344,10 +344,11 @@ def measure(f: Callable, *args, argnums: int | Sequence[int] | None = None, **kw
     """Run `f` once on a tape that keeps no residuals, only what they would cost
     (`ad.reverse.MeasuringLevel`); returns that tape (`ad.cost.memory.footprint` reads it).
 
-    >>> import numpy as np, ad.numpy as anp
+    >>> import sys, numpy as np, ad.numpy as anp
     >>> tape = measure(lambda x: anp.sum(anp.tanh(x)), np.zeros(4))
-    >>> tape.residuals                       # tanh keeps its partial (32 bytes), sum nothing
-    [(32, ()), (0, ())]
+    >>> (tanh, held), summed = tape.residuals   # tanh keeps its partial, sum nothing
+    >>> tanh - sys.getsizeof(np.empty(0)), held, summed      # 32 bytes and the array object
+    (32, (), (0, ()))
     """
     check_callable(f, "measure")
     nums = normalize_argnums(tuple(range(len(args))) if argnums is None else argnums,

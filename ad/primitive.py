@@ -309,6 +309,12 @@ class Primitive:
     #: entry does not lower).
     lowering = None
 
+    #: What its VJP holds while it runs, beyond the tape (a fact for the memory plan,
+    #: `ad.cost.memory`): None (nothing to speak of), or `sweep_bytes(params, in_bytes,
+    #: out_bytes)` giving bytes from its arguments' and result's (a checkpointed loop's
+    #: stored states).
+    sweep_bytes = None
+
     #: Which elements of the result depend on which elements of each argument (a fact for
     #: sparsity detection, `ad.sparse`): "elementwise" (result element j on the argument's
     #: broadcast element j), "gather" / "scatter" (the index maps of `index_map`, as for

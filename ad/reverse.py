@@ -11,6 +11,7 @@ JVP rule on the residuals it already holds). Imports `ad.context`, `ad.errors`,
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Iterable
 
 import numpy as np
@@ -101,7 +102,7 @@ def _buffers(residuals) -> list[np.ndarray]:
             stack.extend(x.values())
         elif isinstance(x, Tracer):
             stack.append(x.primal)
-        elif isinstance(x, np.ndarray):
+        elif isinstance(x, (np.ndarray, np.generic)):
             found.append(x)
     return found
 
@@ -147,8 +148,8 @@ class MeasuringLevel(ReverseLevel):
                 continue
             seen.add(id(root))
             owner = owners.get(id(root), -1)
-            if owner == -1:
-                fresh += root.nbytes
+            if owner == -1:     # its buffer and its object (a small array is mostly that)
+                fresh += max(sys.getsizeof(root), root.nbytes)
             elif owner is not None:
                 held.add(owner)
         rows[-1] = (fresh, tuple(held))

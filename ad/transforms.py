@@ -200,7 +200,8 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     chooses which segments of entries keep only their inputs and are re-run in the sweep
     (the least predicted extra work that fits: `ad.cost.memory.plan_recompute`), and
     `value_and_grad_f.recorder.plan` says what it chose. Gradients are the same, bit for
-    bit. A budget no choice fits raises `MemoryBudgetError`.
+    bit (a derivative of the budgeted gradient, through the re-run segments, agrees to
+    rounding: a few ulps). A budget no choice fits raises `MemoryBudgetError`.
 
     Complex inputs follow JAX's convention: for a real-valued f of z = x + iy the result
     is df/dx - i df/dy (the conjugate of the steepest-ascent direction: step along

@@ -34,8 +34,10 @@ ENTRY_FLOPS = 4000.0
 #: of an entry's output and inputs, the result, one value in flight while recomputing
 #: (measured: 4 to 5.3 of them above the predicted tape on a 40-layer network).
 WORKING_VALUES = 6
-#: And in bytes per entry (the tape's rows and markers, the sweep's bookkeeping).
-WORKING_PER_ENTRY = 200
+#: And in bytes per entry (the tape's rows and markers, the sweep's bookkeeping; measured
+#: with tracemalloc: 210-250 bytes per entry on scalar chains, 310-370 on 3-vector RK4
+#: steps and chains).
+WORKING_PER_ENTRY = 350
 #: The share of the budget the plan may fill: the allocator's slack takes the rest.
 BUDGET_SHARE = 0.95
 #: A budget nothing exceeds: the plan that stores everything (what the tape keeps).
@@ -63,6 +65,8 @@ class Footprint:
     read_entry: np.ndarray     # (entry, id) pairs: the entry reads the traced value
     read_value: np.ndarray
     opcodes: tuple
+    #: per entry: bytes its VJP holds while it runs (`Primitive.sweep_bytes`)
+    transient: np.ndarray | None = None
 
     @property
     def entries(self) -> int:
@@ -92,6 +96,7 @@ def footprint(tape: Tape) -> Footprint:
     fresh = np.zeros(n, np.int64)
     out_bytes = np.zeros(n, np.int64)
     work = np.zeros(n)
+    transient = np.zeros(n, np.int64)
     held_entry, held_value, read_entry, read_value = [], [], [], []
     for position, (primitive, params, parents, constants, out, measured) in enumerate(
             tape.entries()):
@@ -105,13 +110,19 @@ def footprint(tape: Tape) -> Footprint:
         read_entry.extend([position] * len(traced))
         read_value.extend(traced)
         out_shape = tape.out_shape(primitive, out)
+        in_shapes = tape.in_shapes(parents, constants)
         work[position] = ENTRY_FLOPS + primitive.counts(
-            tape.in_shapes(parents, constants), out_shape, params,
-            [p != CONSTANT for p in parents]).flops
+            in_shapes, out_shape, params, [p != CONSTANT for p in parents]).flops
+        if primitive.sweep_bytes is not None:
+            in_bytes = [math.prod(shape) * (8 if p == CONSTANT or dtypes[p] is None
+                                            else dtypes[p].itemsize)
+                        for p, shape in zip(parents, in_shapes)]
+            transient[position] = primitive.sweep_bytes(params, in_bytes,
+                                                        int(out_bytes[position]))
     as_ids = lambda xs: np.asarray(xs, dtype=np.int64)   # noqa: E731
     return Footprint(fresh, out_bytes, work, value_bytes, producer, as_ids(held_entry),
                      as_ids(held_value), as_ids(read_entry), as_ids(read_value),
-                     tuple(tape.opcodes))
+                     tuple(tape.opcodes), transient)
 
 
 @dataclass(frozen=True)
@@ -205,10 +216,13 @@ def plan_recompute(facts: Footprint, budget: int) -> RecomputePlan:
     if best is None:
         raise MemoryBudgetError(
             f"memory_budget={_bytes(budget)} is below what this program can be reversed "
-            f"in: its tape keeps {_bytes(stored)}, and no choice of recomputed segments "
+            f"in: its tape keeps {_bytes(stored)} and the sweep's working set takes "
+            f"{_bytes(_working(facts))} (its bookkeeping per entry, the largest values, a "
+            f"checkpointed loop's states), and no choice of recomputed segments "
             f"(up to {min(facts.entries, MAX_SEGMENTS)}) brings the predicted peak under "
             f"{_bytes(BUDGET_SHARE * budget)} ({BUDGET_SHARE:.0%} of the budget; the least "
-            f"found is {_bytes(lowest)}, a budget of {_bytes(lowest / BUDGET_SHARE)}); "
+            f"found is {_bytes(lowest)}, a budget of "
+            f"{_bytes(math.ceil(lowest / BUDGET_SHARE))}); "
             "raise the budget, or wrap its loops in ad.loop(..., checkpoints=...)")
     return best
 
@@ -231,8 +245,12 @@ def budget_range(facts: Footprint) -> tuple[int, int]:
 
 
 def _working(facts: Footprint) -> int:
+    """The sweep's working set: WORKING_VALUES of the largest value, WORKING_PER_ENTRY
+    bytes per entry, and the most any one entry's VJP holds while it runs (a checkpointed
+    loop's states: `Primitive.sweep_bytes`)."""
+    transient = 0 if facts.transient is None else int(facts.transient.max(initial=0))
     return (WORKING_VALUES * int(facts.value_bytes.max(initial=0))
-            + WORKING_PER_ENTRY * facts.entries)
+            + WORKING_PER_ENTRY * facts.entries + transient)
 
 
 def _search(facts: Footprint, limit: float, budget: int):
