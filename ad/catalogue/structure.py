@@ -345,6 +345,7 @@ def _concatenate_lowering(emit, args: list[int], *, axis: int) -> int:
     and arena. A pair is two scatters into its own block (from -0.0, as parts of a sum)
     and their sum."""
     add = PRIMITIVES["add"]
+    axis %= max(len(emit.shapes[args[0]]), 1)      # (ad.numpy passes it non-negative)
     level = list(args)
     while len(level) > 1:
         paired = []
