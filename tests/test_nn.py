@@ -590,3 +590,31 @@ def test_pooling_sizes_and_padding_are_checked(pool):
     with pytest.raises(ValueError, match="padding .* half the kernel"):
         pool(x, 2, padding=-1)
     assert pool(x, 3, 1, 1).shape == (1, 1, 5, 5)
+
+
+def test_log_softmax_at_large_logits_keeps_the_differences():
+    """Shifted by the maximum before the log-sum: x - (max + log sum) rounded to an ulp of
+    the largest logit (1e-3 off at 1e4 in float32, 5e-9 at 1e8 in float64)."""
+    for z, rtol in ((np.array([[1e4, 1e4 + 1.25, 1e4 - 2.0]], np.float32), 1e-6),
+                    (np.array([[1e8, 1e8 + 0.75, 1e8 - 1.5]]), 1e-13)):
+        differences = (z - z.max()).astype(np.float64)
+        exact = differences - np.log(np.exp(differences).sum())
+        np.testing.assert_allclose(F.log_softmax(z), exact, rtol=rtol)
+        np.testing.assert_allclose(F.softmax(z), np.exp(exact), rtol=rtol * 10)
+        np.testing.assert_allclose(F.softmax_cross_entropy(z, [2]), -exact[0, 2], rtol=rtol)
+        assert F.log_softmax(z).dtype == z.dtype
+
+
+def test_compiled_gelu_is_never_positive_below_zero():
+    """1 + erf(x / sqrt 2) is clamped at 0: a compiled tape's exp rounds differently from
+    NumPy's, and at the clip 1 + erf came out a hair below 0 (gelu(-10) = +1.1e-15)."""
+    f = lambda z: anp.sum(F.gelu(z))                          # noqa: E731
+    fast = ad.value_and_grad(f, compile=True)
+    for z in (np.array([-10.0]), np.array([-39.3]), np.array([-9.29, -8.6])):
+        fast(z)
+        value, grad = fast(z)                                # the replay
+        assert value == 0.0 and not np.any(grad)             # as the interpreted engine's
+        assert ad.value_and_grad(f)(z)[0] == 0.0
+    z = np.array([-9.29, -0.3, 1.5])
+    fast(z)
+    np.testing.assert_allclose(fast(z)[0], ad.value_and_grad(f)(z)[0], rtol=1e-13)

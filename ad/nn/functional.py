@@ -118,7 +118,9 @@ def gelu(x: Array, approximate: str = "none") -> Array:
         # 1 + erf cancels for x < 0: float32 would keep 1e-7 of erf's error (2e-6 off
         # where gelu is 1e-11); in float64 the result rounds right to float32
         return anp.astype(gelu(anp.astype(x, np.float64)), np.float32)
-    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
+    # 1 + erf is >= 0; rounded (a compiled tape's exp differs in the last bit from NumPy's)
+    # it could be a hair below 0 at the clip, which made gelu of x < -8.5 positive
+    return 0.5 * x * anp.maximum(1.0 + _erf(x / math.sqrt(2.0)), 0.0)
 
 
 # ----------------------------------------------------------------------------- log-probabilities
@@ -137,7 +139,11 @@ def log_softmax(x: Array, axis: int = -1) -> Array:
     >>> log_softmax(np.array([1000.0, 0.0, -1000.0]))
     array([    0., -1000., -2000.])
     """
-    return x - logsumexp(x, axis=axis, keepdims=True)
+    # shifted by the row's (gradient-stopped, finite) maximum first: x - (max + log sum)
+    # would round max + log sum to an ulp of the largest logit (1e-3 off at 1e4 in float32)
+    top = anp.stop_gradient(anp.max(x, axis=axis, keepdims=True))
+    shifted = x - anp.where(anp.isfinite(top), top, 0.0)
+    return shifted - logsumexp(shifted, axis=axis, keepdims=True)
 
 
 def softmax(x: Array, axis: int = -1) -> Array:
