@@ -1004,6 +1004,19 @@ def float_dtype(value) -> np.dtype:
     return dtype if dtype.kind in "fc" else np.dtype(np.float64)
 
 
+def float_like(value, reference):
+    """`value` (a float array or traced value) at `reference`'s float precision, when both
+    are real floats of different precisions: a tangent takes its output's dtype (float32
+    plus a float64 constant is float64), and a traced partial its output's (a Python
+    number in its formula is a float64 NumPy scalar there)."""
+    dtype = getattr(reference, "dtype", None)
+    own = getattr(value, "dtype", None)
+    if (dtype is not None and own is not None and own != dtype and dtype.kind == "f"
+            and own.kind == "f"):
+        return value.astype(dtype)
+    return value
+
+
 def value_dtype(value) -> np.dtype:
     """The dtype of a value under any number of tracing levels (metadata: no level is told
     its value was read)."""

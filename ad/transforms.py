@@ -29,7 +29,7 @@ from ad.cost.calibration import current
 from ad.cost.counts import recorded_counts
 from ad.cost.memory import RecomputePlan, check_budget, footprint, plan_recompute
 from ad.errors import DTypeError, LevelError, ShapeError
-from ad.primitive import Tracer, float_dtype, primal_value, shape_of, value_dtype
+from ad.primitive import Tracer, float_dtype, float_like, primal_value, shape_of, value_dtype
 from ad.reverse import MeasuringLevel, RecomputingLevel
 from ad.tape import CHUNK_BUDGET, CHUNK_SIZE, BlockPlan, chunk_of, plan_blocks
 from ad.recording import (Recording, argnums_items, as_scalar, check_callable,
@@ -368,17 +368,6 @@ def _checked_tangents(f: Callable, primals, tangents, transform: str) -> tuple:
     return leaves, structures, checked
 
 
-def _as_primal_dtype(tangent, primal):
-    """An output tangent at its primal's float precision (float32 + a float64 constant is
-    float64, and so is its tangent, as the compiled tape's and JAX's)."""
-    dtype = getattr(primal, "dtype", None)
-    t_dtype = getattr(tangent, "dtype", None)
-    if (dtype is not None and t_dtype is not None and dtype != t_dtype
-            and dtype.kind == "f" and t_dtype.kind == "f"):
-        return tangent.astype(dtype)
-    return tangent
-
-
 def jvp(f: Callable, primals: Sequence, tangents: Sequence, *, compile: bool = False):
     """Push `tangents` forward through `f` at `primals`: returns (output, output tangent).
     With `compile=True`, an f of one array output whose recording lowers is recorded once
@@ -395,8 +384,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence, *, compile: bool = F
         fast = _jvp_fast(f, primals[0], tangents[0])
         if fast is not None:
             return fast
-    argnums = tuple(range(len(primals))) if isinstance(primals, (tuple, list)) else ()
     leaves, structures, checked = _checked_tangents(f, primals, tangents, "jvp")
+    argnums = tuple(range(len(primals)))
     if _compiling(compile, "jvp", f) and not any(isinstance(t, Tracer) for t in checked):
         replay, compiled_leaves = _compiled_replay(f, tuple(primals), argnums, "jvp", compile)
         if replay is not None:       # its guards hold at these inputs (see _lowered)
@@ -407,7 +396,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence, *, compile: bool = F
     out_primals, out_tangents, out_structure = _push_forward(
         f, tuple(primals), {}, argnums, leaves, structures, checked, "jvp")
     out_tangents = [np.zeros(np.shape(p), dtype=float_dtype(p)) if t is None else
-                    _as_primal_dtype(t, p) for t, p in zip(out_tangents, out_primals)]
+                    float_like(t, p) for t, p in zip(out_tangents, out_primals)]
     return (tree.unflatten(out_structure, [as_scalar(p) for p in out_primals]),
             tree.unflatten(out_structure, [as_scalar(t) for t in out_tangents]))
 
@@ -478,7 +467,7 @@ def _forward_jacobian(pass_, leaves, structures, single: bool, plan: BlockPlan):
             pieces = [[] for _ in out_primals]
         for i, (t, p) in enumerate(zip(out_tangents, out_primals)):
             pieces[i].append(np.zeros((stop - start,) + np.shape(p), dtype=float_dtype(p))
-                             if t is None else _as_primal_dtype(t, p))
+                             if t is None else float_like(t, p))
     blocks = _assemble(pieces, in_shapes, [np.shape(p) for p in out_primals], by_columns=True)
     return _jacobian_structure(out_structure, blocks, structures, single)
 
@@ -1051,9 +1040,9 @@ def hvp(f: Callable, primals: Sequence, tangents: Sequence, *, compile: bool = F
     if not isinstance(primals, (tuple, list)):
         raise TypeError("hvp: primals must be a tuple with one entry per positional argument")
     argnums = tuple(range(len(primals)))
-    _checked_tangents(f, primals, tangents, "hvp")     # named hvp, not its inner jvp
+    # checked here so that errors name hvp, not its inner jvp
+    leaves, structures, _ = _checked_tangents(f, primals, tangents, "hvp")
     if _compiling(compile, "hvp", f):
-        leaves, structures = flatten_inputs(tuple(primals), argnums, "hvp", f)
         gradient = _flat_gradient(f, len(primals))
         if gradient is not None:   # one array output, so its tape lowers: split it after
             _, flat = jvp(gradient, primals, tangents, compile=compile)

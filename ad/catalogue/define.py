@@ -34,8 +34,8 @@ import numpy as np
 from ad import kernels
 from ad.errors import NotDifferentiableError, RegistrationError, ShapeError
 from ad.primitive import (BUILTIN_NAMES, COMPLEX_KINDS, ZERO, CostFn, PerElement, Primitive,
-                          Tracer, aval_of, bind, check_rule, register, shape_of, shaped_tangent,
-                          value_dtype)
+                          Tracer, aval_of, bind, check_rule, float_like, register, shape_of,
+                          shaped_tangent, value_dtype)
 
 REAL = (-np.inf, np.inf)
 #: The cost entry of a primitive declared without one: one flop per output element for its
@@ -397,8 +397,9 @@ class ElementwisePrimitive(Primitive):
             if isinstance(x, Tracer):  # a lower level is tracing: partials are traced too
                 out = bind(self, primals, params)
                 xs = kernels.numpy_scalars(primals)
-                result = out, tuple(_traced_dtype(kernels.same_dtype(partial(*xs, out), out),
-                                                  out) if need else None
+                # (a traced partial at the output's precision: `same_dtype` casts arrays)
+                result = out, tuple(float_like(kernels.same_dtype(partial(*xs, out), out),
+                                               out) if need else None
                                     for partial, need in zip(self.partials, needs))
                 break
         else:
@@ -479,19 +480,6 @@ class ElementwisePrimitive(Primitive):
                 and partial.dtype == cotangent.dtype == acc.dtype):
             return kernels.accumulate(acc, partial, cotangent)
         return None
-
-
-def _traced_dtype(partial, out):
-    """A traced partial at the output's float precision (`kernels.same_dtype` for traced
-    values): a Python number in the formula is a float64 NumPy scalar there (see
-    `kernels.numpy_scalars`), which would make a float32 derivative float64 (forward over
-    forward: x ** 0.5, sinc, arctan2)."""
-    if isinstance(partial, Tracer):
-        dtype = getattr(out, "dtype", None)
-        if (dtype is not None and dtype.kind == "f" and partial.dtype != dtype
-                and partial.dtype.kind == "f"):
-            return partial.astype(dtype)
-    return partial
 
 
 def _times(partial, tangent):
